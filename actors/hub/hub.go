@@ -1,0 +1,416 @@
+// Package hub is the hub actor: it opens sessions, runs each query in a
+// child query actor, starts one spoke per app per session on first use and
+// stops it when idle, routes every step to the right spoke, and mediates
+// every inter-spoke (ISC) request — resolving the provider, validating the
+// arguments, asking permission, forwarding, validating the result and asking
+// again before releasing it. It knows who sent a message from the actor
+// context, never from a field of the message.
+package hub
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/actors/query"
+	"github.com/isolategpt/isolategpt/actors/spoke"
+	"github.com/isolategpt/isolategpt/engine/llm"
+	"github.com/isolategpt/isolategpt/engine/plan"
+	"github.com/isolategpt/isolategpt/engine/planner"
+	"github.com/isolategpt/isolategpt/engine/store"
+	"github.com/isolategpt/isolategpt/sandbox"
+)
+
+// Defaults.
+const (
+	DefaultInvokeTimeout = 60 * time.Second
+	DefaultQueryTimeout  = 10 * time.Minute
+	// DefaultPermissionWait bounds how long the hub waits for the
+	// permission manager, which itself bounds the user's answer.
+	DefaultPermissionWait = 6 * time.Minute
+	// MaxISCBytes caps the arguments and the result of one ISC request.
+	MaxISCBytes = 256 << 10
+)
+
+// Deps are what the hub needs.
+type Deps struct {
+	Catalog    *plan.Catalog
+	Store      *store.Store
+	Launcher   sandbox.Launcher
+	Model      llms.Model
+	ModelInfo  llm.Info
+	Permission *actor.PID
+	// AppsDir holds each app's own folder: AppsDir/<user>/<app>.
+	AppsDir string
+
+	SpokeIdle      time.Duration
+	InvokeTimeout  time.Duration
+	QueryTimeout   time.Duration
+	PermissionWait time.Duration
+	MemoryTurns    int
+	// SpokeRestarts is how many times a crashing spoke is restarted within
+	// a minute before it is stopped.
+	SpokeRestarts int
+
+	Audit  func(store.AuditRecord)
+	Logger *slog.Logger
+}
+
+// Props returns the hub's props.
+func Props(d Deps) *actor.Props {
+	if d.InvokeTimeout <= 0 {
+		d.InvokeTimeout = DefaultInvokeTimeout
+	}
+	if d.QueryTimeout <= 0 {
+		d.QueryTimeout = DefaultQueryTimeout
+	}
+	if d.PermissionWait <= 0 {
+		d.PermissionWait = DefaultPermissionWait
+	}
+	if d.SpokeRestarts <= 0 {
+		d.SpokeRestarts = 3
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Audit == nil {
+		d.Audit = func(store.AuditRecord) {}
+	}
+	return actor.PropsFromProducer(func() actor.Actor { return newHub(d) })
+}
+
+type hub struct {
+	d        Deps
+	planner  *planner.Planner
+	sessions map[string]*session
+	spokes   map[string]*spokeEntry // by PID id
+	queries  map[string]*queryEntry // by PID id
+	byQuery  map[string]*queryEntry // by query id
+	spawned  int
+	// spokeStrategy decides what happens to a spoke that panics.
+	spokeStrategy actor.SupervisorStrategy
+}
+
+type session struct {
+	id     string
+	user   string
+	spokes map[string]*actor.PID // by app id
+}
+
+type spokeEntry struct {
+	pid      *actor.PID
+	session  string
+	user     string
+	app      string
+	inflight map[string]int // query id → calls in progress
+}
+
+type queryEntry struct {
+	pid      *actor.PID
+	id       string
+	session  string
+	user     string
+	asker    *actor.PID
+	calls    map[string]bool
+	finished bool
+}
+
+func newHub(d Deps) *hub {
+	return &hub{
+		d:        d,
+		planner:  &planner.Planner{Model: d.Model, Catalog: d.Catalog},
+		sessions: map[string]*session{},
+		spokes:   map[string]*spokeEntry{},
+		queries:  map[string]*queryEntry{},
+		byQuery:  map[string]*queryEntry{},
+		spokeStrategy: actor.NewOneForOneStrategy(d.SpokeRestarts, time.Minute, func(any) actor.Directive {
+			return actor.RestartDirective
+		}),
+	}
+}
+
+// Receive dispatches the hub's messages.
+func (h *hub) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *msg.OpenSessionRequest:
+		h.openSession(ctx, m)
+	case *msg.CloseSessionRequest:
+		h.closeSession(ctx, m)
+	case *msg.AskRequest:
+		h.ask(ctx, m)
+	case *msg.PlanAccepted:
+		if q := h.queryFrom(ctx); q != nil && q.id == m.QueryID {
+			q.calls = map[string]bool{}
+			for _, c := range m.Calls {
+				q.calls[c] = true
+			}
+		}
+	case *msg.QueryFinished:
+		h.finish(ctx, m)
+	case *msg.InvokeRequest:
+		h.invoke(ctx, m)
+	case *msg.ISCRequest:
+		h.isc(ctx, m)
+	case *msg.ExecRequest:
+		h.exec(ctx, m)
+	case *msg.SpokeIdle:
+		h.idle(ctx)
+	case *actor.Terminated:
+		h.terminated(ctx, m.Who)
+	case *msg.StatusRequest:
+		ctx.Respond(h.status())
+	}
+}
+
+func (h *hub) status() *msg.StatusReply {
+	r := &msg.StatusReply{Sessions: len(h.sessions), Queries: len(h.queries)}
+	for _, s := range h.spokes {
+		n := 0
+		for _, c := range s.inflight {
+			n += c
+		}
+		r.Spokes = append(r.Spokes, msg.SpokeStatus{SessionID: s.session, App: s.app, InFlight: n})
+	}
+	sort.Slice(r.Spokes, func(i, j int) bool {
+		if r.Spokes[i].SessionID != r.Spokes[j].SessionID {
+			return r.Spokes[i].SessionID < r.Spokes[j].SessionID
+		}
+		return r.Spokes[i].App < r.Spokes[j].App
+	})
+	return r
+}
+
+// HandleFailure supervises the hub's children: a query that panics is
+// stopped and its asker told; a spoke that panics is restarted a few times
+// and then stopped, and later calls start a fresh one.
+func (h *hub) HandleFailure(system *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason any, message any) {
+	if q, ok := h.queries[child.Id]; ok {
+		h.d.Logger.Error("query actor crashed", "query_id", q.id, "reason", fmt.Sprint(reason))
+		h.d.Audit(store.AuditRecord{User: q.user, Session: q.session, QueryID: q.id, Kind: "crash", Outcome: "query stopped", Detail: jsonDetail(map[string]string{"reason": fmt.Sprint(reason)})})
+		sup.StopChildren(child)
+		return
+	}
+	if s, ok := h.spokes[child.Id]; ok {
+		h.d.Logger.Error("spoke crashed", "app", s.app, "reason", fmt.Sprint(reason))
+		h.d.Audit(store.AuditRecord{User: s.user, Session: s.session, Kind: "crash", App: s.app, Outcome: "spoke supervised", Detail: jsonDetail(map[string]string{"reason": fmt.Sprint(reason)})})
+	}
+	h.spokeStrategy.HandleFailure(system, sup, child, rs, reason, message)
+}
+
+func (h *hub) openSession(ctx actor.Context, m *msg.OpenSessionRequest) {
+	if err := store.ValidUser(m.User); err != nil {
+		ctx.Respond(&msg.OpenSessionReply{Err: err.Error()})
+		return
+	}
+	id := newID("s")
+	h.sessions[id] = &session{id: id, user: m.User, spokes: map[string]*actor.PID{}}
+	ctx.Send(h.d.Permission, &msg.SessionOpened{SessionID: id, User: m.User, FrontEnd: m.FrontEnd})
+	h.d.Audit(store.AuditRecord{User: m.User, Session: id, Kind: "session", Outcome: "opened"})
+	ctx.Respond(&msg.OpenSessionReply{SessionID: id})
+}
+
+func (h *hub) closeSession(ctx actor.Context, m *msg.CloseSessionRequest) {
+	s, ok := h.sessions[m.SessionID]
+	if !ok {
+		ctx.Respond(&msg.CloseSessionReply{Err: "unknown session " + m.SessionID})
+		return
+	}
+	for _, pid := range s.spokes {
+		ctx.Stop(pid)
+	}
+	delete(h.sessions, m.SessionID)
+	ctx.Send(h.d.Permission, &msg.SessionClosed{SessionID: m.SessionID})
+	h.d.Audit(store.AuditRecord{User: s.user, Session: s.id, Kind: "session", Outcome: "closed"})
+	ctx.Respond(&msg.CloseSessionReply{})
+}
+
+func (h *hub) ask(ctx actor.Context, m *msg.AskRequest) {
+	s, ok := h.sessions[m.SessionID]
+	if !ok {
+		ctx.Respond(&msg.AskReply{QueryID: m.QueryID, Err: "unknown session " + m.SessionID})
+		return
+	}
+	if m.QueryID == "" {
+		m.QueryID = newID("q")
+	}
+	if _, dup := h.byQuery[m.QueryID]; dup {
+		ctx.Respond(&msg.AskReply{QueryID: m.QueryID, Err: "query id already in use"})
+		return
+	}
+	h.spawned++
+	pid, err := ctx.SpawnNamed(query.Props(query.Deps{
+		Hub: ctx.Self(), Permission: h.d.Permission, Planner: h.planner, Store: h.d.Store,
+		ModelInfo: h.d.ModelInfo, User: s.user, SessionID: s.id, QueryID: m.QueryID, Query: m.Query,
+		Timeout: h.d.QueryTimeout, MemoryTurns: h.d.MemoryTurns, Audit: h.d.Audit, Logger: h.d.Logger,
+	}), fmt.Sprintf("query-%d", h.spawned))
+	if err != nil {
+		ctx.Respond(&msg.AskReply{QueryID: m.QueryID, Err: "start query: " + err.Error()})
+		return
+	}
+	q := &queryEntry{pid: pid, id: m.QueryID, session: s.id, user: s.user, asker: ctx.Sender()}
+	h.queries[pid.Id] = q
+	h.byQuery[q.id] = q
+}
+
+func (h *hub) finish(ctx actor.Context, m *msg.QueryFinished) {
+	q := h.queryFrom(ctx)
+	if q == nil || q.id != m.QueryID {
+		return
+	}
+	q.finished = true
+	if q.asker != nil {
+		ctx.Send(q.asker, m.Reply)
+	}
+	ctx.Stop(q.pid)
+}
+
+func (h *hub) terminated(ctx actor.Context, who *actor.PID) {
+	if q, ok := h.queries[who.Id]; ok {
+		if !q.finished && q.asker != nil {
+			ctx.Send(q.asker, &msg.AskReply{QueryID: q.id, Err: "the query stopped before answering (see the audit log)"})
+		}
+		delete(h.queries, who.Id)
+		delete(h.byQuery, q.id)
+		return
+	}
+	if s, ok := h.spokes[who.Id]; ok {
+		delete(h.spokes, who.Id)
+		if sess, ok := h.sessions[s.session]; ok && sess.spokes[s.app] != nil && sess.spokes[s.app].Id == who.Id {
+			delete(sess.spokes, s.app)
+		}
+	}
+}
+
+func (h *hub) idle(ctx actor.Context) {
+	s, ok := h.spokes[ctx.Sender().Id]
+	if !ok || busy(s) {
+		return
+	}
+	if sess, ok := h.sessions[s.session]; ok {
+		delete(sess.spokes, s.app)
+	}
+	delete(h.spokes, s.pid.Id)
+	ctx.Stop(s.pid)
+}
+
+func busy(s *spokeEntry) bool {
+	for _, n := range s.inflight {
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// queryFrom returns the query actor that sent the current message, if the
+// sender is one.
+func (h *hub) queryFrom(ctx actor.Context) *queryEntry {
+	if ctx.Sender() == nil {
+		return nil
+	}
+	return h.queries[ctx.Sender().Id]
+}
+
+// spokeFor returns the session's spoke for an app, starting it on first use.
+func (h *hub) spokeFor(ctx actor.Context, s *session, app string) (*spokeEntry, error) {
+	if pid, ok := s.spokes[app]; ok {
+		return h.spokes[pid.Id], nil
+	}
+	m, ok := h.d.Catalog.App(app)
+	if !ok {
+		return nil, fmt.Errorf("unknown app %q", app)
+	}
+	mem, err := h.d.Store.SpokeMemory(s.user, app)
+	if err != nil {
+		return nil, err
+	}
+	var peers []plan.AppEntry
+	for _, e := range h.d.Catalog.PlannerView() {
+		if e.App != app {
+			peers = append(peers, e)
+		}
+	}
+	h.spawned++
+	pid, err := ctx.SpawnNamed(spoke.Props(spoke.Deps{
+		App: m, Launcher: h.d.Launcher, DataDir: filepath.Join(h.d.AppsDir, s.user, app),
+		Memory: mem, Model: h.d.Model, Peers: peers, IdleTimeout: h.d.SpokeIdle,
+		CallTimeout: h.d.InvokeTimeout, Logger: h.d.Logger.With("app", app),
+	}), fmt.Sprintf("spoke-%d-%s", h.spawned, app))
+	if err != nil {
+		return nil, fmt.Errorf("start spoke %s: %w", app, err)
+	}
+	e := &spokeEntry{pid: pid, session: s.id, user: s.user, app: app, inflight: map[string]int{}}
+	s.spokes[app] = pid
+	h.spokes[pid.Id] = e
+	h.d.Audit(store.AuditRecord{User: s.user, Session: s.id, Kind: "spoke", App: app, Outcome: "started"})
+	return e, nil
+}
+
+// invoke routes a query's step to the app's spoke and relays the reply.
+func (h *hub) invoke(ctx actor.Context, m *msg.InvokeRequest) {
+	q := h.queryFrom(ctx)
+	if q == nil || q.id != m.QueryID || q.session != m.SessionID {
+		ctx.Respond(&msg.InvokeReply{CallID: m.CallID, QueryID: m.QueryID, Err: "invoke from an unknown sender"})
+		return
+	}
+	s, ok := h.sessions[q.session]
+	if !ok {
+		ctx.Respond(&msg.InvokeReply{CallID: m.CallID, QueryID: m.QueryID, Err: "session closed"})
+		return
+	}
+	sp, err := h.spokeFor(ctx, s, m.App)
+	if err != nil {
+		ctx.Respond(&msg.InvokeReply{CallID: m.CallID, QueryID: m.QueryID, Err: err.Error()})
+		return
+	}
+	h.forward(ctx, sp, m, func(r *msg.InvokeReply) {
+		r.CallID = m.CallID
+		ctx.Respond(r)
+	})
+}
+
+// forward sends an invocation to a spoke, counting it in flight, and calls
+// done with the reply (or a failure) on the hub's own goroutine.
+func (h *hub) forward(ctx actor.Context, sp *spokeEntry, m *msg.InvokeRequest, done func(*msg.InvokeReply)) {
+	sp.inflight[m.QueryID]++
+	f := ctx.RequestFuture(sp.pid, m, h.d.InvokeTimeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if sp.inflight[m.QueryID]--; sp.inflight[m.QueryID] <= 0 {
+			delete(sp.inflight, m.QueryID)
+		}
+		r, ok := res.(*msg.InvokeReply)
+		switch {
+		case err != nil:
+			r = &msg.InvokeReply{Err: fmt.Sprintf("app %s did not answer: %v", sp.app, err)}
+		case !ok:
+			r = &msg.InvokeReply{Err: fmt.Sprintf("app %s: spoke answered with %T", sp.app, res)}
+		}
+		r.QueryID = m.QueryID
+		done(r)
+	})
+}
+
+func newID(prefix string) string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("hub: random id: %v", err))
+	}
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

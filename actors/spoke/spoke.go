@@ -1,0 +1,252 @@
+// Package spoke is the spoke actor: one per app per user session. It owns
+// the connection to its app (an in-process app today, a sandboxed worker
+// with the sandbox issue), runs direct calls without any LLM, runs the app's
+// agent loop when a step needs reasoning, and reaches other apps only by
+// sending ISC requests to its parent, the hub.
+package spoke
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/actors/rpc"
+	"github.com/isolategpt/isolategpt/engine/agent"
+	"github.com/isolategpt/isolategpt/engine/llm"
+	"github.com/isolategpt/isolategpt/engine/plan"
+	"github.com/isolategpt/isolategpt/engine/store"
+	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/specs"
+)
+
+// Defaults.
+const (
+	DefaultIdleTimeout = 2 * time.Minute
+	DefaultCallTimeout = 30 * time.Second
+	memoryEntries      = 6
+)
+
+// Deps are what a spoke needs. The spoke's parent must be the hub.
+type Deps struct {
+	App      *specs.Manifest
+	Launcher sandbox.Launcher
+	DataDir  string // the app's own folder
+	Memory   *store.SpokeMemory
+	Model    llms.Model
+	// Peers are the other apps' functions this spoke may request through
+	// the hub: identifiers and typed schemas only.
+	Peers       []plan.AppEntry
+	IdleTimeout time.Duration
+	CallTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Props returns a spoke's props.
+func Props(d Deps) *actor.Props {
+	if d.IdleTimeout <= 0 {
+		d.IdleTimeout = DefaultIdleTimeout
+	}
+	if d.CallTimeout <= 0 {
+		d.CallTimeout = DefaultCallTimeout
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return actor.PropsFromProducer(func() actor.Actor { return &spoke{d: d} })
+}
+
+type spoke struct {
+	d      Deps
+	client *rpc.Client
+	system *actor.ActorSystem
+	self   *actor.PID
+	hub    *actor.PID
+	ctx    context.Context
+	cancel context.CancelFunc
+	app    *appConn
+}
+
+// crashed carries a panic from a worker goroutine back into Receive, so the
+// hub's supervision sees it.
+type crashed struct{ reason any }
+
+func (s *spoke) Receive(ctx actor.Context) {
+	if s.client != nil && s.client.Handle(ctx) {
+		return
+	}
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.system, s.self, s.hub = ctx.ActorSystem(), ctx.Self(), ctx.Parent()
+		s.client = rpc.NewClient(s.system, s.self)
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		s.app = &appConn{launcher: s.d.Launcher, app: s.d.App.ID, dir: s.d.DataDir}
+		ctx.SetReceiveTimeout(s.d.IdleTimeout)
+	case *actor.Stopping, *actor.Restarting:
+		s.cancel()
+		s.client.Close()
+		if err := s.app.close(); err != nil {
+			s.d.Logger.Warn("close app", "app", s.d.App.ID, "err", err)
+		}
+	case *actor.ReceiveTimeout:
+		ctx.Request(s.hub, &msg.SpokeIdle{})
+	case *msg.InvokeRequest:
+		sender := ctx.Sender()
+		// Calls run concurrently, each in its own goroutine, so that a long
+		// agent loop waiting on the hub never blocks this mailbox.
+		go func() {
+			reply := s.serve(m)
+			reply.CallID, reply.QueryID = m.CallID, m.QueryID
+			if sender != nil {
+				s.system.Root.Send(sender, reply)
+			}
+		}()
+	case *crashed:
+		panic(m.reason)
+	}
+}
+
+// serve runs one invocation. A panic is answered as a failure of this step
+// and then handed to the supervisor.
+func (s *spoke) serve(m *msg.InvokeRequest) (reply *msg.InvokeReply) {
+	defer func() {
+		if v := recover(); v != nil {
+			reply = &msg.InvokeReply{Err: fmt.Sprintf("spoke %s crashed", s.d.App.ID)}
+			s.selfSend(&crashed{reason: v})
+		}
+	}()
+	ctx, cancel := context.WithTimeout(s.ctx, s.d.CallTimeout)
+	defer cancel()
+	if m.Task == "" {
+		out, err := s.callOwn(ctx, m.Function, m.Args)
+		return resultReply(out, err)
+	}
+	usage := &llm.Usage{}
+	ctx = llm.WithUsage(ctx, usage)
+	var memory []store.Entry
+	if s.d.Memory != nil {
+		var err error
+		if memory, err = s.d.Memory.Recent(memoryEntries); err != nil {
+			return &msg.InvokeReply{Err: "read spoke memory: " + err.Error()}
+		}
+	}
+	loop := &agent.Loop{Model: s.d.Model, App: s.d.App, Peers: s.d.Peers}
+	text, trace, err := loop.Run(ctx, m.Task, memory, &tools{s: s, queryID: m.QueryID})
+	u := usage.Snapshot()
+	reply = &msg.InvokeReply{Tools: trace, Usage: msg.Usage{Calls: u.Calls, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}}
+	if err != nil {
+		reply.Err = err.Error()
+		return reply
+	}
+	if s.d.Memory != nil {
+		now := time.Now().UTC()
+		_ = s.d.Memory.Append(store.Entry{At: now, QueryID: m.QueryID, Role: "task", Text: m.Task})
+		_ = s.d.Memory.Append(store.Entry{At: now, QueryID: m.QueryID, Role: "answer", Text: text})
+	}
+	reply.Result, _ = json.Marshal(map[string]string{"text": text})
+	return reply
+}
+
+func (s *spoke) selfSend(m any) {
+	s.system.Root.Send(s.self, m)
+}
+
+func resultReply(out json.RawMessage, err error) *msg.InvokeReply {
+	if err == nil {
+		return &msg.InvokeReply{Result: out}
+	}
+	var te *sandbox.ToolError
+	if errors.As(err, &te) {
+		return &msg.InvokeReply{Err: te.Message, AppErr: true}
+	}
+	return &msg.InvokeReply{Err: err.Error()}
+}
+
+func (s *spoke) callOwn(ctx context.Context, function string, args json.RawMessage) (json.RawMessage, error) {
+	conn, err := s.app.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return conn.CallTool(ctx, function, args)
+}
+
+// tools is what the agent loop may do, as this spoke.
+type tools struct {
+	s       *spoke
+	queryID string
+}
+
+func (t *tools) CallOwn(ctx context.Context, function string, args json.RawMessage) (json.RawMessage, error) {
+	return t.s.callOwn(ctx, function, args)
+}
+
+func (t *tools) CallPeer(ctx context.Context, function string, args json.RawMessage) (json.RawMessage, error) {
+	r, err := t.s.client.Call(ctx, t.s.hub, &msg.ISCRequest{QueryID: t.queryID, Function: function, Args: args})
+	if err != nil {
+		return nil, err
+	}
+	rep, ok := r.(*msg.ISCReply)
+	if !ok {
+		return nil, fmt.Errorf("hub answered with %T", r)
+	}
+	if rep.Err != "" {
+		return nil, errors.New(rep.Err)
+	}
+	return rep.Result, nil
+}
+
+func (t *tools) Approve(ctx context.Context, function string, args json.RawMessage) (bool, string, error) {
+	r, err := t.s.client.Call(ctx, t.s.hub, &msg.ExecRequest{QueryID: t.queryID, Function: function, Args: args})
+	if err != nil {
+		return false, "", err
+	}
+	rep, ok := r.(*msg.ExecReply)
+	if !ok {
+		return false, "", fmt.Errorf("hub answered with %T", r)
+	}
+	return rep.Allowed, rep.Reason, nil
+}
+
+// appConn starts the app on first use and keeps the connection.
+type appConn struct {
+	launcher sandbox.Launcher
+	app, dir string
+	mu       sync.Mutex
+	conn     sandbox.Conn
+	closed   bool
+}
+
+func (a *appConn) get(ctx context.Context) (sandbox.Conn, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil, sandbox.ErrClosed
+	}
+	if a.conn == nil {
+		c, err := a.launcher.Launch(ctx, a.app, a.dir)
+		if err != nil {
+			return nil, fmt.Errorf("start app %s: %w", a.app, err)
+		}
+		a.conn = c
+	}
+	return a.conn, nil
+}
+
+func (a *appConn) close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed = true
+	if a.conn == nil {
+		return nil
+	}
+	err := a.conn.Close()
+	a.conn = nil
+	return err
+}

@@ -1,0 +1,166 @@
+// Package batch is the headless front end: it reads queries as JSON lines,
+// answers permission prompts from a policy file, and writes one JSON result
+// per line. A bad line gets an error on its own output line; the others
+// still run.
+package batch
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine"
+)
+
+// MaxLineBytes caps one input line.
+const MaxLineBytes = 1 << 20
+
+// Input is one line of input.
+type Input struct {
+	ID    string `json:"id"`
+	Query string `json:"query"`
+	User  string `json:"user,omitempty"`
+}
+
+// Output is one line of output.
+type Output struct {
+	Line        int                   `json:"line"`
+	ID          string                `json:"id,omitempty"`
+	User        string                `json:"user,omitempty"`
+	Status      string                `json:"status"`
+	Error       string                `json:"error,omitempty"`
+	Answer      string                `json:"answer,omitempty"`
+	Model       string                `json:"model,omitempty"`
+	Plan        json.RawMessage       `json:"plan,omitempty"`
+	Steps       []msg.StepOutcome     `json:"steps,omitempty"`
+	Permissions []msg.PermissionEvent `json:"permissions,omitempty"`
+	LLM         *msg.Usage            `json:"llm,omitempty"`
+	DurationMS  float64               `json:"duration_ms"`
+}
+
+// Runner runs batches on an engine.
+type Runner struct {
+	Engine      *engine.Engine
+	Policy      *Policy
+	DefaultUser string
+}
+
+// Summary counts a batch's lines.
+type Summary struct {
+	Lines, OK, Failed int
+}
+
+// Run reads every line of in and writes a result line for each to out.
+// Lines run one after another, each user in one session for the batch.
+func (r *Runner) Run(ctx context.Context, in io.Reader, out io.Writer) (Summary, error) {
+	var sum Summary
+	sessions := map[string]*engine.Session{}
+	defer func() {
+		for _, s := range sessions {
+			_ = s.Close()
+		}
+	}()
+	enc := json.NewEncoder(out)
+	br := bufio.NewReaderSize(in, 64<<10)
+	for n := 1; ; n++ {
+		line, tooLong, err := readLine(br)
+		if errors.Is(err, io.EOF) && len(line) == 0 && !tooLong {
+			return sum, nil
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return sum, fmt.Errorf("read line %d: %w", n, err)
+		}
+		if !tooLong && len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		sum.Lines++
+		o := r.one(ctx, n, line, tooLong, sessions)
+		if o.Status == "ok" {
+			sum.OK++
+		} else {
+			sum.Failed++
+		}
+		if werr := enc.Encode(o); werr != nil {
+			return sum, fmt.Errorf("write result of line %d: %w", n, werr)
+		}
+	}
+}
+
+func (r *Runner) one(ctx context.Context, n int, line []byte, tooLong bool, sessions map[string]*engine.Session) Output {
+	o := Output{Line: n, Status: "error"}
+	if tooLong {
+		o.Error = fmt.Sprintf("line longer than %d bytes", MaxLineBytes)
+		return o
+	}
+	var in Input
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		o.Error = "malformed line: " + err.Error()
+		return o
+	}
+	if dec.More() {
+		o.Error = "malformed line: more than one JSON value"
+		return o
+	}
+	o.ID = in.ID
+	if strings.TrimSpace(in.Query) == "" {
+		o.Error = "empty query"
+		return o
+	}
+	user := in.User
+	if user == "" {
+		user = r.DefaultUser
+	}
+	o.User = user
+	s, ok := sessions[user]
+	if !ok {
+		var err error
+		if s, err = r.Engine.OpenSession(ctx, user, r.Policy); err != nil {
+			o.Error = err.Error()
+			return o
+		}
+		sessions[user] = s
+	}
+	ans, err := s.Ask(ctx, in.Query)
+	if ans != nil {
+		o.Answer, o.Model, o.Plan, o.Steps, o.Permissions = ans.Text, ans.Model, ans.Plan, ans.Steps, ans.Permissions
+		u := ans.Usage
+		o.LLM = &u
+		o.DurationMS = float64(ans.Duration.Microseconds()) / 1000
+	}
+	if err != nil {
+		o.Error = err.Error()
+		return o
+	}
+	o.Status = "ok"
+	return o
+}
+
+// readLine reads one line of at most MaxLineBytes; a longer line is
+// consumed and reported as too long.
+func readLine(br *bufio.Reader) ([]byte, bool, error) {
+	var buf []byte
+	tooLong := false
+	for {
+		chunk, isPrefix, err := br.ReadLine()
+		if !tooLong {
+			buf = append(buf, chunk...)
+			if len(buf) > MaxLineBytes {
+				tooLong, buf = true, nil
+			}
+		}
+		if err != nil {
+			return buf, tooLong, err
+		}
+		if !isPrefix {
+			return buf, tooLong, nil
+		}
+	}
+}

@@ -1,0 +1,135 @@
+package batch
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine"
+)
+
+func newEngine(t *testing.T) *engine.Engine {
+	t.Helper()
+	e, err := engine.New(engine.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func TestBatchBadLinesDoNotStopTheRest(t *testing.T) {
+	e := newEngine(t)
+	pol, err := ParsePolicy([]byte(`{"rules": [{"kind": "exec", "app": "metro_hail", "decision": "allow_once"}]}`), e.Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := strings.Join([]string{
+		`{"id": "good", "query": "Use metro_hail to estimate the fare from \"A\" to \"B\""}`,
+		`{"id": "broken", "query": `,
+		``,
+		`{"id": "empty", "query": "   "}`,
+		`{"id": "extra", "query": "hi", "sudo": true}`,
+		`{"id": "bad-user", "query": "hi", "user": "../root"}`,
+		`{"id": "denied", "query": "Use quick_ride to estimate the fare from \"A\" to \"B\""}`,
+		`{"id": "long", "query": "` + strings.Repeat("x", MaxLineBytes) + `"}`,
+		`{"id": "last", "query": "Use metro_hail to estimate the fare from \"C\" to \"D\""}`,
+	}, "\n")
+	var out bytes.Buffer
+	sum, err := (&Runner{Engine: e, Policy: pol, DefaultUser: "alice"}).Run(t.Context(), strings.NewReader(in), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Lines != 8 || sum.OK != 3 || sum.Failed != 5 {
+		t.Errorf("summary %+v, want 8 lines, 3 ok, 5 failed", sum)
+	}
+	results := map[int]Output{}
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(nil, 4<<20)
+	for sc.Scan() {
+		var o Output
+		if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
+			t.Fatalf("output line is not JSON: %v", err)
+		}
+		results[o.Line] = o
+	}
+	want := map[int]struct{ status, mention string }{
+		1: {"ok", ""},
+		2: {"error", "malformed"},
+		4: {"error", "empty query"},
+		5: {"error", "sudo"},
+		6: {"error", "user"},
+		7: {"ok", ""},
+		8: {"error", "longer than"},
+		9: {"ok", ""},
+	}
+	for line, w := range want {
+		o, ok := results[line]
+		if !ok {
+			t.Errorf("no result for line %d", line)
+			continue
+		}
+		if o.Status != w.status || !strings.Contains(o.Error, w.mention) {
+			t.Errorf("line %d: %s %q, want %s mentioning %q", line, o.Status, o.Error, w.status, w.mention)
+		}
+	}
+	good := results[1]
+	if good.ID != "good" || len(good.Steps) != 1 || good.Steps[0].App != "metro_hail" || good.Steps[0].Status != msg.StatusOK {
+		t.Errorf("good line: %+v", good)
+	}
+	if len(good.Plan) == 0 || good.LLM == nil || good.LLM.Calls != 1 || len(good.Permissions) != 1 || !good.Permissions[0].Asked {
+		t.Errorf("good line lacks plan, llm calls or permissions: %+v", good)
+	}
+	if d := results[7]; len(d.Steps) != 1 || d.Steps[0].Status != msg.StatusDenied {
+		t.Errorf("the policy's default did not deny quick_ride: %+v", d.Steps)
+	}
+}
+
+func TestParsePolicyRejects(t *testing.T) {
+	e := newEngine(t)
+	tests := map[string]struct{ policy, mention string }{
+		"unknown app":          {`{"rules": [{"kind": "exec", "app": "metro_hale", "decision": "allow_once"}]}`, `unknown app "metro_hale"`},
+		"unknown requester":    {`{"rules": [{"kind": "collab", "requester": "ghost", "decision": "deny"}]}`, `unknown app "ghost"`},
+		"unknown function":     {`{"rules": [{"kind": "exec", "app": "metro_hail", "function": "fly", "decision": "deny"}]}`, `no function "fly"`},
+		"function without app": {`{"rules": [{"kind": "exec", "function": "book_ride", "decision": "deny"}]}`, "needs an app"},
+		"unknown decision":     {`{"rules": [{"kind": "exec", "decision": "maybe"}]}`, "unknown decision"},
+		"unknown kind":         {`{"rules": [{"kind": "root", "decision": "deny"}]}`, "unknown kind"},
+		"unknown field":        {`{"rules": [], "allow_all": true}`, "allow_all"},
+		"bad default":          {`{"default": "yes"}`, "unknown decision"},
+		"not JSON":             {`rules: []`, "policy"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParsePolicy([]byte(tt.policy), e.Catalog())
+			if err == nil || !strings.Contains(err.Error(), tt.mention) {
+				t.Errorf("err = %v, want one mentioning %q", err, tt.mention)
+			}
+		})
+	}
+}
+
+func TestPolicyFirstMatchWinsAndDefaultDenies(t *testing.T) {
+	e := newEngine(t)
+	p, err := ParsePolicy([]byte(`{"rules": [
+		{"kind": "exec", "app": "metro_hail", "function": "book_ride", "decision": "deny"},
+		{"kind": "exec", "app": "metro_hail", "decision": "allow_session"}]}`), e.Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		p    msg.Prompt
+		want msg.Decision
+	}{
+		{msg.Prompt{Kind: msg.Exec, App: "metro_hail", Function: "book_ride"}, msg.Deny},
+		{msg.Prompt{Kind: msg.Exec, App: "metro_hail", Function: "estimate_fare"}, msg.AllowSession},
+		{msg.Prompt{Kind: msg.Collab, Requester: "metro_hail", App: "quick_ride", Function: "estimate_fare"}, msg.Deny},
+	}
+	for _, c := range cases {
+		if got := p.Decide(c.p); got != c.want {
+			t.Errorf("%s: %s, want %s", c.p.Key(), got, c.want)
+		}
+	}
+}

@@ -1,0 +1,118 @@
+package batch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine/plan"
+)
+
+// Policy answers permission prompts in batch mode, where nobody is at the
+// terminal. Rules are tried in order; the first that matches decides; no
+// match means Default, which is deny unless the file says otherwise.
+//
+//	{"default": "deny",
+//	 "rules": [{"kind": "exec", "app": "metro_hail", "function": "*", "decision": "allow_once"},
+//	           {"kind": "collab", "requester": "mail", "app": "drive", "decision": "deny"}]}
+type Policy struct {
+	Default msg.Decision `json:"default"`
+	Rules   []Rule       `json:"rules"`
+}
+
+// Rule matches prompts by kind, app, function, requester and origin; an
+// empty field or "*" matches anything.
+type Rule struct {
+	Kind      msg.Kind     `json:"kind"`
+	App       string       `json:"app"`
+	Function  string       `json:"function"`
+	Requester string       `json:"requester"`
+	Origin    string       `json:"origin"`
+	Decision  msg.Decision `json:"decision"`
+}
+
+// maxPolicyBytes caps a policy file.
+const maxPolicyBytes = 1 << 20
+
+// LoadPolicy reads and checks a policy file against the installed apps.
+func LoadPolicy(path string, c *plan.Catalog) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return ParsePolicy(data, c)
+}
+
+// ParsePolicy decodes a policy strictly and checks every rule: a kind,
+// decision, app or function it does not know is an error, so that a typo
+// cannot silently turn a rule off.
+func ParsePolicy(data []byte, c *plan.Catalog) (*Policy, error) {
+	if len(data) > maxPolicyBytes {
+		return nil, fmt.Errorf("policy: larger than %d bytes", maxPolicyBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var p Policy
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("policy: trailing data after the policy object")
+	}
+	if p.Default == "" {
+		p.Default = msg.Deny
+	}
+	if _, err := msg.ParseDecision(string(p.Default)); err != nil {
+		return nil, fmt.Errorf("policy: default: %w", err)
+	}
+	for i, r := range p.Rules {
+		where := fmt.Sprintf("policy: rule %d", i+1)
+		switch r.Kind {
+		case "", "*", msg.Exec, msg.Data, msg.Collab:
+		default:
+			return nil, fmt.Errorf("%s: unknown kind %q (want exec, data or collab)", where, r.Kind)
+		}
+		if _, err := msg.ParseDecision(string(r.Decision)); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		for _, a := range []string{r.App, r.Requester} {
+			if !wild(a) {
+				if _, ok := c.App(a); !ok {
+					return nil, fmt.Errorf("%s: unknown app %q (installed: %v)", where, a, c.IDs())
+				}
+			}
+		}
+		if !wild(r.Function) {
+			if wild(r.App) {
+				return nil, fmt.Errorf("%s: function %q needs an app", where, r.Function)
+			}
+			if _, ok := c.Function(r.App, r.Function); !ok {
+				return nil, fmt.Errorf("%s: app %q has no function %q", where, r.App, r.Function)
+			}
+		}
+	}
+	return &p, nil
+}
+
+func wild(s string) bool { return s == "" || s == "*" }
+
+func match(pattern, s string) bool { return wild(pattern) || pattern == s }
+
+// Decide answers one prompt.
+func (p *Policy) Decide(pr msg.Prompt) msg.Decision {
+	for _, r := range p.Rules {
+		if match(string(r.Kind), string(pr.Kind)) && match(r.App, pr.App) && match(r.Function, pr.Function) &&
+			match(r.Requester, pr.Requester) && match(r.Origin, pr.Origin) {
+			return r.Decision
+		}
+	}
+	return p.Default
+}
+
+// Prompt implements frontend.Prompter.
+func (p *Policy) Prompt(_ context.Context, r *msg.PromptRequest) (msg.Decision, error) {
+	return p.Decide(r.Prompt), nil
+}

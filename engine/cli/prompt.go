@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+)
+
+// Describe renders a prompt for a person. Every word is the hub's; values
+// are shown quoted with where they came from.
+func Describe(p msg.Prompt) []string {
+	var lines []string
+	switch p.Kind {
+	case msg.Exec:
+		if p.Function == "" {
+			lines = append(lines, fmt.Sprintf("Run the app %s on this task:", p.App), fmt.Sprintf("  %q", p.Task))
+		} else {
+			lines = append(lines, fmt.Sprintf("Run %s", p.Target()))
+		}
+	case msg.Data:
+		lines = append(lines, fmt.Sprintf("Give data from %s to %s", p.Origin, p.Target()))
+	case msg.Collab:
+		lines = append(lines, fmt.Sprintf("Let %s use %s", p.Requester, p.Target()))
+	}
+	for _, d := range p.Data {
+		lines = append(lines, fmt.Sprintf("  %s = %q   (from %s)", d.Name, d.Value, d.Origin))
+	}
+	if p.Effect == "write" {
+		lines = append(lines, "  This action changes something (for example books or sends).")
+	}
+	if p.InPlan {
+		lines = append(lines, "  Part of the plan for your query.")
+	}
+	if p.Warning != "" {
+		lines = append(lines, "  WARNING: "+p.Warning)
+	}
+	return lines
+}
+
+// Terminal asks on a terminal: the dialog goes to out, the answer is read
+// from in. Prompts are asked one at a time; end of input denies. With
+// DiscardTypeAhead (set for an interactive terminal), lines typed while no
+// prompt was open are thrown away, so they cannot answer one.
+type Terminal struct {
+	DiscardTypeAhead bool
+
+	mu    sync.Mutex
+	once  sync.Once
+	in    io.Reader
+	lines chan string
+	out   io.Writer
+}
+
+// NewTerminal returns a terminal prompter.
+func NewTerminal(in io.Reader, out io.Writer) *Terminal {
+	return &Terminal{in: in, out: out, lines: make(chan string, 16)}
+}
+
+func (t *Terminal) read() {
+	sc := bufio.NewScanner(t.in)
+	for sc.Scan() {
+		t.lines <- sc.Text()
+	}
+	close(t.lines)
+}
+
+// Prompt asks one question.
+func (t *Terminal) Prompt(ctx context.Context, r *msg.PromptRequest) (msg.Decision, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.once.Do(func() { go t.read() })
+	if t.DiscardTypeAhead {
+		t.drain()
+	}
+	p := r.Prompt
+	fmt.Fprintf(t.out, "\n── permission (%s) ──\n", p.Kind)
+	for _, l := range Describe(p) {
+		fmt.Fprintln(t.out, l)
+	}
+	choices := []msg.Decision{msg.AllowOnce, msg.AllowSession}
+	if p.PermanentAllowed() {
+		choices = append(choices, msg.AllowAlways)
+	}
+	choices = append(choices, msg.Deny)
+	var opts []string
+	for i, c := range choices {
+		opts = append(opts, fmt.Sprintf("%d) %s", i+1, strings.ReplaceAll(string(c), "_", " ")))
+	}
+	fmt.Fprintf(t.out, "%s  [Enter = deny]: ", strings.Join(opts, "  "))
+	var line string
+	select {
+	case l, ok := <-t.lines:
+		if !ok {
+			fmt.Fprintln(t.out, "\n(end of input: denied)")
+			return msg.Deny, nil
+		}
+		line = l
+	case <-ctx.Done():
+		fmt.Fprintln(t.out, "\n(no answer in time: denied)")
+		return msg.Deny, nil
+	}
+	line = strings.TrimSpace(line)
+	for i, c := range choices {
+		if line == fmt.Sprint(i+1) || line == string(c) {
+			return c, nil
+		}
+	}
+	fmt.Fprintln(t.out, "(denied)")
+	return msg.Deny, nil
+}
+
+// drain discards lines typed before the prompt was shown.
+func (t *Terminal) drain() {
+	for {
+		select {
+		case l, ok := <-t.lines:
+			if !ok {
+				// Keep the end of input visible to the next read.
+				t.lines = closedLines()
+				return
+			}
+			_ = l
+		default:
+			return
+		}
+	}
+}
+
+func closedLines() chan string {
+	c := make(chan string)
+	close(c)
+	return c
+}
+
+// Yes allows every prompt once, and says so.
+type Yes struct {
+	mu  sync.Mutex
+	out io.Writer
+}
+
+// NewYes returns the --yes prompter.
+func NewYes(out io.Writer) *Yes { return &Yes{out: out} }
+
+// Prompt allows once.
+func (y *Yes) Prompt(_ context.Context, r *msg.PromptRequest) (msg.Decision, error) {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	lines := Describe(r.Prompt)
+	fmt.Fprintf(y.out, "allowed once (--yes): %s\n", strings.TrimSpace(lines[0]))
+	return msg.AllowOnce, nil
+}

@@ -1,0 +1,305 @@
+// Package engine wires isolategpt together: the data folder and its Badger
+// store, the catalog of installed apps, the LLM, and the actor system with
+// its root, permission manager and hub. Front ends (the CLI, batch mode, the
+// TUI) open sessions on an Engine and ask queries in them.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/isolategpt/isolategpt/actors/frontend"
+	"github.com/isolategpt/isolategpt/actors/hub"
+	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/actors/permission"
+	"github.com/isolategpt/isolategpt/actors/root"
+	"github.com/isolategpt/isolategpt/engine/llm"
+	"github.com/isolategpt/isolategpt/engine/plan"
+	"github.com/isolategpt/isolategpt/engine/store"
+	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/sandbox/inproc"
+	"github.com/isolategpt/isolategpt/specs"
+)
+
+// Config configures an Engine. The zero value of every duration picks the
+// component's default.
+type Config struct {
+	// DataDir holds the store and the apps' folders. Required unless
+	// InMemory is set.
+	DataDir  string
+	InMemory bool
+	// LLM is the --llm value ("offline", "openai:MODEL", …).
+	LLM    string
+	Getenv func(string) string
+	// Model, when set, is used instead of LLM (tests and benchmarks).
+	Model     llms.Model
+	ModelInfo llm.Info
+	// Apps lists the installed apps; empty means every built-in app.
+	Apps     []string
+	Launcher sandbox.Launcher
+	Logger   *slog.Logger
+
+	PromptTimeout time.Duration
+	InvokeTimeout time.Duration
+	QueryTimeout  time.Duration
+	SpokeIdle     time.Duration
+}
+
+// Engine is a running isolategpt.
+type Engine struct {
+	cfg     Config
+	system  *actor.ActorSystem
+	store   *store.Store
+	catalog *plan.Catalog
+	info    llm.Info
+	root    *actor.PID
+	hub     *actor.PID
+	perms   *actor.PID
+	logger  *slog.Logger
+	// tempApps is the apps' folder of an in-memory engine, removed on Close.
+	tempApps string
+}
+
+// New opens the data folder and starts the actor system.
+func New(cfg Config) (*Engine, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if !cfg.InMemory && cfg.DataDir == "" {
+		return nil, errors.New("engine: no data folder given")
+	}
+	model, info := cfg.Model, cfg.ModelInfo
+	if model == nil {
+		var err error
+		model, info, err = llm.New(llm.Config{Spec: cfg.LLM, Getenv: cfg.Getenv})
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+	}
+	model = llm.Metered(model)
+	catalog, err := installedCatalog(cfg.Apps)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "store"), store.Options{Logger: logger.With("component", "badger"), InMemory: cfg.InMemory})
+	if err != nil {
+		return nil, fmt.Errorf("engine: data folder %s: %w", cfg.DataDir, err)
+	}
+	if err := recordManifests(st, catalog); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	launcher := cfg.Launcher
+	if launcher == nil {
+		launcher = inproc.Launcher{}
+	}
+	appsDir := filepath.Join(cfg.DataDir, "apps")
+	if cfg.InMemory {
+		if appsDir, err = os.MkdirTemp("", "isolategpt-apps-"); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("engine: apps folder: %w", err)
+		}
+	}
+	e := &Engine{cfg: cfg, store: st, catalog: catalog, info: info, logger: logger}
+	if cfg.InMemory {
+		e.tempApps = appsDir
+	}
+	audit := func(r store.AuditRecord) {
+		if _, err := st.Audit(r); err != nil {
+			logger.Error("audit", "kind", r.Kind, "query_id", r.QueryID, "err", err)
+		}
+	}
+	actorLogger := logger.With("component", "actor")
+	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLogger }))
+	e.root, err = e.system.Root.SpawnNamed(root.Props(root.Deps{
+		Permission: permission.Deps{Store: st, Sessions: permission.NewSessions(), PromptTimeout: cfg.PromptTimeout, Audit: audit, Logger: logger},
+		Hub: hub.Deps{
+			Catalog: catalog, Store: st, Launcher: launcher, Model: model, ModelInfo: info,
+			AppsDir: appsDir, SpokeIdle: cfg.SpokeIdle, InvokeTimeout: cfg.InvokeTimeout,
+			QueryTimeout: cfg.QueryTimeout, Audit: audit, Logger: logger,
+		},
+	}), "isolategpt")
+	if err != nil {
+		e.Close()
+		return nil, fmt.Errorf("engine: start actors: %w", err)
+	}
+	res, err := e.system.Root.RequestFuture(e.root, &root.WhereRequest{}, 5*time.Second).Result()
+	if err != nil {
+		e.Close()
+		return nil, fmt.Errorf("engine: start actors: %w", err)
+	}
+	where := res.(*root.WhereReply)
+	e.hub, e.perms = where.Hub, where.Permission
+	return e, nil
+}
+
+func installedCatalog(ids []string) (*plan.Catalog, error) {
+	all, err := specs.Builtin()
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return plan.NewCatalog(all)
+	}
+	byID := map[string]*specs.Manifest{}
+	for _, m := range all {
+		byID[m.ID] = m
+	}
+	var ms []*specs.Manifest
+	for _, id := range ids {
+		m, ok := byID[id]
+		if !ok {
+			return nil, fmt.Errorf("unknown app %q", id)
+		}
+		ms = append(ms, m)
+	}
+	return plan.NewCatalog(ms)
+}
+
+// recordManifests stores each installed manifest with its hash.
+func recordManifests(st *store.Store, c *plan.Catalog) error {
+	for _, id := range c.IDs() {
+		m, _ := c.App(id)
+		old, err := st.Manifest(id)
+		if err == nil && old.Hash == m.Hash() {
+			continue
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("read manifest %s: %w", id, err)
+		}
+		if err := st.PutManifest(store.ManifestRecord{App: id, Hash: m.Hash(), Raw: m.Raw(), InstalledAt: time.Now().UTC()}); err != nil {
+			return fmt.Errorf("record manifest %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// Close stops the actors and closes the store.
+func (e *Engine) Close() error {
+	if e.system != nil && e.root != nil {
+		_ = e.system.Root.StopFuture(e.root).Wait()
+	}
+	if e.system != nil {
+		e.system.Shutdown()
+	}
+	if e.tempApps != "" {
+		_ = os.RemoveAll(e.tempApps)
+	}
+	return e.store.Close()
+}
+
+// Store is the engine's store (for the audit command and tests).
+func (e *Engine) Store() *store.Store { return e.store }
+
+// Catalog is the set of installed apps.
+func (e *Engine) Catalog() *plan.Catalog { return e.catalog }
+
+// ModelInfo says which model plans.
+func (e *Engine) ModelInfo() llm.Info { return e.info }
+
+// System is the actor system, for observers of its event stream.
+func (e *Engine) System() *actor.ActorSystem { return e.system }
+
+// Session is a user's session: its spokes and session grants live until Close.
+type Session struct {
+	e        *Engine
+	id       string
+	user     string
+	frontEnd *actor.PID
+}
+
+// OpenSession starts a session for user. Prompts go to p; nil means there
+// is no front end and every prompt is denied.
+func (e *Engine) OpenSession(ctx context.Context, user string, p frontend.Prompter) (*Session, error) {
+	s := &Session{e: e, user: user}
+	if p != nil {
+		s.frontEnd = e.system.Root.Spawn(frontend.Props(p, e.logger))
+	}
+	res, err := e.request(ctx, e.hub, &msg.OpenSessionRequest{User: user, FrontEnd: s.frontEnd})
+	if err != nil {
+		s.stopFrontEnd()
+		return nil, fmt.Errorf("open session: %w", err)
+	}
+	r := res.(*msg.OpenSessionReply)
+	if r.Err != "" {
+		s.stopFrontEnd()
+		return nil, fmt.Errorf("open session: %s", r.Err)
+	}
+	s.id = r.SessionID
+	return s, nil
+}
+
+// ID is the session id.
+func (s *Session) ID() string { return s.id }
+
+// User is the session's user.
+func (s *Session) User() string { return s.user }
+
+// Ask runs one query and returns its answer. The error is set when the
+// query could not be answered; the answer, when not nil, says why.
+func (s *Session) Ask(ctx context.Context, query string) (*msg.Answer, error) {
+	res, err := s.e.request(ctx, s.e.hub, &msg.AskRequest{SessionID: s.id, Query: query})
+	if err != nil {
+		return nil, fmt.Errorf("ask: %w", err)
+	}
+	r := res.(*msg.AskReply)
+	if r.Err != "" {
+		return r.Answer, errors.New(r.Err)
+	}
+	return r.Answer, nil
+}
+
+// Close ends the session: its spokes stop and its session grants end.
+func (s *Session) Close() error {
+	defer s.stopFrontEnd()
+	res, err := s.e.request(context.Background(), s.e.hub, &msg.CloseSessionRequest{SessionID: s.id})
+	if err != nil {
+		return fmt.Errorf("close session: %w", err)
+	}
+	if r := res.(*msg.CloseSessionReply); r.Err != "" {
+		return fmt.Errorf("close session: %s", r.Err)
+	}
+	return nil
+}
+
+func (s *Session) stopFrontEnd() {
+	if s.frontEnd != nil {
+		s.e.system.Root.Stop(s.frontEnd)
+	}
+}
+
+// request sends a request and waits for the reply, bounded by ctx (or by
+// the query timeout plus a margin when ctx has no deadline).
+func (e *Engine) request(ctx context.Context, pid *actor.PID, m any) (any, error) {
+	timeout := e.cfg.QueryTimeout
+	if timeout <= 0 {
+		timeout = hub.DefaultQueryTimeout
+	}
+	timeout += 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := e.system.Root.RequestFuture(pid, m, timeout)
+	done := make(chan struct{})
+	var res any
+	var err error
+	go func() {
+		res, err = f.Result()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return res, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

@@ -1,0 +1,349 @@
+// Package offline is the built-in offline model: a deterministic, non-neural
+// planner that matches a query against the catalog and fills arguments from
+// the query. It is not an LLM, and every answer it produces says so.
+//
+// It answers the two kinds of request the hub makes of a model:
+//   - planning: the user message is the planner's JSON request (query,
+//     memory, catalog); it returns a plan;
+//   - a spoke's agent loop: tools are offered; it calls the tool whose name
+//     best matches the task when it can fill the arguments, and once a tool
+//     result is in the conversation it reports that result.
+package offline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/isolategpt/isolategpt/engine/plan"
+	"github.com/isolategpt/isolategpt/engine/planner"
+)
+
+// Label is shown beside every answer the offline model produced.
+const Label = "offline model (deterministic planner, not an LLM)"
+
+// Model implements llms.Model without any network or neural network. It is
+// stateless and safe for concurrent use.
+type Model struct{}
+
+// New returns the offline model.
+func New() *Model { return &Model{} }
+
+// Call implements the deprecated single-prompt interface.
+func (m *Model) Call(ctx context.Context, prompt string, options ...llms.CallOption) (string, error) {
+	return llms.GenerateFromSinglePrompt(ctx, m, prompt, options...)
+}
+
+// GenerateContent answers a planner request or one turn of an agent loop.
+func (m *Model) GenerateContent(ctx context.Context, messages []llms.MessageContent, options ...llms.CallOption) (*llms.ContentResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var opts llms.CallOptions
+	for _, o := range options {
+		o(&opts)
+	}
+	first, last := humanTexts(messages)
+	var req planner.Request
+	if json.Unmarshal([]byte(first), &req) == nil && req.Catalog != nil {
+		if strings.HasPrefix(last, planner.RejectionPrefix) {
+			return nil, fmt.Errorf("offline model: cannot repair a rejected plan (%s)", strings.TrimPrefix(last, planner.RejectionPrefix))
+		}
+		text, err := Plan(req)
+		if err != nil {
+			return nil, err
+		}
+		return textReply(text), nil
+	}
+	return agentTurn(messages, opts.Tools), nil
+}
+
+func humanTexts(messages []llms.MessageContent) (first, last string) {
+	seen := false
+	for _, mc := range messages {
+		if mc.Role != llms.ChatMessageTypeHuman {
+			continue
+		}
+		var b strings.Builder
+		for _, p := range mc.Parts {
+			if t, ok := p.(llms.TextContent); ok {
+				b.WriteString(t.Text)
+			}
+		}
+		if !seen {
+			first, seen = b.String(), true
+		}
+		last = b.String()
+	}
+	return first, last
+}
+
+func textReply(s string) *llms.ContentResponse {
+	return &llms.ContentResponse{Choices: []*llms.ContentChoice{{Content: s, StopReason: "stop"}}}
+}
+
+// Plan writes a plan for a planner request.
+func Plan(req planner.Request) (string, error) {
+	f := readFacts(req.Query)
+	var mentioned []plan.AppEntry
+	for _, a := range req.Catalog {
+		if f.mentions(a.App) {
+			mentioned = append(mentioned, a)
+		}
+	}
+	if len(mentioned) == 0 {
+		// No app named: take the function whose name the query matches
+		// best, if one matches clearly.
+		if a, fn, ok := bestFunction(f, req.Catalog); ok {
+			mentioned = []plan.AppEntry{{App: a.App, Kind: a.Kind, Functions: []plan.FunctionEntry{fn}}}
+		}
+	}
+	b := &builder{f: f, query: req.Query}
+	if len(mentioned) == 0 {
+		b.p.Answer = "The " + Label + " found no installed app for this query. Name an app (" +
+			strings.Join(appIDs(req.Catalog), ", ") + ") or configure an LLM with --llm."
+		return b.json()
+	}
+	if op := f.superlative(); op != "" && len(mentioned) >= 2 && b.compare(mentioned, op) {
+		return b.json()
+	}
+	for _, a := range mentioned {
+		b.useApp(a)
+	}
+	return b.json()
+}
+
+type builder struct {
+	f      facts
+	query  string
+	p      plan.Plan
+	answer []string
+	n      int
+}
+
+func (b *builder) json() (string, error) {
+	if len(b.answer) > 0 {
+		b.p.Answer = strings.Join(b.answer, "\n")
+	}
+	if b.p.Steps == nil {
+		b.p.Steps = []plan.Step{}
+	}
+	out, err := json.Marshal(b.p)
+	if err != nil {
+		return "", fmt.Errorf("offline model: encode plan: %w", err)
+	}
+	return string(out), nil
+}
+
+func (b *builder) id(prefix string) string {
+	b.n++
+	return fmt.Sprintf("%s%d", prefix, b.n)
+}
+
+// compare plans "estimate on every app, choose the lowest (or highest),
+// then act on the chosen app" when the apps share a numeric read function.
+func (b *builder) compare(apps []plan.AppEntry, op string) bool {
+	measure, field := commonNumeric(apps)
+	if measure == "" {
+		return false
+	}
+	var ids []string
+	for _, a := range apps {
+		fn, _ := function(a, measure)
+		args, missing := b.f.fill(fn.Input)
+		if len(missing) > 0 {
+			return false
+		}
+		id := b.id("s")
+		b.p.Steps = append(b.p.Steps, plan.Step{ID: id, App: a.App, Function: measure, Args: rawArgs(args)})
+		b.answer = append(b.answer, fmt.Sprintf("%s %s: {{%s.%s}}", a.App, field, id, field))
+		ids = append(ids, id)
+	}
+	word := map[string]string{"min": "Lowest", "max": "Highest"}[op]
+	choice := "choice"
+	b.p.Steps = append(b.p.Steps, plan.Step{ID: choice, Op: op, Of: ids, Field: field})
+	b.answer = append(b.answer, fmt.Sprintf("%s %s: {{%s.value}} from {{%s.app}}.", word, field, choice, choice))
+	// The action: a write function every app offers whose name the query
+	// mentions ("book" in "book the cheapest ride").
+	if act := commonAction(apps, b.f); act != "" {
+		fn, _ := function(apps[0], act)
+		args, missing := b.f.fill(fn.Input)
+		if len(missing) == 0 {
+			b.p.Steps = append(b.p.Steps, plan.Step{ID: "act", On: choice, Function: act, Args: rawArgs(args)})
+			b.answer = append(b.answer, fmt.Sprintf("%s with {{%s.app}}: %s", words(act), choice, fields("act", fn.Output)))
+		}
+	}
+	return true
+}
+
+// useApp adds the steps for one app: the functions the query names, or the
+// only function, or an agent step when arguments cannot be read off the query.
+func (b *builder) useApp(a plan.AppEntry) {
+	if len(a.Functions) == 0 {
+		b.agent(a.App)
+		return
+	}
+	var chosen []plan.FunctionEntry
+	bestScore := 0
+	for _, fn := range a.Functions {
+		if s := b.f.score(fn.Name); s > bestScore {
+			bestScore, chosen = s, []plan.FunctionEntry{fn}
+		} else if s == bestScore && s > 0 {
+			chosen = append(chosen, fn)
+		}
+	}
+	if len(chosen) == 0 && len(a.Functions) == 1 {
+		chosen = a.Functions
+	}
+	if len(chosen) != 1 {
+		b.agent(a.App)
+		return
+	}
+	fn := chosen[0]
+	args, missing := b.f.fill(fn.Input)
+	if len(missing) > 0 {
+		b.agent(a.App)
+		return
+	}
+	id := b.id("s")
+	b.p.Steps = append(b.p.Steps, plan.Step{ID: id, App: a.App, Function: fn.Name, Args: rawArgs(args)})
+	b.answer = append(b.answer, fmt.Sprintf("%s %s: %s", a.App, words(fn.Name), fields(id, fn.Output)))
+}
+
+func (b *builder) agent(app string) {
+	id := b.id("s")
+	b.p.Steps = append(b.p.Steps, plan.Step{ID: id, App: app, Agent: b.query})
+	b.answer = append(b.answer, fmt.Sprintf("%s: {{%s.text}}", app, id))
+}
+
+func bestFunction(f facts, catalog []plan.AppEntry) (plan.AppEntry, plan.FunctionEntry, bool) {
+	type cand struct {
+		a  plan.AppEntry
+		fn plan.FunctionEntry
+		s  int
+	}
+	var best []cand
+	for _, a := range catalog {
+		for _, fn := range a.Functions {
+			s := f.score(fn.Name)
+			if s < 2 {
+				continue
+			}
+			if len(best) == 0 || s > best[0].s {
+				best = []cand{{a, fn, s}}
+			} else if s == best[0].s {
+				best = append(best, cand{a, fn, s})
+			}
+		}
+	}
+	if len(best) != 1 {
+		return plan.AppEntry{}, plan.FunctionEntry{}, false
+	}
+	return best[0].a, best[0].fn, true
+}
+
+// commonNumeric finds a read function all apps offer whose output has a
+// number field, and that field.
+func commonNumeric(apps []plan.AppEntry) (string, string) {
+	for _, fn := range apps[0].Functions {
+		if fn.Effect == "write" {
+			continue
+		}
+		field := numericField(fn.Output)
+		if field == "" {
+			continue
+		}
+		ok := true
+		for _, a := range apps[1:] {
+			other, found := function(a, fn.Name)
+			if !found || numericField(other.Output) != field {
+				ok = false
+			}
+		}
+		if ok {
+			return fn.Name, field
+		}
+	}
+	return "", ""
+}
+
+func commonAction(apps []plan.AppEntry, f facts) string {
+	for _, fn := range apps[0].Functions {
+		if fn.Effect != "write" || f.score(fn.Name) == 0 {
+			continue
+		}
+		ok := true
+		for _, a := range apps[1:] {
+			if _, found := function(a, fn.Name); !found {
+				ok = false
+			}
+		}
+		if ok {
+			return fn.Name
+		}
+	}
+	return ""
+}
+
+func numericField(out map[string]any) string {
+	props, _ := out["properties"].(map[string]any)
+	for _, k := range sortedKeys(props) {
+		p, _ := props[k].(map[string]any)
+		if t, _ := p["type"].(string); t == "number" || t == "integer" {
+			return k
+		}
+	}
+	return ""
+}
+
+func function(a plan.AppEntry, name string) (plan.FunctionEntry, bool) {
+	for _, fn := range a.Functions {
+		if fn.Name == name {
+			return fn, true
+		}
+	}
+	return plan.FunctionEntry{}, false
+}
+
+func fields(id string, out map[string]any) string {
+	props, _ := out["properties"].(map[string]any)
+	var parts []string
+	for _, k := range sortedKeys(props) {
+		parts = append(parts, fmt.Sprintf("%s {{%s.%s}}", k, id, k))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func words(name string) string { return strings.ReplaceAll(name, "_", " ") }
+
+func appIDs(c []plan.AppEntry) []string {
+	out := make([]string, 0, len(c))
+	for _, a := range c {
+		out = append(out, a.App)
+	}
+	return out
+}
+
+func rawArgs(args map[string]any) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(args))
+	for k, v := range args {
+		b, _ := json.Marshal(v)
+		out[k] = b
+	}
+	return out
+}
+
+func jsonNumber(s string) json.Number { return json.Number(s) }
+
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,104 @@
+package plan
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/isolategpt/isolategpt/specs"
+	"github.com/isolategpt/isolategpt/specs/schema"
+)
+
+// Catalog is the set of installed apps a plan may use, built from their
+// pinned manifests.
+type Catalog struct {
+	apps map[string]*specs.Manifest
+	ids  []string
+}
+
+// NewCatalog indexes manifests by app id.
+func NewCatalog(ms []*specs.Manifest) (*Catalog, error) {
+	c := &Catalog{apps: make(map[string]*specs.Manifest, len(ms))}
+	for _, m := range ms {
+		if _, dup := c.apps[m.ID]; dup {
+			return nil, fmt.Errorf("catalog: app %q installed twice", m.ID)
+		}
+		c.apps[m.ID] = m
+		c.ids = append(c.ids, m.ID)
+	}
+	sort.Strings(c.ids)
+	return c, nil
+}
+
+// App returns the manifest of an installed app.
+func (c *Catalog) App(id string) (*specs.Manifest, bool) {
+	m, ok := c.apps[id]
+	return m, ok
+}
+
+// Function returns one function of an installed app.
+func (c *Catalog) Function(app, fn string) (*specs.Function, bool) {
+	m, ok := c.apps[app]
+	if !ok {
+		return nil, false
+	}
+	return m.Function(fn)
+}
+
+// IDs lists the installed app ids, sorted.
+func (c *Catalog) IDs() []string { return append([]string(nil), c.ids...) }
+
+// AppEntry is what the planner is told about one app: identifiers and typed
+// schemas only. App descriptions, function descriptions and schema
+// descriptions are app-authored text and never appear here (DESIGN.md P3).
+type AppEntry struct {
+	App       string          `json:"app"`
+	Kind      string          `json:"kind"`
+	Functions []FunctionEntry `json:"functions,omitempty"`
+}
+
+// FunctionEntry is one function in the planner's view.
+type FunctionEntry struct {
+	Name   string         `json:"name"`
+	Effect string         `json:"effect"`
+	Input  map[string]any `json:"input"`
+	Output map[string]any `json:"output"`
+}
+
+// PlannerView renders the catalog for the planner, sorted by app id.
+func (c *Catalog) PlannerView() []AppEntry {
+	out := make([]AppEntry, 0, len(c.ids))
+	for _, id := range c.ids {
+		m := c.apps[id]
+		e := AppEntry{App: m.ID, Kind: m.Kind}
+		for _, f := range m.Functions {
+			e.Functions = append(e.Functions, FunctionEntry{
+				Name:   f.Name,
+				Effect: f.Effect,
+				Input:  f.Input.Public(),
+				Output: f.Output.Public(),
+			})
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Output schemas of the hub's own step kinds.
+var (
+	agentOutput = mustCompile(`{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}`)
+	opOutput    = mustCompile(`{"type":"object","properties":{"app":{"type":"string"},"step":{"type":"string"},"value":{"type":"number"}},"required":["app","step","value"]}`)
+)
+
+// AgentOutput is the schema of an agent step's result.
+func AgentOutput() *schema.Schema { return agentOutput }
+
+// OpOutput is the schema of an operator step's result.
+func OpOutput() *schema.Schema { return opOutput }
+
+func mustCompile(s string) *schema.Schema {
+	sc, err := schema.Compile([]byte(s))
+	if err != nil {
+		panic(fmt.Sprintf("plan: built-in schema: %v", err))
+	}
+	return sc
+}

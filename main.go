@@ -1,0 +1,48 @@
+// Command isolategpt is an LLM assistant that uses third-party apps it does
+// not trust: each app runs isolated, a trusted hub plans and routes every
+// message between them, and the user decides every new flow of data or
+// control. See README.md.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/isolategpt/isolategpt/engine/cli"
+)
+
+const usage = `usage: isolategpt COMMAND [flags]
+
+commands:
+  ask QUERY      answer one query, asking permissions on the terminal (--yes allows once)
+  batch          answer JSON-lines queries from stdin with a permission policy (--policy FILE)
+  audit          print the audit log of a user
+
+Run 'isolategpt COMMAND -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	stdio := cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv}
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return cli.ExitUsage
+	}
+	switch args[0] {
+	case "ask":
+		return cli.Ask(args[1:], stdio)
+	case "batch":
+		return cli.Batch(args[1:], stdio)
+	case "audit":
+		return cli.Audit(args[1:], stdio)
+	case "help", "-h", "--help":
+		fmt.Fprint(os.Stdout, usage)
+		return cli.ExitOK
+	default:
+		fmt.Fprintf(os.Stderr, "isolategpt: unknown command %q\n\n%s", args[0], usage)
+		return cli.ExitUsage
+	}
+}

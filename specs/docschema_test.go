@@ -1,0 +1,102 @@
+package specs
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/isolategpt/isolategpt/specs/schema"
+)
+
+// TestManifestSchemaDocument keeps manifest.schema.json, which is for people,
+// true to what Parse enforces.
+func TestManifestSchemaDocument(t *testing.T) {
+	data, err := os.ReadFile("manifest.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("manifest.schema.json: %v", err)
+	}
+	at := func(path ...string) any {
+		var v any = doc
+		for _, p := range path {
+			m, ok := v.(map[string]any)
+			if !ok {
+				t.Fatalf("manifest.schema.json: no %v", path)
+			}
+			v = m[p]
+		}
+		return v
+	}
+	keys := func(path ...string) []string {
+		m, _ := at(path...).(map[string]any)
+		var out []string
+		for k := range m {
+			out = append(out, k)
+		}
+		slices.Sort(out)
+		return out
+	}
+	strs := func(path ...string) []string {
+		var out []string
+		for _, e := range at(path...).([]any) {
+			out = append(out, e.(string))
+		}
+		slices.Sort(out)
+		return out
+	}
+	num := func(path ...string) int {
+		f, _ := at(path...).(float64)
+		return int(f)
+	}
+	sorted := func(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"manifest fields", keys("properties"), sorted(manifestKeys)},
+		{"required fields", strs("required"), []string{"description", "id", "kind", "version"}},
+		{"function fields", keys("$defs", "function", "properties"), sorted(functionKeys)},
+		{"function required", strs("$defs", "function", "required"), []string{"input", "name", "output"}},
+		{"kinds", strs("properties", "kind", "enum"), []string{KindBuiltin, KindPrompt}},
+		{"effects", strs("$defs", "function", "properties", "effect", "enum"), []string{EffectRead, EffectWrite}},
+		{"default effect", at("$defs", "function", "properties", "effect", "default"), EffectRead},
+		{"name pattern", at("$defs", "name", "pattern"), schema.NamePattern},
+		{"reserved separator", at("$defs", "name", "not", "pattern"), "__"},
+		{"schema keywords", keys("$defs", "schema", "properties"), schema.Keywords()},
+		{"description limit", num("properties", "description", "maxLength"), MaxDescription},
+		{"instructions limit", num("properties", "instructions", "maxLength"), MaxInstructions},
+		{"function description limit", num("$defs", "function", "properties", "description", "maxLength"), MaxFunctionDescription},
+		{"function count", num("properties", "functions", "maxItems"), MaxFunctions},
+		{"domain count", num("properties", "domains", "maxItems"), MaxDomains},
+		{"schema description limit", num("$defs", "schema", "properties", "description", "maxLength"), schema.MaxDescription},
+		{"property count", num("$defs", "schema", "properties", "properties", "maxProperties"), schema.MaxProperties},
+		{"enum count", num("$defs", "schema", "properties", "enum", "maxItems"), schema.MaxEnum},
+		{"schema property names", at("$defs", "schema", "properties", "properties", "propertyNames", "pattern"), schema.NamePattern},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !reflectEqual(tt.got, tt.want) {
+				t.Errorf("manifest.schema.json says %v, Parse enforces %v", tt.got, tt.want)
+			}
+		})
+	}
+	t.Run("version pattern", func(t *testing.T) {
+		re := regexp.MustCompile(at("properties", "version", "pattern").(string))
+		for _, v := range []string{"1.0.0", "2024.1", "1.0.0-rc.1+b5", "v1", "", "1 0", ".1", "-1", "1/2", "1234567890123456789012345678901234"} {
+			if re.MatchString(v) != validVersion(v) {
+				t.Errorf("version %q: document says %v, Parse says %v", v, re.MatchString(v), validVersion(v))
+			}
+		}
+	})
+}
+
+func reflectEqual(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}

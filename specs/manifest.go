@@ -1,0 +1,413 @@
+// Package specs parses and pins app manifests: what an app is called, what
+// functions it offers with which typed inputs and outputs, and which domains
+// it may reach; and it embeds the manifests of the built-in apps.
+//
+// A manifest is untrusted input. Parse is strict (unknown or repeated keys,
+// bad names and oversized text are refused) and Hash pins a canonical
+// encoding, so any change to what an app declares, down to a description,
+// is visible (DESIGN.md P7).
+package specs
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/isolategpt/isolategpt/specs/schema"
+)
+
+// Kinds of app.
+const (
+	// KindBuiltin is an app whose functions are code compiled into the
+	// binary (package specs/builtin), run in a sandbox.
+	KindBuiltin = "builtin"
+	// KindPrompt is an app with no functions: its instructions annotate the
+	// conversation of its own spoke.
+	KindPrompt = "prompt"
+)
+
+// Effects of a function.
+const (
+	// EffectRead marks a function without side effects (the default).
+	EffectRead = "read"
+	// EffectWrite marks an action with side effects: booking, sending.
+	EffectWrite = "write"
+)
+
+// Limits on a manifest.
+const (
+	MaxManifestBytes       = 256 << 10
+	MaxDescription         = 4096 // characters, app description
+	MaxFunctionDescription = 2048 // characters
+	MaxInstructions        = 8192 // characters
+	MaxFunctions           = 64
+	MaxDomains             = 32
+	MaxVersion             = 32 // bytes
+)
+
+// Manifest is a parsed, checked app manifest. Functions are sorted by name
+// and Domains sorted, whatever order the source used.
+type Manifest struct {
+	ID          string
+	Version     string
+	Description string // app-authored: only for the app's own spoke and the user
+	Kind        string // KindBuiltin or KindPrompt
+	// Instructions is a prompt app's annotation for its own spoke.
+	Instructions string
+	Domains      []string
+	Functions    []*Function
+}
+
+// Function is one function of an app.
+type Function struct {
+	Name        string
+	Description string // app-authored
+	Effect      string // EffectRead or EffectWrite
+	Input       *schema.Schema
+	Output      *schema.Schema
+}
+
+// The exact keys a manifest and a function may have. encoding/json matches
+// field names without regard to case, so Parse checks keys itself first.
+var (
+	manifestKeys = []string{"id", "version", "description", "kind", "instructions", "domains", "functions"}
+	functionKeys = []string{"name", "description", "effect", "input", "output"}
+)
+
+type rawManifest struct {
+	ID           string        `json:"id"`
+	Version      string        `json:"version"`
+	Description  string        `json:"description"`
+	Kind         string        `json:"kind"`
+	Instructions string        `json:"instructions"`
+	Domains      []string      `json:"domains"`
+	Functions    []rawFunction `json:"functions"`
+}
+
+type rawFunction struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Effect      string          `json:"effect"`
+	Input       json.RawMessage `json:"input"`
+	Output      json.RawMessage `json:"output"`
+}
+
+// invalid builds every error Parse returns but ErrTooLarge; format may wrap
+// a cause with %w, which errors.Is then finds beside ErrInvalidManifest.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("parse manifest: "+format+": %w", append(args, ErrInvalidManifest)...)
+}
+
+// Parse decodes and checks a manifest.
+func Parse(data []byte) (*Manifest, error) {
+	if len(data) > MaxManifestBytes {
+		return nil, fmt.Errorf("parse manifest: %d bytes, limit %d: %w", len(data), MaxManifestBytes, ErrTooLarge)
+	}
+	// The generic decode refuses duplicate keys, bad UTF-8, deep nesting and
+	// trailing data, none of which encoding/json notices.
+	v, err := schema.Decode(data, MaxManifestBytes)
+	if err != nil {
+		return nil, invalid("%w", err)
+	}
+	if err := checkKeys(v); err != nil {
+		return nil, err
+	}
+	var raw rawManifest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, invalid("%w", err)
+	}
+	return build(&raw)
+}
+
+// checkKeys refuses keys that differ from the known ones, in case included.
+func checkKeys(v any) error {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return invalid("a manifest must be a JSON object")
+	}
+	for k := range obj {
+		if !slices.Contains(manifestKeys, k) {
+			return invalid("unknown field %s", short(k))
+		}
+	}
+	fns, _ := obj["functions"].([]any)
+	for i, f := range fns {
+		fo, ok := f.(map[string]any)
+		if !ok {
+			return invalid("function %d: must be an object", i)
+		}
+		for k := range fo {
+			if !slices.Contains(functionKeys, k) {
+				return invalid("function %d: unknown field %s", i, short(k))
+			}
+		}
+	}
+	return nil
+}
+
+func build(raw *rawManifest) (*Manifest, error) {
+	if !validID(raw.ID) {
+		return nil, invalid("id %s must match %s and not contain \"__\"", short(raw.ID), schema.NamePattern)
+	}
+	if !validVersion(raw.Version) {
+		return nil, invalid("%s: version %s must be 1 to %d of 0-9 A-Z a-z . + - starting with a letter or digit", raw.ID, short(raw.Version), MaxVersion)
+	}
+	if err := checkText(raw.Description, MaxDescription, true); err != nil {
+		return nil, invalid("%s: description: %v", raw.ID, err)
+	}
+	m := &Manifest{
+		ID:           raw.ID,
+		Version:      raw.Version,
+		Description:  raw.Description,
+		Kind:         raw.Kind,
+		Instructions: raw.Instructions,
+	}
+	switch raw.Kind {
+	case KindBuiltin:
+		if raw.Instructions != "" {
+			return nil, invalid("%s: only a prompt app has instructions", raw.ID)
+		}
+		if len(raw.Functions) == 0 {
+			return nil, invalid("%s: a builtin app needs at least one function", raw.ID)
+		}
+	case KindPrompt:
+		if err := checkText(raw.Instructions, MaxInstructions, true); err != nil {
+			return nil, invalid("%s: instructions: %v", raw.ID, err)
+		}
+		if len(raw.Functions) != 0 {
+			return nil, invalid("%s: a prompt app has no functions", raw.ID)
+		}
+		if len(raw.Domains) != 0 {
+			return nil, invalid("%s: a prompt app runs no code and reaches no domains", raw.ID)
+		}
+	default:
+		return nil, invalid("%s: kind %s must be %q or %q", raw.ID, short(raw.Kind), KindBuiltin, KindPrompt)
+	}
+	domains, err := checkDomains(raw.Domains)
+	if err != nil {
+		return nil, invalid("%s: %v", raw.ID, err)
+	}
+	m.Domains = domains
+	if len(raw.Functions) > MaxFunctions {
+		return nil, invalid("%s: %d functions, limit %d", raw.ID, len(raw.Functions), MaxFunctions)
+	}
+	for i := range raw.Functions {
+		f, err := buildFunction(&raw.Functions[i])
+		if err != nil {
+			return nil, invalid("%s: function %d: %w", raw.ID, i, err)
+		}
+		if _, dup := m.Function(f.Name); dup {
+			return nil, invalid("%s: function %q declared twice", raw.ID, f.Name)
+		}
+		m.Functions = append(m.Functions, f)
+	}
+	slices.SortFunc(m.Functions, func(a, b *Function) int { return strings.Compare(a.Name, b.Name) })
+	return m, nil
+}
+
+func buildFunction(raw *rawFunction) (*Function, error) {
+	if !validID(raw.Name) {
+		return nil, fmt.Errorf("name %s must match %s and not contain \"__\"", short(raw.Name), schema.NamePattern)
+	}
+	if err := checkText(raw.Description, MaxFunctionDescription, false); err != nil {
+		return nil, fmt.Errorf("%s: description: %v", raw.Name, err)
+	}
+	f := &Function{Name: raw.Name, Description: raw.Description, Effect: raw.Effect}
+	switch raw.Effect {
+	case "":
+		f.Effect = EffectRead
+	case EffectRead, EffectWrite:
+	default:
+		return nil, fmt.Errorf("%s: effect %s must be %q or %q", raw.Name, short(raw.Effect), EffectRead, EffectWrite)
+	}
+	var err error
+	if f.Input, err = objectSchema(raw.Input); err != nil {
+		return nil, fmt.Errorf("%s: input: %w", raw.Name, err)
+	}
+	if f.Output, err = objectSchema(raw.Output); err != nil {
+		return nil, fmt.Errorf("%s: output: %w", raw.Name, err)
+	}
+	return f, nil
+}
+
+// objectSchema compiles a function's input or output, which must be an
+// object and nothing else, so that results are typed records.
+func objectSchema(raw json.RawMessage) (*schema.Schema, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("missing")
+	}
+	s, err := schema.Compile(raw)
+	if err != nil {
+		return nil, err
+	}
+	if t := s.Types(); len(t) != 1 || t[0] != schema.TypeObject {
+		return nil, fmt.Errorf("type must be \"object\", not %v", t)
+	}
+	return s, nil
+}
+
+// validID checks an app id or function name; "__" is reserved because the
+// hub joins app and function with it.
+func validID(s string) bool {
+	return schema.ValidName(s) && !strings.Contains(s, "__")
+}
+
+func validVersion(s string) bool {
+	if len(s) == 0 || len(s) > MaxVersion || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) && !strings.ContainsRune(".+-", rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func checkText(s string, limit int, required bool) error {
+	if required && strings.TrimSpace(s) == "" {
+		return fmt.Errorf("missing")
+	}
+	if n := utf8.RuneCountInString(s); n > limit {
+		return fmt.Errorf("%d characters, limit %d", n, limit)
+	}
+	if !schema.SafeText(s) {
+		return fmt.Errorf("control or bidirectional formatting characters")
+	}
+	return nil
+}
+
+// checkDomains returns the domains sorted, each a lower-case DNS name of at
+// least two labels; the egress proxy decides what they admit.
+func checkDomains(ds []string) ([]string, error) {
+	if len(ds) > MaxDomains {
+		return nil, fmt.Errorf("%d domains, limit %d", len(ds), MaxDomains)
+	}
+	out := slices.Clone(ds)
+	slices.Sort(out)
+	for i, d := range out {
+		if !validDomain(d) {
+			return nil, fmt.Errorf("domain %s must be a lower-case DNS name such as example.com", short(d))
+		}
+		if i > 0 && out[i-1] == d {
+			return nil, fmt.Errorf("domain %q listed twice", d)
+		}
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
+}
+
+func validDomain(d string) bool {
+	if len(d) == 0 || len(d) > 253 {
+		return false
+	}
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	// The top label is never numeric, so an IP address is not a domain.
+	top := labels[len(labels)-1]
+	return strings.Trim(top, "0123456789") != ""
+}
+
+// Function returns the function with the given name.
+func (m *Manifest) Function(name string) (*Function, bool) {
+	for _, f := range m.Functions {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return nil, false
+}
+
+type canonManifest struct {
+	ID           string          `json:"id"`
+	Version      string          `json:"version"`
+	Description  string          `json:"description"`
+	Kind         string          `json:"kind"`
+	Instructions string          `json:"instructions"`
+	Domains      []string        `json:"domains"`
+	Functions    []canonFunction `json:"functions"`
+}
+
+type canonFunction struct {
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Effect      string         `json:"effect"`
+	Input       *schema.Schema `json:"input"`
+	Output      *schema.Schema `json:"output"`
+}
+
+// Raw returns the canonical encoding of the manifest: compact JSON with
+// fields in a fixed order, every field present, functions and domains
+// sorted, and schemas in their canonical form. Parse(m.Raw()) gives back the
+// same manifest.
+func (m *Manifest) Raw() []byte {
+	c := canonManifest{
+		ID:           m.ID,
+		Version:      m.Version,
+		Description:  m.Description,
+		Kind:         m.Kind,
+		Instructions: m.Instructions,
+		Domains:      slices.Sorted(slices.Values(m.Domains)),
+		Functions:    []canonFunction{},
+	}
+	if c.Domains == nil {
+		c.Domains = []string{}
+	}
+	for _, f := range m.Functions {
+		c.Functions = append(c.Functions, canonFunction{
+			Name: f.Name, Description: f.Description, Effect: f.Effect, Input: f.Input, Output: f.Output,
+		})
+	}
+	slices.SortFunc(c.Functions, func(a, b canonFunction) int { return strings.Compare(a.Name, b.Name) })
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
+		// Strings, slices and compiled schemas always encode.
+		panic(fmt.Sprintf("specs: canonical encoding of %s: %v", m.ID, err))
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// Hash returns the hex SHA-256 of Raw: the manifest's pin. Two sources that
+// differ only in key order or white space have the same hash; any change to
+// a name, description, schema, effect or domain changes it.
+func (m *Manifest) Hash() string {
+	sum := sha256.Sum256(m.Raw())
+	return hex.EncodeToString(sum[:])
+}
+
+// short quotes untrusted text for an error message, cut to a readable length.
+func short(s string) string {
+	const limit = 40
+	if r := []rune(s); len(r) > limit {
+		return fmt.Sprintf("%q…", string(r[:limit]))
+	}
+	return fmt.Sprintf("%q", s)
+}
