@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"os"
 	"sort"
 	"testing"
 	"time"
@@ -55,4 +56,9 @@ func BenchmarkQueryTwoApps(b *testing.B) {
 	}
 	b.ReportMetric(pct(0.5), "p50-µs")
 	b.ReportMetric(pct(0.9), "p90-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+	b.ReportMetric(pct(1), "max-µs")
+	if os.Getenv("BENCH_TAIL") != "" && len(durations) >= 5 {
+		b.Logf("slowest: %v", durations[len(durations)-5:])
+	}
 }
