@@ -405,12 +405,3 @@ func newID(prefix string) string {
 	}
 	return prefix + "-" + hex.EncodeToString(b[:])
 }
-
-func sortedKeys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}

@@ -3,6 +3,8 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -191,7 +193,7 @@ func items(v any, origin string) []msg.DataItem {
 		return []msg.DataItem{{Name: "value", Value: execute.Preview(v), Origin: origin}}
 	}
 	out := make([]msg.DataItem, 0, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, msg.DataItem{Name: k, Value: execute.Preview(m[k]), Origin: origin})
 	}
 	return out

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -252,7 +254,7 @@ func (g *Graph) checkCall(n *Node, c *Catalog) error {
 		return invalid("step %q: %d arguments, at most %d allowed", s.ID, len(s.Args), maxArgs)
 	}
 	n.Args = make(map[string]Arg, len(s.Args))
-	for _, name := range sortedKeys(s.Args) {
+	for _, name := range slices.Sorted(maps.Keys(s.Args)) {
 		a, err := g.checkArg(s, name, s.Args[name], n)
 		if err != nil {
 			return err
@@ -527,13 +529,4 @@ func sortedUnique(in []string) []string {
 		}
 	}
 	return out[:j]
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

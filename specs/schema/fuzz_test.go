@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"runtime"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -24,7 +23,6 @@ func FuzzCompile(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		runtime.Gosched()
 		s, err := Compile(raw)
 		if err != nil {
 			return
@@ -70,7 +68,6 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(seed), uint16(64))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte, max uint16) {
-		runtime.Gosched()
 		v, err := Decode(raw, int(max))
 		if len(raw) > int(max) {
 			if !errors.Is(err, ErrTooLarge) {
