@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -666,5 +667,36 @@ func TestBadUserAndBadDataFolder(t *testing.T) {
 	}
 	if _, err := New(Config{DataDir: file}); err == nil || !strings.Contains(err.Error(), file) {
 		t.Errorf("a file as data folder: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestActorLoggingGoesToTheProjectLogger(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := newEngine(t, Config{Logger: logger})
+	s := session(t, e, "alice", &recorder{})
+	if _, err := s.Ask(t.Context(), `Use metro_hail to estimate the fare from "A" to "B"`); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"component":"actor"`) {
+		t.Errorf("protoactor's log lines did not reach the project's logger:\n%s", buf.String())
 	}
 }
