@@ -90,12 +90,13 @@ func (q *queryActor) Receive(ctx actor.Context) {
 		// Every permission decision for this query, whoever asked for it
 		// (this actor for steps, the hub for ISC), is part of its answer.
 		qid := q.d.QueryID
-		q.sub = ctx.ActorSystem().EventStream.SubscribeWithPredicate(func(ev any) {
-			e := ev.(*msg.PermissionDecided)
-			q.perms.add(msg.PermissionEvent{Prompt: e.Prompt, Decision: e.Decision, Asked: e.Asked, Reason: e.Reason})
-		}, func(ev any) bool {
-			e, ok := ev.(*msg.PermissionDecided)
-			return ok && e.QueryID == qid
+		// Filter inside the handler: protoactor's SubscribeWithPredicate
+		// sets the predicate after the subscription is already visible to
+		// Publish, which races.
+		q.sub = ctx.ActorSystem().EventStream.Subscribe(func(ev any) {
+			if e, ok := ev.(*msg.PermissionDecided); ok && e.QueryID == qid {
+				q.perms.add(msg.PermissionEvent{Prompt: e.Prompt, Decision: e.Decision, Asked: e.Asked, Reason: e.Reason})
+			}
 		})
 		runCtx, cancel := context.WithTimeout(context.Background(), q.timeout())
 		q.cancel = cancel

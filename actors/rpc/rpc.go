@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -37,6 +38,9 @@ type outbound struct {
 	tell   bool
 }
 
+// abandon tells the actor that nobody waits for a call's reply any more.
+type abandon struct{ reply chan any }
+
 // Client is owned by one actor. Call and Tell may be used from any
 // goroutine; Handle must be called from the actor's Receive.
 type Client struct {
@@ -44,11 +48,15 @@ type Client struct {
 	self    *actor.PID
 	next    uint64
 	pending map[uint64]chan any
+	// done is closed by Close: a call whose request the actor never got to
+	// handle fails then instead of waiting for a reply that cannot come.
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // NewClient returns a client for the actor with PID self.
 func NewClient(system *actor.ActorSystem, self *actor.PID) *Client {
-	return &Client{system: system, self: self, pending: map[uint64]chan any{}}
+	return &Client{system: system, self: self, pending: map[uint64]chan any{}, done: make(chan struct{})}
 }
 
 // Call sends req to target as the actor and waits for the correlated reply.
@@ -62,8 +70,24 @@ func (c *Client) Call(ctx context.Context, target *actor.PID, req Request) (any,
 		}
 		return r, nil
 	case <-ctx.Done():
-		// The buffered channel lets a late reply be delivered and dropped.
+		// The buffered channel lets a late reply be delivered and dropped;
+		// abandon frees its entry should the reply never come.
+		select {
+		case <-c.done:
+		default:
+			c.system.Root.Send(c.self, &abandon{reply: ch})
+		}
 		return nil, fmt.Errorf("rpc: waiting for reply: %w", ctx.Err())
+	case <-c.done:
+		// The reply may have come just before the actor stopped.
+		select {
+		case r, ok := <-ch:
+			if ok {
+				return r, nil
+			}
+		default:
+		}
+		return nil, ErrStopped
 	}
 }
 
@@ -77,6 +101,13 @@ func (c *Client) Tell(target *actor.PID, m Request) {
 func (c *Client) Handle(ctx actor.Context) bool {
 	switch m := ctx.Message().(type) {
 	case *outbound:
+		if c.closed() {
+			// The actor has stopped: send nothing more in its name.
+			if !m.tell {
+				close(m.reply)
+			}
+			return true
+		}
 		if m.tell {
 			ctx.Request(m.target, m.msg)
 			return true
@@ -84,6 +115,13 @@ func (c *Client) Handle(ctx actor.Context) bool {
 		c.next++
 		c.pending[c.next] = m.reply
 		ctx.Request(m.target, m.msg.WithCallID(c.next))
+		return true
+	case *abandon:
+		for id, ch := range c.pending {
+			if ch == m.reply {
+				delete(c.pending, id)
+			}
+		}
 		return true
 	case Reply:
 		id := m.ReplyTo()
@@ -98,10 +136,21 @@ func (c *Client) Handle(ctx actor.Context) bool {
 	return false
 }
 
-// Close fails every call still waiting. Call it when the actor stops.
+// Close fails every call still waiting, and every later one. Call it when
+// the actor stops.
 func (c *Client) Close() {
+	c.closeOnce.Do(func() { close(c.done) })
 	for id, ch := range c.pending {
 		close(ch)
 		delete(c.pending, id)
+	}
+}
+
+func (c *Client) closed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tmc/langchaingo/llms"
 
@@ -121,7 +122,7 @@ func (l *Loop) runTool(ctx context.Context, tc llms.ToolCall, tools Tools) (msg.
 	}
 	t.Status = msg.StatusOK
 	if len(out) > maxToolResult {
-		return t, string(out[:maxToolResult]) + "…"
+		return t, cut(string(out), maxToolResult)
 	}
 	return t, string(out)
 }
@@ -198,18 +199,21 @@ func (l *Loop) systemPrompt() string {
 	return b.String()
 }
 
-func capText(s string) string {
-	if len(s) <= MaxAnswerBytes {
+func capText(s string) string { return cut(s, MaxAnswerBytes) }
+
+// cut shortens s to at most max bytes, the ellipsis that marks the cut
+// included, without splitting a rune.
+func cut(s string, max int) string {
+	if len(s) <= max {
 		return s
 	}
-	cut := MaxAnswerBytes
-	for cut > 0 && !isRuneStart(s[cut]) {
-		cut--
+	const ellipsis = "…"
+	n := max - len(ellipsis)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
-	return s[:cut] + "…"
+	return s[:n] + ellipsis
 }
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 func compactOr(raw json.RawMessage) json.RawMessage {
 	var v any

@@ -26,6 +26,9 @@ func Describe(p msg.Prompt) []string {
 		lines = append(lines, fmt.Sprintf("Give data from %s to %s", p.Origin, p.Target()))
 	case msg.Collab:
 		lines = append(lines, fmt.Sprintf("Let %s use %s", p.Requester, p.Target()))
+	default:
+		// Never an empty description: the first line is what --yes prints.
+		lines = append(lines, fmt.Sprintf("Allow %q for %s", string(p.Kind), p.Target()))
 	}
 	for _, d := range p.Data {
 		lines = append(lines, fmt.Sprintf("  %s = %q   (from %s)", d.Name, d.Value, d.Origin))
@@ -56,9 +59,13 @@ type Terminal struct {
 	out   io.Writer
 }
 
-// NewTerminal returns a terminal prompter.
+// NewTerminal returns a terminal prompter. It starts reading in at once, so
+// that with DiscardTypeAhead even lines typed before the first prompt are
+// thrown away rather than taken as its answer.
 func NewTerminal(in io.Reader, out io.Writer) *Terminal {
-	return &Terminal{in: in, out: out, lines: make(chan string, 16)}
+	t := &Terminal{in: in, out: out, lines: make(chan string, 16)}
+	t.once.Do(func() { go t.read() })
+	return t
 }
 
 func (t *Terminal) read() {

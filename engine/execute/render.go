@@ -88,6 +88,8 @@ func OutcomeLine(o msg.StepOutcome) string {
 	switch {
 	case o.Kind == string(plan.KindOp):
 		who = "hub"
+	case o.Function != "" && o.App == "":
+		who = o.Function + " (no app chosen)"
 	case o.Function != "":
 		who = o.App + "." + o.Function
 	case o.App != "":

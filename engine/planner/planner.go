@@ -102,7 +102,18 @@ func extractJSON(text string) ([]byte, error) {
 	if start < 0 || end < start {
 		return nil, errors.New("the reply holds no JSON object")
 	}
-	return []byte(text[start : end+1]), nil
+	raw := []byte(text[start : end+1])
+	if json.Valid(raw) {
+		return raw, nil
+	}
+	// Prose after the object may hold braces of its own ("the hub fills
+	// {{m.fare}} in"): take the one JSON value that starts at the first "{".
+	// If there is none, the span goes to Parse, whose error says why.
+	var obj json.RawMessage
+	if json.NewDecoder(strings.NewReader(text[start:])).Decode(&obj) == nil {
+		return obj, nil
+	}
+	return raw, nil
 }
 
 // SystemPrompt tells the model how to plan. It is written by the hub.

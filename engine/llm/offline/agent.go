@@ -43,7 +43,9 @@ func agentTurn(messages []llms.MessageContent, tools []llms.Tool) *llms.ContentR
 	if best == nil {
 		return textReply("The " + Label + " does not write free text; configure an LLM with --llm to use this app's instructions.")
 	}
-	if ties > 0 && bestScore == 0 {
+	if ties > 0 {
+		// Two functions match the task equally well: guessing could run a
+		// write function the user did not ask for.
 		return textReply("The " + Label + " could not tell which function of this app the task needs.")
 	}
 	sch := map[string]any{}

@@ -1,9 +1,12 @@
 package offline
 
 import (
+	"encoding/json"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/isolategpt/isolategpt/specs/schema"
 )
 
 // facts are what the offline model can read off a query without
@@ -22,20 +25,26 @@ type facts struct {
 }
 
 var (
-	quotedRE = regexp.MustCompile(`"([^"]+)"|“([^”]+)”|'([^']{2,})'`)
+	// A single quote opens a quotation only where it does not sit inside a
+	// word, so the apostrophes of "I'd … don't" quote nothing.
+	quotedRE = regexp.MustCompile(`"([^"]+)"|“([^”]+)”|(?:^|[^\p{L}\p{N}])'([^']{2,})'`)
 	routeRE  = regexp.MustCompile(`(?i)\bfrom\s+(.+?)\s+to\s+(.+?)(?:\s+(?:on|at|by|for|with|and)\s|[.,;?!]|$)`)
 	emailRE  = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`)
 	dateRE   = regexp.MustCompile(`(?i)\b\d{4}-\d{2}-\d{2}\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?\b`)
 	numberRE = regexp.MustCompile(`(?:^|\s|\$)(-?\d+(?:\.\d+)?)\b`)
 	pairRE   = regexp.MustCompile(`([A-Za-z][A-Za-z ]{0,30}?)\s*=\s*([^,;\n]+)`)
-	wordRE   = regexp.MustCompile(`[a-z0-9]+`)
+	// An identifier joined by underscores (an app id such as quick_ride, a
+	// function name) is one word: its parts are not words of the query.
+	wordRE = regexp.MustCompile(`[a-z0-9]+(?:_[a-z0-9]+)*`)
 )
 
 func readFacts(q string) facts {
 	f := facts{text: strings.ToLower(q), words: map[string]bool{}, pairs: map[string]string{}}
 	for _, w := range wordRE.FindAllString(f.text, -1) {
 		f.words[w] = true
-		f.words[stem(w)] = true
+		for _, s := range stems(w) {
+			f.words[s] = true
+		}
 	}
 	for _, m := range quotedRE.FindAllStringSubmatch(q, -1) {
 		for _, g := range m[1:] {
@@ -66,15 +75,31 @@ func clean(s string) string {
 	return strings.Trim(strings.TrimSpace(s), `"'“”.`)
 }
 
-// stem folds the few endings that matter for matching function names:
-// "fares" → "fare", "booking" → "book".
-func stem(w string) string {
+// stems folds the few endings that matter for matching function names:
+// "fares" → "fare" (and "far"), "booking" → "book". Every ending that
+// applies gives a candidate, since "es" is a plural ending for "matches"
+// but not for "fares".
+func stems(w string) []string {
+	var out []string
 	for _, suf := range []string{"ing", "es", "s", "ed"} {
 		if len(w) > len(suf)+2 && strings.HasSuffix(w, suf) {
-			return strings.TrimSuffix(w, suf)
+			out = append(out, strings.TrimSuffix(w, suf))
 		}
 	}
-	return w
+	return out
+}
+
+// has reports whether the query contains the word w or one of its stems.
+func (f facts) has(w string) bool {
+	if f.words[w] {
+		return true
+	}
+	for _, s := range stems(w) {
+		if f.words[s] {
+			return true
+		}
+	}
+	return false
 }
 
 // mentions reports whether the query names an app: "metro_hail",
@@ -89,11 +114,16 @@ func (f facts) mentions(app string) bool {
 	return false
 }
 
-// score counts the words of a function name that the query contains.
+// score counts the words of a function name that the query contains; a
+// query that spells the whole name ("estimate_fare") contains them all.
 func (f facts) score(name string) int {
+	parts := strings.Split(name, "_")
+	if f.words[name] {
+		return len(parts)
+	}
 	n := 0
-	for _, w := range strings.Split(name, "_") {
-		if f.words[w] || f.words[stem(w)] {
+	for _, w := range parts {
+		if f.has(w) {
 			n++
 		}
 	}
@@ -129,12 +159,25 @@ var synonyms = map[string][]string{
 func (f facts) fill(sch map[string]any) (map[string]any, []string) {
 	props, _ := sch["properties"].(map[string]any)
 	required := map[string]bool{}
-	if rs, ok := sch["required"].([]any); ok {
+	// A catalog straight from plan.Catalog.PlannerView holds []string; the
+	// same catalog after a JSON round trip holds []any.
+	switch rs := sch["required"].(type) {
+	case []string:
+		for _, r := range rs {
+			required[r] = true
+		}
+	case []any:
 		for _, r := range rs {
 			if s, ok := r.(string); ok {
 				required[s] = true
 			}
 		}
+	}
+	// Only values that fit the parameter's schema are filled in: a plan
+	// whose arguments break the schema would be rejected by the hub.
+	var compiled *schema.Schema
+	if raw, err := json.Marshal(sch); err == nil {
+		compiled, _ = schema.Compile(raw)
 	}
 	names := make([]string, 0, len(props))
 	for k := range props {
@@ -146,7 +189,13 @@ func (f facts) fill(sch map[string]any) (map[string]any, []string) {
 	usedQuoted := map[int]bool{}
 	for _, name := range names {
 		ps, _ := props[name].(map[string]any)
-		if v, ok := f.valueFor(name, ps, usedQuoted); ok {
+		fits := func(any) bool { return false }
+		if compiled != nil {
+			if psc, ok := compiled.Property(name); ok {
+				fits = func(v any) bool { return psc.Validate(v) == nil }
+			}
+		}
+		if v, ok := f.valueFor(name, ps, usedQuoted, fits); ok {
 			args[name] = v
 			continue
 		}
@@ -157,22 +206,40 @@ func (f facts) fill(sch map[string]any) (map[string]any, []string) {
 	return args, missing
 }
 
-func (f facts) valueFor(name string, ps map[string]any, usedQuoted map[int]bool) (any, bool) {
+// pair returns the value of "key = value". The key of a pair takes in the
+// words before it ("with name = Ada" reads as "with_name"), so a key that
+// ends in the wanted name counts too, when only one does.
+func (f facts) pair(key string) (string, bool) {
+	if v, ok := f.pairs[key]; ok {
+		return v, true
+	}
+	var found []string
+	for k := range f.pairs {
+		if strings.HasSuffix(k, "_"+key) {
+			found = append(found, k)
+		}
+	}
+	if len(found) != 1 {
+		return "", false
+	}
+	return f.pairs[found[0]], true
+}
+
+func (f facts) valueFor(name string, ps map[string]any, usedQuoted map[int]bool, fits func(any) bool) (any, bool) {
 	typ, _ := ps["type"].(string)
 	if typ == "number" || typ == "integer" {
-		if len(f.numbers) > 0 {
-			return jsonNumber(f.numbers[0]), true
+		for _, n := range f.numbers {
+			if v := jsonNumber(n); fits(v) {
+				return v, true
+			}
 		}
 		return nil, false
 	}
 	if typ != "string" && typ != "" {
 		return nil, false
 	}
-	if v, ok := f.pairs[name]; ok {
-		return v, true
-	}
-	for _, alt := range synonyms[name] {
-		if v, ok := f.pairs[alt]; ok {
+	for _, key := range append([]string{name}, synonyms[name]...) {
+		if v, ok := f.pair(key); ok && fits(v) {
 			return v, true
 		}
 	}
@@ -189,26 +256,33 @@ func (f facts) valueFor(name string, ps map[string]any, usedQuoted map[int]bool)
 	}
 	switch {
 	case format == "email" || has("email"):
-		if len(f.emails) > 0 {
-			return f.emails[0], true
+		for _, e := range f.emails {
+			if fits(e) {
+				return e, true
+			}
 		}
 		return nil, false
 	case format == "date" || has("date", "dob"):
-		if len(f.dates) > 0 && !has("dob", "birth") {
-			return f.dates[len(f.dates)-1], true
+		if has("dob", "birth") {
+			return nil, false
+		}
+		for i := len(f.dates) - 1; i >= 0; i-- {
+			if fits(f.dates[i]) {
+				return f.dates[i], true
+			}
 		}
 		return nil, false
 	case has("start", "from", "origin", "departure", "pickup", "source"):
-		if f.from != "" {
+		if f.from != "" && fits(f.from) {
 			return f.from, true
 		}
 	case has("end", "to", "destination", "dest", "dropoff", "target"):
-		if f.to != "" {
+		if f.to != "" && fits(f.to) {
 			return f.to, true
 		}
 	}
 	for i, q := range f.quoted {
-		if !usedQuoted[i] && q != f.from && q != f.to {
+		if !usedQuoted[i] && q != f.from && q != f.to && fits(q) {
 			usedQuoted[i] = true
 			return q, true
 		}

@@ -14,8 +14,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tmc/langchaingo/llms"
 
@@ -88,6 +90,9 @@ func textReply(s string) *llms.ContentResponse {
 
 // Plan writes a plan for a planner request.
 func Plan(req planner.Request) (string, error) {
+	// Everything read off the query ends up in a JSON plan, where bad UTF-8
+	// would turn into longer U+FFFD runes behind the size checks' back.
+	req.Query = strings.ToValidUTF8(req.Query, "\uFFFD")
 	f := readFacts(req.Query)
 	var mentioned []plan.AppEntry
 	for _, a := range req.Catalog {
@@ -151,15 +156,21 @@ func (b *builder) compare(apps []plan.AppEntry, op string) bool {
 	if measure == "" {
 		return false
 	}
-	var ids []string
-	for _, a := range apps {
+	// Fill every app's arguments before adding a step, so that a plan that
+	// falls back to useApp holds no half-built comparison.
+	all := make([]map[string]any, len(apps))
+	for i, a := range apps {
 		fn, _ := function(a, measure)
 		args, missing := b.f.fill(fn.Input)
 		if len(missing) > 0 {
 			return false
 		}
+		all[i] = args
+	}
+	var ids []string
+	for i, a := range apps {
 		id := b.id("s")
-		b.p.Steps = append(b.p.Steps, plan.Step{ID: id, App: a.App, Function: measure, Args: rawArgs(args)})
+		b.p.Steps = append(b.p.Steps, plan.Step{ID: id, App: a.App, Function: measure, Args: rawArgs(all[i])})
 		b.answer = append(b.answer, fmt.Sprintf("%s %s: {{%s.%s}}", a.App, field, id, field))
 		ids = append(ids, id)
 	}
@@ -171,8 +182,8 @@ func (b *builder) compare(apps []plan.AppEntry, op string) bool {
 	// mentions ("book" in "book the cheapest ride").
 	if act := commonAction(apps, b.f); act != "" {
 		fn, _ := function(apps[0], act)
-		args, missing := b.f.fill(fn.Input)
-		if len(missing) == 0 {
+		args, ok := sameArgs(apps, act, b.f)
+		if ok {
 			b.p.Steps = append(b.p.Steps, plan.Step{ID: "act", On: choice, Function: act, Args: rawArgs(args)})
 			b.answer = append(b.answer, fmt.Sprintf("%s with {{%s.app}}: %s", words(act), choice, fields("act", fn.Output)))
 		}
@@ -216,7 +227,7 @@ func (b *builder) useApp(a plan.AppEntry) {
 
 func (b *builder) agent(app string) {
 	id := b.id("s")
-	b.p.Steps = append(b.p.Steps, plan.Step{ID: id, App: app, Agent: b.query})
+	b.p.Steps = append(b.p.Steps, plan.Step{ID: id, App: app, Agent: agentTask(b.query)})
 	b.answer = append(b.answer, fmt.Sprintf("%s: {{%s.text}}", app, id))
 }
 
@@ -271,9 +282,13 @@ func commonNumeric(apps []plan.AppEntry) (string, string) {
 	return "", ""
 }
 
+// commonAction finds a write function every app offers whose verb, the
+// first word of its name, the query uses: "book" in "book the cheapest
+// ride". A noun alone ("the cheapest ride") asks for no action.
 func commonAction(apps []plan.AppEntry, f facts) string {
 	for _, fn := range apps[0].Functions {
-		if fn.Effect != "write" || f.score(fn.Name) == 0 {
+		verb, _, _ := strings.Cut(fn.Name, "_")
+		if fn.Effect != "write" || !(f.words[fn.Name] || f.has(verb)) {
 			continue
 		}
 		ok := true
@@ -289,9 +304,47 @@ func commonAction(apps []plan.AppEntry, f facts) string {
 	return ""
 }
 
+// sameArgs fills the arguments of function name for every app; a call "on"
+// an operator's choice passes the same arguments whichever app is chosen, so
+// they must be complete and the same for all.
+func sameArgs(apps []plan.AppEntry, name string, f facts) (map[string]any, bool) {
+	var first []byte
+	var args map[string]any
+	for i, a := range apps {
+		fn, _ := function(a, name)
+		got, missing := f.fill(fn.Input)
+		if len(missing) > 0 {
+			return nil, false
+		}
+		enc, err := json.Marshal(got)
+		if err != nil {
+			return nil, false
+		}
+		if i == 0 {
+			first, args = enc, got
+		} else if string(enc) != string(first) {
+			return nil, false
+		}
+	}
+	return args, true
+}
+
+// agentTask is the query as an agent step's task, cut on a rune boundary to
+// the size a plan allows.
+func agentTask(q string) string {
+	if len(q) <= plan.MaxAgentTaskLen {
+		return q
+	}
+	cut := plan.MaxAgentTaskLen
+	for cut > 0 && !utf8.RuneStart(q[cut]) {
+		cut--
+	}
+	return q[:cut]
+}
+
 func numericField(out map[string]any) string {
 	props, _ := out["properties"].(map[string]any)
-	for _, k := range sortedKeys(props) {
+	for _, k := range slices.Sorted(maps.Keys(props)) {
 		p, _ := props[k].(map[string]any)
 		if t, _ := p["type"].(string); t == "number" || t == "integer" {
 			return k
@@ -312,7 +365,7 @@ func function(a plan.AppEntry, name string) (plan.FunctionEntry, bool) {
 func fields(id string, out map[string]any) string {
 	props, _ := out["properties"].(map[string]any)
 	var parts []string
-	for _, k := range sortedKeys(props) {
+	for _, k := range slices.Sorted(maps.Keys(props)) {
 		parts = append(parts, fmt.Sprintf("%s {{%s.%s}}", k, id, k))
 	}
 	return strings.Join(parts, ", ")
@@ -338,12 +391,3 @@ func rawArgs(args map[string]any) map[string]json.RawMessage {
 }
 
 func jsonNumber(s string) json.Number { return json.Number(s) }
-
-func sortedKeys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}

@@ -1,0 +1,325 @@
+package cli_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine/batch"
+	"github.com/isolategpt/isolategpt/engine/cli"
+	"github.com/isolategpt/isolategpt/engine/store"
+)
+
+const rideQuery = `Use metro_hail and quick_ride to book the cheapest ride from "Main Street" to "Elm Avenue"`
+
+// run is one command line: its exit code and what it printed.
+type run struct {
+	code     int
+	out, err string
+}
+
+func (r run) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err)
+}
+
+func command(cmd func([]string, cli.IO) int, in string, args ...string) run {
+	var out, errb bytes.Buffer
+	stdio := cli.IO{In: strings.NewReader(in), Out: &out, Err: &errb, Getenv: func(string) string { return "" }}
+	code := cmd(args, stdio)
+	return run{code: code, out: out.String(), err: errb.String()}
+}
+
+func TestAskYes(t *testing.T) {
+	data := t.TempDir()
+	r := command(cli.Ask, "", "--data", data, "--yes", rideQuery)
+	if r.code != cli.ExitOK {
+		t.Fatalf("%v", r)
+	}
+	for _, want := range []string{"metro_hail fare: 51.8", "quick_ride fare: 57", "Lowest fare: 51.8 from metro_hail", "booking_id MH-", "offline model"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.out)
+		}
+	}
+	for _, want := range []string{"allowed once (--yes): Run metro_hail.estimate_fare", "allowed once (--yes): Run quick_ride.estimate_fare", "allowed once (--yes): Run metro_hail.book_ride"} {
+		if !strings.Contains(r.err, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(data, "isolategpt.log")); err != nil {
+		t.Errorf("no log in the data folder: %v", err)
+	}
+}
+
+func TestAskJSON(t *testing.T) {
+	r := command(cli.Ask, "", "--data", t.TempDir(), "--yes", "--json", rideQuery)
+	if r.code != cli.ExitOK {
+		t.Fatalf("%v", r)
+	}
+	var a msg.Answer
+	if err := json.Unmarshal([]byte(r.out), &a); err != nil {
+		t.Fatalf("stdout is not one JSON answer: %v\n%s", err, r.out)
+	}
+	if !a.Offline || !strings.Contains(a.Text, "quick_ride fare: 57") || len(a.Steps) != 4 || len(a.Permissions) != 3 {
+		t.Errorf("answer %+v, want the offline ride answer with 4 steps and 3 permissions", a)
+	}
+}
+
+func TestAskUsageErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-folder")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr []string
+	}{
+		{"no query", []string{"--data", t.TempDir()}, []string{"empty query", "usage: isolategpt ask"}},
+		{"blank query", []string{"--data", t.TempDir(), "  "}, []string{"empty query"}},
+		{"data is a regular file", []string{"--data", file, "--yes", "hi"}, []string{"data folder", file}},
+		{"unknown flag", []string{"--data", t.TempDir(), "--nope", "hi"}, []string{"not defined: -nope"}},
+		{"unknown model", []string{"--data", t.TempDir(), "--llm", "bogus:x", "hi"}, []string{"isolategpt ask:"}},
+		{"bad user", []string{"--data", t.TempDir(), "--user", "../root", "--yes", "hi"}, []string{"isolategpt ask:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := command(cli.Ask, "", tt.args...)
+			if r.code != cli.ExitUsage {
+				t.Fatalf("want exit %d, got %v", cli.ExitUsage, r)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(r.err, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.err)
+				}
+			}
+			if r.out != "" {
+				t.Errorf("stdout %q, want nothing", r.out)
+			}
+		})
+	}
+}
+
+func TestAskAsksOnTheTerminal(t *testing.T) {
+	tests := []struct {
+		name       string
+		in         string
+		wantOut    []string
+		notOut     []string
+		wantPrompt []string
+	}{
+		{
+			name:       "allowed from input",
+			in:         "1\n1\n1\n",
+			wantOut:    []string{"metro_hail fare: 51.8", "quick_ride fare: 57", "booking_id MH-"},
+			wantPrompt: []string{"── permission (exec) ──", "Run metro_hail.book_ride", "1) allow once  2) allow session  3) deny"},
+		},
+		{
+			name:       "end of input denies",
+			in:         "",
+			wantOut:    []string{"metro_hail.estimate_fare: denied", "quick_ride.estimate_fare: denied"},
+			notOut:     []string{"51.8", "booking_id MH-"},
+			wantPrompt: []string{"(end of input: denied)"},
+		},
+		{
+			name:       "anything but a choice denies",
+			in:         "yes\nyes\nyes\n",
+			wantOut:    []string{"metro_hail.estimate_fare: denied"},
+			notOut:     []string{"booking_id MH-"},
+			wantPrompt: []string{"(denied)"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := command(cli.Ask, tt.in, "--data", t.TempDir(), rideQuery)
+			// A query answered with denied steps is still answered.
+			if r.code != cli.ExitOK {
+				t.Fatalf("%v", r)
+			}
+			for _, w := range tt.wantOut {
+				if !strings.Contains(r.out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, r.out)
+				}
+			}
+			for _, w := range tt.notOut {
+				if strings.Contains(r.out, w) {
+					t.Errorf("stdout has %q:\n%s", w, r.out)
+				}
+			}
+			for _, w := range tt.wantPrompt {
+				if !strings.Contains(r.err, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.err)
+				}
+			}
+		})
+	}
+}
+
+func TestAuditAfterAsk(t *testing.T) {
+	data := t.TempDir()
+	if r := command(cli.Ask, "", "--data", data, "--yes", rideQuery); r.code != cli.ExitOK {
+		t.Fatalf("ask: %v", r)
+	}
+
+	r := command(cli.Audit, "", "--data", data, "--json")
+	if r.code != cli.ExitOK {
+		t.Fatalf("audit --json: %v", r)
+	}
+	kinds := map[string]int{}
+	sc := bufio.NewScanner(strings.NewReader(r.out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var rec store.AuditRecord
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("audit line is not a record: %v\n%s", err, sc.Text())
+		}
+		kinds[rec.Kind]++
+	}
+	for kind, atLeast := range map[string]int{"plan": 1, "step": 4, "permission": 3, "answer": 1} {
+		if kinds[kind] < atLeast {
+			t.Errorf("%d %s records, want at least %d (all: %v)", kinds[kind], kind, atLeast, kinds)
+		}
+	}
+
+	r = command(cli.Audit, "", "--data", data)
+	if r.code != cli.ExitOK {
+		t.Fatalf("audit: %v", r)
+	}
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if len(lines) != sum(kinds) || !strings.HasPrefix(lines[0], "#1 ") {
+		t.Errorf("%d text lines for %d records, first %q", len(lines), sum(kinds), lines[0])
+	}
+	for _, want := range []string{"permission allow_once metro_hail.book_ride", "step       ok        metro_hail.book_ride"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("audit lacks %q:\n%s", want, r.out)
+		}
+	}
+
+	// Another user has no records.
+	r = command(cli.Audit, "", "--data", data, "--user", "bob")
+	if r.code != cli.ExitOK || r.out != "" || !strings.Contains(r.err, `no audit records for user "bob"`) {
+		t.Errorf("audit of another user: %v", r)
+	}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func TestAuditWithoutStore(t *testing.T) {
+	data := t.TempDir()
+	r := command(cli.Audit, "", "--data", data)
+	if r.code != cli.ExitUsage || !strings.Contains(r.err, "no store in "+data) {
+		t.Errorf("%v", r)
+	}
+	if entries, _ := os.ReadDir(data); len(entries) != 0 {
+		t.Errorf("audit created %d entries in the folder", len(entries))
+	}
+}
+
+func writePolicy(t *testing.T, policy string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(p, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const allowRides = `{"default": "deny", "rules": [
+ {"kind": "exec", "app": "metro_hail", "decision": "allow_once"},
+ {"kind": "exec", "app": "quick_ride", "decision": "allow_once"}]}`
+
+func TestBatchUsageErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"no policy", []string{"--data", t.TempDir()}, "--policy"},
+		{"policy names an unknown app", []string{"--data", t.TempDir(), "--policy", writePolicy(t, `{"rules": [{"kind": "exec", "app": "evil_app", "decision": "allow_once"}]}`)}, `"evil_app"`},
+		{"policy file missing", []string{"--data", t.TempDir(), "--policy", filepath.Join(t.TempDir(), "none.json")}, "none.json"},
+		{"extra argument", []string{"--data", t.TempDir(), "--policy", writePolicy(t, allowRides), "query"}, "usage: isolategpt batch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := command(cli.Batch, `{"id": "1", "query": "hi"}`+"\n", tt.args...)
+			if r.code != cli.ExitUsage || !strings.Contains(r.err, tt.wantErr) {
+				t.Errorf("want exit %d naming %s, got %v", cli.ExitUsage, tt.wantErr, r)
+			}
+			if r.out != "" {
+				t.Errorf("stdout %q, want nothing", r.out)
+			}
+		})
+	}
+}
+
+func TestBatch(t *testing.T) {
+	ride := `{"id": "ride", "query": "Use metro_hail and quick_ride to calculate the fares from \"Main Street\" to \"Elm Avenue\""}`
+	tests := []struct {
+		name       string
+		in         string
+		wantCode   int
+		wantStatus []string
+	}{
+		{
+			name:       "good input",
+			in:         ride + "\n" + `{"id": "hello", "query": "hello there", "user": "bob"}` + "\n",
+			wantCode:   cli.ExitOK,
+			wantStatus: []string{"ok", "ok"},
+		},
+		{
+			name:       "one malformed line",
+			in:         ride + "\n" + `{"id": "broken", "query": ` + "\n" + ride + "\n",
+			wantCode:   cli.ExitFailed,
+			wantStatus: []string{"ok", "error", "ok"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := command(cli.Batch, tt.in, "--data", t.TempDir(), "--policy", writePolicy(t, allowRides))
+			if r.code != tt.wantCode {
+				t.Fatalf("want exit %d, got %v", tt.wantCode, r)
+			}
+			lines := strings.Split(strings.TrimSuffix(r.out, "\n"), "\n")
+			if len(lines) != len(tt.wantStatus) {
+				t.Fatalf("%d output lines, want %d:\n%s", len(lines), len(tt.wantStatus), r.out)
+			}
+			var statuses []string
+			for i, l := range lines {
+				var o batch.Output
+				if err := json.Unmarshal([]byte(l), &o); err != nil {
+					t.Fatalf("output line %d is not JSON: %v", i+1, err)
+				}
+				if o.Line != i+1 {
+					t.Errorf("output line %d answers input line %d", i+1, o.Line)
+				}
+				if o.Status == "ok" && o.ID == "ride" && (!strings.Contains(o.Answer, "metro_hail estimate fare: currency USD, fare 51.8") || !strings.Contains(o.Answer, "fare 57")) {
+					t.Errorf("line %d answer lacks both fares:\n%s", i+1, o.Answer)
+				}
+				if o.Status == "error" && !strings.Contains(o.Error, "malformed line") {
+					t.Errorf("line %d error %q, want malformed line", i+1, o.Error)
+				}
+				statuses = append(statuses, o.Status)
+			}
+			if !slices.Equal(statuses, tt.wantStatus) {
+				t.Errorf("statuses %v, want %v", statuses, tt.wantStatus)
+			}
+			ok := strings.Count(strings.Join(tt.wantStatus, " "), "ok")
+			summary := fmt.Sprintf("batch: %d lines, %d ok, %d failed", len(tt.wantStatus), ok, len(tt.wantStatus)-ok)
+			if !strings.Contains(r.err, summary) {
+				t.Errorf("stderr lacks %q:\n%s", summary, r.err)
+			}
+		})
+	}
+}

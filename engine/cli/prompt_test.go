@@ -1,0 +1,245 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine/cli"
+)
+
+func TestDescribe(t *testing.T) {
+	tests := []struct {
+		name   string
+		prompt msg.Prompt
+		want   []string
+	}{
+		{
+			name:   "exec of a function in the plan",
+			prompt: msg.Prompt{Kind: msg.Exec, App: "metro_hail", Function: "estimate_fare", InPlan: true, Effect: "read"},
+			want:   []string{"Run metro_hail.estimate_fare", "  Part of the plan for your query."},
+		},
+		{
+			name:   "exec of an agent task, quoted",
+			prompt: msg.Prompt{Kind: msg.Exec, App: "travel_mate", Task: "book a flight\x1b[2J now", InPlan: true},
+			want:   []string{"Run the app travel_mate on this task:", `  "book a flight\x1b[2J now"`, "  Part of the plan for your query."},
+		},
+		{
+			name: "data with its origin",
+			prompt: msg.Prompt{Kind: msg.Data, App: "quick_ride", Function: "book_ride", Origin: "metro_hail.estimate_fare",
+				Data: []msg.DataItem{{Name: "fare", Value: `51.8"; rm -rf`, Origin: "metro_hail.estimate_fare"}}},
+			want: []string{"Give data from metro_hail.estimate_fare to quick_ride.book_ride", `  fare = "51.8\"; rm -rf"   (from metro_hail.estimate_fare)`},
+		},
+		{
+			name:   "collab of a write function, outside the plan, with a warning",
+			prompt: msg.Prompt{Kind: msg.Collab, App: "travel_mate", Function: "book_flight", Requester: "health_companion", Effect: "write", Warning: "not part of the plan"},
+			want: []string{"Let health_companion use travel_mate.book_flight",
+				"  This action changes something (for example books or sends).", "  WARNING: not part of the plan"},
+		},
+		{
+			name:   "unknown kind still says what it is",
+			prompt: msg.Prompt{Kind: "teleport", App: "metro_hail"},
+			want:   []string{`Allow "teleport" for metro_hail.*`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := cli.Describe(tt.prompt)
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("Describe =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			for _, l := range got {
+				if strings.ContainsRune(l, 0x1b) {
+					t.Errorf("line %q holds a raw escape character", l)
+				}
+			}
+		})
+	}
+}
+
+var (
+	readInPlan  = msg.Prompt{Kind: msg.Exec, App: "metro_hail", Function: "estimate_fare", Effect: "read", InPlan: true}
+	readOutside = msg.Prompt{Kind: msg.Exec, App: "metro_hail", Function: "estimate_fare", Effect: "read"}
+	write       = msg.Prompt{Kind: msg.Exec, App: "metro_hail", Function: "book_ride", Effect: "write", InPlan: true}
+)
+
+func TestTerminalChoices(t *testing.T) {
+	tests := []struct {
+		name     string
+		prompt   msg.Prompt
+		in       string
+		want     msg.Decision
+		wantMenu string
+	}{
+		{"once", readInPlan, "1\n", msg.AllowOnce, "1) allow once  2) allow session  3) allow always  4) deny  [Enter = deny]: "},
+		{"session", readInPlan, "2\n", msg.AllowSession, ""},
+		{"always for a read in the plan", readInPlan, "3\n", msg.AllowAlways, ""},
+		{"deny by number", readInPlan, "4\n", msg.Deny, ""},
+		{"by name", readInPlan, " allow_session \n", msg.AllowSession, ""},
+		{"enter denies", readInPlan, "\n", msg.Deny, ""},
+		{"nonsense denies", readInPlan, "y\n", msg.Deny, ""},
+		{"end of input denies", readInPlan, "", msg.Deny, ""},
+		// No "always" for a write: the menu has three entries and 3 is deny.
+		{"3 on a write is deny", write, "3\n", msg.Deny, "1) allow once  2) allow session  3) deny  [Enter = deny]: "},
+		{"always by name on a write is refused", write, "allow_always\n", msg.Deny, ""},
+		{"4 on a write is nothing", write, "4\n", msg.Deny, ""},
+		{"3 outside the plan is deny", readOutside, "3\n", msg.Deny, "1) allow once  2) allow session  3) deny  [Enter = deny]: "},
+		{"once on a write", write, "1\n", msg.AllowOnce, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			term := cli.NewTerminal(strings.NewReader(tt.in), &out)
+			got, err := term.Prompt(t.Context(), &msg.PromptRequest{Prompt: tt.prompt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("decision %s, want %s\n%s", got, tt.want, out.String())
+			}
+			if tt.wantMenu != "" && !strings.Contains(out.String(), tt.wantMenu) {
+				t.Errorf("menu is not %q:\n%s", tt.wantMenu, out.String())
+			}
+			if !strings.Contains(out.String(), "── permission (exec) ──\n"+cli.Describe(tt.prompt)[0]) {
+				t.Errorf("dialog lacks the description:\n%s", out.String())
+			}
+		})
+	}
+}
+
+func TestTerminalAnswersInOrder(t *testing.T) {
+	var out bytes.Buffer
+	term := cli.NewTerminal(strings.NewReader("2\n4\n1\n"), &out)
+	var got []msg.Decision
+	for range 4 {
+		d, err := term.Prompt(t.Context(), &msg.PromptRequest{Prompt: readInPlan})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d)
+	}
+	want := []msg.Decision{msg.AllowSession, msg.Deny, msg.AllowOnce, msg.Deny}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("prompt %d: %s, want %s", i+1, got[i], want[i])
+		}
+	}
+}
+
+func TestTerminalDeniesWhenTimeRunsOut(t *testing.T) {
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	var out bytes.Buffer
+	term := cli.NewTerminal(pr, &out)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	d, err := term.Prompt(ctx, &msg.PromptRequest{Prompt: readInPlan})
+	if err != nil || d != msg.Deny {
+		t.Fatalf("decision %s, %v; want deny", d, err)
+	}
+	if !strings.Contains(out.String(), "(no answer in time: denied)") {
+		t.Errorf("dialog does not say why:\n%s", out.String())
+	}
+}
+
+// dialog is the terminal's output; shown ticks each time a menu waits for
+// an answer.
+type dialog struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	shown chan struct{}
+}
+
+func (d *dialog) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if bytes.Contains(p, []byte("[Enter = deny]: ")) {
+		d.shown <- struct{}{}
+	}
+	return d.buf.Write(p)
+}
+
+func within[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+func TestTerminalDiscardsTypeAhead(t *testing.T) {
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	out := &dialog{shown: make(chan struct{}, 4)}
+	term := cli.NewTerminal(pr, out)
+	term.DiscardTypeAhead = true
+
+	// typeAhead writes a whole line and then the start of the next one:
+	// the second write returns only once the terminal has read the first
+	// line, so that line is waiting before any prompt opens.
+	typeAhead := func(line, start string) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() {
+			_, err := io.WriteString(pw, line+"\n")
+			if err == nil {
+				_, err = io.WriteString(pw, start)
+			}
+			done <- err
+		}()
+		if err := within(t, done, "the terminal to read typed-ahead input"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask := func() msg.Decision {
+		t.Helper()
+		res := make(chan msg.Decision, 1)
+		go func() {
+			d, _ := term.Prompt(context.Background(), &msg.PromptRequest{Prompt: readInPlan})
+			res <- d
+		}()
+		within(t, out.shown, "the menu")
+		// The answer is finished only now that the menu is shown.
+		if _, err := io.WriteString(pw, "\n"); err != nil {
+			t.Fatal(err)
+		}
+		return within(t, res, "the decision")
+	}
+
+	// "1" typed before the first prompt must not allow it; the "4" typed
+	// at the prompt denies.
+	typeAhead("1", "4")
+	if d := ask(); d != msg.Deny {
+		t.Errorf("first prompt: %s, want deny (the typed-ahead 1 answered it)", d)
+	}
+	// The same between two prompts.
+	typeAhead("2", "4")
+	if d := ask(); d != msg.Deny {
+		t.Errorf("second prompt: %s, want deny (the typed-ahead 2 answered it)", d)
+	}
+}
+
+func TestYes(t *testing.T) {
+	var out bytes.Buffer
+	y := cli.NewYes(&out)
+	for _, p := range []msg.Prompt{write, {Kind: msg.Exec, App: "symptom_solver", Task: "diagnose"}, {Kind: "odd"}} {
+		d, err := y.Prompt(t.Context(), &msg.PromptRequest{Prompt: p})
+		if err != nil || d != msg.AllowOnce {
+			t.Errorf("%+v: %s, %v; want allow_once", p, d, err)
+		}
+	}
+	want := "allowed once (--yes): Run metro_hail.book_ride\n" +
+		"allowed once (--yes): Run the app symptom_solver on this task:\n" +
+		"allowed once (--yes): Allow \"odd\" for .*\n"
+	if out.String() != want {
+		t.Errorf("output\n%s\nwant\n%s", out.String(), want)
+	}
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/isolategpt/isolategpt/engine/cli"
+)
+
+// capture runs run(args) with stdout and stderr sent to files.
+func capture(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	dir := t.TempDir()
+	open := func(name string) *os.File {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	outF, errF := open("stdout"), open("stderr")
+	oldOut, oldErr := os.Stdout, os.Stderr
+	os.Stdout, os.Stderr = outF, errF
+	code = run(args)
+	os.Stdout, os.Stderr = oldOut, oldErr
+	outF.Close()
+	errF.Close()
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	return code, read("stdout"), read("stderr")
+}
+
+func TestRunDispatch(t *testing.T) {
+	empty := t.TempDir()
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string
+		wantErr  string
+		emptyOut bool
+		emptyErr bool
+	}{
+		{name: "no command", args: nil, wantCode: cli.ExitUsage, wantErr: "usage: isolategpt COMMAND", emptyOut: true},
+		{name: "help", args: []string{"help"}, wantCode: cli.ExitOK, wantOut: "usage: isolategpt COMMAND", emptyErr: true},
+		{name: "-h", args: []string{"-h"}, wantCode: cli.ExitOK, wantOut: "commands:", emptyErr: true},
+		{name: "--help", args: []string{"--help"}, wantCode: cli.ExitOK, wantOut: "audit", emptyErr: true},
+		{name: "unknown command", args: []string{"launch"}, wantCode: cli.ExitUsage, wantErr: `unknown command "launch"`, emptyOut: true},
+		{name: "ask reaches the ask command", args: []string{"ask", "--data", empty}, wantCode: cli.ExitUsage, wantErr: "isolategpt ask: empty query", emptyOut: true},
+		{name: "audit reaches the audit command", args: []string{"audit", "--data", empty}, wantCode: cli.ExitUsage, wantErr: "isolategpt audit: no store", emptyOut: true},
+		{name: "batch reaches the batch command", args: []string{"batch", "--data", empty}, wantCode: cli.ExitUsage, wantErr: "usage: isolategpt batch", emptyOut: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := capture(t, tt.args...)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errs)
+			}
+			if !strings.Contains(out, tt.wantOut) || !strings.Contains(errs, tt.wantErr) {
+				t.Errorf("stdout:\n%s\nstderr:\n%s\nwant stdout with %q, stderr with %q", out, errs, tt.wantOut, tt.wantErr)
+			}
+			if tt.emptyOut && out != "" {
+				t.Errorf("stdout %q, want nothing", out)
+			}
+			if tt.emptyErr && errs != "" {
+				t.Errorf("stderr %q, want nothing", errs)
+			}
+		})
+	}
+}
