@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/isolategpt/isolategpt/engine/cli"
+	"github.com/isolategpt/isolategpt/sandbox/worker"
 )
 
 const usage = `usage: isolategpt COMMAND [flags]
@@ -26,6 +27,10 @@ func main() {
 }
 
 func run(args []string) int {
+	// The sandbox's child side: started by the hub, not by people.
+	if code, ok := worker.Dispatch(args); ok {
+		return code
+	}
 	stdio := cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv}
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)

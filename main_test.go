@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/isolategpt/isolategpt/engine/cli"
+	"github.com/isolategpt/isolategpt/sandbox/worker"
 )
 
 // capture runs run(args) with stdout and stderr sent to files.
@@ -74,4 +75,12 @@ func TestRunDispatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMain lets this test binary serve as the sandbox worker.
+func TestMain(m *testing.M) {
+	if code, ok := worker.Dispatch(os.Args[1:]); ok {
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine/llm/scripted"
+	"github.com/isolategpt/isolategpt/sandbox/inproc"
 )
 
 // BenchmarkQueryTwoApps measures the engine's own overhead per query: a
@@ -22,7 +23,7 @@ func BenchmarkQueryTwoApps(b *testing.B) {
 	 {"id": "low", "op": "min", "of": ["m", "q"], "field": "fare"}],
 	 "answer": "metro_hail {{m.fare}}, quick_ride {{q.fare}}, lowest {{low.value}} from {{low.app}}"}`
 	model := scripted.New(scripted.Rule{Match: scripted.Always, Reply: scripted.Text(plan)})
-	e, err := New(Config{DataDir: b.TempDir(), Model: model})
+	e, err := New(Config{DataDir: b.TempDir(), Model: model, Launcher: inproc.Launcher{}})
 	if err != nil {
 		b.Fatal(err)
 	}

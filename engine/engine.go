@@ -25,7 +25,7 @@ import (
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/engine/store"
 	"github.com/isolategpt/isolategpt/sandbox"
-	"github.com/isolategpt/isolategpt/sandbox/inproc"
+	"github.com/isolategpt/isolategpt/sandbox/launch"
 	"github.com/isolategpt/isolategpt/specs"
 )
 
@@ -43,7 +43,8 @@ type Config struct {
 	Model     llms.Model
 	ModelInfo llm.Info
 	// Apps lists the installed apps; empty means every built-in app.
-	Apps     []string
+	Apps []string
+	// Launcher starts apps; nil means sandboxed workers (sandbox/launch).
 	Launcher sandbox.Launcher
 	Logger   *slog.Logger
 
@@ -100,7 +101,8 @@ func New(cfg Config) (*Engine, error) {
 	}
 	launcher := cfg.Launcher
 	if launcher == nil {
-		launcher = inproc.Launcher{}
+		// Every app in its own confined worker process.
+		launcher = &launch.Launcher{Logger: logger.With("component", "sandbox")}
 	}
 	appsDir := filepath.Join(cfg.DataDir, "apps")
 	if cfg.InMemory {

@@ -613,7 +613,7 @@ func TestSpokeStopsWhenIdle(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatal("the spoke did not stop when idle")
+				t.Fatalf("the spoke did not stop when idle: %+v %v", res, err)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}

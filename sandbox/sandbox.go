@@ -47,3 +47,8 @@ func (e *ToolError) Error() string { return "app error: " + e.Message }
 
 // ErrClosed is returned by calls on a closed connection.
 var ErrClosed = errors.New("sandbox: connection closed")
+
+// ErrDead wraps every error that means the app instance is gone (crashed,
+// killed by a limit, or its stream broke): the connection is useless and
+// the next call must start a fresh one.
+var ErrDead = errors.New("sandbox: app instance is gone")

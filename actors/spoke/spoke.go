@@ -97,6 +97,10 @@ func (s *spoke) Receive(ctx actor.Context) {
 		}
 	case *actor.ReceiveTimeout:
 		ctx.Request(s.hub, &msg.SpokeIdle{})
+		// protoactor cancels the timer when it fires; re-arm it, or a
+		// timeout that fired while a call was in flight (which the hub
+		// ignores) would keep this spoke and its worker alive forever.
+		ctx.SetReceiveTimeout(s.d.IdleTimeout)
 	case *msg.InvokeRequest:
 		sender := ctx.Sender()
 		// Calls run concurrently, each in its own goroutine, so that a long
@@ -174,7 +178,13 @@ func (s *spoke) callOwn(ctx context.Context, function string, args json.RawMessa
 	if err != nil {
 		return nil, err
 	}
-	return conn.CallTool(ctx, function, args)
+	out, err := conn.CallTool(ctx, function, args)
+	if errors.Is(err, sandbox.ErrDead) {
+		// The worker is gone (a limit, a crash): this call fails with the
+		// reason, and the next one gets a fresh worker.
+		s.app.drop(conn)
+	}
+	return out, err
 }
 
 // tools is what the agent loop may do, as this spoke.
@@ -237,6 +247,16 @@ func (a *appConn) get(ctx context.Context) (sandbox.Conn, error) {
 		a.conn = c
 	}
 	return a.conn, nil
+}
+
+// drop forgets a dead connection, if it is still the current one.
+func (a *appConn) drop(c sandbox.Conn) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.conn == c {
+		_ = c.Close()
+		a.conn = nil
+	}
 }
 
 func (a *appConn) close() error {

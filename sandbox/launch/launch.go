@@ -1,0 +1,381 @@
+// Package launch is the parent side of the sandbox: it starts each app in a
+// worker process (`isolategpt worker`, the same binary re-executed) in new
+// user, mount, pid, ipc, uts and network namespaces with a clean
+// environment, hands it its configuration and its data folder, waits for
+// its set-up report, speaks MCP with it over stdio, and enforces per-call
+// limits by killing the worker.
+//
+//	hub (locked OS thread)                  worker
+//	  socketpair, open data folder O_PATH
+//	  clone(NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS|NEWNET), Pdeathsig
+//	  ──config line (fd 3)────────────────▶ stage 1: rlimits, landlock,
+//	                                         no_new_privs, re-exec
+//	                                         stage 2: seccomp
+//	  ◀──status line (fd 3)──────────────── {"ready": true} or the error
+//	  ──initialize / tools/call (fd 0)────▶
+//	  ◀──results (fd 1)────────────────────
+package launch
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/sandbox/policy"
+	"github.com/isolategpt/isolategpt/sandbox/wire"
+	"github.com/isolategpt/isolategpt/sandbox/worker"
+)
+
+// Defaults.
+const (
+	DefaultCallTimeout     = 30 * time.Second
+	DefaultStartTimeout    = 10 * time.Second
+	DefaultMaxMessageBytes = 1 << 20
+	maxStderr              = 16 << 10
+	workerMaxMessageBytes  = 64 << 20
+	// nobody is the host uid and gid the sandbox's root maps to when the
+	// hub runs as root.
+	nobody = 65534
+)
+
+// Namespaces every worker gets.
+const Namespaces = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET
+
+// Launcher starts sandboxed workers. The zero value is ready to use.
+type Launcher struct {
+	// Exe is the worker binary; empty means this binary (/proc/self/exe).
+	Exe string
+	// Policy picks an app's profile; nil means the strict built-in one.
+	Policy func(app string) policy.Policy
+	// CallTimeout is the wall-clock limit of one call.
+	CallTimeout time.Duration
+	// StartTimeout bounds the start and the handshake.
+	StartTimeout time.Duration
+	// MaxMessageBytes caps one message from the worker (its output).
+	MaxMessageBytes int
+	Logger          *slog.Logger
+}
+
+func (l *Launcher) defaults() (exe string, callTimeout, startTimeout time.Duration, maxMsg int) {
+	exe, callTimeout, startTimeout, maxMsg = l.Exe, l.CallTimeout, l.StartTimeout, l.MaxMessageBytes
+	if exe == "" {
+		exe = "/proc/self/exe"
+	}
+	if callTimeout <= 0 {
+		callTimeout = DefaultCallTimeout
+	}
+	if startTimeout <= 0 {
+		startTimeout = DefaultStartTimeout
+	}
+	if maxMsg <= 0 {
+		maxMsg = DefaultMaxMessageBytes
+	}
+	return
+}
+
+// Launch starts a worker for app with dataDir as its only writable folder.
+func (l *Launcher) Launch(ctx context.Context, app, dataDir string) (sandbox.Conn, error) {
+	exe, callTimeout, startTimeout, maxMsg := l.defaults()
+	pol := policy.BuiltinPolicy()
+	if l.Policy != nil {
+		pol = l.Policy(app)
+	}
+	uid, gid := hostIDs()
+	dir, err := dataFolder(dataDir, uid, gid)
+	if err != nil {
+		return nil, fmt.Errorf("launch %s: %w", app, err)
+	}
+	defer dir.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("launch %s: status socket: %w", app, err)
+	}
+	status, childStatus := os.NewFile(uintptr(fds[0]), "status"), os.NewFile(uintptr(fds[1]), "status-child")
+	defer childStatus.Close()
+
+	p := &proc{app: app, stderr: &capped{max: maxStderr}, exited: make(chan struct{})}
+	cmd := &exec.Cmd{
+		Path:       exe,
+		Args:       []string{"isolategpt", worker.Stage1},
+		Env:        []string{}, // no API keys, no hub secrets
+		Dir:        "/",
+		Stderr:     p.stderr,
+		ExtraFiles: []*os.File{childStatus, dir}, // fd 3, fd 4
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:  Namespaces,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}},
+			// Without Credential the child would stay host root behind
+			// its mapping.
+			Credential: &syscall.Credential{Uid: 0, Gid: 0},
+			Pdeathsig:  syscall.SIGKILL,
+			Setsid:     true,
+		},
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		status.Close()
+		return nil, fmt.Errorf("launch %s: %w", app, err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		status.Close()
+		return nil, fmt.Errorf("launch %s: %w", app, err)
+	}
+	p.cmd = cmd
+	if err := p.start(); err != nil {
+		status.Close()
+		return nil, fmt.Errorf("launch %s: start worker: %w", app, err)
+	}
+	// The worker's own cap only protects the worker; the hub's decoder
+	// enforces the output limit, since a hostile worker would not honour one.
+	cfg, _ := json.Marshal(worker.Config{App: app, Policy: pol, MaxMessageBytes: workerMaxMessageBytes})
+	st, err := handshake(status, append(cfg, '\n'), startTimeout)
+	status.Close()
+	if err != nil {
+		p.kill()
+		return nil, fmt.Errorf("launch %s: worker set-up: %w%s", app, err, p.why())
+	}
+	if !st.Ready {
+		p.kill()
+		return nil, fmt.Errorf("launch %s: worker set-up: %s", app, st.Error)
+	}
+	client := wire.NewClient(stdout, stdin, wire.Options{MaxMessageBytes: maxMsg})
+	ictx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if _, err := wire.Initialize(ictx, client, "isolategpt", "0"); err != nil {
+		client.Close()
+		p.kill()
+		return nil, fmt.Errorf("launch %s: initialize: %w%s", app, err, p.why())
+	}
+	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg}, nil
+}
+
+func handshake(status *os.File, cfg []byte, timeout time.Duration) (worker.Status, error) {
+	var st worker.Status
+	deadline := time.Now().Add(timeout)
+	_ = status.SetDeadline(deadline)
+	if _, err := status.Write(cfg); err != nil {
+		return st, fmt.Errorf("send configuration: %w", err)
+	}
+	line, err := bufio.NewReaderSize(io.LimitReader(status, 8<<10), 1024).ReadBytes('\n')
+	if err != nil {
+		return st, fmt.Errorf("no status report: %w", err)
+	}
+	if err := json.Unmarshal(line, &st); err != nil {
+		return st, fmt.Errorf("bad status report: %w", err)
+	}
+	return st, nil
+}
+
+// hostIDs is who the sandbox's root is on the host: nobody when the hub is
+// root, else the hub's own user (the only one it may map).
+func hostIDs() (int, int) {
+	if os.Getuid() == 0 {
+		return nobody, nobody
+	}
+	return os.Getuid(), os.Getgid()
+}
+
+// dataFolder creates the app's folder, gives it to the sandbox's user, and
+// opens it O_PATH without following a symlink.
+func dataFolder(path string, uid, gid int) (*os.File, error) {
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("data folder %s: %w", path, err)
+	}
+	if os.Getuid() == 0 {
+		// Only the folder itself: the worker can reach nothing above it.
+		if err := unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("data folder %s: chown: %w", path, err)
+		}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// proc is one worker process.
+type proc struct {
+	app     string
+	cmd     *exec.Cmd
+	stderr  *capped
+	exited  chan struct{}
+	waitErr error
+	once    sync.Once
+}
+
+// start forks on a goroutine locked to its OS thread for the worker's whole
+// life: Pdeathsig fires when the thread that started the child exits.
+func (p *proc) start() error {
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Never unlocked: the goroutine ends after Wait and its thread
+		// with it.
+		if err := p.cmd.Start(); err != nil {
+			started <- err
+			close(p.exited)
+			return
+		}
+		started <- nil
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
+	return <-started
+}
+
+func (p *proc) kill() {
+	p.once.Do(func() {
+		if p.cmd.Process != nil {
+			_ = p.cmd.Process.Kill()
+		}
+	})
+	<-p.exited
+}
+
+func (p *proc) alive() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// why describes how the worker ended, for error messages; its stderr is the
+// app's own text and is quoted.
+func (p *proc) why() string {
+	select {
+	case <-p.exited:
+	case <-time.After(200 * time.Millisecond):
+		return ""
+	}
+	var b strings.Builder
+	if ps := p.cmd.ProcessState; ps != nil {
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			switch ws.Signal() {
+			case syscall.SIGSYS:
+				b.WriteString("; killed by seccomp (a forbidden system call)")
+			case syscall.SIGKILL:
+				b.WriteString("; killed (SIGKILL: a limit, or the hub)")
+			default:
+				fmt.Fprintf(&b, "; killed by %v", ws.Signal())
+			}
+		} else {
+			fmt.Fprintf(&b, "; exited with code %d", ps.ExitCode())
+		}
+	}
+	if s := strings.TrimSpace(p.stderr.String()); s != "" {
+		fmt.Fprintf(&b, "; worker said %q", lastLine(s))
+	}
+	return b.String()
+}
+
+// lastLine picks the line that explains an exit: a Go runtime's "fatal
+// error" or "panic" line if there is one, else the last line.
+func lastLine(s string) string {
+	lines := strings.Split(s, "\n")
+	s = lines[len(lines)-1]
+	for _, l := range lines {
+		if strings.HasPrefix(l, "fatal error:") || strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "runtime: out of memory") {
+			s = l
+			break
+		}
+	}
+	if len(s) > 300 {
+		s = s[:300]
+	}
+	return s
+}
+
+// capped keeps at most max bytes of a stream and drops the rest.
+type capped struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := c.max - len(c.buf); room > 0 {
+		c.buf = append(c.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (c *capped) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(c.buf)
+}
+
+// conn enforces per-call limits on a worker's connection: a call past its
+// wall-clock limit, or a reply past the size cap, kills the worker, and the
+// error names the limit.
+type conn struct {
+	inner       sandbox.Conn
+	p           *proc
+	callTimeout time.Duration
+	maxMsg      int
+}
+
+func (c *conn) ListTools(ctx context.Context) ([]sandbox.Tool, error) {
+	tools, err := c.inner.ListTools(ctx)
+	return tools, c.fail(ctx, err)
+}
+
+func (c *conn) CallTool(ctx context.Context, name string, args json.RawMessage) (json.RawMessage, error) {
+	cctx, cancel := context.WithTimeout(ctx, c.callTimeout)
+	defer cancel()
+	out, err := c.inner.CallTool(cctx, name, args)
+	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		c.p.kill()
+		return nil, fmt.Errorf("%w: %s.%s passed its %s wall-clock limit; worker killed", sandbox.ErrDead, c.p.app, name, c.callTimeout)
+	}
+	return out, c.fail(ctx, err)
+}
+
+// fail classifies an error: a tool error is the app's own answer; anything
+// else with the worker gone, or a broken stream, means the worker is dead.
+func (c *conn) fail(ctx context.Context, err error) error {
+	var te *sandbox.ToolError
+	if err == nil || errors.As(err, &te) {
+		return err
+	}
+	if errors.Is(err, wire.ErrTooLarge) {
+		c.p.kill()
+		return fmt.Errorf("%w: %s's output passed the %d-byte limit; worker killed", sandbox.ErrDead, c.p.app, c.maxMsg)
+	}
+	if errors.Is(err, wire.ErrBroken) || !c.p.alive() {
+		c.p.kill()
+		return fmt.Errorf("%w: %s: %v%s", sandbox.ErrDead, c.p.app, err, c.p.why())
+	}
+	return err
+}
+
+func (c *conn) Close() error {
+	err := c.inner.Close()
+	c.p.kill()
+	if errors.Is(err, sandbox.ErrClosed) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,139 @@
+//go:build amd64
+
+package seccomp
+
+import (
+	"encoding/binary"
+	"slices"
+	"testing"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/isolategpt/isolategpt/sandbox/policy"
+)
+
+// run evaluates the program on a seccomp_data. x/net/bpf's VM loads words
+// big-endian, so the test lays the fields out that way; the program's logic
+// is the same.
+func run(t *testing.T, prog []bpf.RawInstruction, arch uint32, nr uint32, args ...uint32) uint32 {
+	t.Helper()
+	ins, ok := bpf.Disassemble(prog)
+	if !ok {
+		t.Fatal("program does not disassemble")
+	}
+	vm, err := bpf.NewVM(ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 64)
+	binary.BigEndian.PutUint32(data[0:], nr)
+	binary.BigEndian.PutUint32(data[4:], arch)
+	for i, a := range args {
+		binary.BigEndian.PutUint32(data[16+8*i:], a)
+	}
+	out, err := vm.Run(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint32(out)
+}
+
+const (
+	allow = unix.SECCOMP_RET_ALLOW
+	kill  = unix.SECCOMP_RET_KILL_PROCESS
+	eperm = unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+	enosy = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
+)
+
+func compile(t *testing.T, p policy.Policy) []bpf.RawInstruction {
+	t.Helper()
+	prog, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prog
+}
+
+func TestNoProfileAllowsAForbiddenCall(t *testing.T) {
+	for _, p := range policy.Profiles() {
+		prog := compile(t, p)
+		for _, name := range policy.Forbidden {
+			nr, ok := Number(name)
+			if !ok {
+				continue // not a system call on this architecture
+			}
+			if got := run(t, prog, auditArch, nr); got == allow {
+				t.Errorf("%s allows %s", p.Name, name)
+			}
+		}
+	}
+}
+
+func TestAllowlistAndArguments(t *testing.T) {
+	nr := func(n string) uint32 { v, _ := Number(n); return v }
+	builtin, external := compile(t, policy.BuiltinPolicy()), compile(t, policy.ExternalPolicy())
+	tests := []struct {
+		name string
+		prog []bpf.RawInstruction
+		arch uint32
+		nr   uint32
+		args []uint32
+		want uint32
+	}{
+		{"builtin read", builtin, auditArch, nr("read"), nil, allow},
+		{"builtin futex", builtin, auditArch, nr("futex"), nil, allow},
+		{"other architecture", builtin, unix.AUDIT_ARCH_I386, nr("read"), nil, kill},
+		{"x32 number", builtin, auditArch, nr("read") | x32Bit, nil, kill},
+		{"builtin new thread", builtin, auditArch, nr("clone"), []uint32{unix.CLONE_THREAD | unix.CLONE_VM}, allow},
+		{"builtin fork", builtin, auditArch, nr("clone"), []uint32{uint32(unix.SIGCHLD)}, eperm},
+		{"builtin fork()", builtin, auditArch, nr("fork"), nil, eperm},
+		{"builtin socket", builtin, auditArch, nr("socket"), []uint32{unix.AF_INET, unix.SOCK_STREAM}, eperm},
+		{"builtin connect", builtin, auditArch, nr("connect"), nil, eperm},
+		{"builtin execve", builtin, auditArch, nr("execve"), nil, eperm},
+		{"clone3 falls back", builtin, auditArch, nr("clone3"), nil, enosy},
+		{"unknown number", builtin, auditArch, 4000, nil, eperm},
+		{"external tcp socket", external, auditArch, nr("socket"), []uint32{unix.AF_INET, unix.SOCK_STREAM | unix.SOCK_CLOEXEC}, allow},
+		{"external unix socket", external, auditArch, nr("socket"), []uint32{unix.AF_UNIX, unix.SOCK_STREAM}, allow},
+		{"external raw socket", external, auditArch, nr("socket"), []uint32{unix.AF_INET, unix.SOCK_RAW}, eperm},
+		{"external packet socket", external, auditArch, nr("socket"), []uint32{unix.AF_PACKET, unix.SOCK_DGRAM}, eperm},
+		{"external netlink socket", external, auditArch, nr("socket"), []uint32{unix.AF_NETLINK, unix.SOCK_RAW}, eperm},
+		{"external fork", external, auditArch, nr("clone"), []uint32{uint32(unix.SIGCHLD)}, allow},
+		{"external ptrace", external, auditArch, nr("ptrace"), nil, eperm},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := run(t, tt.prog, tt.arch, tt.nr, tt.args...); got != tt.want {
+				t.Errorf("got %#x, want %#x", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompileRefuses(t *testing.T) {
+	p := policy.BuiltinPolicy()
+	p.Syscalls = append(slices.Clone(p.Syscalls), "no_such_call")
+	if _, err := Compile(p); err == nil {
+		t.Error("an unknown system call name was accepted")
+	}
+	p = policy.BuiltinPolicy()
+	p.Syscalls = append(slices.Clone(p.Syscalls), "ptrace")
+	if _, err := Compile(p); err == nil {
+		t.Error("a forbidden system call was accepted")
+	}
+	p = policy.ExternalPolicy()
+	p.SocketFamilies = append(slices.Clone(p.SocketFamilies), "packet")
+	if _, err := Compile(p); err == nil {
+		t.Error("a packet socket family was accepted")
+	}
+}
+
+func TestEveryPolicyNameIsASystemCall(t *testing.T) {
+	for _, p := range policy.Profiles() {
+		for _, s := range p.Syscalls {
+			if _, ok := Number(s); !ok {
+				t.Errorf("%s names %q, which is not a system call here", p.Name, s)
+			}
+		}
+	}
+}
