@@ -20,6 +20,9 @@ import (
 // it, with the probe app registered.
 func TestMain(m *testing.M) {
 	worker.Register("probe", probeHandler)
+	if len(os.Args) > 1 && os.Args[1] == unconfinedStage {
+		os.Exit(serveUnconfined())
+	}
 	if code, ok := worker.Dispatch(os.Args[1:]); ok {
 		os.Exit(code)
 	}
