@@ -18,6 +18,8 @@ commands:
   ask QUERY      answer one query, asking permissions on the terminal (--yes allows once)
   batch          answer JSON-lines queries from stdin with a permission policy (--policy FILE)
   audit          print the audit log of a user
+  sandbox run -- CMD [ARGS...]
+                 run any command under an app's sandbox policy and see what it may do
 
 Run 'isolategpt COMMAND -h' for a command's flags.
 `
@@ -43,6 +45,8 @@ func run(args []string) int {
 		return cli.Batch(args[1:], stdio)
 	case "audit":
 		return cli.Audit(args[1:], stdio)
+	case "sandbox":
+		return cli.Sandbox(args[1:], stdio)
 	case "help", "-h", "--help":
 		fmt.Fprint(os.Stdout, usage)
 		return cli.ExitOK

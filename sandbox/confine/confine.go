@@ -64,11 +64,12 @@ type Paths struct {
 	Exec int
 	// ReadOnly are files or folders to read (and execute).
 	ReadOnly []int
-	// ReadWrite are folders the worker owns.
+	// ReadWrite are folders the worker owns, or files it may write.
 	ReadWrite []int
-	// ConnectTCP are the only TCP ports it may connect to (loopback, in
-	// its own network namespace); nothing may bind.
+	// ConnectTCP and BindTCP are the only TCP ports it may connect to and
+	// bind (loopback, in its own network namespace): the egress forwarder's.
 	ConnectTCP []uint16
+	BindTCP    []uint16
 }
 
 // Landlock restricts the calling OS thread, which must be locked, and sets
@@ -133,6 +134,11 @@ func Landlock(p Paths) (int, error) {
 				return abi, fmt.Errorf("confine: landlock port rule: %w", err)
 			}
 		}
+		for _, port := range p.BindTCP {
+			if err := landlockAddPort(rs, unix.LANDLOCK_ACCESS_NET_BIND_TCP, port); err != nil {
+				return abi, fmt.Errorf("confine: landlock port rule: %w", err)
+			}
+		}
 	}
 	if err := NoNewPrivs(); err != nil {
 		return abi, err
@@ -141,6 +147,29 @@ func Landlock(p Paths) (int, error) {
 		return abi, fmt.Errorf("confine: landlock restrict: %w", err)
 	}
 	return abi, nil
+}
+
+// LoopbackUp brings up lo in the worker's new network namespace (created
+// down), so the egress forwarder can listen on 127.0.0.1. It needs the
+// namespace's CAP_NET_ADMIN, which the worker has before it confines itself.
+func LoopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("confine: loopback: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("confine: loopback: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("confine: loopback flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("confine: loopback up: %w", err)
+	}
+	return nil
 }
 
 // NoNewPrivs sets no_new_privs on the calling thread (inherited by threads

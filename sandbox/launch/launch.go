@@ -89,31 +89,77 @@ func (l *Launcher) defaults() (exe string, callTimeout, startTimeout time.Durati
 
 // Launch starts a worker for app with dataDir as its only writable folder.
 func (l *Launcher) Launch(ctx context.Context, app, dataDir string) (sandbox.Conn, error) {
-	exe, callTimeout, startTimeout, maxMsg := l.defaults()
+	_, callTimeout, startTimeout, maxMsg := l.defaults()
 	pol := policy.BuiltinPolicy()
 	if l.Policy != nil {
 		pol = l.Policy(app)
 	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("launch %s: %w", app, err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, fmt.Errorf("launch %s: %w", app, err)
+	}
+	// The worker's own cap only protects the worker; the hub's decoder
+	// enforces the output limit, since a hostile worker would not honour one.
+	cfg := worker.Config{App: app, Policy: pol, MaxMessageBytes: workerMaxMessageBytes}
+	p, status, err := l.spawn(app, dataDir, cfg, inR, outW, nil)
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return nil, err
+	}
+	status.Close()
+	client := wire.NewClient(outR, inW, wire.Options{MaxMessageBytes: maxMsg})
+	ictx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if _, err := wire.Initialize(ictx, client, "isolategpt", "0"); err != nil {
+		client.Close()
+		p.kill()
+		return nil, fmt.Errorf("launch %s: initialize: %w%s", app, err, p.why())
+	}
+	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg}, nil
+}
+
+// spawn starts a worker with the given stdio (nil stderr means captured),
+// sends it cfg and waits for its ready report. It returns the status socket,
+// still open for the run mode's final report.
+func (l *Launcher) spawn(app, dataDir string, cfg worker.Config, stdin io.Reader, stdout, stderr io.Writer) (*proc, *statusConn, error) {
+	exe, _, startTimeout, _ := l.defaults()
 	uid, gid := hostIDs()
 	dir, err := dataFolder(dataDir, uid, gid)
 	if err != nil {
-		return nil, fmt.Errorf("launch %s: %w", app, err)
+		return nil, nil, fmt.Errorf("launch %s: %w", app, err)
 	}
 	defer dir.Close()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("launch %s: status socket: %w", app, err)
+		return nil, nil, fmt.Errorf("launch %s: status socket: %w", app, err)
 	}
-	status, childStatus := os.NewFile(uintptr(fds[0]), "status"), os.NewFile(uintptr(fds[1]), "status-child")
+	sf, childStatus := os.NewFile(uintptr(fds[0]), "status"), os.NewFile(uintptr(fds[1]), "status-child")
 	defer childStatus.Close()
+	// The reader is bounded: a worker's status lines are small.
+	status := &statusConn{f: sf, r: bufio.NewReaderSize(io.LimitReader(sf, 64<<10), 4096)}
 
 	p := &proc{app: app, stderr: &capped{max: maxStderr}, exited: make(chan struct{})}
-	cmd := &exec.Cmd{
+	var errOut io.Writer = p.stderr
+	if stderr != nil {
+		errOut = stderr
+	}
+	p.cmd = &exec.Cmd{
 		Path:       exe,
 		Args:       []string{"isolategpt", worker.Stage1},
 		Env:        []string{}, // no API keys, no hub secrets
 		Dir:        "/",
-		Stderr:     p.stderr,
+		Stdin:      stdin,
+		Stdout:     stdout,
+		Stderr:     errOut,
 		ExtraFiles: []*os.File{childStatus, dir}, // fd 3, fd 4
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags:  Namespaces,
@@ -126,60 +172,53 @@ func (l *Launcher) Launch(ctx context.Context, app, dataDir string) (sandbox.Con
 			Setsid:     true,
 		},
 	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		status.Close()
-		return nil, fmt.Errorf("launch %s: %w", app, err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		status.Close()
-		return nil, fmt.Errorf("launch %s: %w", app, err)
-	}
-	p.cmd = cmd
 	if err := p.start(); err != nil {
 		status.Close()
-		return nil, fmt.Errorf("launch %s: start worker: %w", app, err)
+		return nil, nil, fmt.Errorf("launch %s: start worker: %w", app, err)
 	}
-	// The worker's own cap only protects the worker; the hub's decoder
-	// enforces the output limit, since a hostile worker would not honour one.
-	cfg, _ := json.Marshal(worker.Config{App: app, Policy: pol, MaxMessageBytes: workerMaxMessageBytes})
-	st, err := handshake(status, append(cfg, '\n'), startTimeout)
-	status.Close()
+	b, _ := json.Marshal(cfg)
+	st, err := handshake(status, append(b, '\n'), startTimeout)
+	if err == nil && !st.Ready {
+		err = errors.New(st.Error)
+	}
 	if err != nil {
+		status.Close()
 		p.kill()
-		return nil, fmt.Errorf("launch %s: worker set-up: %w%s", app, err, p.why())
+		return nil, nil, fmt.Errorf("launch %s: worker set-up: %w%s", app, err, p.why())
 	}
-	if !st.Ready {
-		p.kill()
-		return nil, fmt.Errorf("launch %s: worker set-up: %s", app, st.Error)
-	}
-	client := wire.NewClient(stdout, stdin, wire.Options{MaxMessageBytes: maxMsg})
-	ictx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	if _, err := wire.Initialize(ictx, client, "isolategpt", "0"); err != nil {
-		client.Close()
-		p.kill()
-		return nil, fmt.Errorf("launch %s: initialize: %w%s", app, err, p.why())
-	}
-	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg}, nil
+	_ = status.f.SetDeadline(time.Time{})
+	return p, status, nil
 }
 
-func handshake(status *os.File, cfg []byte, timeout time.Duration) (worker.Status, error) {
+// statusConn is the hub's end of a worker's status socket: one line in
+// (the configuration), one or two lines out (ready, and the run mode's end).
+type statusConn struct {
+	f *os.File
+	r *bufio.Reader
+}
+
+func (s *statusConn) Close() error { return s.f.Close() }
+
+// readLine reads one JSON line into v.
+func (s *statusConn) readLine(v any) error {
+	line, err := s.r.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("no status report: %w", err)
+	}
+	if err := json.Unmarshal(line, v); err != nil {
+		return fmt.Errorf("bad status report: %w", err)
+	}
+	return nil
+}
+
+func handshake(status *statusConn, cfg []byte, timeout time.Duration) (worker.Status, error) {
 	var st worker.Status
-	deadline := time.Now().Add(timeout)
-	_ = status.SetDeadline(deadline)
-	if _, err := status.Write(cfg); err != nil {
+	_ = status.f.SetDeadline(time.Now().Add(timeout))
+	if _, err := status.f.Write(cfg); err != nil {
 		return st, fmt.Errorf("send configuration: %w", err)
 	}
-	line, err := bufio.NewReaderSize(io.LimitReader(status, 8<<10), 1024).ReadBytes('\n')
-	if err != nil {
-		return st, fmt.Errorf("no status report: %w", err)
-	}
-	if err := json.Unmarshal(line, &st); err != nil {
-		return st, fmt.Errorf("bad status report: %w", err)
-	}
-	return st, nil
+	err := status.readLine(&st)
+	return st, err
 }
 
 // hostIDs is who the sandbox's root is on the host: nobody when the hub is

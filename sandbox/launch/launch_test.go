@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == unconfinedStage {
 		os.Exit(serveUnconfined())
 	}
+	if len(os.Args) > 1 && os.Args[1] == probeCommand {
+		os.Exit(probeMain(os.Args[2:]))
+	}
 	if code, ok := worker.Dispatch(os.Args[1:]); ok {
 		os.Exit(code)
 	}

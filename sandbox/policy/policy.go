@@ -44,7 +44,10 @@ type Policy struct {
 	// ReadOnly are host paths the worker may read and execute (besides its
 	// own binary and data folder); missing ones are skipped.
 	ReadOnly []string `json:"read_only"`
-	Limits   Limits   `json:"limits"`
+	// ReadWrite are host files the worker may also write (device nodes
+	// such as /dev/null); missing ones are skipped.
+	ReadWrite []string `json:"read_write,omitempty"`
+	Limits    Limits   `json:"limits"`
 }
 
 // systemLibraries lets a dynamically linked binary load: the loader, the C
@@ -126,7 +129,8 @@ func ExternalPolicy() Policy {
 		Threads:        true,
 		Processes:      true,
 		SocketFamilies: []string{"unix", "inet", "inet6"},
-		ReadOnly:       append(append([]string{}, systemLibraries...), "/usr", "/bin", "/etc/ssl", "/etc/ca-certificates", "/etc/resolv.conf", "/dev/null", "/dev/urandom"),
+		ReadOnly:       append(append([]string{}, systemLibraries...), "/usr", "/bin", "/etc/ssl", "/etc/ca-certificates", "/dev/urandom"),
+		ReadWrite:      []string{"/dev/null"},
 		Limits: Limits{
 			CPUSeconds:   120,
 			AddressSpace: 16 << 30,
@@ -155,7 +159,7 @@ func (p Policy) Check() error {
 			return fmt.Errorf("policy %s: allows forbidden system call %s", p.Name, s)
 		}
 	}
-	for _, r := range p.ReadOnly {
+	for _, r := range append(slices.Clone(p.ReadOnly), p.ReadWrite...) {
 		if !strings.HasPrefix(r, "/") || r == "/" || strings.Contains(r, "..") {
 			return fmt.Errorf("policy %s: read-only path %q must be absolute, below /, without ..", p.Name, r)
 		}

@@ -17,13 +17,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/sandbox/confine"
+	"github.com/isolategpt/isolategpt/sandbox/egress"
 	"github.com/isolategpt/isolategpt/sandbox/policy"
 	"github.com/isolategpt/isolategpt/sandbox/wire"
 	"github.com/isolategpt/isolategpt/specs"
@@ -54,6 +60,23 @@ type Config struct {
 	// LandlockABI is filled in by stage 1 for stage 2's report: once
 	// seccomp is on, the worker cannot ask the kernel any more.
 	LandlockABI int `json:"landlock_abi,omitempty"`
+	// Command, when set, is run (the `sandbox run` mode) instead of
+	// serving an app, with exactly Env as its environment.
+	Command []string `json:"command,omitempty"`
+	Env     []string `json:"env,omitempty"`
+	// ProxyPort, when set, gives the worker a network: lo comes up and a
+	// forwarder on 127.0.0.1:ProxyPort relays to the hub's egress proxy at
+	// ProxySocket (a socket in the data folder). Without it the worker has
+	// no network at all.
+	ProxyPort   uint16 `json:"proxy_port,omitempty"`
+	ProxySocket string `json:"proxy_socket,omitempty"`
+}
+
+// RunStatus is the run mode's last report on the status socket.
+type RunStatus struct {
+	Exit   int    `json:"exit"`
+	Signal string `json:"signal,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // Status is the worker's one report on the status socket.
@@ -134,18 +157,23 @@ func stage1(cfg Config) error {
 	if err := unix.Fchdir(DataDirFD); err != nil {
 		return fmt.Errorf("worker: enter data folder: %w", err)
 	}
-	var ro []int
-	for _, path := range cfg.Policy.ReadOnly {
-		fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.ENOENT) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("worker: open %s: %w", path, err)
-		}
-		ro = append(ro, fd)
+	ro, err := openAll(cfg.Policy.ReadOnly)
+	if err != nil {
+		return err
 	}
-	abi, err := confine.Landlock(confine.Paths{Exec: exe, ReadOnly: ro, ReadWrite: []int{DataDirFD}})
+	rw, err := openAll(cfg.Policy.ReadWrite)
+	if err != nil {
+		return err
+	}
+	paths := confine.Paths{Exec: exe, ReadOnly: ro, ReadWrite: append(rw, DataDirFD)}
+	if cfg.ProxyPort != 0 {
+		if err := confine.LoopbackUp(); err != nil {
+			return err
+		}
+		paths.BindTCP = []uint16{cfg.ProxyPort}
+		paths.ConnectTCP = []uint16{cfg.ProxyPort}
+	}
+	abi, err := confine.Landlock(paths)
 	if err != nil {
 		return err
 	}
@@ -158,10 +186,38 @@ func stage1(cfg Config) error {
 	return fmt.Errorf("worker: re-exec: %w", err)
 }
 
-// stage2 loads seccomp, reports, and serves the app.
+// openAll opens host paths O_PATH for Landlock rules, skipping missing ones.
+func openAll(paths []string) ([]int, error) {
+	var fds []int
+	for _, path := range paths {
+		fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("worker: open %s: %w", path, err)
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
+// stage2 loads seccomp, reports, and serves the app or runs the command.
 func stage2(cfg Config, status *os.File) int {
 	if err := confine.Seccomp(cfg.Policy); err != nil {
 		return report(status, err, 0)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if cfg.ProxyPort != 0 {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(cfg.ProxyPort))))
+		if err != nil {
+			return report(status, fmt.Errorf("worker: egress forwarder: %w", err), 0)
+		}
+		go func() { _ = egress.Forward(ctx, ln, cfg.ProxySocket) }()
+	}
+	if len(cfg.Command) > 0 {
+		return runCommand(cfg, status)
 	}
 	handler, err := appHandler(cfg.App)
 	if err != nil {
@@ -172,7 +228,7 @@ func stage2(cfg Config, status *os.File) int {
 	}
 	status.Close()
 	unix.Close(DataDirFD)
-	err = wire.Serve(context.Background(), os.Stdin, os.Stdout, handler, wire.Options{MaxMessageBytes: cfg.MaxMessageBytes})
+	err = wire.Serve(ctx, os.Stdin, os.Stdout, handler, wire.Options{MaxMessageBytes: cfg.MaxMessageBytes})
 	if err != nil && !errors.Is(err, io.EOF) {
 		fmt.Fprintf(os.Stderr, "worker %s: %v\n", cfg.App, err)
 		return 1
@@ -187,6 +243,44 @@ var extra = map[string]func() (wire.Handler, error){}
 
 // Register adds an app served by name. Call it before Main.
 func Register(name string, h func() (wire.Handler, error)) { extra[name] = h }
+
+// runCommand runs the configured command with the worker's stdio and
+// reports how it ended. The worker is PID 1 of its namespace and stays to
+// run the forwarder and reap the command.
+func runCommand(cfg Config, status *os.File) int {
+	for _, kv := range cfg.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == "PATH" {
+			_ = os.Setenv("PATH", v) // for the lookup of Command[0] only
+		}
+	}
+	cmd := exec.Command(cfg.Command[0], cfg.Command[1:]...)
+	cmd.Env = cfg.Env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return report(status, fmt.Errorf("worker: start %s: %w", cfg.Command[0], err), cfg.LandlockABI)
+	}
+	if code := report(status, nil, cfg.LandlockABI); code != 0 {
+		_ = cmd.Process.Kill()
+		return code
+	}
+	err := cmd.Wait()
+	st := RunStatus{}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		st.Exit = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			st.Signal = unix.SignalName(ws.Signal())
+			st.Exit = 128 + int(ws.Signal())
+		}
+	default:
+		st.Exit, st.Error = 127, err.Error()
+	}
+	b, _ := json.Marshal(st)
+	_, _ = status.Write(append(b, '\n'))
+	return st.Exit
+}
 
 // appHandler serves a built-in app from the current folder (its own data
 // folder, entered in stage 1).

@@ -1,0 +1,271 @@
+package launch
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/isolategpt/isolategpt/sandbox/egress"
+	"github.com/isolategpt/isolategpt/sandbox/policy"
+)
+
+// probeCommand makes this test binary a command that tries one thing and
+// prints a probeResult: `probe-cmd ACTION [ARG] [N]`, or `probe-cmd
+// proxy HOST:PORT` to CONNECT through $HTTPS_PROXY.
+const probeCommand = "probe-cmd"
+
+func probeMain(args []string) int {
+	a := probeArgs{Action: args[0]}
+	if len(args) > 1 {
+		a.Arg = args[1]
+	}
+	if len(args) > 2 {
+		a.N, _ = strconv.Atoi(args[2])
+	}
+	var out []byte
+	if a.Action == "proxy" {
+		r := probeResult{OK: true}
+		status, err := connectViaProxy(os.Getenv("HTTPS_PROXY"), a.Arg)
+		r.Out = status
+		if err != nil {
+			r.OK, r.Err = false, err.Error()
+		}
+		out, _ = json.Marshal(r)
+	} else {
+		raw, _ := json.Marshal(a)
+		var err error
+		if out, err = probeCall(context.Background(), "try", raw); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+	}
+	fmt.Println(string(out))
+	return 0
+}
+
+// connectViaProxy sends CONNECT and, on 200, exchanges one line.
+func connectViaProxy(proxy, target string) (string, error) {
+	host := strings.TrimPrefix(proxy, "http://")
+	if host == "" {
+		return "", fmt.Errorf("no proxy configured")
+	}
+	c, err := net.DialTimeout("tcp", host, 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	status := strings.TrimSpace(line)
+	if !strings.Contains(status, " 200 ") {
+		return status, fmt.Errorf("proxy refused: %s", status)
+	}
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil || l == "\r\n" {
+			break
+		}
+	}
+	fmt.Fprintln(c, "ping")
+	echo, err := br.ReadString('\n')
+	return status + " / " + strings.TrimSpace(echo), err
+}
+
+// fakeResolver maps names to addresses.
+type fakeResolver map[string][]netip.Addr
+
+func (f fakeResolver) LookupNetIP(_ context.Context, _ string, host string) ([]netip.Addr, error) {
+	if a, ok := f[host]; ok {
+		return a, nil
+	}
+	return nil, fmt.Errorf("no such host %s", host)
+}
+
+type runOut struct {
+	res            RunResult
+	err            error
+	stdout, stderr string
+	probe          probeResult
+	events         []egress.Event
+}
+
+func runIn(t *testing.T, spec RunSpec) runOut {
+	t.Helper()
+	var o runOut
+	var stdout, stderr bytes.Buffer
+	var mu sync.Mutex
+	spec.Stdout, spec.Stderr = &stdout, &stderr
+	if spec.DataDir == "" {
+		spec.DataDir = t.TempDir()
+	}
+	if spec.Name == "" {
+		spec.Name = "run"
+	}
+	if spec.Policy.Name == "" {
+		spec.Policy = policy.ExternalPolicy()
+	}
+	spec.Egress = func(e egress.Event) { mu.Lock(); o.events = append(o.events, e); mu.Unlock() }
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	o.res, o.err = (&Launcher{}).Run(ctx, spec)
+	if o.err != nil && strings.Contains(o.err.Error(), "landlock is not available") {
+		t.Skip("kernel has no Landlock: " + o.err.Error())
+	}
+	o.stdout, o.stderr = stdout.String(), stderr.String()
+	if line := strings.TrimSpace(o.stdout); strings.HasPrefix(line, "{") {
+		_ = json.Unmarshal([]byte(line), &o.probe)
+	}
+	return o
+}
+
+func self(args ...string) []string { return append([]string{"/proc/self/exe", probeCommand}, args...) }
+
+func TestRunPassesStdioAndExitStatus(t *testing.T) {
+	o := runIn(t, RunSpec{Command: []string{"/bin/sh", "-c", "echo hello; echo oops >&2; exit 7"}})
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if o.res.Exit != 7 || o.stdout != "hello\n" || !strings.Contains(o.stderr, "oops") {
+		t.Errorf("exit %d, stdout %q, stderr %q", o.res.Exit, o.stdout, o.stderr)
+	}
+}
+
+func TestRunIsConfined(t *testing.T) {
+	root := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Setenv("ANTHROPIC_API_KEY", "sk-ant-must-not-leak")
+	tests := []struct {
+		name string
+		cmd  []string
+	}{
+		{"read /etc/shadow", []string{"/bin/cat", "/etc/shadow"}},
+		{"write outside its folder", []string{"/bin/sh", "-c", "echo x > " + filepath.Join(root, "escape")}},
+		{"TCP to the host's loopback", self("connect", ln.Addr().String())},
+		{"TCP straight to an IP", self("connect", "1.1.1.1:443")},
+		{"ptrace", self("ptrace")},
+		{"mount", self("mount")},
+		{"unshare", self("unshare")},
+		{"bpf", self("bpf")},
+		{"io_uring_setup", self("io_uring_setup")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := runIn(t, RunSpec{Command: tt.cmd})
+			if o.err != nil {
+				t.Fatal(o.err)
+			}
+			if o.res.Exit == 0 && (o.probe.OK || !strings.HasPrefix(tt.cmd[0], "/proc")) {
+				t.Fatalf("%v succeeded inside the sandbox: %s %s", tt.cmd, o.stdout, o.stderr)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(root, "escape")); err == nil {
+		t.Error("a file was written outside the sandbox")
+	}
+	o := runIn(t, RunSpec{Command: self("env")})
+	if strings.Contains(o.probe.Out, "sk-ant") || strings.Contains(o.probe.Out, "ANTHROPIC") {
+		t.Errorf("the hub's environment leaked: %q", o.probe.Out)
+	}
+}
+
+func TestRunForkBombIsContained(t *testing.T) {
+	o := runIn(t, RunSpec{Command: self("fork", "", "100000")})
+	if o.probe.OK {
+		t.Fatalf("100000 forks succeeded: %+v", o)
+	}
+}
+
+func TestRunEgress(t *testing.T) {
+	// An upstream on the host's loopback that echoes one line.
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	go func() {
+		for {
+			c, err := up.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	port := up.Addr().(*net.TCPAddr).Port
+	loop := netip.MustParseAddr("127.0.0.1")
+	res := fakeResolver{
+		"api.example.com":  {loop},
+		"ten.example.com":  {netip.MustParseAddr("10.0.0.1")},
+		"meta.example.com": {netip.MustParseAddr("169.254.169.254")},
+		"evil.net":         {loop},
+	}
+	// Upstreams here can only be on loopback; the allowed path lets 127.0.0.1
+	// through for this one check. Every other case uses the real rule.
+	allowLoop := func(a netip.Addr) bool { return a == loop }
+	target := func(h string) string { return net.JoinHostPort(h, strconv.Itoa(port)) }
+	ex := []string{"example.com"}
+	p := []int{port}
+	tests := []struct {
+		name   string
+		spec   RunSpec
+		cmd    []string
+		wantOK bool
+		reason string // what the proxy's audit event must say
+	}{
+		{"declared domain", RunSpec{Domains: ex, AllowAddr: allowLoop, Ports: p}, self("proxy", target("api.example.com")), true, "tunnel"},
+		{"declared domain, undeclared port", RunSpec{Domains: ex, AllowAddr: allowLoop}, self("proxy", target("api.example.com")), false, "port not allowed"},
+		{"declared domain resolving to 127.0.0.1", RunSpec{Domains: ex, Ports: p}, self("proxy", target("api.example.com")), false, "127.0.0.1"},
+		{"declared domain resolving to 10.0.0.1", RunSpec{Domains: ex, Ports: p}, self("proxy", target("ten.example.com")), false, "10.0.0.1"},
+		{"declared domain resolving to the metadata address", RunSpec{Domains: ex, Ports: p}, self("proxy", target("meta.example.com")), false, "169.254.169.254"},
+		{"undeclared domain", RunSpec{Domains: ex, AllowAddr: allowLoop, Ports: p}, self("proxy", target("evil.net")), false, "not a declared domain"},
+		{"IP literal", RunSpec{Domains: ex, AllowAddr: allowLoop, Ports: p}, self("proxy", target("127.0.0.1")), false, "IP literal"},
+		{"bypassing the proxy", RunSpec{Domains: ex, AllowAddr: allowLoop, Ports: p}, self("connect", up.Addr().String()), false, ""},
+		{"DNS to an outside resolver", RunSpec{Domains: ex}, self("connect", "8.8.8.8:53"), false, ""},
+		{"no domain, no network", RunSpec{}, self("proxy", target("api.example.com")), false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.spec.Command, tt.spec.Resolver = tt.cmd, res
+			o := runIn(t, tt.spec)
+			if o.err != nil {
+				t.Fatalf("%v (stderr %q)", o.err, o.stderr)
+			}
+			if o.probe.OK != tt.wantOK {
+				t.Fatalf("ok = %v, want %v: %+v (stderr %q)", o.probe.OK, tt.wantOK, o.probe, o.stderr)
+			}
+			if tt.wantOK && !strings.Contains(o.probe.Out, "ping") {
+				t.Errorf("no echo through the tunnel: %q", o.probe.Out)
+			}
+			if len(tt.spec.Domains) > 0 && strings.HasPrefix(tt.cmd[2], "proxy") {
+				if len(o.events) == 0 {
+					t.Error("the proxy audited nothing")
+				}
+				for _, e := range o.events {
+					if e.Allowed != tt.wantOK || !strings.Contains(e.Reason, tt.reason) {
+						t.Errorf("audit event %+v, want allowed=%v with reason mentioning %q", e, tt.wantOK, tt.reason)
+					}
+				}
+			}
+		})
+	}
+}
