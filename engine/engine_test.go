@@ -700,3 +700,61 @@ func TestActorLoggingGoesToTheProjectLogger(t *testing.T) {
 		t.Errorf("protoactor's log lines did not reach the project's logger:\n%s", buf.String())
 	}
 }
+
+// deadLauncher starts apps whose first call reports the worker dead, as a
+// limit kill or a crash would.
+type deadLauncher struct {
+	mu   sync.Mutex
+	dead bool
+}
+
+func (l *deadLauncher) Launch(ctx context.Context, app, dir string) (sandbox.Conn, error) {
+	c, err := inproc.Launcher{}.Launch(ctx, app, dir)
+	if err != nil {
+		return nil, err
+	}
+	return &deadConn{Conn: c, l: l}, nil
+}
+
+type deadConn struct {
+	sandbox.Conn
+	l *deadLauncher
+}
+
+func (c *deadConn) CallTool(ctx context.Context, name string, args json.RawMessage) (json.RawMessage, error) {
+	c.l.mu.Lock()
+	first := !c.l.dead
+	c.l.dead = true
+	c.l.mu.Unlock()
+	if first {
+		return nil, fmt.Errorf("%w: passed its 30s wall-clock limit; worker killed", sandbox.ErrDead)
+	}
+	return c.Conn.CallTool(ctx, name, args)
+}
+
+func TestDeadWorkerIsASupervisedFailure(t *testing.T) {
+	e := newEngine(t, Config{Launcher: &deadLauncher{}})
+	s := session(t, e, "alice", &recorder{})
+	q := `Use metro_hail to estimate the fare from "A" to "B"`
+	a, err := s.Ask(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := stepOf(t, a, "s1"); st.Status != msg.StatusFailed || !strings.Contains(st.Reason, "wall-clock limit") {
+		t.Fatalf("first call: %+v", st)
+	}
+	a, err = s.Ask(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := stepOf(t, a, "s1"); st.Status != msg.StatusOK {
+		t.Fatalf("after the worker died: %+v", st)
+	}
+	supervised := false
+	for _, r := range audit(t, e, "alice") {
+		supervised = supervised || (r.Kind == "crash" && strings.Contains(string(r.Detail), "wall-clock limit"))
+	}
+	if !supervised {
+		t.Error("the dead worker is not in the audit log as a supervised failure")
+	}
+}

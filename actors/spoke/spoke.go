@@ -181,8 +181,10 @@ func (s *spoke) callOwn(ctx context.Context, function string, args json.RawMessa
 	out, err := conn.CallTool(ctx, function, args)
 	if errors.Is(err, sandbox.ErrDead) {
 		// The worker is gone (a limit, a crash): this call fails with the
-		// reason, and the next one gets a fresh worker.
+		// reason; the failure goes to the hub's supervisor, which records
+		// it and restarts this spoke, and the next call gets a fresh worker.
 		s.app.drop(conn)
+		s.selfSend(&crashed{reason: fmt.Sprintf("worker of %s: %v", s.d.App.ID, err)})
 	}
 	return out, err
 }
