@@ -40,16 +40,28 @@ func lastToolResult(r scripted.Request) string {
 	return ""
 }
 
+// askISC runs the ISC scenario: metro_hail's agent asks for quick_ride's
+// fare with args, and the user denies prompts of the kind deny ("" for none).
+func askISC(t *testing.T, args any, deny msg.Kind) (*Engine, *recorder, *msg.Answer) {
+	t.Helper()
+	e := newEngine(t, Config{Model: iscModel(args)})
+	rec := &recorder{decide: func(p msg.Prompt) msg.Decision {
+		if p.Kind == deny {
+			return msg.Deny
+		}
+		return msg.AllowOnce
+	}}
+	a, err := session(t, e, "alice", rec).Ask(t.Context(), "compare")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, rec, a
+}
+
 func TestISCMediation(t *testing.T) {
 	route := map[string]string{"start_point": "Main Street", "end_point": "Elm Avenue"}
 	t.Run("allowed", func(t *testing.T) {
-		e := newEngine(t, Config{Model: iscModel(route)})
-		rec := &recorder{}
-		s := session(t, e, "alice", rec)
-		a, err := s.Ask(t.Context(), "compare")
-		if err != nil {
-			t.Fatal(err)
-		}
+		e, rec, a := askISC(t, route, "")
 		step := stepOf(t, a, "a")
 		if step.Status != msg.StatusOK || !strings.Contains(a.Text, `got: {"currency":"USD","fare":57}`) {
 			t.Fatalf("step %+v\nanswer %s", step, a.Text)
@@ -84,18 +96,7 @@ func TestISCMediation(t *testing.T) {
 		}
 	})
 	t.Run("collab denied", func(t *testing.T) {
-		e := newEngine(t, Config{Model: iscModel(route)})
-		rec := &recorder{decide: func(p msg.Prompt) msg.Decision {
-			if p.Kind == msg.Collab {
-				return msg.Deny
-			}
-			return msg.AllowOnce
-		}}
-		s := session(t, e, "alice", rec)
-		a, err := s.Ask(t.Context(), "compare")
-		if err != nil {
-			t.Fatal(err)
-		}
+		e, rec, a := askISC(t, route, msg.Collab)
 		if !strings.Contains(a.Text, "ISC denied") {
 			t.Errorf("the spoke was not told of the denial: %s", a.Text)
 		}
@@ -109,30 +110,13 @@ func TestISCMediation(t *testing.T) {
 		}
 	})
 	t.Run("release denied", func(t *testing.T) {
-		e := newEngine(t, Config{Model: iscModel(route)})
-		rec := &recorder{decide: func(p msg.Prompt) msg.Decision {
-			if p.Kind == msg.Data {
-				return msg.Deny
-			}
-			return msg.AllowOnce
-		}}
-		s := session(t, e, "alice", rec)
-		a, err := s.Ask(t.Context(), "compare")
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, _, a := askISC(t, route, msg.Data)
 		if strings.Contains(a.Text, "57") {
 			t.Errorf("the fare reached metro_hail although its release was denied: %s", a.Text)
 		}
 	})
 	t.Run("arguments outside the schema never reach a prompt", func(t *testing.T) {
-		e := newEngine(t, Config{Model: iscModel(map[string]any{"start_point": "A", "end_point": "B", "from": "quick_ride"})})
-		rec := &recorder{}
-		s := session(t, e, "alice", rec)
-		a, err := s.Ask(t.Context(), "compare")
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, rec, a := askISC(t, map[string]any{"start_point": "A", "end_point": "B", "from": "quick_ride"}, "")
 		if rec.count("collab:metro_hail>quick_ride.estimate_fare") != 0 {
 			t.Error("invalid ISC arguments were put to the user")
 		}

@@ -30,7 +30,6 @@ func (m *PermissionRequest) WithCallID(id uint64) any {
 
 func (m *PlanAccepted) WithCallID(uint64) any  { return m }
 func (m *QueryFinished) WithCallID(uint64) any { return m }
-func (m *SpokeIdle) WithCallID(uint64) any     { return m }
 
 func (m *InvokeReply) ReplyTo() uint64     { return m.CallID }
 func (m *ISCReply) ReplyTo() uint64        { return m.CallID }

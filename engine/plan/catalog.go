@@ -13,6 +13,7 @@ import (
 type Catalog struct {
 	apps map[string]*specs.Manifest
 	ids  []string
+	view []AppEntry // rendered once: manifests are immutable
 }
 
 // NewCatalog indexes manifests by app id.
@@ -26,6 +27,7 @@ func NewCatalog(ms []*specs.Manifest) (*Catalog, error) {
 		c.ids = append(c.ids, m.ID)
 	}
 	sort.Strings(c.ids)
+	c.view = c.render()
 	return c, nil
 }
 
@@ -64,8 +66,11 @@ type FunctionEntry struct {
 	Output map[string]any `json:"output"`
 }
 
-// PlannerView renders the catalog for the planner, sorted by app id.
-func (c *Catalog) PlannerView() []AppEntry {
+// PlannerView is the catalog as the planner sees it, sorted by app id.
+// Callers must not modify it.
+func (c *Catalog) PlannerView() []AppEntry { return c.view }
+
+func (c *Catalog) render() []AppEntry {
 	out := make([]AppEntry, 0, len(c.ids))
 	for _, id := range c.ids {
 		m := c.apps[id]

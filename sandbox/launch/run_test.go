@@ -102,6 +102,7 @@ type runOut struct {
 	err            error
 	stdout, stderr string
 	probe          probeResult
+	parsed         bool // the probe ran and reported
 	events         []egress.Event
 }
 
@@ -129,9 +130,21 @@ func runIn(t *testing.T, spec RunSpec) runOut {
 	}
 	o.stdout, o.stderr = stdout.String(), stderr.String()
 	if line := strings.TrimSpace(o.stdout); strings.HasPrefix(line, "{") {
-		_ = json.Unmarshal([]byte(line), &o.probe)
+		o.parsed = json.Unmarshal([]byte(line), &o.probe) == nil
 	}
 	return o
+}
+
+// refused fails the test unless the probe ran inside the sandbox and
+// reported a refusal: a probe that never ran proves nothing.
+func refused(t *testing.T, o runOut) {
+	t.Helper()
+	if !o.parsed {
+		t.Fatalf("the probe did not run (exit %d, stdout %q, stderr %q)", o.res.Exit, o.stdout, o.stderr)
+	}
+	if o.probe.OK || o.probe.Err == "" {
+		t.Fatalf("the probe succeeded inside the sandbox: %+v", o.probe)
+	}
 }
 
 func self(args ...string) []string { return append([]string{"/proc/self/exe", probeCommand}, args...) }
@@ -174,8 +187,12 @@ func TestRunIsConfined(t *testing.T) {
 			if o.err != nil {
 				t.Fatal(o.err)
 			}
-			if o.res.Exit == 0 && (o.probe.OK || !strings.HasPrefix(tt.cmd[0], "/proc")) {
-				t.Fatalf("%v succeeded inside the sandbox: %s %s", tt.cmd, o.stdout, o.stderr)
+			if tt.cmd[0] == "/proc/self/exe" {
+				refused(t, o)
+				return
+			}
+			if o.res.Exit == 0 || !strings.Contains(o.stderr, "Permission denied") {
+				t.Fatalf("%v was not refused: exit %d, stdout %q, stderr %q", tt.cmd, o.res.Exit, o.stdout, o.stderr)
 			}
 		})
 	}
@@ -183,6 +200,9 @@ func TestRunIsConfined(t *testing.T) {
 		t.Error("a file was written outside the sandbox")
 	}
 	o := runIn(t, RunSpec{Command: self("env")})
+	if !o.parsed {
+		t.Fatalf("the env probe did not run: %q %q", o.stdout, o.stderr)
+	}
 	if strings.Contains(o.probe.Out, "sk-ant") || strings.Contains(o.probe.Out, "ANTHROPIC") {
 		t.Errorf("the hub's environment leaked: %q", o.probe.Out)
 	}
@@ -190,8 +210,10 @@ func TestRunIsConfined(t *testing.T) {
 
 func TestRunForkBombIsContained(t *testing.T) {
 	o := runIn(t, RunSpec{Command: self("fork", "", "100000")})
-	if o.probe.OK {
-		t.Fatalf("100000 forks succeeded: %+v", o)
+	refused(t, o)
+	limit := policy.ExternalPolicy().Limits.Processes
+	if n, _ := strconv.Atoi(o.probe.Out); n <= 0 || uint64(n) > limit || o.probe.Errno != 11 {
+		t.Errorf("%s forks before %q (errno %d), want 1..%d then EAGAIN", o.probe.Out, o.probe.Err, o.probe.Errno, limit)
 	}
 }
 
@@ -249,6 +271,9 @@ func TestRunEgress(t *testing.T) {
 			o := runIn(t, tt.spec)
 			if o.err != nil {
 				t.Fatalf("%v (stderr %q)", o.err, o.stderr)
+			}
+			if !tt.wantOK {
+				refused(t, o)
 			}
 			if o.probe.OK != tt.wantOK {
 				t.Fatalf("ok = %v, want %v: %+v (stderr %q)", o.probe.OK, tt.wantOK, o.probe, o.stderr)

@@ -11,6 +11,8 @@
 //	                            (Processes); else EPERM
 //	nr == socket              → allow listed families, never SOCK_RAW or
 //	                            SOCK_PACKET; else EPERM
+//	nr == ioctl               → EPERM for TIOCSTI and TIOCLINUX (typing into
+//	                            a terminal the command was handed); else allow
 //	nr in allowlist           → allow
 //	anything else             → EPERM
 package seccomp
@@ -19,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"unsafe"
 
 	"golang.org/x/net/bpf"
@@ -111,8 +114,22 @@ func Compile(p policy.Policy) ([]bpf.RawInstruction, error) {
 		prog = append(prog, sock...)
 	}
 
+	// ioctl: never push input into a terminal (`sandbox run` hands the
+	// command the user's terminal; Setsid already makes it not the
+	// controlling one, and this refuses the injection outright).
+	if slices.Contains(p.Syscalls, "ioctl") {
+		prog = append(prog,
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr("ioctl"), SkipFalse: 5},
+			bpf.LoadAbsolute{Off: offArg1, Size: 4},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.TIOCSTI, SkipTrue: 2},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.TIOCLINUX, SkipTrue: 1},
+			retAllow,
+			retEPERM,
+		)
+	}
+
 	for _, name := range p.Syscalls {
-		if name == "clone" || name == "socket" {
+		if name == "clone" || name == "socket" || name == "ioctl" {
 			continue // handled above, with their arguments
 		}
 		n, ok := syscallNumbers[name]

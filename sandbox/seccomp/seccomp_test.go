@@ -100,6 +100,11 @@ func TestAllowlistAndArguments(t *testing.T) {
 		{"external netlink socket", external, auditArch, nr("socket"), []uint32{unix.AF_NETLINK, unix.SOCK_RAW}, eperm},
 		{"external fork", external, auditArch, nr("clone"), []uint32{uint32(unix.SIGCHLD)}, allow},
 		{"external ptrace", external, auditArch, nr("ptrace"), nil, eperm},
+		{"builtin ioctl", builtin, auditArch, nr("ioctl"), []uint32{1, unix.TCGETS}, allow},
+		{"builtin TIOCSTI", builtin, auditArch, nr("ioctl"), []uint32{0, unix.TIOCSTI}, eperm},
+		{"external TIOCSTI", external, auditArch, nr("ioctl"), []uint32{0, unix.TIOCSTI}, eperm},
+		{"external TIOCLINUX", external, auditArch, nr("ioctl"), []uint32{0, unix.TIOCLINUX}, eperm},
+		{"external ioctl", external, auditArch, nr("ioctl"), []uint32{1, unix.TIOCGWINSZ}, allow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
