@@ -20,7 +20,7 @@ type crashingLauncher struct {
 	crashed bool
 }
 
-func (l *crashingLauncher) Launch(ctx context.Context, app, dir string) (sandbox.Conn, error) {
+func (l *crashingLauncher) Launch(ctx context.Context, app sandbox.App, dir string) (sandbox.Conn, error) {
 	c, err := inproc.Launcher{}.Launch(ctx, app, dir)
 	if err != nil {
 		return nil, err
@@ -110,7 +110,7 @@ type deadLauncher struct {
 	dead bool
 }
 
-func (l *deadLauncher) Launch(ctx context.Context, app, dir string) (sandbox.Conn, error) {
+func (l *deadLauncher) Launch(ctx context.Context, app sandbox.App, dir string) (sandbox.Conn, error) {
 	c, err := inproc.Launcher{}.Launch(ctx, app, dir)
 	if err != nil {
 		return nil, err

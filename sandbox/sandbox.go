@@ -31,11 +31,42 @@ type Conn interface {
 	Close() error
 }
 
+// Kinds of app a launcher can start.
+const (
+	// KindBuiltin is an app compiled into this binary.
+	KindBuiltin = "builtin"
+	// KindMCP is an external MCP server, run as a program in the sandbox.
+	KindMCP = "mcp"
+)
+
+// App is what a launcher needs to start one app: hub-authored facts taken
+// from the app's pinned manifest, never from the app.
+type App struct {
+	ID   string
+	Kind string // KindBuiltin or KindMCP
+	// Command is an MCP server's program and arguments; Env is the
+	// environment its manifest allows (KEY=VALUE), nothing else.
+	Command []string
+	Env     []string
+	// ReadOnly are host paths an MCP server may read and execute besides
+	// the system's (its installed files).
+	ReadOnly []string
+	// Domains are the eTLD+1 domains the app may reach through the hub's
+	// egress proxy; none means no network at all.
+	Domains []string
+}
+
 // Launcher starts app instances.
 type Launcher interface {
-	// Launch starts the app with the given id. dataDir is the only folder the
-	// app may keep state in; it is created if missing.
-	Launch(ctx context.Context, app string, dataDir string) (Conn, error)
+	// Launch starts the app. dataDir is the only folder the app may keep
+	// state in; it is created if missing.
+	Launch(ctx context.Context, app App, dataDir string) (Conn, error)
+}
+
+// PIDer is implemented by connections to an app in its own process.
+type PIDer interface {
+	// PID is the app's process id as the hub sees it.
+	PID() int
 }
 
 // ToolError is an error reported by the app itself. Message is app-authored.
@@ -52,3 +83,36 @@ var ErrClosed = errors.New("sandbox: connection closed")
 // killed by a limit, or its stream broke): the connection is useless and
 // the next call must start a fresh one.
 var ErrDead = errors.New("sandbox: app instance is gone")
+
+// Causes of a worker's death.
+const (
+	CauseTimeout = "timeout" // passed its wall-clock limit
+	CauseOutput  = "output"  // passed its output size limit
+	CauseMemory  = "memory"  // ran out of its address-space limit
+	CauseSeccomp = "seccomp" // made a forbidden system call
+	CauseCrash   = "crash"   // exited, was killed, or broke its stream
+)
+
+// DeadError is an ErrDead with its cause, for metrics and the live view.
+type DeadError struct {
+	Cause string
+	Msg   string
+}
+
+func (e *DeadError) Error() string { return e.Msg }
+
+// Unwrap makes errors.Is(err, ErrDead) true.
+func (e *DeadError) Unwrap() error { return ErrDead }
+
+// Cause is the cause of a dead app instance's error, or "" when err does
+// not mean the instance is gone.
+func Cause(err error) string {
+	var de *DeadError
+	if errors.As(err, &de) {
+		return de.Cause
+	}
+	if errors.Is(err, ErrDead) {
+		return CauseCrash
+	}
+	return ""
+}

@@ -87,7 +87,7 @@ func (s *spoke) Receive(ctx actor.Context) {
 		s.system, s.self, s.hub = ctx.ActorSystem(), ctx.Self(), ctx.Parent()
 		s.client = rpc.NewClient(s.system, s.self)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
-		s.app = &appConn{launcher: s.d.Launcher, app: s.d.App.ID, dir: s.d.DataDir}
+		s.app = &appConn{launcher: s.d.Launcher, app: LaunchSpec(s.d.App), dir: s.d.DataDir}
 		ctx.SetReceiveTimeout(s.d.IdleTimeout)
 	case *actor.Stopping, *actor.Restarting:
 		s.cancel()
@@ -229,7 +229,8 @@ func (t *tools) Approve(ctx context.Context, function string, args json.RawMessa
 // appConn starts the app on first use and keeps the connection.
 type appConn struct {
 	launcher sandbox.Launcher
-	app, dir string
+	app      sandbox.App
+	dir      string
 	mu       sync.Mutex
 	conn     sandbox.Conn
 	closed   bool
@@ -244,7 +245,7 @@ func (a *appConn) get(ctx context.Context) (sandbox.Conn, error) {
 	if a.conn == nil {
 		c, err := a.launcher.Launch(ctx, a.app, a.dir)
 		if err != nil {
-			return nil, fmt.Errorf("start app %s: %w", a.app, err)
+			return nil, fmt.Errorf("start app %s: %w", a.app.ID, err)
 		}
 		a.conn = c
 	}
@@ -271,4 +272,10 @@ func (a *appConn) close() error {
 	err := a.conn.Close()
 	a.conn = nil
 	return err
+}
+
+// LaunchSpec is what the launcher is told about an app: facts from its
+// pinned manifest.
+func LaunchSpec(m *specs.Manifest) sandbox.App {
+	return sandbox.App{ID: m.ID, Kind: sandbox.KindBuiltin, Domains: m.Domains}
 }

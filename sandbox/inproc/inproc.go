@@ -33,7 +33,11 @@ var _ sandbox.Launcher = Launcher{}
 // Launch starts the built-in app with the given id, keeping its state in
 // dataDir, which is created with mode 0700 (or narrowed to it) and must not
 // be a symbolic link.
-func (Launcher) Launch(ctx context.Context, app string, dataDir string) (sandbox.Conn, error) {
+func (Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (sandbox.Conn, error) {
+	app := a.ID
+	if a.Kind != "" && a.Kind != sandbox.KindBuiltin {
+		return nil, fmt.Errorf("launch %s: %s app: %w", app, a.Kind, ErrNotRunnable)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("launch %s: %w", app, err)
 	}

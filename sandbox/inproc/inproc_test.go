@@ -17,7 +17,7 @@ import (
 
 func launch(t *testing.T, app, dir string) sandbox.Conn {
 	t.Helper()
-	c, err := Launcher{}.Launch(t.Context(), app, dir)
+	c, err := Launcher{}.Launch(t.Context(), sandbox.App{ID: app}, dir)
 	if err != nil {
 		t.Fatalf("Launch %s: %v", app, err)
 	}
@@ -137,7 +137,7 @@ func TestLaunchRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Launcher{}.Launch(tt.ctx, tt.app, tt.dir)
+			c, err := Launcher{}.Launch(tt.ctx, sandbox.App{ID: tt.app}, tt.dir)
 			if err == nil {
 				c.Close()
 				t.Fatal("Launch succeeded")

@@ -59,7 +59,7 @@ func BenchmarkColdStart(b *testing.B) {
 	var conf, base []time.Duration
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		c, err := l.Launch(b.Context(), "probe", dir)
+		c, err := l.Launch(b.Context(), probeApp, dir)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -83,7 +83,7 @@ func BenchmarkColdStart(b *testing.B) {
 // BenchmarkWarmCall measures one tools/call round trip to a running worker,
 // sandboxed and unconfined.
 func BenchmarkWarmCall(b *testing.B) {
-	c, err := (&Launcher{}).Launch(b.Context(), "probe", b.TempDir())
+	c, err := (&Launcher{}).Launch(b.Context(), probeApp, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -88,7 +88,8 @@ func (l *Launcher) defaults() (exe string, callTimeout, startTimeout time.Durati
 }
 
 // Launch starts a worker for app with dataDir as its only writable folder.
-func (l *Launcher) Launch(ctx context.Context, app, dataDir string) (sandbox.Conn, error) {
+func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (sandbox.Conn, error) {
+	app := a.ID
 	_, callTimeout, startTimeout, maxMsg := l.defaults()
 	pol := policy.BuiltinPolicy()
 	if l.Policy != nil {
@@ -327,6 +328,24 @@ func (p *proc) why() string {
 	return b.String()
 }
 
+// cause classifies how a dead worker ended (call after why, which waits).
+func (p *proc) cause() string {
+	select {
+	case <-p.exited:
+	default:
+		return sandbox.CauseCrash
+	}
+	if ps := p.cmd.ProcessState; ps != nil {
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS {
+			return sandbox.CauseSeccomp
+		}
+	}
+	if strings.Contains(p.stderr.String(), "out of memory") {
+		return sandbox.CauseMemory
+	}
+	return sandbox.CauseCrash
+}
+
 // lastLine picks the line that explains an exit: a Go runtime's "fatal
 // error" or "panic" line if there is one, else the last line.
 func lastLine(s string) string {
@@ -387,7 +406,7 @@ func (c *conn) CallTool(ctx context.Context, name string, args json.RawMessage) 
 	out, err := c.inner.CallTool(cctx, name, args)
 	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		c.p.kill()
-		return nil, fmt.Errorf("%w: %s.%s passed its %s wall-clock limit; worker killed", sandbox.ErrDead, c.p.app, name, c.callTimeout)
+		return nil, &sandbox.DeadError{Cause: sandbox.CauseTimeout, Msg: fmt.Sprintf("%s.%s passed its %s wall-clock limit; worker killed", c.p.app, name, c.callTimeout)}
 	}
 	return out, c.fail(ctx, err)
 }
@@ -401,14 +420,18 @@ func (c *conn) fail(ctx context.Context, err error) error {
 	}
 	if errors.Is(err, wire.ErrTooLarge) {
 		c.p.kill()
-		return fmt.Errorf("%w: %s's output passed the %d-byte limit; worker killed", sandbox.ErrDead, c.p.app, c.maxMsg)
+		return &sandbox.DeadError{Cause: sandbox.CauseOutput, Msg: fmt.Sprintf("%s's output passed the %d-byte limit; worker killed", c.p.app, c.maxMsg)}
 	}
 	if errors.Is(err, wire.ErrBroken) || !c.p.alive() {
 		c.p.kill()
-		return fmt.Errorf("%w: %s: %v%s", sandbox.ErrDead, c.p.app, err, c.p.why())
+		why := c.p.why()
+		return &sandbox.DeadError{Cause: c.p.cause(), Msg: fmt.Sprintf("%s: %v%s", c.p.app, err, why)}
 	}
 	return err
 }
+
+// PID is the worker's process id on the host.
+func (c *conn) PID() int { return c.p.cmd.Process.Pid }
 
 func (c *conn) Close() error {
 	err := c.inner.Close()

@@ -16,6 +16,9 @@ import (
 	"github.com/isolategpt/isolategpt/sandbox/worker"
 )
 
+// probeApp is the test app that tries forbidden things from inside.
+var probeApp = sandbox.App{ID: "probe", Kind: sandbox.KindBuiltin}
+
 // TestMain makes this test binary the worker when the launcher re-executes
 // it, with the probe app registered.
 func TestMain(m *testing.M) {
@@ -36,7 +39,7 @@ func TestMain(m *testing.M) {
 // kernel lacks a feature the sandbox needs.
 func start(t *testing.T, l *Launcher, dir string) sandbox.Conn {
 	t.Helper()
-	c, err := l.Launch(t.Context(), "probe", dir)
+	c, err := l.Launch(t.Context(), probeApp, dir)
 	if err != nil {
 		msg := err.Error()
 		switch {
@@ -197,7 +200,7 @@ func TestLimitsKillTheWorkerAndNameTheLimit(t *testing.T) {
 func start2(t *testing.T, l *Launcher) sandbox.Conn { return start(t, l, t.TempDir()) }
 
 func TestSetupErrorsComeBackBeforeAnyAppCode(t *testing.T) {
-	_, err := (&Launcher{}).Launch(t.Context(), "no_such_app", t.TempDir())
+	_, err := (&Launcher{}).Launch(t.Context(), sandbox.App{ID: "no_such_app", Kind: sandbox.KindBuiltin}, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "set-up") {
 		t.Fatalf("err = %v", err)
 	}
@@ -209,7 +212,7 @@ func TestLaunchRefusesASymlinkedDataFolder(t *testing.T) {
 	if err := os.Symlink("/etc", link); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (&Launcher{}).Launch(context.Background(), "probe", link); err == nil {
+	if _, err := (&Launcher{}).Launch(context.Background(), probeApp, link); err == nil {
 		t.Fatal("a symlinked data folder was accepted")
 	}
 }
