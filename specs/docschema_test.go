@@ -5,6 +5,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/isolategpt/isolategpt/specs/schema"
@@ -62,7 +63,14 @@ func TestManifestSchemaDocument(t *testing.T) {
 		{"required fields", strs("required"), []string{"description", "id", "kind", "version"}},
 		{"function fields", keys("$defs", "function", "properties"), sorted(functionKeys)},
 		{"function required", strs("$defs", "function", "required"), []string{"input", "name", "output"}},
-		{"kinds", strs("properties", "kind", "enum"), []string{KindBuiltin, KindPrompt}},
+		{"kinds", strs("properties", "kind", "enum"), sorted([]string{KindBuiltin, KindPrompt, KindMCP})},
+		{"mcp fields", keys("properties", "mcp", "properties"), sorted(mcpKeys)},
+		{"mcp arg count", num("properties", "mcp", "properties", "args", "maxItems"), MaxArgs},
+		{"mcp arg length", num("properties", "mcp", "properties", "args", "items", "maxLength"), MaxArgBytes},
+		{"mcp env count", num("properties", "mcp", "properties", "env", "maxProperties"), MaxEnv},
+		{"mcp env value length", num("properties", "mcp", "properties", "env", "additionalProperties", "maxLength"), MaxEnvValue},
+		{"mcp env_allow count", num("properties", "mcp", "properties", "env_allow", "maxItems"), MaxEnvAllow},
+		{"env name prefixes", at("$defs", "envName", "not", "pattern"), "^(" + strings.Join(dangerousPrefixes, "|") + ")"},
 		{"effects", strs("$defs", "function", "properties", "effect", "enum"), []string{EffectRead, EffectWrite}},
 		{"default effect", at("$defs", "function", "properties", "effect", "default"), EffectRead},
 		{"name pattern", at("$defs", "name", "pattern"), schema.NamePattern},
@@ -85,6 +93,18 @@ func TestManifestSchemaDocument(t *testing.T) {
 			}
 		})
 	}
+	t.Run("env name pattern", func(t *testing.T) {
+		re := regexp.MustCompile(at("$defs", "envName", "pattern").(string))
+		for _, v := range []string{"API_TOKEN", "A", "X1_Y", "", "lower", "1ABC", "A-B", "_A", strings.Repeat("A", 65)} {
+			// checkEnvName also refuses listed names the pattern admits.
+			if !re.MatchString(v) && checkEnvName(v) == nil {
+				t.Errorf("env name %q: document refuses it, Parse accepts it", v)
+			}
+			if re.MatchString(v) && checkEnvName(v) != nil {
+				t.Errorf("env name %q: document accepts it, Parse refuses it: %v", v, checkEnvName(v))
+			}
+		}
+	})
 	t.Run("version pattern", func(t *testing.T) {
 		re := regexp.MustCompile(at("properties", "version", "pattern").(string))
 		for _, v := range []string{"1.0.0", "2024.1", "1.0.0-rc.1+b5", "v1", "", "1 0", ".1", "-1", "1/2", "1234567890123456789012345678901234"} {

@@ -56,11 +56,13 @@ type Manifest struct {
 	ID          string
 	Version     string
 	Description string // app-authored: only for the app's own spoke and the user
-	Kind        string // KindBuiltin or KindPrompt
+	Kind        string // KindBuiltin, KindPrompt or KindMCP
 	// Instructions is a prompt app's annotation for its own spoke.
 	Instructions string
-	Domains      []string
-	Functions    []*Function
+	// MCP is how an MCP app's server is started; nil for other kinds.
+	MCP       *MCP
+	Domains   []string
+	Functions []*Function
 }
 
 // Function is one function of an app.
@@ -75,7 +77,7 @@ type Function struct {
 // The exact keys a manifest and a function may have. encoding/json matches
 // field names without regard to case, so Parse checks keys itself first.
 var (
-	manifestKeys = []string{"id", "version", "description", "kind", "instructions", "domains", "functions"}
+	manifestKeys = []string{"id", "version", "description", "kind", "instructions", "mcp", "domains", "functions"}
 	functionKeys = []string{"name", "description", "effect", "input", "output"}
 )
 
@@ -85,6 +87,7 @@ type rawManifest struct {
 	Description  string        `json:"description"`
 	Kind         string        `json:"kind"`
 	Instructions string        `json:"instructions"`
+	MCP          *rawMCP       `json:"mcp"`
 	Domains      []string      `json:"domains"`
 	Functions    []rawFunction `json:"functions"`
 }
@@ -137,6 +140,9 @@ func checkKeys(v any) error {
 			return invalid("unknown field %s", short(k))
 		}
 	}
+	if err := checkMCPKeys(obj["mcp"]); err != nil {
+		return err
+	}
 	fns, _ := obj["functions"].([]any)
 	for i, f := range fns {
 		fo, ok := f.(map[string]any)
@@ -169,7 +175,22 @@ func build(raw *rawManifest) (*Manifest, error) {
 		Kind:         raw.Kind,
 		Instructions: raw.Instructions,
 	}
+	if raw.Kind != KindMCP && raw.MCP != nil {
+		return nil, invalid("%s: only an mcp app has an mcp section", raw.ID)
+	}
 	switch raw.Kind {
+	case KindMCP:
+		if raw.Instructions != "" {
+			return nil, invalid("%s: only a prompt app has instructions", raw.ID)
+		}
+		if len(raw.Functions) == 0 {
+			return nil, invalid("%s: an mcp app needs at least one function (one of its server's tools)", raw.ID)
+		}
+		spec, err := buildMCP(raw.MCP)
+		if err != nil {
+			return nil, invalid("%s: mcp: %v", raw.ID, err)
+		}
+		m.MCP = spec
 	case KindBuiltin:
 		if raw.Instructions != "" {
 			return nil, invalid("%s: only a prompt app has instructions", raw.ID)
@@ -188,7 +209,7 @@ func build(raw *rawManifest) (*Manifest, error) {
 			return nil, invalid("%s: a prompt app runs no code and reaches no domains", raw.ID)
 		}
 	default:
-		return nil, invalid("%s: kind %s must be %q or %q", raw.ID, short(raw.Kind), KindBuiltin, KindPrompt)
+		return nil, invalid("%s: kind %s must be %q, %q or %q", raw.ID, short(raw.Kind), KindBuiltin, KindPrompt, KindMCP)
 	}
 	domains, err := checkDomains(raw.Domains)
 	if err != nil {
@@ -345,13 +366,16 @@ func (m *Manifest) Function(name string) (*Function, bool) {
 }
 
 type canonManifest struct {
-	ID           string          `json:"id"`
-	Version      string          `json:"version"`
-	Description  string          `json:"description"`
-	Kind         string          `json:"kind"`
-	Instructions string          `json:"instructions"`
-	Domains      []string        `json:"domains"`
-	Functions    []canonFunction `json:"functions"`
+	ID           string `json:"id"`
+	Version      string `json:"version"`
+	Description  string `json:"description"`
+	Kind         string `json:"kind"`
+	Instructions string `json:"instructions"`
+	// MCP is absent for other kinds, so their encoding (and pin) is the
+	// same as before MCP apps existed.
+	MCP       *canonMCP       `json:"mcp,omitempty"`
+	Domains   []string        `json:"domains"`
+	Functions []canonFunction `json:"functions"`
 }
 
 type canonFunction struct {
@@ -373,6 +397,7 @@ func (m *Manifest) Raw() []byte {
 		Description:  m.Description,
 		Kind:         m.Kind,
 		Instructions: m.Instructions,
+		MCP:          m.MCP.canon(),
 		Domains:      slices.Sorted(slices.Values(m.Domains)),
 		Functions:    []canonFunction{},
 	}

@@ -157,7 +157,7 @@ func TestParseRefuses(t *testing.T) {
 		{"description too long", mutate(func(m map[string]any) { m["description"] = strings.Repeat("x", MaxDescription+1) }), ErrInvalidManifest, "limit 4096"},
 		{"escape sequence in description", mutate(func(m map[string]any) { m["description"] = "nice app\x1b[8m hidden" }), ErrInvalidManifest, "control"},
 		{"bidi override in a function description", mutate(func(m map[string]any) { fn0(m)["description"] = "a\u202eb" }), ErrInvalidManifest, "control"},
-		{"unknown kind", mutate(func(m map[string]any) { m["kind"] = "mcp" }), ErrInvalidManifest, `kind "mcp"`},
+		{"unknown kind", mutate(func(m map[string]any) { m["kind"] = "wasm" }), ErrInvalidManifest, `kind "wasm"`},
 		{"builtin without functions", mutate(func(m map[string]any) { m["functions"] = []any{} }), ErrInvalidManifest, "at least one function"},
 		{"builtin with instructions", mutate(func(m map[string]any) { m["instructions"] = "obey" }), ErrInvalidManifest, "only a prompt app"},
 		{"prompt app with functions", mutate(func(m map[string]any) { m["kind"] = "prompt"; m["instructions"] = "x"; delete(m, "domains") }), ErrInvalidManifest, "no functions"},
