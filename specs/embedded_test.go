@@ -17,7 +17,7 @@ func TestBuiltin(t *testing.T) {
 	for _, m := range ms {
 		ids = append(ids, m.ID)
 	}
-	want := []string{"creative_muse", "health_companion", "metro_hail", "quick_ride", "symptom_solver", "travel_mate"}
+	want := []string{"creative_muse", "drive", "health_companion", "mail", "metro_hail", "quick_ride", "symptom_solver", "travel_mate"}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("ids %v, want %v", ids, want)
 	}

@@ -35,6 +35,8 @@ var factories = map[string]Factory{
 	"quick_ride":       newRide(quickRide),
 	"travel_mate":      newTravelMate,
 	"health_companion": newHealthCompanion,
+	"mail":             newMail,
+	"drive":            newDrive,
 }
 
 // Lookup returns the factory of a built-in app. Prompt apps have no code and

@@ -58,6 +58,17 @@ var sampleArgs = map[string]map[string]any{
 		"destination_city": "Paris", "departure_date": "2025-06-01", "class_of_service": "economy", "special_requirements": "none"},
 	"book_appointment": {"name": "Alice Smith", "dob": "1990-01-01", "city": "Boston", "email": "alice@example.com",
 		"preferred_date": "2025-06-02", "medical_issues": "asthma"},
+	// mail and drive
+	"find_contact": {"name": "John Doe"},
+	"search":       {"query": "report"},
+	"read":         {"id": "m0001"},
+	"draft":        {"to": "jane.smith@example.com", "subject": "Lunch", "message": "Noon?"},
+	"send": {"to": "john.doe@example.com", "subject": "Report", "message": "Attached.",
+		"attachment": map[string]any{"name": "hi.txt", "mime_type": "text/plain", "size": 2, "content_base64": "aGk="}},
+	"delete":   {"id": "m0002"},
+	"list":     {},
+	"retrieve": {"query": "annual_report.pdf"},
+	"save":     {"name": "notes.txt", "content": "hello"},
 }
 
 func TestRegistryMatchesManifests(t *testing.T) {
@@ -177,7 +188,7 @@ func bookingRef(v map[string]any) string {
 }
 
 func TestBookingsAreDeterministic(t *testing.T) {
-	for _, id := range IDs() {
+	for _, id := range slices.Sorted(maps.Keys(bookingFunction)) {
 		t.Run(id, func(t *testing.T) {
 			fn := bookingFunction[id]
 			run := func() []map[string]any {
@@ -249,7 +260,7 @@ func readLedger(t *testing.T, path string) []map[string]any {
 // its own folder, readable by its owner only.
 func TestBookingsStayInTheAppsFolder(t *testing.T) {
 	parent := t.TempDir()
-	for _, id := range IDs() {
+	for _, id := range slices.Sorted(maps.Keys(bookingFunction)) {
 		dir := filepath.Join(parent, id)
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
