@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -35,6 +36,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/sandbox/egress"
 	"github.com/isolategpt/isolategpt/sandbox/policy"
 	"github.com/isolategpt/isolategpt/sandbox/wire"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
@@ -59,15 +61,24 @@ const Namespaces = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | u
 type Launcher struct {
 	// Exe is the worker binary; empty means this binary (/proc/self/exe).
 	Exe string
-	// Policy picks an app's profile; nil means the strict built-in one.
-	Policy func(app string) policy.Policy
+	// Policy picks an app's profile; nil means the strict built-in one for
+	// built-in apps and the external-program one for MCP servers.
+	Policy func(app sandbox.App) policy.Policy
 	// CallTimeout is the wall-clock limit of one call.
 	CallTimeout time.Duration
 	// StartTimeout bounds the start and the handshake.
 	StartTimeout time.Duration
 	// MaxMessageBytes caps one message from the worker (its output).
 	MaxMessageBytes int
-	Logger          *slog.Logger
+	// Egress sees every connection an app's egress proxy allows or
+	// refuses (the engine writes them to the audit log).
+	Egress func(egress.Event)
+	// Resolver and AllowAddr override the egress proxy's name resolution
+	// and address check (tests only).
+	Resolver  egress.Resolver
+	AllowAddr func(netip.Addr) bool
+	Ports     []int
+	Logger    *slog.Logger
 }
 
 func (l *Launcher) defaults() (exe string, callTimeout, startTimeout time.Duration, maxMsg int) {
@@ -91,10 +102,64 @@ func (l *Launcher) defaults() (exe string, callTimeout, startTimeout time.Durati
 func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (sandbox.Conn, error) {
 	app := a.ID
 	_, callTimeout, startTimeout, maxMsg := l.defaults()
-	pol := policy.BuiltinPolicy()
-	if l.Policy != nil {
-		pol = l.Policy(app)
+	// The worker's own cap only protects the worker; the hub's decoder
+	// enforces the output limit, since a hostile worker would not honour one.
+	cfg, err := l.appConfig(a)
+	if err != nil {
+		return nil, fmt.Errorf("launch %s: %w", app, err)
 	}
+	stopProxy := func() {}
+	if len(a.Domains) > 0 {
+		if stopProxy, err = l.serveProxy(proxySpec{Name: app, DataDir: dataDir, Domains: a.Domains, Resolver: l.Resolver, AllowAddr: l.AllowAddr, Ports: l.Ports, Egress: l.Egress}); err != nil {
+			return nil, fmt.Errorf("launch %s: %w", app, err)
+		}
+		cfg.ProxyPort, cfg.ProxySocket = ProxyPort, proxySocket
+		if cfg.Command != nil {
+			cfg.Env = append(cfg.Env, proxyEnv()...)
+		}
+	}
+	c, err := l.launch(ctx, cfg, dataDir, callTimeout, startTimeout, maxMsg)
+	if err != nil {
+		stopProxy()
+		return nil, err
+	}
+	c.stop = stopProxy
+	return c, nil
+}
+
+// appConfig is the worker's configuration for an app: its kind decides
+// what the worker runs and under which profile.
+func (l *Launcher) appConfig(a sandbox.App) (worker.Config, error) {
+	cfg := worker.Config{App: a.ID, MaxMessageBytes: workerMaxMessageBytes}
+	switch a.Kind {
+	case sandbox.KindBuiltin, "":
+		if len(a.Command) > 0 || len(a.Env) > 0 || len(a.ReadOnly) > 0 {
+			return cfg, errors.New("a built-in app runs no command")
+		}
+		cfg.Policy = policy.BuiltinPolicy()
+		if len(a.Domains) > 0 {
+			cfg.Policy = cfg.Policy.WithEgress()
+		}
+	case sandbox.KindMCP:
+		if len(a.Command) == 0 || a.Command[0] == "" {
+			return cfg, errors.New("an MCP app needs a command")
+		}
+		cfg.Policy = policy.ExternalPolicy()
+		cfg.Policy.ReadOnly = append(cfg.Policy.ReadOnly, a.ReadOnly...)
+		cfg.Command = a.Command
+		cfg.Env = append(baseEnv(), a.Env...)
+	default:
+		return cfg, fmt.Errorf("unknown app kind %q", a.Kind)
+	}
+	if l.Policy != nil {
+		cfg.Policy = l.Policy(a)
+	}
+	return cfg, cfg.Policy.Check()
+}
+
+// launch spawns a worker with cfg and completes the MCP handshake.
+func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string, callTimeout, startTimeout time.Duration, maxMsg int) (*conn, error) {
+	app := cfg.App
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("launch %s: %w", app, err)
@@ -105,9 +170,6 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 		inW.Close()
 		return nil, fmt.Errorf("launch %s: %w", app, err)
 	}
-	// The worker's own cap only protects the worker; the hub's decoder
-	// enforces the output limit, since a hostile worker would not honour one.
-	cfg := worker.Config{App: app, Policy: pol, MaxMessageBytes: workerMaxMessageBytes}
 	p, status, err := l.spawn(app, dataDir, cfg, inR, outW, nil)
 	inR.Close()
 	outW.Close()
@@ -125,7 +187,7 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 		p.kill()
 		return nil, fmt.Errorf("launch %s: initialize: %w%s", app, err, p.why())
 	}
-	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg}, nil
+	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg, stop: func() {}}, nil
 }
 
 // spawn starts a worker with the given stdio (nil stderr means captured),
@@ -154,10 +216,11 @@ func (l *Launcher) spawn(app, dataDir string, cfg worker.Config, stdin io.Reader
 		errOut = stderr
 	}
 	p.cmd = &exec.Cmd{
-		Path:       exe,
-		Args:       []string{"isolategpt", worker.Stage1},
-		Env:        []string{}, // no API keys, no hub secrets
-		Dir:        "/",
+		Path: exe,
+		Args: []string{"isolategpt", worker.Stage1},
+		Env:  []string{}, // no API keys, no hub secrets
+		// No Dir: the child starts in the launching thread's working
+		// folder, the app's (see proc.start).
 		Stdin:      stdin,
 		Stdout:     stdout,
 		Stderr:     errOut,
@@ -173,7 +236,7 @@ func (l *Launcher) spawn(app, dataDir string, cfg worker.Config, stdin io.Reader
 			Setsid:     true,
 		},
 	}
-	if err := p.start(); err != nil {
+	if err := p.start(dir); err != nil {
 		status.Close()
 		return nil, nil, fmt.Errorf("launch %s: start worker: %w", app, err)
 	}
@@ -263,12 +326,24 @@ type proc struct {
 
 // start forks on a goroutine locked to its OS thread for the worker's whole
 // life: Pdeathsig fires when the thread that started the child exits.
-func (p *proc) start() error {
+//
+// That thread first takes a working folder of its own (unshare CLONE_FS)
+// and enters dir. clone(CLONE_NEWNS) moves the child's working folder to
+// its copy in the new mount namespace, so getcwd works in the worker; a
+// folder entered later through an inherited descriptor would belong to the
+// hub's namespace and be unreachable from the worker's root, and programs
+// such as Node.js refuse to start without a working folder.
+func (p *proc) start(dir *os.File) error {
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		// Never unlocked: the goroutine ends after Wait and its thread
-		// with it.
+		// with it, cwd and all.
+		if err := enter(dir); err != nil {
+			started <- err
+			close(p.exited)
+			return
+		}
 		if err := p.cmd.Start(); err != nil {
 			started <- err
 			close(p.exited)
@@ -279,6 +354,17 @@ func (p *proc) start() error {
 		close(p.exited)
 	}()
 	return <-started
+}
+
+// enter gives the calling (locked) thread its own working folder, dir.
+func enter(dir *os.File) error {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("own working folder: %w", err)
+	}
+	if err := unix.Fchdir(int(dir.Fd())); err != nil {
+		return fmt.Errorf("enter data folder: %w", err)
+	}
+	return nil
 }
 
 func (p *proc) kill() {
@@ -393,6 +479,8 @@ type conn struct {
 	p           *proc
 	callTimeout time.Duration
 	maxMsg      int
+	// stop ends what lives only as long as the worker (its egress proxy).
+	stop func()
 }
 
 func (c *conn) ListTools(ctx context.Context) ([]sandbox.Tool, error) {
@@ -436,6 +524,7 @@ func (c *conn) PID() int { return c.p.cmd.Process.Pid }
 func (c *conn) Close() error {
 	err := c.inner.Close()
 	c.p.kill()
+	c.stop()
 	if errors.Is(err, sandbox.ErrClosed) {
 		return nil
 	}

@@ -37,9 +37,13 @@ func TestMain(m *testing.M) {
 
 // start launches a probe worker, skipping (with the reason) only when the
 // kernel lacks a feature the sandbox needs.
-func start(t *testing.T, l *Launcher, dir string) sandbox.Conn {
+func start(t *testing.T, l *Launcher, dir string, app ...sandbox.App) sandbox.Conn {
 	t.Helper()
-	c, err := l.Launch(t.Context(), probeApp, dir)
+	a := probeApp
+	if len(app) > 0 {
+		a = app[0]
+	}
+	c, err := l.Launch(t.Context(), a, dir)
 	if err != nil {
 		msg := err.Error()
 		switch {

@@ -63,16 +63,18 @@ func (l *Launcher) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 	if err := spec.Policy.Check(); err != nil {
 		return RunResult{}, fmt.Errorf("run: %w", err)
 	}
-	env := append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=.", "TMPDIR=."}, spec.Env...)
+	env := append(baseEnv(), spec.Env...)
 	cfg := worker.Config{App: spec.Name, Policy: spec.Policy, Command: spec.Command}
 	if len(spec.Domains) > 0 {
-		stop, err := l.serveProxy(spec)
+		stop, err := l.serveProxy(proxySpec{
+			Name: spec.Name, DataDir: spec.DataDir, Domains: spec.Domains, Resolver: spec.Resolver,
+			AllowAddr: spec.AllowAddr, Ports: spec.Ports, Egress: spec.Egress,
+		})
 		if err != nil {
-			return RunResult{}, err
+			return RunResult{}, fmt.Errorf("run: %w", err)
 		}
 		defer stop()
-		proxy := fmt.Sprintf("http://127.0.0.1:%d", ProxyPort)
-		env = append(env, "HTTP_PROXY="+proxy, "HTTPS_PROXY="+proxy, "http_proxy="+proxy, "https_proxy="+proxy, "ALL_PROXY="+proxy)
+		env = append(env, proxyEnv()...)
 		cfg.ProxyPort, cfg.ProxySocket = ProxyPort, proxySocket
 	}
 	cfg.Env = env
@@ -106,30 +108,53 @@ func (l *Launcher) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 	return RunResult{Exit: st.Exit, Signal: st.Signal}, nil
 }
 
-// serveProxy starts the command's egress proxy on a socket in its data
-// folder, where only the worker's user can reach it.
-func (l *Launcher) serveProxy(spec RunSpec) (func(), error) {
+// baseEnv is an external program's whole environment before its manifest's
+// allowed variables: no API keys, no hub secrets.
+func baseEnv() []string {
+	return []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=.", "TMPDIR=."}
+}
+
+// proxyEnv points the usual proxy variables at the in-worker forwarder.
+func proxyEnv() []string {
+	proxy := fmt.Sprintf("http://127.0.0.1:%d", ProxyPort)
+	return []string{"HTTP_PROXY=" + proxy, "HTTPS_PROXY=" + proxy, "http_proxy=" + proxy, "https_proxy=" + proxy, "ALL_PROXY=" + proxy}
+}
+
+// proxySpec is one worker's egress policy.
+type proxySpec struct {
+	Name, DataDir string
+	Domains       []string
+	Resolver      egress.Resolver
+	AllowAddr     func(netip.Addr) bool
+	Ports         []int
+	Egress        func(egress.Event)
+}
+
+// serveProxy starts a worker's egress proxy on a socket in its data folder,
+// where only the worker's user can reach it. It lives until the returned
+// function is called.
+func (l *Launcher) serveProxy(spec proxySpec) (func(), error) {
 	px, err := egress.New(egress.Config{
 		App: spec.Name, Domains: spec.Domains, Resolver: spec.Resolver,
 		AllowAddr: spec.AllowAddr, Ports: spec.Ports, Audit: spec.Egress, Logger: l.Logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("run: egress proxy: %w", err)
+		return nil, fmt.Errorf("egress proxy: %w", err)
 	}
 	if err := os.MkdirAll(spec.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("run: data folder: %w", err)
+		return nil, fmt.Errorf("data folder: %w", err)
 	}
 	path := filepath.Join(spec.DataDir, proxySocket)
 	_ = os.Remove(path)
 	ln, err := net.Listen("unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("run: egress socket: %w", err)
+		return nil, fmt.Errorf("egress socket: %w", err)
 	}
 	uid, gid := hostIDs()
 	if os.Getuid() == 0 {
 		if err := unix.Lchown(path, uid, gid); err != nil {
 			ln.Close()
-			return nil, fmt.Errorf("run: egress socket: %w", err)
+			return nil, fmt.Errorf("egress socket: %w", err)
 		}
 	}
 	go func() { _ = px.Serve(ln) }()

@@ -34,22 +34,11 @@ func probeMain(args []string) int {
 	if len(args) > 2 {
 		a.N, _ = strconv.Atoi(args[2])
 	}
-	var out []byte
-	if a.Action == "proxy" {
-		r := probeResult{OK: true}
-		status, err := connectViaProxy(os.Getenv("HTTPS_PROXY"), a.Arg)
-		r.Out = status
-		if err != nil {
-			r.OK, r.Err = false, err.Error()
-		}
-		out, _ = json.Marshal(r)
-	} else {
-		raw, _ := json.Marshal(a)
-		var err error
-		if out, err = probeCall(context.Background(), "try", raw); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
+	raw, _ := json.Marshal(a)
+	out, err := probeCall(context.Background(), "try", raw)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
 	}
 	fmt.Println(string(out))
 	return 0

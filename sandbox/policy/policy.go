@@ -141,6 +141,28 @@ func ExternalPolicy() Policy {
 	}
 }
 
+// egressCalls are what the in-worker egress forwarder needs: a loopback
+// listener and a connection to the hub's proxy socket.
+var egressCalls = []string{
+	"socket", "bind", "listen", "accept4", "connect", "getsockname", "getpeername",
+	"setsockopt", "getsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg", "shutdown",
+}
+
+// WithEgress returns p widened just enough for an app that declares
+// domains: sockets of the unix and inet families (Landlock still limits TCP
+// to the forwarder's port, and the network namespace has no route out).
+func (p Policy) WithEgress() Policy {
+	p.Syscalls = sorted(append(slices.Clone(p.Syscalls), egressCalls...))
+	fams := slices.Clone(p.SocketFamilies)
+	for _, f := range []string{"unix", "inet"} {
+		if !slices.Contains(fams, f) {
+			fams = append(fams, f)
+		}
+	}
+	p.SocketFamilies = fams
+	return p
+}
+
 // ByName returns a profile.
 func ByName(name string) (Policy, error) {
 	for _, p := range Profiles() {

@@ -154,9 +154,8 @@ func stage1(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("worker: open own binary: %w", err)
 	}
-	if err := unix.Fchdir(DataDirFD); err != nil {
-		return fmt.Errorf("worker: enter data folder: %w", err)
-	}
+	// The working folder is already the data folder: the hub's launching
+	// thread entered it before clone (see sandbox/launch).
 	ro, err := openAll(cfg.Policy.ReadOnly)
 	if err != nil {
 		return err
@@ -283,7 +282,7 @@ func runCommand(cfg Config, status *os.File) int {
 }
 
 // appHandler serves a built-in app from the current folder (its own data
-// folder, entered in stage 1).
+// folder: the working folder the hub started it in).
 func appHandler(app string) (wire.Handler, error) {
 	if h, ok := extra[app]; ok {
 		return h()
