@@ -211,6 +211,22 @@ func (e *Engine) ModelInfo() llm.Info { return e.info }
 // System is the actor system, for observers of its event stream.
 func (e *Engine) System() *actor.ActorSystem { return e.system }
 
+// Logger is the engine's logger (a file in the data folder for the CLI).
+func (e *Engine) Logger() *slog.Logger { return e.logger }
+
+// Status asks the hub what is alive: sessions, queries and spokes.
+func (e *Engine) Status(ctx context.Context) (*msg.StatusReply, error) {
+	res, err := e.request(ctx, e.hub, &msg.StatusRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	r, ok := res.(*msg.StatusReply)
+	if !ok {
+		return nil, fmt.Errorf("status: hub answered with %T", res)
+	}
+	return r, nil
+}
+
 // Session is a user's session: its spokes and session grants live until Close.
 type Session struct {
 	e        *Engine

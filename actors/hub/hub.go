@@ -201,6 +201,7 @@ func (h *hub) HandleFailure(system *actor.ActorSystem, sup actor.Supervisor, chi
 	if s, ok := h.spokes[child.Id]; ok {
 		h.d.Logger.Error("spoke crashed", "app", s.app, "reason", fmt.Sprint(reason))
 		h.d.Audit(store.AuditRecord{User: s.user, Session: s.session, Kind: "crash", App: s.app, Outcome: "spoke supervised", Detail: jsonDetail(map[string]string{"reason": fmt.Sprint(reason)})})
+		system.EventStream.Publish(&msg.SpokeCrashed{SessionID: s.session, App: s.app, Spoke: child.Id, Reason: fmt.Sprint(reason)})
 	}
 	h.spokeStrategy.HandleFailure(system, sup, child, rs, reason, message)
 }
@@ -266,6 +267,9 @@ func (h *hub) finish(ctx actor.Context, m *msg.QueryFinished) {
 		return
 	}
 	q.finished = true
+	if r := m.Reply; r != nil && r.Answer != nil {
+		ctx.ActorSystem().EventStream.Publish(&msg.QueryAnswered{QueryID: q.id, SessionID: q.session, Usage: r.Answer.Usage, Duration: r.Answer.Duration, Err: r.Err})
+	}
 	if q.asker != nil {
 		ctx.Send(q.asker, m.Reply)
 	}
@@ -283,6 +287,7 @@ func (h *hub) terminated(ctx actor.Context, who *actor.PID) {
 	}
 	if s, ok := h.spokes[who.Id]; ok {
 		delete(h.spokes, who.Id)
+		ctx.ActorSystem().EventStream.Publish(&msg.SpokeStopped{SessionID: s.session, App: s.app, Spoke: who.Id, Reason: "stopped"})
 		if sess, ok := h.sessions[s.session]; ok && sess.spokes[s.app] != nil && sess.spokes[s.app].Id == who.Id {
 			delete(sess.spokes, s.app)
 		}
@@ -299,6 +304,7 @@ func (h *hub) idle(ctx actor.Context) {
 	}
 	delete(h.spokes, s.pid.Id)
 	ctx.Stop(s.pid)
+	ctx.ActorSystem().EventStream.Publish(&msg.SpokeStopped{SessionID: s.session, App: s.app, Spoke: s.pid.Id, Reason: "idle"})
 }
 
 func busy(s *spokeEntry) bool {
@@ -351,6 +357,7 @@ func (h *hub) spokeFor(ctx actor.Context, s *session, app string) (*spokeEntry, 
 	s.spokes[app] = pid
 	h.spokes[pid.Id] = e
 	h.d.Audit(store.AuditRecord{User: s.user, Session: s.id, Kind: "spoke", App: app, Outcome: "started"})
+	ctx.ActorSystem().EventStream.Publish(&msg.SpokeStarted{SessionID: s.id, App: app, Spoke: pid.Id})
 	return e, nil
 }
 
@@ -371,6 +378,7 @@ func (h *hub) invoke(ctx actor.Context, m *msg.InvokeRequest) {
 		ctx.Respond(&msg.InvokeReply{CallID: m.CallID, QueryID: m.QueryID, Err: err.Error()})
 		return
 	}
+	ctx.ActorSystem().EventStream.Publish(&msg.StepStarted{QueryID: m.QueryID, SessionID: q.session, StepID: m.StepID, App: m.App, Function: m.Function, Agent: m.Task != ""})
 	h.forward(ctx, sp, m, func(r *msg.InvokeReply) {
 		r.CallID = m.CallID
 		ctx.Respond(r)

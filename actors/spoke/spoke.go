@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -72,6 +73,8 @@ type spoke struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	app    *appConn
+	// calls counts the calls its worker is running, for WorkerChanged.
+	calls atomic.Int32
 }
 
 // crashed carries a panic from a worker goroutine back into Receive, so the
@@ -87,7 +90,7 @@ func (s *spoke) Receive(ctx actor.Context) {
 		s.system, s.self, s.hub = ctx.ActorSystem(), ctx.Self(), ctx.Parent()
 		s.client = rpc.NewClient(s.system, s.self)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
-		s.app = &appConn{launcher: s.d.Launcher, app: LaunchSpec(s.d.App), dir: s.d.DataDir}
+		s.app = &appConn{launcher: s.d.Launcher, app: LaunchSpec(s.d.App), dir: s.d.DataDir, notify: s.workerChanged}
 		ctx.SetReceiveTimeout(s.d.IdleTimeout)
 	case *actor.Stopping, *actor.Restarting:
 		s.cancel()
@@ -178,7 +181,15 @@ func (s *spoke) callOwn(ctx context.Context, function string, args json.RawMessa
 	if err != nil {
 		return nil, err
 	}
+	s.workerChanged(msg.WorkerChanged{State: msg.WorkerBusy, PID: pidOf(conn), Calls: int(s.calls.Add(1))})
 	out, err := conn.CallTool(ctx, function, args)
+	n := int(s.calls.Add(-1))
+	switch {
+	case errors.Is(err, sandbox.ErrDead):
+		s.workerChanged(msg.WorkerChanged{State: msg.WorkerKilled, PID: pidOf(conn), Calls: n, Cause: sandbox.Cause(err), Reason: err.Error()})
+	case n == 0:
+		s.workerChanged(msg.WorkerChanged{State: msg.WorkerReady, PID: pidOf(conn)})
+	}
 	if errors.Is(err, sandbox.ErrDead) {
 		// The worker is gone (a limit, a crash): this call fails with the
 		// reason; the failure goes to the hub's supervisor, which records
@@ -187,6 +198,19 @@ func (s *spoke) callOwn(ctx context.Context, function string, args json.RawMessa
 		s.selfSend(&crashed{reason: fmt.Sprintf("worker of %s: %v", s.d.App.ID, err)})
 	}
 	return out, err
+}
+
+// workerChanged publishes a change of this spoke's worker for observers.
+func (s *spoke) workerChanged(ev msg.WorkerChanged) {
+	ev.App, ev.Spoke = s.d.App.ID, s.self.Id
+	s.system.EventStream.Publish(&ev)
+}
+
+func pidOf(c sandbox.Conn) int {
+	if p, ok := c.(sandbox.PIDer); ok {
+		return p.PID()
+	}
+	return 0
 }
 
 // tools is what the agent loop may do, as this spoke.
@@ -231,6 +255,7 @@ type appConn struct {
 	launcher sandbox.Launcher
 	app      sandbox.App
 	dir      string
+	notify   func(msg.WorkerChanged)
 	mu       sync.Mutex
 	conn     sandbox.Conn
 	closed   bool
@@ -243,11 +268,14 @@ func (a *appConn) get(ctx context.Context) (sandbox.Conn, error) {
 		return nil, sandbox.ErrClosed
 	}
 	if a.conn == nil {
+		a.notify(msg.WorkerChanged{State: msg.WorkerStarting})
 		c, err := a.launcher.Launch(ctx, a.app, a.dir)
 		if err != nil {
+			a.notify(msg.WorkerChanged{State: msg.WorkerFailed, Reason: err.Error()})
 			return nil, fmt.Errorf("start app %s: %w", a.app.ID, err)
 		}
 		a.conn = c
+		a.notify(msg.WorkerChanged{State: msg.WorkerReady, PID: pidOf(c)})
 	}
 	return a.conn, nil
 }
@@ -270,6 +298,7 @@ func (a *appConn) close() error {
 		return nil
 	}
 	err := a.conn.Close()
+	a.notify(msg.WorkerChanged{State: msg.WorkerStopped, PID: pidOf(a.conn)})
 	a.conn = nil
 	return err
 }
