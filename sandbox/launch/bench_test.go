@@ -110,3 +110,35 @@ func BenchmarkWarmCall(b *testing.B) {
 	report(b, conf, "sandboxed")
 	report(b, base, "unconfined")
 }
+
+// BenchmarkColdStartBinary measures the cold start of a built-in app in a
+// built isolategpt binary (ISOLATEGPT_BENCH_EXE, e.g. from `go build -o`),
+// whose many packages take longer to initialise than this test binary's,
+// beside a plain fork/exec/exit of the same binary (`isolategpt help`).
+func BenchmarkColdStartBinary(b *testing.B) {
+	exe := os.Getenv("ISOLATEGPT_BENCH_EXE")
+	if exe == "" {
+		b.Skip("set ISOLATEGPT_BENCH_EXE to a built isolategpt binary")
+	}
+	l := &Launcher{Exe: exe}
+	dir := b.TempDir()
+	app := sandbox.App{ID: "metro_hail", Kind: sandbox.KindBuiltin}
+	var conf, base []time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		c, err := l.Launch(b.Context(), app, dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conf = append(conf, time.Since(start))
+		c.Close()
+
+		start = time.Now()
+		if err := exec.Command(exe, "help").Run(); err != nil {
+			b.Fatal(err)
+		}
+		base = append(base, time.Since(start))
+	}
+	report(b, conf, "sandboxed")
+	report(b, base, "exec-exit")
+}
