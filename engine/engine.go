@@ -99,11 +99,6 @@ func New(cfg Config) (*Engine, error) {
 		st.Close()
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	launcher := cfg.Launcher
-	if launcher == nil {
-		// Every app in its own confined worker process.
-		launcher = &launch.Launcher{Logger: logger.With("component", "sandbox")}
-	}
 	appsDir := filepath.Join(cfg.DataDir, "apps")
 	if cfg.InMemory {
 		if appsDir, err = os.MkdirTemp("", "isolategpt-apps-"); err != nil {
@@ -119,6 +114,11 @@ func New(cfg Config) (*Engine, error) {
 		if _, err := st.Audit(r); err != nil {
 			logger.Error("audit", "kind", r.Kind, "query_id", r.QueryID, "err", err)
 		}
+	}
+	launcher := cfg.Launcher
+	if launcher == nil {
+		// Every app in its own confined worker process, its egress audited.
+		launcher = &launch.Launcher{Logger: logger.With("component", "sandbox"), Egress: egressAudit(audit)}
 	}
 	actorLogger := logger.With("component", "actor")
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLogger }))

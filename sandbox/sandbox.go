@@ -54,6 +54,9 @@ type App struct {
 	// Domains are the eTLD+1 domains the app may reach through the hub's
 	// egress proxy; none means no network at all.
 	Domains []string
+	// User and Session are whose session the instance serves, for the
+	// attribution of what it does (its egress, in the audit log).
+	User, Session string
 }
 
 // Launcher starts app instances.

@@ -346,7 +346,7 @@ func (h *hub) spokeFor(ctx actor.Context, s *session, app string) (*spokeEntry, 
 	}
 	h.spawned++
 	pid, err := ctx.SpawnNamed(spoke.Props(spoke.Deps{
-		App: m, Launcher: h.d.Launcher, DataDir: filepath.Join(h.d.AppsDir, s.user, app),
+		App: m, User: s.user, SessionID: s.id, Launcher: h.d.Launcher, DataDir: filepath.Join(h.d.AppsDir, s.user, app),
 		Memory: mem, Model: h.d.Model, Peers: peers, IdleTimeout: h.d.SpokeIdle,
 		CallTimeout: h.d.InvokeTimeout, Logger: h.d.Logger.With("app", app),
 	}), fmt.Sprintf("spoke-%d-%s", h.spawned, app))

@@ -37,11 +37,15 @@ const (
 
 // Deps are what a spoke needs. The spoke's parent must be the hub.
 type Deps struct {
-	App      *specs.Manifest
-	Launcher sandbox.Launcher
-	DataDir  string // the app's own folder
-	Memory   *store.SpokeMemory
-	Model    llms.Model
+	App *specs.Manifest
+	// User and SessionID are whose session this spoke serves (for the
+	// attribution of what its worker does).
+	User      string
+	SessionID string
+	Launcher  sandbox.Launcher
+	DataDir   string // the app's own folder
+	Memory    *store.SpokeMemory
+	Model     llms.Model
 	// Peers are the other apps' functions this spoke may request through
 	// the hub: identifiers and typed schemas only.
 	Peers       []plan.AppEntry
@@ -90,7 +94,9 @@ func (s *spoke) Receive(ctx actor.Context) {
 		s.system, s.self, s.hub = ctx.ActorSystem(), ctx.Self(), ctx.Parent()
 		s.client = rpc.NewClient(s.system, s.self)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
-		s.app = &appConn{launcher: s.d.Launcher, app: LaunchSpec(s.d.App), dir: s.d.DataDir, notify: s.workerChanged}
+		spec := LaunchSpec(s.d.App)
+		spec.User, spec.Session = s.d.User, s.d.SessionID
+		s.app = &appConn{launcher: s.d.Launcher, app: spec, dir: s.d.DataDir, notify: s.workerChanged}
 		ctx.SetReceiveTimeout(s.d.IdleTimeout)
 	case *actor.Stopping, *actor.Restarting:
 		s.cancel()

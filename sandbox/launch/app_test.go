@@ -71,12 +71,19 @@ func TestAppWithDomainsReachesOnlyThem(t *testing.T) {
 		Resolver:  fakeResolver{"api.example.com": {loop}, "evil.net": {loop}},
 		AllowAddr: func(a netip.Addr) bool { return a == loop },
 		Ports:     []int{port},
-		Egress:    func(e egress.Event) { mu.Lock(); events = append(events, e); mu.Unlock() },
+		Egress: func(a sandbox.App, e egress.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if a.User != "alice" {
+				t.Errorf("egress of %q attributed to user %q", a.ID, a.User)
+			}
+			events = append(events, e)
+		},
 	}
 	target := func(h string) string { return net.JoinHostPort(h, strconv.Itoa(port)) }
 	for _, app := range []sandbox.App{
-		{ID: "probe", Kind: sandbox.KindBuiltin, Domains: []string{"example.com"}},
-		{ID: "probe_mcp", Kind: sandbox.KindMCP, Command: mcpProbe().Command, Domains: []string{"example.com"}},
+		{ID: "probe", Kind: sandbox.KindBuiltin, Domains: []string{"example.com"}, User: "alice"},
+		{ID: "probe_mcp", Kind: sandbox.KindMCP, Command: mcpProbe().Command, Domains: []string{"example.com"}, User: "alice"},
 	} {
 		t.Run(app.Kind, func(t *testing.T) {
 			mu.Lock()

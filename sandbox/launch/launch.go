@@ -72,7 +72,7 @@ type Launcher struct {
 	MaxMessageBytes int
 	// Egress sees every connection an app's egress proxy allows or
 	// refuses (the engine writes them to the audit log).
-	Egress func(egress.Event)
+	Egress func(sandbox.App, egress.Event)
 	// Resolver and AllowAddr override the egress proxy's name resolution
 	// and address check (tests only).
 	Resolver  egress.Resolver
@@ -110,7 +110,11 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 	}
 	stopProxy := func() {}
 	if len(a.Domains) > 0 {
-		if stopProxy, err = l.serveProxy(proxySpec{Name: app, DataDir: dataDir, Domains: a.Domains, Resolver: l.Resolver, AllowAddr: l.AllowAddr, Ports: l.Ports, Egress: l.Egress}); err != nil {
+		var audit func(egress.Event)
+		if l.Egress != nil {
+			audit = func(e egress.Event) { l.Egress(a, e) }
+		}
+		if stopProxy, err = l.serveProxy(proxySpec{Name: app, DataDir: dataDir, Domains: a.Domains, Resolver: l.Resolver, AllowAddr: l.AllowAddr, Ports: l.Ports, Egress: audit}); err != nil {
 			return nil, fmt.Errorf("launch %s: %w", app, err)
 		}
 		cfg.ProxyPort, cfg.ProxySocket = ProxyPort, proxySocket
