@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -166,10 +167,44 @@ func Warning(p msg.Prompt) string {
 	switch {
 	case !p.InPlan && p.Kind == msg.Collab:
 		return fmt.Sprintf("%s asks to use %s, which is not part of the plan for your query.", p.Requester, p.Target())
+	case !p.InPlan && p.Kind == msg.Data:
+		return fmt.Sprintf("%s, outside the plan for your query.", Flow(p))
 	case !p.InPlan:
 		return fmt.Sprintf("%s is not part of the plan for your query.", p.Target())
 	case p.Kind == msg.Data && p.Origin != "user":
-		return fmt.Sprintf("Data produced by %s would be given to %s.", p.Origin, p.Target())
+		return Flow(p) + "."
 	}
 	return ""
+}
+
+// Flow says, in the hub's words, where a data flow's values come from and
+// where they would go: "Data produced by drive.retrieve (app drive) would be
+// given to mail.send (app mail)". Every name in it is an identifier the hub
+// checked; nothing an app wrote.
+func Flow(p msg.Prompt) string {
+	return fmt.Sprintf("%s would be given to %s", source(p.Origin), Destination(p))
+}
+
+func source(origin string) string {
+	switch {
+	case origin == "" || origin == "user":
+		return "Data from your query"
+	case origin == "hub":
+		return "Data the hub chose"
+	}
+	app, fn, _ := strings.Cut(origin, ".")
+	if fn == "*" || fn == "" {
+		return fmt.Sprintf("Data produced by the app %s's assistant", app)
+	}
+	return fmt.Sprintf("Data produced by %s (app %s)", origin, app)
+}
+
+// Destination names who would receive a flow: a function of an app, or an
+// app's assistant (its agent loop), which may use the data in any of its
+// app's functions.
+func Destination(p msg.Prompt) string {
+	if p.Function == "" || p.Function == "*" {
+		return fmt.Sprintf("the app %s's assistant, which may use it in any of %s's functions", p.App, p.App)
+	}
+	return fmt.Sprintf("%s (app %s)", p.Target(), p.App)
 }

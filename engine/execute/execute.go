@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -355,6 +357,14 @@ func describeArgs(args map[string]any, flows map[string]string, literalOrigin st
 		if o, ok := flows[k]; ok {
 			origin = o
 		}
+		// An object (a file to attach) is shown field by field, so that
+		// its name is never cut off behind its content.
+		if obj, ok := args[k].(map[string]any); ok && len(obj) > 0 {
+			for _, f := range slices.Sorted(maps.Keys(obj)) {
+				items = append(items, msg.DataItem{Name: k + "." + f, Value: Preview(obj[f]), Origin: origin})
+			}
+			continue
+		}
 		items = append(items, msg.DataItem{Name: k, Value: Preview(args[k]), Origin: origin})
 	}
 	return items
@@ -381,8 +391,18 @@ func pastTense(status string) string {
 	}
 }
 
+// lookup follows a validated path into a decoded value: field names into
+// objects, indexes into arrays. An index past the end is a missing value.
 func lookup(v any, path []string) (any, bool) {
 	for _, p := range path {
+		if i, isIndex := plan.Index(p); isIndex {
+			items, ok := v.([]any)
+			if !ok || i >= len(items) {
+				return nil, false
+			}
+			v = items[i]
+			continue
+		}
 		m, ok := v.(map[string]any)
 		if !ok {
 			return nil, false

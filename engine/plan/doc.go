@@ -17,7 +17,8 @@
 // Three kinds of step:
 //
 //   - call: app.function with literal arguments or {"$ref": "step.field"}
-//     references to earlier typed results. "on" instead of "app" names an
+//     references to earlier typed results. A path may index an array:
+//     "s1.messages.0.id" is the id of the first message s1 returned. "on" instead of "app" names an
 //     operator step and calls the function on whichever app it chose.
 //   - agent: the app's own spoke runs its agent loop on a task written by the
 //     planner (for steps that need reasoning inside one app).

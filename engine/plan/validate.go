@@ -486,7 +486,25 @@ func parseRef(raw json.RawMessage) (Ref, bool, error) {
 	return Ref{Step: parts[0], Path: parts[1:]}, true, nil
 }
 
-var pathPart = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+// A path element is a field name, or an index into an array: "0" is the
+// first item ("s1.messages.0.id"). Indexes stop at 999, and never have a
+// leading zero, so each position has one spelling.
+var (
+	pathPart  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+	indexPart = regexp.MustCompile(`^(?:0|[1-9][0-9]{0,2})$`)
+)
+
+// Index reports whether a path element is an array index, and which.
+func Index(part string) (int, bool) {
+	if !indexPart.MatchString(part) {
+		return 0, false
+	}
+	n := 0
+	for _, c := range part {
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
 
 func splitPath(s string) ([]string, error) {
 	if s == "" {
@@ -496,16 +514,28 @@ func splitPath(s string) ([]string, error) {
 	if len(parts) > 8 {
 		return nil, errors.New("path too deep")
 	}
-	for _, p := range parts {
-		if !pathPart.MatchString(p) {
+	for i, p := range parts {
+		_, isIndex := Index(p)
+		if !pathPart.MatchString(p) && (i == 0 || !isIndex) {
 			return nil, fmt.Errorf("bad path element %q", p)
 		}
 	}
 	return parts, nil
 }
 
+// schemaAt follows a path through a schema: a field of an object, or an item
+// of an array. An index is accepted only where the schema is an array and
+// nothing else; whether the item exists is known only at run time, where a
+// missing one is a missing value.
 func schemaAt(s *schema.Schema, path []string) (*schema.Schema, bool) {
 	for _, p := range path {
+		if _, isIndex := Index(p); isIndex {
+			if !s.Is(schema.TypeArray) || len(s.Types()) != 1 || s.Items() == nil {
+				return nil, false
+			}
+			s = s.Items()
+			continue
+		}
 		next, ok := s.Property(p)
 		if !ok {
 			return nil, false

@@ -94,6 +94,11 @@ func Plan(req planner.Request) (string, error) {
 	// would turn into longer U+FFFD runes behind the size checks' back.
 	req.Query = strings.ToValidUTF8(req.Query, "\uFFFD")
 	f := readFacts(req.Query)
+	// Mail and file queries first: they chain apps ("send … with the file
+	// from drive"), which matching app names alone would not.
+	if b := (&builder{f: f, query: req.Query}); b.mail(req.Catalog) {
+		return b.json()
+	}
 	var mentioned []plan.AppEntry
 	for _, a := range req.Catalog {
 		if f.mentions(a.App) {

@@ -1,0 +1,145 @@
+package execute
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/actors/permission"
+)
+
+// collab is the offline planner's plan for the original's collaboration
+// query: the file drive retrieves is an argument of mail.send.
+const collab = `{"steps": [
+ {"id": "c1", "app": "mail", "function": "find_contact", "args": {"name": "John Doe"}},
+ {"id": "d2", "app": "drive", "function": "retrieve", "args": {"query": "annual_report.pdf"}},
+ {"id": "s3", "app": "mail", "function": "send", "args": {"to": {"$ref": "c1.email"}, "attachment": {"$ref": "d2"},
+   "subject": "annual_report.pdf", "message": "Please find annual_report.pdf attached."}}],
+ "answer": "sent {{s3.id}} to {{s3.to}} with {{s3.attachments}}"}`
+
+// content is long enough that a preview of the whole file object would cut
+// its name off.
+var content = strings.Repeat("JVBERi0xLjQK", 60)
+
+func mailAndDrive(inv Invocation) (json.RawMessage, error) {
+	switch inv.App + "." + inv.Function {
+	case "mail.find_contact":
+		return json.RawMessage(`{"name": "John Doe", "email": "john.doe@example.com"}`), nil
+	case "drive.retrieve":
+		return json.RawMessage(`{"name": "annual_report.pdf", "mime_type": "application/pdf", "size": 540, "content_base64": "` + content + `"}`), nil
+	case "mail.send":
+		return json.RawMessage(`{"id": "m0005", "status": "sent", "to": "john.doe@example.com", "attachments": ["annual_report.pdf"]}`), nil
+	case "mail.search":
+		return json.RawMessage(`{"count": 0, "messages": []}`), nil
+	}
+	return nil, errors.New("unexpected call " + inv.App + "." + inv.Function)
+}
+
+func dataPrompts(g *fakeGate) []msg.Prompt {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []msg.Prompt
+	for _, p := range g.prompts {
+		if p.Kind == msg.Data {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func TestDataFlowPromptNamesOriginAndDestination(t *testing.T) {
+	inv := &fakeInvoker{fn: mailAndDrive}
+	gate := &fakeGate{}
+	g := graph(t, collab)
+	r := (&Executor{Invoker: inv, Gate: gate}).Run(t.Context(), g)
+	if o := outcome(t, r, "s3"); o.Status != msg.StatusOK {
+		t.Fatalf("send %+v", o)
+	}
+	// The address came from mail itself: no data prompt for it. The file
+	// came from drive: exactly one.
+	ps := dataPrompts(gate)
+	if len(ps) != 1 {
+		t.Fatalf("data prompts %+v, want one", ps)
+	}
+	p := ps[0]
+	if p.Origin != "drive.retrieve" || p.Target() != "mail.send" || !p.InPlan || p.Effect != "write" {
+		t.Errorf("data prompt %+v", p)
+	}
+	byName := map[string]msg.DataItem{}
+	for _, d := range p.Data {
+		byName[d.Name] = d
+		if d.Origin != "drive.retrieve" {
+			t.Errorf("item %s from %s in a prompt about drive.retrieve's data", d.Name, d.Origin)
+		}
+	}
+	if d := byName["attachment.name"]; d.Value != "annual_report.pdf" {
+		t.Errorf("the prompt does not show the file's name: %+v", p.Data)
+	}
+	if _, ok := byName["to"]; ok {
+		t.Error("the data prompt lists mail's own value")
+	}
+	want := "Data produced by drive.retrieve (app drive) would be given to mail.send (app mail)."
+	if w := permission.Warning(p); w != want {
+		t.Errorf("warning %q, want %q", w, want)
+	}
+	// The exec prompt for the send shows every argument with its origin.
+	var exec *msg.Prompt
+	for _, q := range gate.prompts {
+		if q.Kind == msg.Exec && q.Function == "send" {
+			exec = &q
+		}
+	}
+	if exec == nil {
+		t.Fatal("no exec prompt for mail.send")
+	}
+	origins := map[string]string{}
+	for _, d := range exec.Data {
+		origins[d.Name] = d.Origin
+	}
+	if origins["to"] != "mail.find_contact" || origins["attachment.name"] != "drive.retrieve" || origins["subject"] != "user" {
+		t.Errorf("exec prompt origins %v", origins)
+	}
+	if text := Render(g, r); !strings.Contains(text, "sent m0005 to john.doe@example.com with") {
+		t.Errorf("answer %s", text)
+	}
+}
+
+func TestDeniedDataFlowStopsTheSend(t *testing.T) {
+	inv := &fakeInvoker{fn: mailAndDrive}
+	gate := &fakeGate{deny: func(p msg.Prompt) bool { return p.Kind == msg.Data }}
+	g := graph(t, collab)
+	r := (&Executor{Invoker: inv, Gate: gate}).Run(t.Context(), g)
+	send := outcome(t, r, "s3")
+	if send.Status != msg.StatusDenied || send.Reason != "denied by test" || send.App != "mail" {
+		t.Errorf("send %+v, want denied", send)
+	}
+	for _, c := range inv.calls {
+		if c.Function == "send" {
+			t.Fatal("mail.send ran although the data flow was denied")
+		}
+	}
+	text := Render(g, r)
+	for _, want := range []string{"⟨step s3 was denied⟩", "[s3] mail.send: denied (denied by test)", "[d2] drive.retrieve: ok"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("answer lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestIndexPastTheEndIsAMissingValue(t *testing.T) {
+	inv := &fakeInvoker{fn: mailAndDrive}
+	g := graph(t, `{"steps": [
+	 {"id": "s1", "app": "mail", "function": "search", "args": {"max_results": 1}},
+	 {"id": "r2", "app": "mail", "function": "read", "args": {"id": {"$ref": "s1.messages.0.id"}}}],
+	 "answer": "{{r2.body}}"}`)
+	r := (&Executor{Invoker: inv, Gate: &fakeGate{}}).Run(t.Context(), g)
+	read := outcome(t, r, "r2")
+	if read.Status != msg.StatusFailed || !strings.Contains(read.Reason, "s1.messages.0.id has no value") {
+		t.Errorf("read %+v", read)
+	}
+	if len(inv.calls) != 1 {
+		t.Errorf("calls %+v, want only the search", inv.calls)
+	}
+}
