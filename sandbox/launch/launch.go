@@ -191,7 +191,7 @@ func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string
 		p.kill()
 		return nil, fmt.Errorf("launch %s: initialize: %w%s", app, err, p.why())
 	}
-	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg, stop: func() {}}, nil
+	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg, stop: func() {}, memLimit: cfg.Policy.Limits.AddressSpace}, nil
 }
 
 // spawn starts a worker with the given stdio (nil stderr means captured),
@@ -485,6 +485,8 @@ type conn struct {
 	maxMsg      int
 	// stop ends what lives only as long as the worker (its egress proxy).
 	stop func()
+	// memLimit is the worker's address-space limit, for error messages.
+	memLimit uint64
 }
 
 func (c *conn) ListTools(ctx context.Context) ([]sandbox.Tool, error) {
@@ -496,9 +498,14 @@ func (c *conn) CallTool(ctx context.Context, name string, args json.RawMessage) 
 	cctx, cancel := context.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
 	out, err := c.inner.CallTool(cctx, name, args)
-	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+	if err != nil && cctx.Err() != nil {
+		// A call given up on may still be running in the worker: kill it
+		// rather than let it go on working, or hang, unwatched.
 		c.p.kill()
-		return nil, &sandbox.DeadError{Cause: sandbox.CauseTimeout, Msg: fmt.Sprintf("%s.%s passed its %s wall-clock limit; worker killed", c.p.app, name, c.callTimeout)}
+		if ctx.Err() == nil {
+			return nil, &sandbox.DeadError{Cause: sandbox.CauseTimeout, Msg: fmt.Sprintf("%s.%s passed its %s wall-clock limit; worker killed", c.p.app, name, c.callTimeout)}
+		}
+		return nil, &sandbox.DeadError{Cause: sandbox.CauseTimeout, Msg: fmt.Sprintf("%s.%s was given up on by the hub (%v); worker killed", c.p.app, name, ctx.Err())}
 	}
 	return out, c.fail(ctx, err)
 }
@@ -517,7 +524,11 @@ func (c *conn) fail(ctx context.Context, err error) error {
 	if errors.Is(err, wire.ErrBroken) || !c.p.alive() {
 		c.p.kill()
 		why := c.p.why()
-		return &sandbox.DeadError{Cause: c.p.cause(), Msg: fmt.Sprintf("%s: %v%s", c.p.app, err, why)}
+		cause := c.p.cause()
+		if cause == sandbox.CauseMemory {
+			return &sandbox.DeadError{Cause: cause, Msg: fmt.Sprintf("%s passed its %d MiB memory (address-space) limit; worker died%s", c.p.app, c.memLimit>>20, why)}
+		}
+		return &sandbox.DeadError{Cause: cause, Msg: fmt.Sprintf("%s: %v%s", c.p.app, err, why)}
 	}
 	return err
 }

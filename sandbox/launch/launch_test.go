@@ -168,13 +168,13 @@ func TestLimitsKillTheWorkerAndNameTheLimit(t *testing.T) {
 		name, action string
 		n            int
 		timeout      time.Duration
-		want         string
+		want, cause  string
 	}{
-		{"sleeping forever", "sleep", 0, 2 * time.Second, "wall-clock limit"},
-		{"spinning forever", "spin", 0, 2 * time.Second, "wall-clock limit"},
+		{"sleeping forever", "sleep", 0, 2 * time.Second, "wall-clock limit", sandbox.CauseTimeout},
+		{"spinning forever", "spin", 0, 2 * time.Second, "wall-clock limit", sandbox.CauseTimeout},
 		// Only the size cap may stop this one, however slow the machine.
-		{"endless output", "output", 4 << 20, time.Minute, "byte limit"},
-		{"memory balloon", "alloc", 200, time.Minute, "exited with code"},
+		{"endless output", "output", 4 << 20, time.Minute, "byte limit", sandbox.CauseOutput},
+		{"memory balloon", "alloc", 200, time.Minute, "memory (address-space) limit", sandbox.CauseMemory},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,8 +186,8 @@ func TestLimitsKillTheWorkerAndNameTheLimit(t *testing.T) {
 				t.Fatalf("%s was not stopped", tt.name)
 			}
 			t.Logf("contained: %v", err)
-			if !errors.Is(err, sandbox.ErrDead) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q, want ErrDead mentioning %q", err, tt.want)
+			if !errors.Is(err, sandbox.ErrDead) || !strings.Contains(err.Error(), tt.want) || sandbox.Cause(err) != tt.cause {
+				t.Errorf("error %q (cause %q), want ErrDead mentioning %q with cause %q", err, sandbox.Cause(err), tt.want, tt.cause)
 			}
 			if d := time.Since(start); d > tt.timeout+10*time.Second {
 				t.Errorf("took %s to contain", d)
@@ -222,3 +222,18 @@ func TestLaunchRefusesASymlinkedDataFolder(t *testing.T) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestACallGivenUpOnKillsTheWorker(t *testing.T) {
+	c := start(t, &Launcher{}, t.TempDir())
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	args, _ := json.Marshal(probeArgs{Action: "sleep"})
+	_, err := c.CallTool(ctx, "try", args)
+	if sandbox.Cause(err) != sandbox.CauseTimeout || !strings.Contains(err.Error(), "given up on") {
+		t.Fatalf("err = %v (cause %q)", err, sandbox.Cause(err))
+	}
+	pid := c.(sandbox.PIDer).PID()
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("worker %d still exists after its call was given up on (kill 0: %v)", pid, err)
+	}
+}
