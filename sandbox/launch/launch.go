@@ -430,7 +430,8 @@ func (p *proc) cause() string {
 			return sandbox.CauseSeccomp
 		}
 	}
-	if strings.Contains(p.stderr.String(), "out of memory") {
+	// The Go runtime's words, and the race detector's for the same thing.
+	if e := p.stderr.String(); strings.Contains(e, "out of memory") || strings.Contains(e, "failed to allocate") {
 		return sandbox.CauseMemory
 	}
 	return sandbox.CauseCrash
