@@ -89,14 +89,23 @@ func stems(w string) []string {
 	return out
 }
 
-// has reports whether the query contains the word w or one of its stems.
+// verbSynonyms are other words a user writes for a function's verb:
+// "schedule an appointment" asks for book_appointment.
+var verbSynonyms = map[string][]string{
+	"book": {"schedule", "reserve"},
+}
+
+// has reports whether the query contains the word w, one of its stems or,
+// for a verb, one of its synonyms.
 func (f facts) has(w string) bool {
-	if f.words[w] {
-		return true
-	}
-	for _, s := range stems(w) {
-		if f.words[s] {
+	for _, form := range append([]string{w}, verbSynonyms[w]...) {
+		if f.words[form] {
 			return true
+		}
+		for _, s := range stems(form) {
+			if f.words[s] {
+				return true
+			}
 		}
 	}
 	return false
