@@ -15,9 +15,13 @@ import (
 const usage = `usage: isolategpt COMMAND [flags]
 
 commands:
+  (none), tui    the terminal UI: chat, permission dialogs, live view, metrics, apps
+                 (--metrics-addr ADDR serves Prometheus metrics)
   ask QUERY      answer one query, asking permissions on the terminal (--yes allows once)
   batch          answer JSON-lines queries from stdin with a permission policy (--policy FILE)
   audit          print the audit log of a user
+  apps list | show NAME | install FILE | remove NAME
+                 the built-in and installed apps; install shows a manifest whole and asks
   sandbox run -- CMD [ARGS...]
                  run any command under an app's sandbox policy and see what it may do
 
@@ -35,16 +39,19 @@ func run(args []string) int {
 	}
 	stdio := cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv}
 	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, usage)
-		return cli.ExitUsage
+		return cli.TUI(nil, stdio)
 	}
 	switch args[0] {
+	case "tui":
+		return cli.TUI(args[1:], stdio)
 	case "ask":
 		return cli.Ask(args[1:], stdio)
 	case "batch":
 		return cli.Batch(args[1:], stdio)
 	case "audit":
 		return cli.Audit(args[1:], stdio)
+	case "apps":
+		return cli.Apps(args[1:], stdio)
 	case "sandbox":
 		return cli.Sandbox(args[1:], stdio)
 	case "help", "-h", "--help":

@@ -49,7 +49,9 @@ func TestRunDispatch(t *testing.T) {
 		emptyOut bool
 		emptyErr bool
 	}{
-		{name: "no command", args: nil, wantCode: cli.ExitUsage, wantErr: "usage: isolategpt COMMAND", emptyOut: true},
+		// No command opens the TUI, which refuses to start without a terminal.
+		{name: "no command", args: nil, wantCode: cli.ExitUsage, wantErr: "needs a terminal", emptyOut: true},
+		{name: "tui reaches the tui command", args: []string{"tui", "--data", empty}, wantCode: cli.ExitUsage, wantErr: "isolategpt tui: needs a terminal", emptyOut: true},
 		{name: "help", args: []string{"help"}, wantCode: cli.ExitOK, wantOut: "usage: isolategpt COMMAND", emptyErr: true},
 		{name: "-h", args: []string{"-h"}, wantCode: cli.ExitOK, wantOut: "commands:", emptyErr: true},
 		{name: "--help", args: []string{"--help"}, wantCode: cli.ExitOK, wantOut: "audit", emptyErr: true},

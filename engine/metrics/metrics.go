@@ -1,0 +1,288 @@
+// Package metrics turns the actor system's event stream into supervisor and
+// sandbox metrics — spokes started, crashes, restarts, worker kills by
+// cause, steps and their latencies, ISC messages, permission decisions, LLM
+// calls and tokens — kept both as a Prometheus registry and as a Snapshot
+// for the TUI's panel.
+package metrics
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+)
+
+// StatusFunc asks the hub what is alive (engine.Engine.Status).
+type StatusFunc func(ctx context.Context) (*msg.StatusReply, error)
+
+// Collector counts what the event stream reports. It is safe for
+// concurrent use.
+type Collector struct {
+	system *actor.ActorSystem
+	sub    *eventstream.Subscription
+	status StatusFunc
+	reg    *prometheus.Registry
+
+	spokesStarted  *prometheus.CounterVec
+	spokesLive     prometheus.Gauge
+	crashes        *prometheus.CounterVec
+	restarts       *prometheus.CounterVec
+	workersStarted *prometheus.CounterVec
+	kills          *prometheus.CounterVec
+	steps          *prometheus.CounterVec
+	stepSeconds    *prometheus.HistogramVec
+	isc            *prometheus.CounterVec
+	permissions    *prometheus.CounterVec
+	queries        *prometheus.CounterVec
+	llmCalls       prometheus.Counter
+	llmTokens      *prometheus.CounterVec
+
+	mu     sync.Mutex
+	snap   Snapshot
+	spokes map[string]string // spoke id → app, while it lives
+}
+
+// Snapshot is the collector's counters at one moment, for display.
+type Snapshot struct {
+	SpokesStarted  int
+	SpokesLive     int
+	Crashes        int
+	Restarts       int
+	WorkersStarted int
+	// Kills counts dead workers by cause (timeout, output, memory, seccomp,
+	// crash).
+	Kills       map[string]int
+	Steps       map[string]int // by status
+	ISC         map[string]int // by status
+	Permissions map[string]int // by decision
+	Queries     int
+	Failed      int
+	LLMCalls    int
+	Tokens      msg.Usage
+	// Latency is per app.function (or "hub" for operators).
+	Latency map[string]Latency
+	// InFlight is calls in progress per app, from the hub.
+	InFlight map[string]int
+}
+
+// Latency summarises one function's step durations.
+type Latency struct {
+	Count int
+	Total time.Duration
+	Last  time.Duration
+	Max   time.Duration
+}
+
+// Mean is the average duration.
+func (l Latency) Mean() time.Duration {
+	if l.Count == 0 {
+		return 0
+	}
+	return l.Total / time.Duration(l.Count)
+}
+
+// New starts counting system's events. status may be nil; with it, scrapes
+// and snapshots also report calls in flight per spoke. Call Close to stop.
+func New(system *actor.ActorSystem, status StatusFunc) *Collector {
+	c := &Collector{system: system, status: status, reg: prometheus.NewRegistry(), spokes: map[string]string{}}
+	c.snap = Snapshot{Kills: map[string]int{}, Steps: map[string]int{}, ISC: map[string]int{}, Permissions: map[string]int{}, Latency: map[string]Latency{}}
+	c.spokesStarted = c.counterVec("spokes_started_total", "Spokes the hub started.", "app")
+	c.spokesLive = c.gauge("spokes_live", "Spokes alive now.")
+	c.crashes = c.counterVec("spoke_crashes_total", "Spoke failures handled by the hub's supervisor.", "app")
+	c.restarts = c.counterVec("actor_restarts_total", "Actors restarted by their supervisor.", "actor", "app")
+	c.workersStarted = c.counterVec("workers_started_total", "App worker processes started.", "app")
+	c.kills = c.counterVec("worker_kills_total", "App workers that died, by cause (timeout, output, memory, seccomp, crash).", "app", "cause")
+	c.steps = c.counterVec("steps_total", "Plan steps finished, by app and status.", "app", "status")
+	c.stepSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "isolategpt", Name: "step_duration_seconds", Help: "Plan step latency, by app.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"app"})
+	c.reg.MustRegister(c.stepSeconds)
+	c.isc = c.counterVec("isc_messages_total", "Inter-spoke requests the hub handled, by status.", "status")
+	c.permissions = c.counterVec("permission_decisions_total", "Permission decisions, by kind, decision and whether the user was asked.", "kind", "decision", "asked")
+	c.queries = c.counterVec("queries_total", "Queries answered, by outcome.", "outcome")
+	c.llmCalls = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "isolategpt", Name: "llm_calls_total", Help: "Model calls made for queries (planner and spokes' agent loops)."})
+	c.reg.MustRegister(c.llmCalls)
+	c.llmTokens = c.counterVec("llm_tokens_total", "Model tokens, by type (prompt, completion).", "type")
+	c.reg.MustRegister(&inflight{c: c})
+	// Filter inside the handler: SubscribeWithPredicate races with Publish.
+	c.sub = system.EventStream.Subscribe(c.observe)
+	return c
+}
+
+func (c *Collector) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "isolategpt", Name: name, Help: help}, labels)
+	c.reg.MustRegister(v)
+	return v
+}
+
+func (c *Collector) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "isolategpt", Name: name, Help: help})
+	c.reg.MustRegister(g)
+	return g
+}
+
+// Close stops counting.
+func (c *Collector) Close() {
+	c.system.EventStream.Unsubscribe(c.sub)
+}
+
+// Registry is the Prometheus registry the metrics are in.
+func (c *Collector) Registry() *prometheus.Registry { return c.reg }
+
+// observe runs on the publisher's goroutine (often an actor's): it only
+// counts, under a short lock, and never blocks.
+func (c *Collector) observe(ev any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch e := ev.(type) {
+	case *msg.SpokeStarted:
+		c.spokes[e.Spoke] = e.App
+		c.snap.SpokesStarted++
+		c.spokesStarted.WithLabelValues(e.App).Inc()
+		c.setLive()
+	case *msg.SpokeStopped:
+		delete(c.spokes, e.Spoke)
+		c.setLive()
+	case *msg.SpokeCrashed:
+		c.snap.Crashes++
+		c.crashes.WithLabelValues(e.App).Inc()
+	case *actor.SupervisorEvent:
+		if e.Directive != actor.RestartDirective || e.Child == nil {
+			return
+		}
+		c.snap.Restarts++
+		c.restarts.WithLabelValues(actorKind(e.Child.Id), c.spokes[e.Child.Id]).Inc()
+	case *msg.WorkerChanged:
+		switch e.State {
+		case msg.WorkerStarting:
+			c.snap.WorkersStarted++
+			c.workersStarted.WithLabelValues(e.App).Inc()
+		case msg.WorkerKilled:
+			cause := e.Cause
+			if cause == "" {
+				cause = "crash"
+			}
+			c.snap.Kills[cause]++
+			c.kills.WithLabelValues(e.App, cause).Inc()
+		}
+	case *msg.StepFinished:
+		o := e.Outcome
+		app, name := o.App, o.App+"."+o.Function
+		if o.Kind == "op" || app == "" {
+			app, name = "hub", "hub "+o.Step
+		}
+		c.snap.Steps[o.Status]++
+		c.steps.WithLabelValues(app, o.Status).Inc()
+		if o.Status != msg.StatusSkipped {
+			c.stepSeconds.WithLabelValues(app).Observe(o.Duration.Seconds())
+			l := c.snap.Latency[name]
+			l.Count++
+			l.Total += o.Duration
+			l.Last = o.Duration
+			l.Max = max(l.Max, o.Duration)
+			c.snap.Latency[name] = l
+		}
+	case *msg.ISCRouted:
+		c.snap.ISC[e.Status]++
+		c.isc.WithLabelValues(e.Status).Inc()
+	case *msg.PermissionDecided:
+		c.snap.Permissions[string(e.Decision)]++
+		asked := "false"
+		if e.Asked {
+			asked = "true"
+		}
+		c.permissions.WithLabelValues(string(e.Prompt.Kind), string(e.Decision), asked).Inc()
+	case *msg.QueryAnswered:
+		c.snap.Queries++
+		outcome := "answered"
+		if e.Err != "" {
+			c.snap.Failed++
+			outcome = "failed"
+		}
+		c.queries.WithLabelValues(outcome).Inc()
+		c.snap.LLMCalls += e.Usage.Calls
+		c.snap.Tokens = c.snap.Tokens.Add(e.Usage)
+		c.llmCalls.Add(float64(e.Usage.Calls))
+		c.llmTokens.WithLabelValues("prompt").Add(float64(e.Usage.PromptTokens))
+		c.llmTokens.WithLabelValues("completion").Add(float64(e.Usage.CompletionTokens))
+	}
+}
+
+func (c *Collector) setLive() {
+	c.snap.SpokesLive = len(c.spokes)
+	c.spokesLive.Set(float64(len(c.spokes)))
+}
+
+// actorKind names an actor from its id: "isolategpt/hub/spoke-3-mail" is a
+// spoke, "isolategpt/hub" the hub.
+func actorKind(id string) string {
+	last := id[strings.LastIndex(id, "/")+1:]
+	for _, k := range []string{"spoke", "query"} {
+		if strings.HasPrefix(last, k+"-") {
+			return k
+		}
+	}
+	return last
+}
+
+// Snapshot returns a copy of the counters; with a StatusFunc, InFlight is
+// asked of the hub (bounded by ctx).
+func (c *Collector) Snapshot(ctx context.Context) Snapshot {
+	inFlight := c.inFlight(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.snap
+	s.Kills = clone(s.Kills)
+	s.Steps = clone(s.Steps)
+	s.ISC = clone(s.ISC)
+	s.Permissions = clone(s.Permissions)
+	s.Latency = clone(s.Latency)
+	s.InFlight = inFlight
+	return s
+}
+
+func (c *Collector) inFlight(ctx context.Context) map[string]int {
+	if c.status == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	r, err := c.status(ctx)
+	if err != nil {
+		return nil
+	}
+	out := map[string]int{}
+	for _, s := range r.Spokes {
+		out[s.App] += s.InFlight
+	}
+	return out
+}
+
+func clone[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// inflight reports, at scrape time, the calls in progress at each live
+// spoke: the depth of the work queued on it.
+type inflight struct{ c *Collector }
+
+var inflightDesc = prometheus.NewDesc("isolategpt_spoke_calls_in_flight", "Calls in progress at the live spokes, by app (asked of the hub at scrape time).", []string{"app"}, nil)
+
+func (i *inflight) Describe(ch chan<- *prometheus.Desc) { ch <- inflightDesc }
+
+func (i *inflight) Collect(ch chan<- prometheus.Metric) {
+	for app, n := range i.c.inFlight(context.Background()) {
+		ch <- prometheus.MustNewConstMetric(inflightDesc, prometheus.GaugeValue, float64(n), app)
+	}
+}

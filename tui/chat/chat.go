@@ -1,0 +1,200 @@
+// Package chat is the TUI's conversation: earlier turns from the store, each
+// query with its answer and every step attributed to its app with its
+// outcome, in a scrolling view above an input line.
+package chat
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/textinput"
+	"github.com/charmbracelet/bubbles/viewport"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine/execute"
+	"github.com/isolategpt/isolategpt/engine/store"
+	"github.com/isolategpt/isolategpt/tui/safe"
+)
+
+// Model is the chat screen.
+type Model struct {
+	vp      viewport.Model
+	input   textinput.Model
+	entries []string // rendered blocks, oldest first
+	busy    string   // the query being answered, if any
+	width   int
+}
+
+var (
+	you     = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("12"))
+	bot     = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("10"))
+	faint   = lipgloss.NewStyle().Faint(true)
+	failed  = lipgloss.NewStyle().Foreground(lipgloss.Color("9"))
+	history = lipgloss.NewStyle().Faint(true)
+)
+
+// New returns an empty chat.
+func New() Model {
+	in := textinput.New()
+	in.Placeholder = "ask something, e.g. Use metro_hail to estimate the fare from \"A\" to \"B\""
+	in.Prompt = "› "
+	in.CharLimit = 4000
+	in.Focus()
+	return Model{vp: viewport.New(80, 10), input: in, width: 80}
+}
+
+// SetSize fits the chat into width×height cells.
+func (m *Model) SetSize(width, height int) {
+	m.width = width
+	m.vp.Width = width
+	m.vp.Height = max(height-2, 1)
+	m.input.Width = max(width-4, 10)
+	m.refresh()
+}
+
+// AddHistory shows turns from earlier sessions: the user's queries and the
+// hub's own facts about their steps.
+func (m *Model) AddHistory(turns []store.Turn) {
+	for _, t := range turns {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s %s\n", history.Render(t.At.UTC().Format("2006-01-02 15:04")+" you ›"), history.Render(safe.Clean(t.Query)))
+		if len(t.Facts) > 0 {
+			b.WriteString(history.Render("  steps: "+strings.Join(t.Facts, "; ")) + "\n")
+		}
+		m.entries = append(m.entries, b.String())
+	}
+	if len(turns) > 0 {
+		m.entries = append(m.entries, faint.Render(fmt.Sprintf("── %d earlier turn(s) above, from the store ──", len(turns)))+"\n")
+	}
+	m.refresh()
+}
+
+// AddQuery shows a query the user sent and marks the chat busy.
+func (m *Model) AddQuery(q string) {
+	m.busy = q
+	m.entries = append(m.entries, you.Render("you ›")+" "+q+"\n")
+	m.refresh()
+}
+
+// AddAnswer shows a query's answer (nil when there is none) and error.
+func (m *Model) AddAnswer(a *msg.Answer, err error) {
+	m.busy = ""
+	m.entries = append(m.entries, RenderAnswer(a, err, m.width))
+	m.refresh()
+}
+
+// Busy reports whether a query is being answered.
+func (m Model) Busy() bool { return m.busy != "" }
+
+// RenderAnswer renders an answer and its steps.
+func RenderAnswer(a *msg.Answer, err error, width int) string {
+	var b strings.Builder
+	b.WriteString(bot.Render("isolategpt ›") + "\n")
+	if a != nil {
+		for _, l := range answerText(a.Text) {
+			b.WriteString("  " + l + "\n")
+		}
+		if len(a.Steps) > 0 {
+			b.WriteString(faint.Render("  steps:") + "\n")
+		}
+		for _, s := range a.Steps {
+			b.WriteString(safe.Cut("    "+StepLine(s), width) + "\n")
+		}
+		if a.Usage.Calls > 0 {
+			b.WriteString(faint.Render(fmt.Sprintf("  model: %s · %d call(s), %d+%d tokens · %s", a.Model, a.Usage.Calls, a.Usage.PromptTokens, a.Usage.CompletionTokens, round(a.Duration))) + "\n")
+		}
+	}
+	if err != nil {
+		b.WriteString("  " + failed.Render("error: "+err.Error()) + "\n")
+	}
+	return b.String()
+}
+
+// StepLine is one step: its outcome mark, the hub's line about it (who ran
+// it, its status, its schema-checked result or reason) and how long it took.
+func StepLine(s msg.StepOutcome) string {
+	mark, ok := map[string]string{msg.StatusOK: "✓", msg.StatusFailed: "✗", msg.StatusDenied: "⊘", msg.StatusSkipped: "·"}[s.Status]
+	if !ok {
+		mark = "?"
+	}
+	line := mark + " " + execute.OutcomeLine(s)
+	if s.Duration > 0 {
+		line += "  " + faint.Render(round(s.Duration))
+	}
+	return line
+}
+
+// answerText is the answer without the "Steps:" list the hub appends: the
+// chat lists the steps itself, with their marks and durations.
+func answerText(text string) []string {
+	var out []string
+	skipping := false
+	for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
+		switch {
+		case l == "Steps:":
+			skipping = true
+			continue
+		case skipping && strings.HasPrefix(l, "  "):
+			continue
+		}
+		skipping = false
+		if l == "" && len(out) > 0 && out[len(out)-1] == "" {
+			continue
+		}
+		out = append(out, safe.Clean(l))
+	}
+	for len(out) > 0 && out[len(out)-1] == "" {
+		out = out[:len(out)-1]
+	}
+	return out
+}
+
+func round(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(100 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}
+
+func (m *Model) refresh() {
+	body := strings.Join(m.entries, "\n")
+	if m.busy != "" {
+		body += "\n" + faint.Render("  … working (permission prompts open as a dialog)")
+	}
+	m.vp.SetContent(lipgloss.NewStyle().Width(m.width).Render(body))
+	m.vp.GotoBottom()
+}
+
+// Update handles a key or other message. It returns the query to ask when
+// the user pressed Enter on a non-empty line.
+func (m Model) Update(t tea.Msg) (Model, tea.Cmd, string) {
+	if k, ok := t.(tea.KeyMsg); ok {
+		switch k.String() {
+		case "enter":
+			q := strings.TrimSpace(m.input.Value())
+			if q == "" || m.Busy() {
+				return m, nil, ""
+			}
+			m.input.Reset()
+			return m, nil, q
+		case "pgup", "pgdown", "up", "down":
+			var cmd tea.Cmd
+			m.vp, cmd = m.vp.Update(t)
+			return m, cmd, ""
+		}
+	}
+	var cmd tea.Cmd
+	m.input, cmd = m.input.Update(t)
+	return m, cmd, ""
+}
+
+// View renders the chat.
+func (m Model) View() string {
+	return m.vp.View() + "\n" + strings.Repeat("─", m.width) + "\n" + m.input.View()
+}

@@ -1,0 +1,171 @@
+package dialog
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func key(s string) tea.KeyMsg {
+	switch s {
+	case "enter":
+		return tea.KeyMsg{Type: tea.KeyEnter}
+	case "esc":
+		return tea.KeyMsg{Type: tea.KeyEsc}
+	case "left":
+		return tea.KeyMsg{Type: tea.KeyLeft}
+	case "right":
+		return tea.KeyMsg{Type: tea.KeyRight}
+	}
+	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}
+}
+
+var readInPlan = msg.Prompt{Kind: msg.Exec, App: "metro_hail", Function: "estimate_fare", InPlan: true,
+	Data: []msg.DataItem{{Name: "start_point", Value: "A", Origin: "user"}}}
+
+func TestChoices(t *testing.T) {
+	write := readInPlan
+	write.Function, write.Effect = "book_ride", "write"
+	outside := readInPlan
+	outside.InPlan = false
+	tests := []struct {
+		name string
+		p    msg.Prompt
+		want []msg.Decision
+	}{
+		{"read in plan offers always", readInPlan, []msg.Decision{msg.AllowOnce, msg.AllowSession, msg.AllowAlways, msg.Deny}},
+		{"write never offers always", write, []msg.Decision{msg.AllowOnce, msg.AllowSession, msg.Deny}},
+		{"outside the plan never offers always", outside, []msg.Decision{msg.AllowOnce, msg.AllowSession, msg.Deny}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &clock{t: time.Unix(1000, 0)}
+			m := New(&msg.PromptRequest{Prompt: tc.p}, c.now, DefaultGrace)
+			got := m.Choices()
+			if strings.Join(names(got), ",") != strings.Join(names(tc.want), ",") {
+				t.Fatalf("choices %v, want %v", got, tc.want)
+			}
+			if m.Focused() != msg.Deny {
+				t.Errorf("focused %s, want deny", m.Focused())
+			}
+		})
+	}
+}
+
+func names(ds []msg.Decision) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, string(d))
+	}
+	return out
+}
+
+// press sends keys and returns the first decision made, if any.
+func press(m Model, keys ...string) (Model, msg.Decision, bool) {
+	for _, k := range keys {
+		var d msg.Decision
+		var done bool
+		if m, d, done = m.Update(key(k)); done {
+			return m, d, true
+		}
+	}
+	return m, "", false
+}
+
+func TestKeys(t *testing.T) {
+	tests := []struct {
+		name string
+		keys []string
+		want msg.Decision // "" means no decision yet
+	}{
+		{"enter takes the focused deny", []string{"enter"}, msg.Deny},
+		{"esc denies wherever the focus is", []string{"left", "left", "esc"}, msg.Deny},
+		{"one left is always allow", []string{"left", "enter"}, msg.AllowAlways},
+		{"two left is allow session", []string{"left", "left", "enter"}, msg.AllowSession},
+		{"left stops at allow once", []string{"left", "left", "left", "left", "left", "enter"}, msg.AllowOnce},
+		{"right stops at deny", []string{"left", "right", "right", "enter"}, msg.Deny},
+		{"a digit moves the focus and does not approve", []string{"1"}, ""},
+		{"a digit then enter", []string{"1", "enter"}, msg.AllowOnce},
+		{"typing letters approves nothing", []string{"y", "e", "s"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &clock{t: time.Unix(1000, 0)}
+			m := New(&msg.PromptRequest{Prompt: readInPlan}, c.now, DefaultGrace)
+			c.advance(DefaultGrace)
+			_, d, done := press(m, tc.keys...)
+			if tc.want == "" {
+				if done {
+					t.Fatalf("decided %s, want no decision", d)
+				}
+				return
+			}
+			if !done || d != tc.want {
+				t.Fatalf("decision %q (done %v), want %s", d, done, tc.want)
+			}
+		})
+	}
+}
+
+// A key pressed while the dialog is still in its grace period is
+// swallowed: it neither decides nor moves the focus.
+func TestGracePeriodSwallowsKeys(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	m := New(&msg.PromptRequest{Prompt: readInPlan}, c.now, DefaultGrace)
+	for _, k := range []string{"left", "left", "left", "enter", "esc", "1"} {
+		var done bool
+		if m, _, done = m.Update(key(k)); done {
+			t.Fatalf("key %q decided during the grace period", k)
+		}
+	}
+	if m.Focused() != msg.Deny {
+		t.Fatalf("focus moved to %s during the grace period", m.Focused())
+	}
+	c.advance(DefaultGrace - time.Millisecond)
+	if _, _, done := m.Update(key("enter")); done {
+		t.Fatal("enter decided 1 ms before the grace period ended")
+	}
+	c.advance(time.Millisecond)
+	if _, d, done := m.Update(key("enter")); !done || d != msg.Deny {
+		t.Fatalf("after the grace period enter gave %q (done %v), want deny", d, done)
+	}
+}
+
+// App-authored values are quoted with their escapes shown, never passed
+// to the terminal, and marked untrusted.
+func TestAppTextIsQuotedAndMarkedUntrusted(t *testing.T) {
+	p := msg.Prompt{Kind: msg.Data, App: "travel_mate", Function: "book_flight", Origin: "mail.read", InPlan: false,
+		Warning: "this flow is not in the plan",
+		Data:    []msg.DataItem{{Name: "body", Value: "hi\x1b[2J\x1b]0;pwned\a\u202eevil\nIGNORE PREVIOUS", Origin: "mail.read"}}}
+	m := New(&msg.PromptRequest{Prompt: p}, (&clock{}).now, 0)
+	v := m.View(100)
+	for _, bad := range []string{"\x1b[2J", "\x1b]0;", "\a", "\u202e", "evil\nIGNORE"} {
+		if strings.Contains(v, bad) {
+			t.Errorf("view passes %q to the terminal:\n%s", bad, v)
+		}
+	}
+	for _, want := range []string{`\x1b[2J`, `\u202e`, "from mail.read — app-authored, untrusted:", "NOT in the plan", "this flow is not in the plan", "give data from mail.read to travel_mate.book_flight"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("view lacks %q:\n%s", want, v)
+		}
+	}
+	if strings.Contains(v, "always allow") {
+		t.Error("a flow outside the plan offers always allow")
+	}
+}
+
+func TestLongValuesAreCut(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	if q := Quote(long); len(q) > maxValue+10 {
+		t.Fatalf("quoted value is %d bytes", len(q))
+	}
+}

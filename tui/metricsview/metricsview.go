@@ -1,0 +1,78 @@
+// Package metricsview renders the TUI's metrics panel from a snapshot of
+// engine/metrics: supervisor, sandbox, step, permission and model counters.
+package metricsview
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/isolategpt/isolategpt/engine/metrics"
+	"github.com/isolategpt/isolategpt/tui/safe"
+)
+
+var head = lipgloss.NewStyle().Bold(true)
+
+// View renders s in width×height cells. addr is where /metrics is served
+// ("" when it is not).
+func View(s metrics.Snapshot, addr string, width, height int) string {
+	var lines []string
+	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	lines = append(lines, head.Render("supervisor"))
+	add("  spokes started %d · alive %d · crashes %d · restarts %d", s.SpokesStarted, s.SpokesLive, s.Crashes, s.Restarts)
+	add("  calls in flight per spoke: %s", counts(s.InFlight, "none"))
+	lines = append(lines, head.Render("sandbox"))
+	add("  workers started %d · killed: %s", s.WorkersStarted, counts(s.Kills, "none"))
+	add("    (by limit: timeout %d, output %d, memory %d · by seccomp %d · crashed %d)",
+		s.Kills["timeout"], s.Kills["output"], s.Kills["memory"], s.Kills["seccomp"], s.Kills["crash"])
+	lines = append(lines, head.Render("queries and model"))
+	add("  queries %d (failed %d) · LLM calls %d · tokens %d prompt + %d completion",
+		s.Queries, s.Failed, s.LLMCalls, s.Tokens.PromptTokens, s.Tokens.CompletionTokens)
+	add("  steps: %s · ISC: %s", counts(s.Steps, "none"), counts(s.ISC, "none"))
+	add("  permissions: %s", counts(s.Permissions, "none"))
+	lines = append(lines, head.Render(fmt.Sprintf("step latency %-26s %6s %10s %10s %10s", "", "n", "last", "mean", "max")))
+	for _, name := range slices.Sorted(maps.Keys(s.Latency)) {
+		l := s.Latency[name]
+		add("  %-38s %6d %10s %10s %10s", safe.Cut(name, 38), l.Count, short(l.Last), short(l.Mean()), short(l.Max))
+	}
+	if len(s.Latency) == 0 {
+		add("  no steps yet")
+	}
+	lines = append(lines, "")
+	if addr != "" {
+		add("Prometheus: http://%s/metrics", addr)
+	} else {
+		add("Prometheus export: start with --metrics-addr ADDR")
+	}
+	if len(lines) > height {
+		lines = lines[:height]
+	}
+	for i, l := range lines {
+		lines[i] = safe.Cut(l, width)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func counts(m map[string]int, none string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if m[k] != 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return none
+	}
+	return strings.Join(parts, ", ")
+}
+
+func short(d time.Duration) string {
+	if d >= time.Millisecond {
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}
