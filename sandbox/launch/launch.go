@@ -430,8 +430,9 @@ func (p *proc) cause() string {
 			return sandbox.CauseSeccomp
 		}
 	}
-	// The Go runtime's words, and the race detector's for the same thing.
-	if e := p.stderr.String(); strings.Contains(e, "out of memory") || strings.Contains(e, "failed to allocate") {
+	// The Go runtime's words, and the race detector's (which meets the
+	// address-space limit in more ways) for the same thing.
+	if e := p.stderr.String(); strings.Contains(e, "out of memory") || strings.Contains(e, "failed to allocate") || strings.Contains(e, "address space") {
 		return sandbox.CauseMemory
 	}
 	return sandbox.CauseCrash
