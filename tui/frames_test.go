@@ -41,7 +41,7 @@ func TestChatFrame(t *testing.T) {
 	q := `Use metro_hail and quick_ride to book the cheapest ride from "Main Street" to "Elm Avenue"`
 	m.chat.AddQuery(q)
 	m.Update(answerMsg{a: &msg.Answer{
-		Text: "metro_hail fare: 51.8\nquick_ride fare: 57\nLowest fare: 51.8 from metro_hail.\n\nSteps:\n  [s1] metro_hail.estimate_fare: ok\n\n(offline model (deterministic planner, not an LLM))",
+		Text:  "metro_hail fare: 51.8\nquick_ride fare: 57\nLowest fare: 51.8 from metro_hail.\n\nSteps:\n  [s1] metro_hail.estimate_fare: ok\n\n(offline model (deterministic planner, not an LLM))",
 		Model: "offline", Offline: true,
 		Steps: []msg.StepOutcome{
 			{Step: "s1", Kind: "call", App: "metro_hail", Function: "estimate_fare", Status: msg.StatusOK, Result: json.RawMessage(`{"currency":"USD","fare":51.8}`), Duration: 1200 * time.Microsecond},
