@@ -66,6 +66,8 @@ func (l *Launcher) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 	env := append(baseEnv(), spec.Env...)
 	cfg := worker.Config{App: spec.Name, Policy: spec.Policy, Command: spec.Command}
 	if len(spec.Domains) > 0 {
+		// The in-worker forwarder needs its sockets, whatever the profile.
+		cfg.Policy = cfg.Policy.WithEgress()
 		stop, err := l.serveProxy(proxySpec{
 			Name: spec.Name, DataDir: spec.DataDir, Domains: spec.Domains, Resolver: spec.Resolver,
 			AllowAddr: spec.AllowAddr, Ports: spec.Ports, Egress: spec.Egress,

@@ -100,8 +100,10 @@ var external = []string{
 	"getrusage", "close_range", "socket", "splice", "tee", "vfork", "fork", "clone", "umask",
 }
 
-// Profiles returns every profile.
-func Profiles() []Policy { return []Policy{BuiltinPolicy(), ExternalPolicy()} }
+// Profiles returns every profile, with the egress variant of each.
+func Profiles() []Policy {
+	return []Policy{BuiltinPolicy(), BuiltinPolicy().WithEgress(), ExternalPolicy(), ExternalPolicy().WithEgress()}
+}
 
 // BuiltinPolicy is the strict profile for built-in Go apps.
 func BuiltinPolicy() Policy {
@@ -141,6 +143,9 @@ func ExternalPolicy() Policy {
 	}
 }
 
+// EgressSuffix names the variant of a profile for apps that declare domains.
+const EgressSuffix = "+egress"
+
 // egressCalls are what the in-worker egress forwarder needs: a loopback
 // listener and a connection to the hub's proxy socket.
 var egressCalls = []string{
@@ -152,6 +157,10 @@ var egressCalls = []string{
 // domains: sockets of the unix and inet families (Landlock still limits TCP
 // to the forwarder's port, and the network namespace has no route out).
 func (p Policy) WithEgress() Policy {
+	if strings.HasSuffix(p.Name, EgressSuffix) {
+		return p
+	}
+	p.Name += EgressSuffix
 	p.Syscalls = sorted(append(slices.Clone(p.Syscalls), egressCalls...))
 	fams := slices.Clone(p.SocketFamilies)
 	for _, f := range []string{"unix", "inet"} {

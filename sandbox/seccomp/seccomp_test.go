@@ -73,6 +73,7 @@ func TestNoProfileAllowsAForbiddenCall(t *testing.T) {
 func TestAllowlistAndArguments(t *testing.T) {
 	nr := func(n string) uint32 { v, _ := Number(n); return v }
 	builtin, external := compile(t, policy.BuiltinPolicy()), compile(t, policy.ExternalPolicy())
+	netted := compile(t, policy.BuiltinPolicy().WithEgress())
 	tests := []struct {
 		name string
 		prog []bpf.RawInstruction
@@ -105,6 +106,15 @@ func TestAllowlistAndArguments(t *testing.T) {
 		{"external TIOCSTI", external, auditArch, nr("ioctl"), []uint32{0, unix.TIOCSTI}, eperm},
 		{"external TIOCLINUX", external, auditArch, nr("ioctl"), []uint32{0, unix.TIOCLINUX}, eperm},
 		{"external ioctl", external, auditArch, nr("ioctl"), []uint32{1, unix.TIOCGWINSZ}, allow},
+		// A built-in app that declares domains gets its forwarder's
+		// sockets, and nothing else more.
+		{"builtin+egress tcp socket", netted, auditArch, nr("socket"), []uint32{unix.AF_INET, unix.SOCK_STREAM}, allow},
+		{"builtin+egress unix socket", netted, auditArch, nr("socket"), []uint32{unix.AF_UNIX, unix.SOCK_STREAM}, allow},
+		{"builtin+egress inet6 socket", netted, auditArch, nr("socket"), []uint32{unix.AF_INET6, unix.SOCK_STREAM}, eperm},
+		{"builtin+egress raw socket", netted, auditArch, nr("socket"), []uint32{unix.AF_INET, unix.SOCK_RAW}, eperm},
+		{"builtin+egress connect", netted, auditArch, nr("connect"), nil, allow},
+		{"builtin+egress fork", netted, auditArch, nr("clone"), []uint32{uint32(unix.SIGCHLD)}, eperm},
+		{"builtin+egress execve", netted, auditArch, nr("execve"), nil, eperm},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
