@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/isolategpt/isolategpt/engine/cli"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
@@ -54,6 +55,10 @@ func run(args []string) int {
 		fmt.Fprint(os.Stdout, usage)
 		return cli.ExitOK
 	default:
+		// Flags without a command are the TUI's: isolategpt --data DIR.
+		if strings.HasPrefix(args[0], "-") {
+			return cli.TUI(args, stdio)
+		}
 		fmt.Fprintf(os.Stderr, "isolategpt: unknown command %q\n\n%s", args[0], usage)
 		return cli.ExitUsage
 	}

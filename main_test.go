@@ -51,6 +51,7 @@ func TestRunDispatch(t *testing.T) {
 	}{
 		// No command opens the TUI, which refuses to start without a terminal.
 		{name: "no command", args: nil, wantCode: cli.ExitUsage, wantErr: "needs a terminal", emptyOut: true},
+		{name: "flags alone reach the tui command", args: []string{"--data", "x"}, wantCode: cli.ExitUsage, wantErr: "isolategpt tui: needs a terminal", emptyOut: true},
 		{name: "tui reaches the tui command", args: []string{"tui", "--data", empty}, wantCode: cli.ExitUsage, wantErr: "isolategpt tui: needs a terminal", emptyOut: true},
 		{name: "help", args: []string{"help"}, wantCode: cli.ExitOK, wantOut: "usage: isolategpt COMMAND", emptyErr: true},
 		{name: "-h", args: []string{"-h"}, wantCode: cli.ExitOK, wantOut: "commands:", emptyErr: true},
