@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/actors/permission"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/specs/schema"
 )
@@ -243,10 +244,19 @@ func (e *Executor) runCall(ctx context.Context, n *plan.Node, states map[string]
 		return o, nil, msg.Usage{}
 	}
 	for _, origin := range sortedOrigins(flows, app) {
-		allowed, reason, err := e.Gate.Check(ctx, msg.Prompt{
+		p := msg.Prompt{
 			Kind: msg.Data, App: app, Function: f.Name, Effect: f.Effect, InPlan: true,
 			Origin: origin, Data: describeFlow(args, flows, origin),
-		})
+		}
+		allowed, reason, err := e.Gate.Check(ctx, p)
+		if err == nil && !allowed {
+			// Say which flow was refused, in the hub's words: the answer
+			// attributes the stop to the flow, not to the app.
+			if reason == "" {
+				reason = "denied"
+			}
+			reason = fmt.Sprintf("%s: %s, so %s did not run", reason, permission.Flow(p), p.Target())
+		}
 		if o, stop := gateOutcome(out, allowed, reason, err); stop {
 			return o, nil, msg.Usage{}
 		}

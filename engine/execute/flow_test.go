@@ -112,7 +112,8 @@ func TestDeniedDataFlowStopsTheSend(t *testing.T) {
 	g := graph(t, collab)
 	r := (&Executor{Invoker: inv, Gate: gate}).Run(t.Context(), g)
 	send := outcome(t, r, "s3")
-	if send.Status != msg.StatusDenied || send.Reason != "denied by test" || send.App != "mail" {
+	wantReason := "denied by test: Data produced by drive.retrieve (app drive) would be given to mail.send (app mail), so mail.send did not run"
+	if send.Status != msg.StatusDenied || send.Reason != wantReason || send.App != "mail" {
 		t.Errorf("send %+v, want denied", send)
 	}
 	for _, c := range inv.calls {
@@ -121,7 +122,7 @@ func TestDeniedDataFlowStopsTheSend(t *testing.T) {
 		}
 	}
 	text := Render(g, r)
-	for _, want := range []string{"⟨step s3 was denied⟩", "[s3] mail.send: denied (denied by test)", "[d2] drive.retrieve: ok"} {
+	for _, want := range []string{"⟨step s3 was denied⟩", "[s3] mail.send: denied (denied by test: Data produced by drive.retrieve (app drive)", "[d2] drive.retrieve: ok"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("answer lacks %q:\n%s", want, text)
 		}
