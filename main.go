@@ -21,6 +21,8 @@ commands:
   ask QUERY      answer one query, asking permissions on the terminal (--yes allows once)
   batch          answer JSON-lines queries from stdin with a permission policy (--policy FILE)
   audit          print the audit log of a user
+  apps list | show NAME | install FILE | remove NAME
+                 the built-in and installed apps; install shows a manifest whole and asks
   sandbox run -- CMD [ARGS...]
                  run any command under an app's sandbox policy and see what it may do
 
@@ -49,6 +51,8 @@ func run(args []string) int {
 		return cli.Batch(args[1:], stdio)
 	case "audit":
 		return cli.Audit(args[1:], stdio)
+	case "apps":
+		return cli.Apps(args[1:], stdio)
 	case "sandbox":
 		return cli.Sandbox(args[1:], stdio)
 	case "help", "-h", "--help":

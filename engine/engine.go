@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -21,6 +22,7 @@ import (
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/permission"
 	"github.com/isolategpt/isolategpt/actors/root"
+	"github.com/isolategpt/isolategpt/engine/apps"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/engine/store"
@@ -60,6 +62,7 @@ type Engine struct {
 	system  *actor.ActorSystem
 	store   *store.Store
 	catalog *plan.Catalog
+	apps    *apps.Registry
 	info    llm.Info
 	root    *actor.PID
 	hub     *actor.PID
@@ -87,7 +90,7 @@ func New(cfg Config) (*Engine, error) {
 		}
 	}
 	model = llm.Metered(model)
-	catalog, err := installedCatalog(cfg.Apps)
+	builtins, err := builtinApps(cfg.Apps)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -95,7 +98,13 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: data folder %s: %w", cfg.DataDir, err)
 	}
-	if err := recordManifests(st, catalog); err != nil {
+	if err := recordManifests(st, builtins); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	registry := apps.New(st, builtins)
+	catalog, err := appCatalog(registry, builtins, logger)
+	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -106,7 +115,7 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("engine: apps folder: %w", err)
 		}
 	}
-	e := &Engine{cfg: cfg, store: st, catalog: catalog, info: info, logger: logger}
+	e := &Engine{cfg: cfg, store: st, catalog: catalog, apps: registry, info: info, logger: logger}
 	if cfg.InMemory {
 		e.tempApps = appsDir
 	}
@@ -126,7 +135,8 @@ func New(cfg Config) (*Engine, error) {
 		Permission: permission.Deps{Store: st, Sessions: permission.NewSessions(), PromptTimeout: cfg.PromptTimeout, Audit: audit, Logger: logger},
 		Hub: hub.Deps{
 			Catalog: catalog, Store: st, Launcher: launcher, Model: model, ModelInfo: info,
-			AppsDir: appsDir, SpokeIdle: cfg.SpokeIdle, InvokeTimeout: cfg.InvokeTimeout,
+			AppsDir: appsDir, Installed: registry, Getenv: cfg.Getenv,
+			SpokeIdle: cfg.SpokeIdle, InvokeTimeout: cfg.InvokeTimeout,
 			QueryTimeout: cfg.QueryTimeout, Audit: audit, Logger: logger,
 		},
 	}), "isolategpt")
@@ -144,13 +154,14 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-func installedCatalog(ids []string) (*plan.Catalog, error) {
+// builtinApps returns the built-in apps named in ids, or all of them.
+func builtinApps(ids []string) ([]*specs.Manifest, error) {
 	all, err := specs.Builtin()
 	if err != nil {
 		return nil, err
 	}
 	if len(ids) == 0 {
-		return plan.NewCatalog(all)
+		return all, nil
 	}
 	byID := map[string]*specs.Manifest{}
 	for _, m := range all {
@@ -164,13 +175,27 @@ func installedCatalog(ids []string) (*plan.Catalog, error) {
 		}
 		ms = append(ms, m)
 	}
-	return plan.NewCatalog(ms)
+	return ms, nil
 }
 
-// recordManifests stores each installed manifest with its hash.
-func recordManifests(st *store.Store, c *plan.Catalog) error {
-	for _, id := range c.IDs() {
-		m, _ := c.App(id)
+// appCatalog is the built-in apps plus the apps installed from files. An
+// installed app whose stored manifest no longer matches its pin is left
+// out (and logged): it does not run until it is installed again.
+func appCatalog(r *apps.Registry, builtins []*specs.Manifest, logger *slog.Logger) (*plan.Catalog, error) {
+	installed, err := r.Installed()
+	if err != nil && !errors.Is(err, apps.ErrPin) {
+		return nil, err
+	}
+	if err != nil {
+		logger.Error("installed apps left out", "err", err)
+	}
+	return plan.NewCatalog(append(slices.Clone(builtins), installed...))
+}
+
+// recordManifests stores each built-in manifest with its hash.
+func recordManifests(st *store.Store, builtins []*specs.Manifest) error {
+	for _, m := range builtins {
+		id := m.ID
 		old, err := st.Manifest(id)
 		if err == nil && old.Hash == m.Hash() {
 			continue
@@ -204,6 +229,9 @@ func (e *Engine) Store() *store.Store { return e.store }
 
 // Catalog is the set of installed apps.
 func (e *Engine) Catalog() *plan.Catalog { return e.catalog }
+
+// Apps is the registry of installed apps and their pins.
+func (e *Engine) Apps() *apps.Registry { return e.apps }
 
 // ModelInfo says which model plans.
 func (e *Engine) ModelInfo() llm.Info { return e.info }

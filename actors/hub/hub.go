@@ -50,6 +50,11 @@ type Deps struct {
 	Permission *actor.PID
 	// AppsDir holds each app's own folder: AppsDir/<user>/<app>.
 	AppsDir string
+	// Installed holds installed apps' folders and MCP tools/list pins;
+	// Getenv reads the hub's environment for the names an MCP manifest
+	// allows.
+	Installed spoke.Installed
+	Getenv    func(string) string
 
 	SpokeIdle      time.Duration
 	InvokeTimeout  time.Duration
@@ -161,6 +166,8 @@ func (h *hub) Receive(ctx actor.Context) {
 		h.isc(ctx, m)
 	case *msg.ExecRequest:
 		h.exec(ctx, m)
+	case *msg.ToolsChangedRequest:
+		h.toolsChanged(ctx, m)
 	case *msg.SpokeIdle:
 		h.idle(ctx)
 	case *actor.Terminated:
@@ -345,8 +352,13 @@ func (h *hub) spokeFor(ctx actor.Context, s *session, app string) (*spokeEntry, 
 		}
 	}
 	h.spawned++
+	installDir, err := h.installDir(m)
+	if err != nil {
+		return nil, err
+	}
 	pid, err := ctx.SpawnNamed(spoke.Props(spoke.Deps{
 		App: m, User: s.user, SessionID: s.id, Launcher: h.d.Launcher, DataDir: filepath.Join(h.d.AppsDir, s.user, app),
+		InstallDir: installDir, Installed: h.d.Installed, Getenv: h.d.Getenv,
 		Memory: mem, Model: h.d.Model, Peers: peers, IdleTimeout: h.d.SpokeIdle,
 		CallTimeout: h.d.InvokeTimeout, Logger: h.d.Logger.With("app", app),
 	}), fmt.Sprintf("spoke-%d-%s", h.spawned, app))

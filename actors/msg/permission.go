@@ -63,6 +63,8 @@ type Prompt struct {
 	// InPlan is true when the flow is a step of the query's plan.
 	InPlan  bool   `json:"in_plan"`
 	Warning string `json:"warning,omitempty"`
+	// Pin is, for a Pin prompt, the hash of the tools that would be pinned.
+	Pin string `json:"pin,omitempty"`
 }
 
 // DataItem is one value shown in a prompt.
@@ -88,6 +90,9 @@ func (p Prompt) Key() string {
 		return fmt.Sprintf("data:%s>%s", p.Origin, p.Target())
 	case Collab:
 		return fmt.Sprintf("collab:%s>%s", p.Requester, p.Target())
+	case Pin:
+		// A grant covers exactly these tools, never a later change.
+		return fmt.Sprintf("pin:%s>%s", p.App, p.Pin)
 	default:
 		return "exec:" + p.Target()
 	}
@@ -96,5 +101,5 @@ func (p Prompt) Key() string {
 // PermanentAllowed reports whether "always allow" may be offered: not for
 // actions with side effects, and not for flows outside the plan.
 func (p Prompt) PermanentAllowed() bool {
-	return p.Effect != "write" && p.InPlan
+	return p.Kind != Pin && p.Effect != "write" && p.InPlan
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/rpc"
 	"github.com/isolategpt/isolategpt/engine/agent"
+	"github.com/isolategpt/isolategpt/engine/apps"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/engine/store"
@@ -44,8 +45,14 @@ type Deps struct {
 	SessionID string
 	Launcher  sandbox.Launcher
 	DataDir   string // the app's own folder
-	Memory    *store.SpokeMemory
-	Model     llms.Model
+	// InstallDir is the folder an installed app's files are in, Installed
+	// holds an MCP app's tools/list pin, and Getenv reads the hub's
+	// environment for the names an MCP manifest allows.
+	InstallDir string
+	Installed  Installed
+	Getenv     func(string) string
+	Memory     *store.SpokeMemory
+	Model      llms.Model
 	// Peers are the other apps' functions this spoke may request through
 	// the hub: identifiers and typed schemas only.
 	Peers       []plan.AppEntry
@@ -94,9 +101,12 @@ func (s *spoke) Receive(ctx actor.Context) {
 		s.system, s.self, s.hub = ctx.ActorSystem(), ctx.Self(), ctx.Parent()
 		s.client = rpc.NewClient(s.system, s.self)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
-		spec := LaunchSpec(s.d.App)
+		spec := s.launchSpec()
 		spec.User, spec.Session = s.d.User, s.d.SessionID
 		s.app = &appConn{launcher: s.d.Launcher, app: spec, dir: s.d.DataDir, notify: s.workerChanged}
+		if s.d.App.MCP != nil {
+			s.app.verify = s.verifyTools
+		}
 		ctx.SetReceiveTimeout(s.d.IdleTimeout)
 	case *actor.Stopping, *actor.Restarting:
 		s.cancel()
@@ -137,6 +147,7 @@ func (s *spoke) serve(m *msg.InvokeRequest) (reply *msg.InvokeReply) {
 	}()
 	ctx, cancel := context.WithTimeout(s.ctx, s.d.CallTimeout)
 	defer cancel()
+	ctx = withQuery(ctx, m.QueryID)
 	if m.Task == "" {
 		out, err := s.callOwn(ctx, m.Function, m.Args)
 		return resultReply(out, err)
@@ -262,9 +273,14 @@ type appConn struct {
 	app      sandbox.App
 	dir      string
 	notify   func(msg.WorkerChanged)
-	mu       sync.Mutex
-	conn     sandbox.Conn
-	closed   bool
+	// verify checks a fresh worker before its first call (an MCP app's
+	// tools/list pin) and may replace it; blocked is set when the user
+	// refused to let the app run.
+	verify  func(context.Context, sandbox.Conn) (sandbox.Conn, error)
+	blocked error
+	mu      sync.Mutex
+	conn    sandbox.Conn
+	closed  bool
 }
 
 func (a *appConn) get(ctx context.Context) (sandbox.Conn, error) {
@@ -273,12 +289,24 @@ func (a *appConn) get(ctx context.Context) (sandbox.Conn, error) {
 	if a.closed {
 		return nil, sandbox.ErrClosed
 	}
+	if a.blocked != nil {
+		return nil, a.blocked
+	}
 	if a.conn == nil {
 		a.notify(msg.WorkerChanged{State: msg.WorkerStarting})
 		c, err := a.launcher.Launch(ctx, a.app, a.dir)
 		if err != nil {
 			a.notify(msg.WorkerChanged{State: msg.WorkerFailed, Reason: err.Error()})
 			return nil, fmt.Errorf("start app %s: %w", a.app.ID, err)
+		}
+		if a.verify != nil {
+			if c, err = a.verify(ctx, c); err != nil {
+				a.notify(msg.WorkerChanged{State: msg.WorkerFailed, Reason: err.Error()})
+				if errors.Is(err, ErrToolsDenied) {
+					a.blocked = err
+				}
+				return nil, err
+			}
 		}
 		a.conn = c
 		a.notify(msg.WorkerChanged{State: msg.WorkerReady, PID: pidOf(c)})
@@ -310,7 +338,14 @@ func (a *appConn) close() error {
 }
 
 // LaunchSpec is what the launcher is told about an app: facts from its
-// pinned manifest.
+// pinned manifest. An MCP app needs its folders too and gets no command
+// here; a spoke uses launchSpec.
 func LaunchSpec(m *specs.Manifest) sandbox.App {
-	return sandbox.App{ID: m.ID, Kind: sandbox.KindBuiltin, Domains: m.Domains}
+	return apps.LaunchSpec(m, "", "", nil)
+}
+
+// launchSpec is LaunchSpec with this spoke's folders and the hub's
+// environment, for MCP apps.
+func (s *spoke) launchSpec() sandbox.App {
+	return apps.LaunchSpec(s.d.App, s.d.InstallDir, s.d.DataDir, s.d.Getenv)
 }

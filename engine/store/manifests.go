@@ -15,6 +15,15 @@ type ManifestRecord struct {
 	Hash        string    `json:"hash"`
 	Raw         []byte    `json:"raw"`
 	InstalledAt time.Time `json:"installed_at"`
+	// Source is the file an app was installed from and Dir the folder its
+	// files are in (read-only to it); both empty for built-in apps.
+	Source string `json:"source,omitempty"`
+	Dir    string `json:"dir,omitempty"`
+	// ToolsHash pins the tools/list an MCP app's server reported at its
+	// first start, or as the user last approved it; Tools is that list in
+	// the caller's canonical form. Empty until the first start.
+	ToolsHash string `json:"tools_hash,omitempty"`
+	Tools     []byte `json:"tools,omitempty"`
 }
 
 // PutManifest installs r, replacing any manifest for the same app.

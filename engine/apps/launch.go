@@ -1,0 +1,56 @@
+package apps
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/specs"
+)
+
+func usesData(c *specs.MCP) bool {
+	for _, s := range append(append([]string{c.Command}, c.Args...), slices.Collect(maps.Values(c.Env))...) {
+		if strings.HasPrefix(s, specs.PlaceholderData) {
+			return true
+		}
+	}
+	return false
+}
+
+// LaunchSpec is what the launcher is told about an app, all of it from the
+// pinned manifest and hub-chosen folders: for an MCP app the command and
+// arguments with ${install} and ${data} replaced, the environment the
+// manifest sets plus the allowed names the hub's own environment has
+// (getenv; nil reads nothing), and its install folder read-only when it
+// runs files from there.
+func LaunchSpec(m *specs.Manifest, installDir, dataDir string, getenv func(string) string) sandbox.App {
+	app := sandbox.App{ID: m.ID, Kind: sandbox.KindBuiltin, Domains: slices.Clone(m.Domains)}
+	if m.MCP == nil {
+		return app
+	}
+	app.Kind = sandbox.KindMCP
+	if (m.MCP.UsesInstall() && installDir == "") || (usesData(m.MCP) && dataDir == "") {
+		// No command at all rather than one with a hole in its paths: the
+		// launcher refuses it.
+		return app
+	}
+	app.Command = []string{specs.Expand(m.MCP.Command, installDir, dataDir)}
+	for _, a := range m.MCP.Args {
+		app.Command = append(app.Command, specs.Expand(a, installDir, dataDir))
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.MCP.Env)) {
+		app.Env = append(app.Env, name+"="+specs.Expand(m.MCP.Env[name], installDir, dataDir))
+	}
+	if getenv != nil {
+		for _, name := range m.MCP.EnvAllow {
+			if v := getenv(name); v != "" {
+				app.Env = append(app.Env, name+"="+v)
+			}
+		}
+	}
+	if m.MCP.UsesInstall() && installDir != "" {
+		app.ReadOnly = []string{installDir}
+	}
+	return app
+}
