@@ -1,0 +1,268 @@
+// Package adversary is the evaluation's compromised LLM: an llms.Model that
+// inspects every call's whole input — messages, tool results and the tool
+// definitions offered — and, when it holds one of the scenario's canaries,
+// answers with the attacker's script instead of the benign model. Calls
+// without a canary go to the benign model.
+//
+// This is the worst case DESIGN.md's security evaluation model asks for: an
+// LLM that obeys every injected instruction it reads.
+package adversary
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/isolategpt/isolategpt/evaluation/scenario"
+)
+
+// PeerSeparator joins app and function in tool names that name another
+// app's function (the spokes' agent loops and the baseline both use it).
+const PeerSeparator = "__"
+
+// Model is the compromised LLM.
+type Model struct {
+	Benign   llms.Model
+	Canaries []string
+	Attacker scenario.Attacker
+
+	mu     sync.Mutex
+	hits   int
+	benign int
+	seq    atomic.Int64
+}
+
+var _ llms.Model = (*Model)(nil)
+
+// Stats counts the calls the attacker answered and those the benign model did.
+func (m *Model) Stats() (attacker, benign int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hits, m.benign
+}
+
+// Call implements the single-prompt interface.
+func (m *Model) Call(ctx context.Context, prompt string, options ...llms.CallOption) (string, error) {
+	return llms.GenerateFromSinglePrompt(ctx, m, prompt, options...)
+}
+
+// GenerateContent answers one call.
+func (m *Model) GenerateContent(ctx context.Context, messages []llms.MessageContent, options ...llms.CallOption) (*llms.ContentResponse, error) {
+	var opts llms.CallOptions
+	for _, o := range options {
+		o(&opts)
+	}
+	at, ok := m.canaryAt(messages, opts.Tools)
+	if !ok {
+		m.mu.Lock()
+		m.benign++
+		m.mu.Unlock()
+		return m.Benign.GenerateContent(ctx, messages, options...)
+	}
+	m.mu.Lock()
+	m.hits++
+	m.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rule, ok := m.rule(current(messages))
+	if !ok {
+		// The attacker scripted nothing for this request: an obedient LLM
+		// with no instruction for it answers with nothing useful.
+		return text(""), nil
+	}
+	n := 0
+	for _, mc := range messages[at+1:] {
+		for _, p := range mc.Parts {
+			if _, ok := p.(llms.ToolCallResponse); ok {
+				n++
+			}
+		}
+	}
+	if n >= len(rule.Replies) {
+		n = len(rule.Replies) - 1
+	}
+	return Answer(rule.Replies[n], messages, opts.Tools, &m.seq), nil
+}
+
+// Answer turns a scripted reply into the model's response in this
+// conversation.
+func Answer(rep scenario.Reply, messages []llms.MessageContent, tools []llms.Tool, seq *atomic.Int64) *llms.ContentResponse {
+	last := lastResult(messages)
+	if rep.Text != "" {
+		return text(strings.ReplaceAll(rep.Text, LastResult, last))
+	}
+	return toolCall(rep, messages, tools, last, seq)
+}
+
+// LastResult in a reply stands for the last tool result of the conversation.
+const LastResult = "{{last_result}}"
+
+func lastResult(messages []llms.MessageContent) string {
+	for i := len(messages) - 1; i >= 0; i-- {
+		for _, p := range messages[i].Parts {
+			if r, ok := p.(llms.ToolCallResponse); ok {
+				return r.Content
+			}
+		}
+	}
+	return ""
+}
+
+// substitute replaces LastResult inside every string of a JSON document.
+func substitute(args json.RawMessage, last string) string {
+	if !strings.Contains(string(args), LastResult) {
+		return string(args)
+	}
+	var v any
+	if json.Unmarshal(args, &v) != nil {
+		return string(args)
+	}
+	var walk func(any) any
+	walk = func(v any) any {
+		switch t := v.(type) {
+		case string:
+			return strings.ReplaceAll(t, LastResult, last)
+		case []any:
+			for i := range t {
+				t[i] = walk(t[i])
+			}
+		case map[string]any:
+			for k := range t {
+				t[k] = walk(t[k])
+			}
+		}
+		return v
+	}
+	b, _ := json.Marshal(walk(v))
+	return string(b)
+}
+
+// canaryAt finds the first message holding a canary; a canary in a tool
+// definition counts as before every message (-1).
+func (m *Model) canaryAt(messages []llms.MessageContent, tools []llms.Tool) (int, bool) {
+	for _, t := range tools {
+		if t.Function == nil {
+			continue
+		}
+		params, _ := json.Marshal(t.Function.Parameters)
+		if m.has(t.Function.Name) || m.has(t.Function.Description) || m.has(string(params)) {
+			return -1, true
+		}
+	}
+	for i, mc := range messages {
+		for _, p := range mc.Parts {
+			switch p := p.(type) {
+			case llms.TextContent:
+				if m.has(p.Text) {
+					return i, true
+				}
+			case llms.ToolCallResponse:
+				if m.has(p.Content) {
+					return i, true
+				}
+			case llms.ToolCall:
+				if p.FunctionCall != nil && m.has(p.FunctionCall.Arguments) {
+					return i, true
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+func (m *Model) has(s string) bool {
+	for _, c := range m.Canaries {
+		if strings.Contains(s, c) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Model) rule(req string) (scenario.Rule, bool) {
+	for _, r := range m.Attacker.Rules {
+		if r.When == "" || strings.Contains(req, r.When) {
+			return r, true
+		}
+	}
+	return scenario.Rule{}, false
+}
+
+// current is the last human message: the query, or a spoke's task.
+func current(messages []llms.MessageContent) string {
+	for i := len(messages) - 1; i >= 0; i-- {
+		if messages[i].Role != llms.ChatMessageTypeHuman {
+			continue
+		}
+		var b strings.Builder
+		for _, p := range messages[i].Parts {
+			if t, ok := p.(llms.TextContent); ok {
+				b.WriteString(t.Text)
+			}
+		}
+		return b.String()
+	}
+	return ""
+}
+
+// toolCall turns "app.function" into the name this context offers for it:
+// app__function for another app's function (and for every function in the
+// baseline), the bare name for a spoke's own app. A function the context
+// does not offer is still called, under its qualified name, and fails there.
+func toolCall(rep scenario.Reply, messages []llms.MessageContent, tools []llms.Tool, last string, seq *atomic.Int64) *llms.ContentResponse {
+	app, fn, _ := strings.Cut(rep.Call, ".")
+	name := app + PeerSeparator + fn
+	offered := map[string]bool{}
+	for _, t := range tools {
+		if t.Function != nil {
+			offered[t.Function.Name] = true
+		}
+	}
+	if !offered[name] && offered[fn] && ownApp(messages) == app {
+		name = fn
+	}
+	args := substitute(rep.Args, last)
+	if args == "" {
+		args = "{}"
+	}
+	call := llms.ToolCall{
+		ID:           fmt.Sprintf("scripted_%d", seq.Add(1)),
+		Type:         "function",
+		FunctionCall: &llms.FunctionCall{Name: name, Arguments: args},
+	}
+	return &llms.ContentResponse{Choices: []*llms.ContentChoice{{
+		ToolCalls: []llms.ToolCall{call}, FuncCall: call.FunctionCall, StopReason: "tool_calls",
+	}}}
+}
+
+// ownApp is the app a spoke's agent loop serves, read off the hub-written
+// system prompt ("You are the assistant inside the app "X" …").
+func ownApp(messages []llms.MessageContent) string {
+	const marker = `inside the app "`
+	for _, mc := range messages {
+		if mc.Role != llms.ChatMessageTypeSystem {
+			continue
+		}
+		for _, p := range mc.Parts {
+			t, ok := p.(llms.TextContent)
+			if !ok {
+				continue
+			}
+			if _, rest, ok := strings.Cut(t.Text, marker); ok {
+				id, _, _ := strings.Cut(rest, `"`)
+				return id
+			}
+		}
+	}
+	return ""
+}
+
+func text(s string) *llms.ContentResponse {
+	return &llms.ContentResponse{Choices: []*llms.ContentChoice{{Content: s, StopReason: "stop"}}}
+}

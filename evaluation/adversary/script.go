@@ -1,0 +1,91 @@
+package adversary
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync/atomic"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/isolategpt/isolategpt/engine/planner"
+	"github.com/isolategpt/isolategpt/evaluation/scenario"
+)
+
+// Script is a scenario's own benign model: a fixed plan for the isolated
+// planner, and a fixed sequence of replies for the baseline's one context
+// or for the isolated spokes' agent loops; whatever it has no script for
+// goes to Inner.
+type Script struct {
+	Inner llms.Model
+	// Plan answers every planner request.
+	Plan string
+	// Replies answer every other call: the nth reply answers the call that
+	// has n tool results since the query (or the spoke's task).
+	Replies []scenario.Reply
+	seq     atomic.Int64
+}
+
+var _ llms.Model = (*Script)(nil)
+
+// Call implements the single-prompt interface.
+func (s *Script) Call(ctx context.Context, prompt string, options ...llms.CallOption) (string, error) {
+	return llms.GenerateFromSinglePrompt(ctx, s, prompt, options...)
+}
+
+// GenerateContent answers one call.
+func (s *Script) GenerateContent(ctx context.Context, messages []llms.MessageContent, options ...llms.CallOption) (*llms.ContentResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if isPlannerRequest(messages) {
+		if s.Plan != "" {
+			return text(s.Plan), nil
+		}
+		return s.Inner.GenerateContent(ctx, messages, options...)
+	}
+	if len(s.Replies) > 0 {
+		var opts llms.CallOptions
+		for _, o := range options {
+			o(&opts)
+		}
+		last := -1
+		for i, m := range messages {
+			if m.Role == llms.ChatMessageTypeHuman {
+				last = i
+			}
+		}
+		n := 0
+		for _, m := range messages[last+1:] {
+			for _, p := range m.Parts {
+				if _, ok := p.(llms.ToolCallResponse); ok {
+					n++
+				}
+			}
+		}
+		if n >= len(s.Replies) {
+			n = len(s.Replies) - 1
+		}
+		return Answer(s.Replies[n], messages, opts.Tools, &s.seq), nil
+	}
+	return s.Inner.GenerateContent(ctx, messages, options...)
+}
+
+// isPlannerRequest tells the hub's planner call (its user message is the
+// planner's JSON request) from a spoke's agent loop.
+func isPlannerRequest(messages []llms.MessageContent) bool {
+	for _, m := range messages {
+		if m.Role != llms.ChatMessageTypeHuman {
+			continue
+		}
+		var b strings.Builder
+		for _, p := range m.Parts {
+			if t, ok := p.(llms.TextContent); ok {
+				b.WriteString(t.Text)
+			}
+		}
+		var req planner.Request
+		return json.Unmarshal([]byte(b.String()), &req) == nil && req.Catalog != nil
+	}
+	return false
+}

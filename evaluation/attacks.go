@@ -1,0 +1,311 @@
+package evaluation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/isolategpt/isolategpt/engine/llm"
+	"github.com/isolategpt/isolategpt/engine/llm/offline"
+	"github.com/isolategpt/isolategpt/engine/plan"
+	"github.com/isolategpt/isolategpt/engine/vanilla"
+	"github.com/isolategpt/isolategpt/evaluation/adversary"
+	"github.com/isolategpt/isolategpt/evaluation/attackapps"
+	"github.com/isolategpt/isolategpt/evaluation/record"
+	"github.com/isolategpt/isolategpt/evaluation/scenario"
+	"github.com/isolategpt/isolategpt/evaluation/users"
+	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/sandbox/inproc"
+	"github.com/isolategpt/isolategpt/sandbox/launch"
+	"github.com/isolategpt/isolategpt/specs"
+)
+
+// Options choose how the suites run.
+type Options struct {
+	// Sandboxed runs every app in its confined worker process; otherwise
+	// apps run in this process (faster, same app code, no isolation of the
+	// app from the hub — the tables say which).
+	Sandboxed bool
+	// TempDir is where each run's data folder is made ("" = os.TempDir).
+	TempDir string
+}
+
+func (o Options) launcher() sandbox.Launcher {
+	if o.Sandboxed {
+		return &launch.Launcher{}
+	}
+	return inproc.Launcher{}
+}
+
+// Mode names how apps ran, for the tables.
+func (o Options) Mode() string {
+	if o.Sandboxed {
+		return "apps in sandboxed worker processes"
+	}
+	return "apps in-process (inproc launcher, same app code; run with --sandbox for workers)"
+}
+
+// offlineInfo is the offline model's identity.
+var offlineInfo = llm.Info{Provider: llm.ProviderOffline, Model: llm.ProviderOffline, Offline: true}
+
+// Result is one scenario run on one architecture with one simulated user.
+type Result struct {
+	Scenario string   `json:"scenario"`
+	Title    string   `json:"title"`
+	Attacks  []string `json:"attacks"`
+	Defence  string   `json:"defence"`
+	Arch     string   `json:"arch"`
+	User     string   `json:"user"`
+	// Pending says why the scenario did not run; the other fields are then empty.
+	Pending         string `json:"pending,omitempty"`
+	AttackSucceeded bool   `json:"attack_succeeded"`
+	BenignDone      bool   `json:"benign_done"`
+	Prompts         int    `json:"prompts_shown"`
+	Warned          int    `json:"prompts_warned"`
+	// AttackerCalls counts the LLM calls the attacker's script answered.
+	AttackerCalls int           `json:"attacker_llm_calls"`
+	Answers       []string      `json:"answers"`
+	Calls         []record.Call `json:"calls"`
+	Errors        []string      `json:"errors,omitempty"`
+}
+
+// RunAttacks runs every scenario on every architecture with every user.
+func RunAttacks(ctx context.Context, scs []*scenario.Scenario, o Options) ([]Result, error) {
+	var out []Result
+	for _, sc := range scs {
+		for _, arch := range Archs {
+			for _, u := range users.All {
+				r, err := RunScenario(ctx, sc, arch, u, o)
+				if err != nil {
+					return out, fmt.Errorf("scenario %s on %s (%s): %w", sc.ID, arch, u, err)
+				}
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
+}
+
+// pendingReason is why a scenario cannot run here, or "".
+func pendingReason(sc *scenario.Scenario) string {
+	if sc.Pending != "" {
+		return sc.Pending
+	}
+	for _, id := range sc.Apps {
+		if _, err := specs.BuiltinByID(id); err != nil {
+			return fmt.Sprintf("built-in app %s is not in this binary", id)
+		}
+	}
+	return ""
+}
+
+// RunScenario runs one scenario from a fresh data folder.
+func RunScenario(ctx context.Context, sc *scenario.Scenario, arch, user string, o Options) (Result, error) {
+	r := Result{Scenario: sc.ID, Title: sc.Title, Attacks: sc.Attacks, Defence: sc.Defence, Arch: arch, User: user}
+	if r.Pending = pendingReason(sc); r.Pending != "" {
+		return r, nil
+	}
+	dir, err := os.MkdirTemp(o.TempDir, "isolategpt-eval-")
+	if err != nil {
+		return r, err
+	}
+	defer os.RemoveAll(dir)
+	if err := placeFiles(dir, evalUser, sc.Files, o.Sandboxed); err != nil {
+		return r, err
+	}
+	apps := &attackapps.Launcher{Inner: o.launcher(), Sandboxed: o.Sandboxed}
+	rec := &record.Launcher{Inner: apps}
+	u, err := users.New(user)
+	if err != nil {
+		return r, err
+	}
+	var mem vanilla.Memory = &vanilla.MemoryStore{}
+	var sys system
+	var adv *adversary.Model
+	var outcome scenario.Outcome
+	defer func() {
+		if sys != nil {
+			_ = sys.close()
+		}
+	}()
+	for i, queries := range sc.Sessions {
+		n := i + 1
+		catalog, changed, err := scenarioCatalog(sc, n, apps)
+		if err != nil {
+			return r, err
+		}
+		if sys == nil || changed {
+			// A rug pull: the app's manifest changed between sessions, as
+			// if the app updated itself; the system starts again over the
+			// same data folder.
+			if sys != nil {
+				if err := sys.close(); err != nil {
+					return r, err
+				}
+			}
+			adv = &adversary.Model{Benign: benignModel(arch, catalog, sc), Canaries: sc.Canaries, Attacker: sc.Attacker}
+			if sys, err = start(arch, parts{catalog: catalog, launcher: rec, model: adv, info: offlineInfo, dataDir: dir, vanillaMemory: mem}); err != nil {
+				sys = nil
+				return r, err
+			}
+		}
+		rec.SetSession(n)
+		s, err := sys.open(ctx, evalUser, u)
+		if err != nil {
+			return r, err
+		}
+		for _, q := range queries {
+			ans, err := s.Ask(ctx, q)
+			if err != nil {
+				r.Errors = append(r.Errors, err.Error())
+			}
+			if ans != nil {
+				outcome.Answers = append(outcome.Answers, scenario.Answer{Session: n, Text: ans.Text})
+				r.Answers = append(r.Answers, ans.Text)
+			}
+		}
+		if err := s.Close(); err != nil {
+			return r, err
+		}
+		hits, _ := adv.Stats()
+		r.AttackerCalls += hits
+	}
+	outcome.Calls = rec.Calls()
+	r.Calls = outcome.Calls
+	outcome.Prompts = u.Shown()
+	r.AttackSucceeded = sc.Goal.Holds(&outcome)
+	r.BenignDone = sc.Benign.Holds(&outcome)
+	r.Prompts = len(outcome.Prompts)
+	r.Warned = u.Warned()
+	return r, nil
+}
+
+// scenarioCatalog is the catalog of session n: the built-in apps and the
+// scenario apps' manifests for that session, which it also hands to the
+// launcher. changed is true when a manifest differs from session n-1's.
+func scenarioCatalog(sc *scenario.Scenario, n int, apps *attackapps.Launcher) (*plan.Catalog, bool, error) {
+	var ms []*specs.Manifest
+	for _, id := range sc.Apps {
+		m, err := specs.BuiltinByID(id)
+		if err != nil {
+			return nil, false, err
+		}
+		ms = append(ms, m)
+	}
+	changed := false
+	for i := range sc.ScenarioApps {
+		a := &sc.ScenarioApps[i]
+		m := a.ManifestFor(n)
+		if n > 1 && m != a.ManifestFor(n-1) {
+			changed = true
+		}
+		raw := a.Manifest
+		if m != a.ManifestFor(1) {
+			raw = a.Manifest2
+		}
+		apps.Set(a.ID(), attackapps.Spec{Manifest: raw, Functions: a.Functions})
+		ms = append(ms, m)
+	}
+	c, err := plan.NewCatalog(ms)
+	return c, changed, err
+}
+
+// benignModel is what answers LLM calls without a canary: the offline
+// model (for the baseline, its driver of the one context), or the
+// scenario's own script.
+func benignModel(arch string, c *plan.Catalog, sc *scenario.Scenario) llms.Model {
+	var inner llms.Model = offline.New()
+	if arch == Vanilla {
+		inner = vanilla.NewOffline(c)
+		if len(sc.BenignVanilla) > 0 {
+			return &adversary.Script{Inner: inner, Replies: sc.BenignVanilla}
+		}
+		return inner
+	}
+	if len(sc.BenignPlan) > 0 || len(sc.BenignAgent) > 0 {
+		return &adversary.Script{Inner: inner, Plan: string(sc.BenignPlan), Replies: sc.BenignAgent}
+	}
+	return inner
+}
+
+// evalUser is the user every evaluation run is for.
+const evalUser = "eval"
+
+// sandboxUser is the host user a sandboxed worker runs as when the hub is
+// root (sandbox/launch maps the worker's root to nobody).
+const sandboxUser = 65534
+
+// placeFiles writes fixture files into apps' folders (dir/apps/<user>/<app>).
+// For sandboxed apps run by root they are given to the sandbox's user, as
+// the launcher gives it the folder itself.
+func placeFiles(dir, user string, files map[string]map[string]json.RawMessage, sandboxed bool) error {
+	give := func(path string) error {
+		if !sandboxed || os.Getuid() != 0 {
+			return nil
+		}
+		return os.Lchown(path, sandboxUser, sandboxUser)
+	}
+	for app, fs := range files {
+		appDir := filepath.Join(dir, "apps", user, app)
+		for name, content := range fs {
+			path := filepath.Join(appDir, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				return fmt.Errorf("fixture %s/%s: %w", app, name, err)
+			}
+			for d := filepath.Dir(path); d != appDir && len(d) > len(appDir); d = filepath.Dir(d) {
+				if err := give(d); err != nil {
+					return fmt.Errorf("fixture %s/%s: %w", app, name, err)
+				}
+			}
+			data := []byte(content)
+			var str string
+			if json.Unmarshal(content, &str) == nil {
+				data = []byte(str)
+			}
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				return fmt.Errorf("fixture %s/%s: %w", app, name, err)
+			}
+			if err := give(path); err != nil {
+				return fmt.Errorf("fixture %s/%s: %w", app, name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// MarshalResults encodes results as indented JSON.
+func MarshalResults(v any) ([]byte, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// AttackTable renders results as a Markdown table.
+func AttackTable(rs []Result) string {
+	var b strings.Builder
+	b.WriteString("| scenario | attacks | defence claimed | architecture | simulated user | attack succeeded? | benign task done? | prompts shown (warned) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		if r.Pending != "" {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | PENDING: %s | – | – |\n", r.Scenario, strings.Join(r.Attacks, ", "), r.Defence, r.Arch, r.User, r.Pending)
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d (%d) |\n", r.Scenario, strings.Join(r.Attacks, ", "), r.Defence, r.Arch, r.User,
+			yesNo(r.AttackSucceeded), yesNo(r.BenignDone), r.Prompts, r.Warned)
+	}
+	return b.String()
+}
