@@ -190,11 +190,11 @@ func (h *hub) inPlan(queryID, app, fn string) bool {
 func items(v any, origin string) []msg.DataItem {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return []msg.DataItem{{Name: "value", Value: execute.Preview(v), Origin: origin}}
+		return []msg.DataItem{{Name: "value", Value: execute.PromptValue(v), Origin: origin}}
 	}
 	out := make([]msg.DataItem, 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		out = append(out, msg.DataItem{Name: k, Value: execute.Preview(m[k]), Origin: origin})
+		out = append(out, msg.DataItem{Name: k, Value: execute.PromptValue(m[k]), Origin: origin})
 	}
 	return out
 }

@@ -371,11 +371,11 @@ func describeArgs(args map[string]any, flows map[string]string, literalOrigin st
 		// its name is never cut off behind its content.
 		if obj, ok := args[k].(map[string]any); ok && len(obj) > 0 {
 			for _, f := range slices.Sorted(maps.Keys(obj)) {
-				items = append(items, msg.DataItem{Name: k + "." + f, Value: Preview(obj[f]), Origin: origin})
+				items = append(items, msg.DataItem{Name: k + "." + f, Value: PromptValue(obj[f]), Origin: origin})
 			}
 			continue
 		}
-		items = append(items, msg.DataItem{Name: k, Value: Preview(args[k]), Origin: origin})
+		items = append(items, msg.DataItem{Name: k, Value: PromptValue(args[k]), Origin: origin})
 	}
 	return items
 }

@@ -144,3 +144,24 @@ func TestIndexPastTheEndIsAMissingValue(t *testing.T) {
 		t.Errorf("calls %+v, want only the search", inv.calls)
 	}
 }
+
+func TestPromptValue(t *testing.T) {
+	long := strings.Repeat("ab", 200)
+	tests := []struct {
+		name string
+		in   any
+		want string
+	}{
+		{"short", "annual_report.pdf", "annual_report.pdf"},
+		{"number", json.Number("655"), "655"},
+		{"long, with its length", long, long[:100] + "… (400 characters)"},
+		{"control characters count in the length", strings.Repeat("\x01", 150) + "x", "x… (151 characters)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := PromptValue(tt.in); got != tt.want {
+				t.Errorf("PromptValue = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

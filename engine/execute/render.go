@@ -53,6 +53,28 @@ func Preview(v any) string {
 	return s
 }
 
+// maxPromptValue caps one value in a permission prompt: enough to
+// recognise it, short enough that the other values stay in view.
+const maxPromptValue = 100
+
+// PromptValue renders a value for a permission prompt: as Preview, but a
+// long value is cut sooner and says how long it really is.
+func PromptValue(v any) string {
+	s := Preview(v)
+	full := s
+	if t, ok := v.(string); ok {
+		full = t
+	}
+	n := len([]rune(full))
+	if n <= maxPromptValue {
+		return s
+	}
+	if r := []rune(strings.TrimSuffix(s, "…")); len(r) > maxPromptValue {
+		s = string(r[:maxPromptValue])
+	}
+	return s + fmt.Sprintf("… (%d characters)", n)
+}
+
 // Render fills the plan's answer template with the report's values and
 // appends each step's outcome, attributed to its app. Only the hub writes
 // the words around the values.
