@@ -34,7 +34,7 @@ var (
 	// bodyRE reads `saying "…"`, `message "…"`, `body "…"` and `that says "…"`.
 	bodyRE = regexp.MustCompile(`(?i)\b(?:saying|says|message|body|text)\s*(?::\s*|=\s*)?["“]([^"”]+)["”]`)
 	// newestRE asks for the latest message.
-	newestRE = regexp.MustCompile(`(?i)\b(?:newest|latest|most recent|last)\s+(?:e-?mail|mail|message)\b`)
+	newestRE = regexp.MustCompile(`(?i)\b(?:newest|latest|most recent|last)\s+(?:(?:sent|received|incoming|drafted)\s+)?(?:e-?mail|mail|message|draft)\b`)
 	// aboutRE reads "emails about budget", "messages from Jane".
 	aboutRE = regexp.MustCompile(`(?i)\b(?:e-?mails?|mails|messages|inbox)\s+(?:about|for|from|mentioning|on|with)\s+["“]?([^"”.?!,;]+)`)
 )
@@ -274,10 +274,17 @@ func (b *builder) newestMail(catalog []plan.AppEntry) bool {
 		return false
 	}
 	args := map[string]json.RawMessage{"max_results": mustRaw(1)}
-	if b.f.words["inbox"] || b.f.has("received") {
-		if _, ok := search.Input["properties"].(map[string]any)["folder"]; ok {
-			args["folder"] = mustRaw("inbox")
+	// "The newest email" is the newest one received, unless the query
+	// says sent or drafted.
+	if _, ok := search.Input["properties"].(map[string]any)["folder"]; ok {
+		folder := "inbox"
+		switch {
+		case b.f.has("sent"):
+			folder = "sent"
+		case b.f.has("draft"):
+			folder = "drafts"
 		}
+		args["folder"] = mustRaw(folder)
 	}
 	s := b.id("s")
 	r := b.id("r")
@@ -286,7 +293,7 @@ func (b *builder) newestMail(catalog []plan.AppEntry) bool {
 		plan.Step{ID: r, App: mailer.App, Function: read.Name, Args: map[string]json.RawMessage{"id": ref(s + ".messages.0.id")}},
 	)
 	b.answer = append(b.answer,
-		fmt.Sprintf("The newest of {{%s.count}} messages in %s, from {{%s.from}} on {{%s.date}}, subject “{{%s.subject}}”:", s, mailer.App, r, r, r),
+		fmt.Sprintf("The newest of {{%s.count}} messages in %s's folder, from {{%s.from}} on {{%s.date}}, subject “{{%s.subject}}”:", s, mailer.App, r, r, r),
 		fmt.Sprintf("{{%s.body}}", r),
 		"(The "+Label+" quotes the message; it does not summarise.)")
 	return true

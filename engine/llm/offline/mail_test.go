@@ -51,9 +51,13 @@ func TestPlanMailQueries(t *testing.T) {
 			{"mail", "draft", map[string]string{"to": `{"$ref":"c1.email"}`, "subject": `"Today"`, "message": `"Running late"`}},
 		}, []string{"drafted"}},
 		{"newest", "Summarize the newest email for me.", []want{
-			{"mail", "search", map[string]string{"max_results": `1`}},
+			{"mail", "search", map[string]string{"max_results": `1`, "folder": `"inbox"`}},
 			{"mail", "read", map[string]string{"id": `{"$ref":"s1.messages.0.id"}`}},
 		}, []string{"{{r2.body}}", "{{r2.from}}", "does not summarise"}},
+		{"newest sent", "Show my latest sent email", []want{
+			{"mail", "search", map[string]string{"max_results": `1`, "folder": `"sent"`}},
+			{"mail", "read", nil},
+		}, nil},
 		{"search", "Find emails about budget", []want{
 			{"mail", "search", map[string]string{"query": `"budget"`}},
 		}, []string{"{{s1.count}}"}},
