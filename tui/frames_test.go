@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine/metrics"
 	"github.com/isolategpt/isolategpt/engine/store"
 )
 
@@ -101,4 +102,24 @@ func TestLiveFrame(t *testing.T) {
 	}
 	m.Update(refreshMsg{status: &msg.StatusReply{Sessions: 1, Queries: 1, Spokes: []msg.SpokeStatus{{App: "mail", InFlight: 1}, {App: "travel_mate"}}}})
 	golden(t, "live", m.View())
+}
+
+func TestMetricsFrame(t *testing.T) {
+	m, _, _ := frameModel(t)
+	m.env.MetricsAddr = "127.0.0.1:9464"
+	m.Update(tea.KeyMsg{Type: tea.KeyF3})
+	m.snap = metrics.Snapshot{
+		SpokesStarted: 3, SpokesLive: 2, Crashes: 1, Restarts: 1, WorkersStarted: 4,
+		Kills:       map[string]int{"seccomp": 1, "timeout": 1},
+		Steps:       map[string]int{msg.StatusOK: 5, msg.StatusFailed: 1},
+		ISC:         map[string]int{msg.StatusOK: 1, msg.StatusDenied: 1},
+		Permissions: map[string]int{string(msg.AllowOnce): 4, string(msg.Deny): 1},
+		Queries:     3, Failed: 1, LLMCalls: 5, Tokens: msg.Usage{PromptTokens: 1200, CompletionTokens: 310},
+		Latency: map[string]metrics.Latency{
+			"metro_hail.estimate_fare": {Count: 2, Total: 3 * time.Second, Last: time.Second, Max: 2 * time.Second, ExecCount: 2, ExecTotal: 9 * time.Millisecond},
+			"hub choice":               {Count: 1, Total: 20 * time.Microsecond, Last: 20 * time.Microsecond, Max: 20 * time.Microsecond},
+		},
+		InFlight: map[string]int{"mail": 1},
+	}
+	golden(t, "metrics", m.View())
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/isolategpt/isolategpt/actors/msg"
 )
 
+var buckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 120}
+
 // StatusFunc asks the hub what is alive (engine.Engine.Status).
 type StatusFunc func(ctx context.Context) (*msg.StatusReply, error)
 
@@ -37,6 +39,7 @@ type Collector struct {
 	kills          *prometheus.CounterVec
 	steps          *prometheus.CounterVec
 	stepSeconds    *prometheus.HistogramVec
+	execSeconds    *prometheus.HistogramVec
 	isc            *prometheus.CounterVec
 	permissions    *prometheus.CounterVec
 	queries        *prometheus.CounterVec
@@ -46,6 +49,9 @@ type Collector struct {
 	mu     sync.Mutex
 	snap   Snapshot
 	spokes map[string]string // spoke id → app, while it lives
+	// routed is when the hub routed each step in flight to its spoke, by
+	// query id and step id.
+	routed map[string]time.Time
 }
 
 // Snapshot is the collector's counters at one moment, for display.
@@ -71,12 +77,25 @@ type Snapshot struct {
 	InFlight map[string]int
 }
 
-// Latency summarises one function's step durations.
+// Latency summarises one function's step durations. A step's duration
+// runs from when it could start, so it includes the wait for the user's
+// permission; Exec runs from when the hub routed it to its spoke.
 type Latency struct {
 	Count int
 	Total time.Duration
 	Last  time.Duration
 	Max   time.Duration
+	// ExecCount and ExecTotal cover the steps routed to a spoke.
+	ExecCount int
+	ExecTotal time.Duration
+}
+
+// ExecMean is the average time from routing to the end of the step.
+func (l Latency) ExecMean() time.Duration {
+	if l.ExecCount == 0 {
+		return 0
+	}
+	return l.ExecTotal / time.Duration(l.ExecCount)
 }
 
 // Mean is the average duration.
@@ -90,7 +109,7 @@ func (l Latency) Mean() time.Duration {
 // New starts counting system's events. status may be nil; with it, scrapes
 // and snapshots also report calls in flight per spoke. Call Close to stop.
 func New(system *actor.ActorSystem, status StatusFunc) *Collector {
-	c := &Collector{system: system, status: status, reg: prometheus.NewRegistry(), spokes: map[string]string{}}
+	c := &Collector{system: system, status: status, reg: prometheus.NewRegistry(), spokes: map[string]string{}, routed: map[string]time.Time{}}
 	c.snap = Snapshot{Kills: map[string]int{}, Steps: map[string]int{}, ISC: map[string]int{}, Permissions: map[string]int{}, Latency: map[string]Latency{}}
 	c.spokesStarted = c.counterVec("spokes_started_total", "Spokes the hub started.", "app")
 	c.spokesLive = c.gauge("spokes_live", "Spokes alive now.")
@@ -100,10 +119,14 @@ func New(system *actor.ActorSystem, status StatusFunc) *Collector {
 	c.kills = c.counterVec("worker_kills_total", "App workers that died, by cause (timeout, output, memory, seccomp, crash).", "app", "cause")
 	c.steps = c.counterVec("steps_total", "Plan steps finished, by app and status.", "app", "status")
 	c.stepSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: "isolategpt", Name: "step_duration_seconds", Help: "Plan step latency, by app.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		Namespace: "isolategpt", Name: "step_duration_seconds", Help: "Plan step latency from when the step could start, permission wait included, by app.",
+		Buckets: buckets,
 	}, []string{"app"})
-	c.reg.MustRegister(c.stepSeconds)
+	c.execSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "isolategpt", Name: "step_exec_seconds", Help: "Plan step latency from the hub routing it to its spoke to its checked result, by app.",
+		Buckets: buckets,
+	}, []string{"app"})
+	c.reg.MustRegister(c.stepSeconds, c.execSeconds)
 	c.isc = c.counterVec("isc_messages_total", "Inter-spoke requests the hub handled, by status.", "status")
 	c.permissions = c.counterVec("permission_decisions_total", "Permission decisions, by kind, decision and whether the user was asked.", "kind", "decision", "asked")
 	c.queries = c.counterVec("queries_total", "Queries answered, by outcome.", "outcome")
@@ -172,8 +195,12 @@ func (c *Collector) observe(ev any) {
 			c.snap.Kills[cause]++
 			c.kills.WithLabelValues(e.App, cause).Inc()
 		}
+	case *msg.StepStarted:
+		c.routed[e.QueryID+"/"+e.StepID] = time.Now()
 	case *msg.StepFinished:
 		o := e.Outcome
+		routed, wasRouted := c.routed[e.QueryID+"/"+o.Step]
+		delete(c.routed, e.QueryID+"/"+o.Step)
 		app, name := o.App, o.App+"."+o.Function
 		if o.Kind == "op" || app == "" {
 			app, name = "hub", "hub "+o.Step
@@ -187,6 +214,12 @@ func (c *Collector) observe(ev any) {
 			l.Total += o.Duration
 			l.Last = o.Duration
 			l.Max = max(l.Max, o.Duration)
+			if wasRouted {
+				d := time.Since(routed)
+				l.ExecCount++
+				l.ExecTotal += d
+				c.execSeconds.WithLabelValues(app).Observe(d.Seconds())
+			}
 			c.snap.Latency[name] = l
 		}
 	case *msg.ISCRouted:

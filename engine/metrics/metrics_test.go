@@ -101,12 +101,16 @@ func TestScrapeAfterAQuery(t *testing.T) {
 		`isolategpt_steps_total{app="quick_ride",status="ok"} 1`,
 		`isolategpt_steps_total{app="hub",status="ok"} 1`,
 		`isolategpt_step_duration_seconds_count{app="metro_hail"} 2`,
+		`isolategpt_step_exec_seconds_count{app="metro_hail"} 2`,
 		`isolategpt_permission_decisions_total{asked="true",decision="allow_once",kind="exec"} 3`,
 		`isolategpt_queries_total{outcome="answered"} 1`,
 		`isolategpt_llm_calls_total `+itoa(a.Usage.Calls),
 		`isolategpt_spoke_calls_in_flight{app="metro_hail"} 0`,
 	)
 	snap := c.Snapshot(t.Context())
+	if strings.Contains(text, `isolategpt_step_exec_seconds_count{app="hub"}`) {
+		t.Error("a hub operator, never routed to a spoke, has an exec latency")
+	}
 	if snap.SpokesStarted != 2 || snap.Steps[msg.StatusOK] != 4 || snap.LLMCalls != a.Usage.Calls || snap.Latency["metro_hail.book_ride"].Count != 1 {
 		t.Errorf("snapshot %+v", snap)
 	}

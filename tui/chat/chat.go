@@ -62,7 +62,7 @@ func (m *Model) AddHistory(turns []store.Turn) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s %s\n", history.Render(t.At.UTC().Format("2006-01-02 15:04")+" you ›"), history.Render(safe.Clean(t.Query)))
 		if len(t.Facts) > 0 {
-			b.WriteString(history.Render("  steps: "+strings.Join(t.Facts, "; ")) + "\n")
+			b.WriteString(history.Render("  steps: "+safe.Clean(strings.Join(t.Facts, "; "))) + "\n")
 		}
 		m.entries = append(m.entries, b.String())
 	}

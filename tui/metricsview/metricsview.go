@@ -34,10 +34,17 @@ func View(s metrics.Snapshot, addr string, width, height int) string {
 		s.Queries, s.Failed, s.LLMCalls, s.Tokens.PromptTokens, s.Tokens.CompletionTokens)
 	add("  steps: %s · ISC: %s", counts(s.Steps, "none"), counts(s.ISC, "none"))
 	add("  permissions: %s", counts(s.Permissions, "none"))
-	lines = append(lines, head.Render(fmt.Sprintf("step latency %-26s %6s %10s %10s %10s", "", "n", "last", "mean", "max")))
+	lines = append(lines, head.Render(fmt.Sprintf("step latency %-20s %5s %10s %10s %10s %12s", "", "n", "last", "mean", "max", "exec mean")))
 	for _, name := range slices.Sorted(maps.Keys(s.Latency)) {
 		l := s.Latency[name]
-		add("  %-38s %6d %10s %10s %10s", safe.Cut(name, 38), l.Count, short(l.Last), short(l.Mean()), short(l.Max))
+		exec := "-"
+		if l.ExecCount > 0 {
+			exec = short(l.ExecMean())
+		}
+		add("  %-32s %5d %10s %10s %10s %12s", safe.Cut(name, 32), l.Count, short(l.Last), short(l.Mean()), short(l.Max), exec)
+	}
+	if len(s.Latency) > 0 {
+		add("  %s", "(a step's time includes the wait for your answer; exec: from the hub routing it to its result)")
 	}
 	if len(s.Latency) == 0 {
 		add("  no steps yet")
