@@ -191,6 +191,8 @@ func source(origin string) string {
 		return "Data from your query"
 	case origin == "hub":
 		return "Data the hub chose"
+	case origin == "memory":
+		return "Data from your earlier queries"
 	}
 	app, fn, _ := strings.Cut(origin, ".")
 	if fn == "*" || fn == "" {

@@ -23,6 +23,8 @@ func TestWarningNamesOriginAndDestination(t *testing.T) {
 			"Data produced by the app travel_mate's assistant would be given to mail.send (app mail)."},
 		{"outside the plan", msg.Prompt{Kind: msg.Data, Origin: "drive.retrieve", App: "mail", InPlan: false},
 			"Data produced by drive.retrieve (app drive) would be given to the app mail's assistant, which may use it in any of mail's functions, outside the plan for your query."},
+		{"the user's earlier data", msg.Prompt{Kind: msg.Data, Origin: "memory", App: "travel_mate", Function: "book_flight", InPlan: true},
+			"Data from your earlier queries would be given to travel_mate.book_flight (app travel_mate)."},
 		{"the user's own data in the plan: no warning", msg.Prompt{Kind: msg.Data, Origin: "user", App: "travel_mate", Function: "book_flight", InPlan: true}, ""},
 		{"collab outside the plan", msg.Prompt{Kind: msg.Collab, Requester: "mail", App: "drive", Function: "retrieve"},
 			"mail asks to use drive.retrieve, which is not part of the plan for your query."},

@@ -64,7 +64,17 @@ type Executor struct {
 	MaxResultBytes int
 	// OnStep, if set, is called as each step finishes.
 	OnStep func(msg.StepOutcome)
+	// Query and Memory are the user's query and the hub memory the planner
+	// was shown. A literal argument the planner took from Memory rather
+	// than from Query is a flow of the user's earlier data to an app: it
+	// gets a data prompt with origin OriginMemory.
+	Query  string
+	Memory []string
 }
+
+// OriginMemory is the origin of values the planner took from the user's
+// earlier queries.
+const OriginMemory = "memory"
 
 // Report is the outcome of a run.
 type Report struct {
@@ -232,6 +242,11 @@ func (e *Executor) runCall(ctx context.Context, n *plan.Node, states map[string]
 	if err != nil {
 		return fail(out, msg.StatusFailed, err.Error()), nil, msg.Usage{}
 	}
+	for name, a := range n.Args {
+		if a.Ref == nil && e.fromMemory(a.Value) {
+			flows[name] = OriginMemory
+		}
+	}
 	out.Args = mustJSON(args)
 	if err := f.Input.Validate(args); err != nil {
 		return fail(out, msg.StatusFailed, "arguments do not fit "+app+"."+f.Name+": "+err.Error()), nil, msg.Usage{}
@@ -335,6 +350,41 @@ func originOf(st *state, r *plan.Ref) string {
 		return st.outcome.App + ".*"
 	}
 	return st.outcome.App + "." + st.outcome.Function
+}
+
+// fromMemory reports whether a literal argument holds text that is in the
+// hub memory the planner saw but not in the query: the planner carried it
+// over from an earlier query.
+func (e *Executor) fromMemory(v any) bool {
+	if len(e.Memory) == 0 {
+		return false
+	}
+	query := strings.ToLower(e.Query)
+	var texts []string
+	switch t := v.(type) {
+	case string:
+		texts = []string{t}
+	case []any:
+		for _, item := range t {
+			if s, ok := item.(string); ok {
+				texts = append(texts, s)
+			}
+		}
+	}
+	for _, s := range texts {
+		s = strings.ToLower(strings.TrimSpace(s))
+		// Short values ("no", "1") are everywhere; they say nothing of
+		// where they came from.
+		if len([]rune(s)) < 4 || strings.Contains(query, s) {
+			continue
+		}
+		for _, m := range e.Memory {
+			if strings.Contains(strings.ToLower(m), s) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // sortedOrigins lists the apps, other than the destination, that supply

@@ -165,3 +165,66 @@ func TestPromptValue(t *testing.T) {
 		})
 	}
 }
+
+// TestDataFromEarlierQueriesIsAFlow: the planner copies the user's medical
+// history from an earlier query into travel_mate's booking (the original's
+// inadvertent data exposure). The value is the user's, but not from this
+// query: the user is asked, with a warning, before travel_mate gets it.
+func TestDataFromEarlierQueriesIsAFlow(t *testing.T) {
+	const flight = `{"steps": [{"id": "f", "app": "travel_mate", "function": "book_flight", "args": {
+	  "name": "Michael Smith", "email": "michael.smith@email.com", "departure_city": "Irvine",
+	  "destination_city": "Paris", "departure_date": "June 10th", "class_of_service": "first",
+	  "special_requirements": "severe asthma, controlled hypertension"}}], "answer": ""}`
+	memory := []string{"earlier query: I want to schedule an appointment: name = Michael Smith, symptoms = severe asthma, controlled hypertension, email address = michael.smith@email.com — health_companion.book_appointment ok"}
+	query := "I'd like to book a flight from Irvine to Paris on June 10th in first class."
+	book := func(inv Invocation) (json.RawMessage, error) {
+		return json.RawMessage(`{"confirmation": "booked", "reference": "TM-1"}`), nil
+	}
+	tests := []struct {
+		name   string
+		memory []string
+		deny   bool
+		want   string
+		flows  int
+	}{
+		{"no memory, no flow", nil, false, msg.StatusOK, 0},
+		{"allowed", memory, false, msg.StatusOK, 1},
+		{"denied", memory, true, msg.StatusDenied, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := &fakeInvoker{fn: book}
+			gate := &fakeGate{deny: func(p msg.Prompt) bool { return tt.deny && p.Kind == msg.Data }}
+			r := (&Executor{Invoker: inv, Gate: gate, Query: query, Memory: tt.memory}).Run(t.Context(), graph(t, flight))
+			if o := outcome(t, r, "f"); o.Status != tt.want {
+				t.Fatalf("booking %+v, want %s", o, tt.want)
+			}
+			ps := dataPrompts(gate)
+			if len(ps) != tt.flows {
+				t.Fatalf("data prompts %+v, want %d", ps, tt.flows)
+			}
+			if tt.flows == 0 {
+				return
+			}
+			p := ps[0]
+			names := map[string]bool{}
+			for _, d := range p.Data {
+				names[d.Name] = true
+				if d.Origin != OriginMemory {
+					t.Errorf("item %s from %s", d.Name, d.Origin)
+				}
+			}
+			// Paris, Irvine and the date are in this query; the name, the
+			// address and the medical history are not.
+			if !names["special_requirements"] || !names["name"] || !names["email"] || names["destination_city"] || names["departure_date"] {
+				t.Errorf("flow items %v", names)
+			}
+			if w := permission.Warning(p); w != "Data from your earlier queries would be given to travel_mate.book_flight (app travel_mate)." {
+				t.Errorf("warning %q", w)
+			}
+			if tt.deny && len(inv.calls) != 0 {
+				t.Error("travel_mate ran although the flow was denied")
+			}
+		})
+	}
+}
