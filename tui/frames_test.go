@@ -49,6 +49,8 @@ func TestChatFrame(t *testing.T) {
 			{Step: "s2", Kind: "call", App: "quick_ride", Function: "estimate_fare", Status: msg.StatusOK, Result: json.RawMessage(`{"currency":"USD","fare":57}`), Duration: 900 * time.Microsecond},
 			{Step: "choice", Kind: "op", Status: msg.StatusOK, Reason: "hub chose s1 (min fare = 51.8)", Duration: 1300 * time.Microsecond},
 			{Step: "act", Kind: "call", App: "metro_hail", Function: "book_ride", Status: msg.StatusDenied, Reason: "denied by the user", Duration: 2 * time.Second},
+			{Step: "plan_trip", Kind: "agent", App: "travel_mate", Status: msg.StatusOK, Result: json.RawMessage(`{"text":"done"}`), Duration: 30 * time.Millisecond,
+				Tools: []msg.ToolTrace{{Function: "quick_ride.estimate_fare", Status: msg.StatusOK}, {Function: "travel_mate.book_flight", Status: msg.StatusDenied, Reason: "denied by the user"}}},
 		},
 		Usage:    msg.Usage{Calls: 1},
 		Duration: 2100 * time.Millisecond,
@@ -119,7 +121,7 @@ func TestMetricsFrame(t *testing.T) {
 			"metro_hail.estimate_fare": {Count: 2, Total: 3 * time.Second, Last: time.Second, Max: 2 * time.Second, ExecCount: 2, ExecTotal: 9 * time.Millisecond},
 			"hub choice":               {Count: 1, Total: 20 * time.Microsecond, Last: 20 * time.Microsecond, Max: 20 * time.Microsecond},
 		},
-		InFlight: map[string]int{"mail": 1},
+		InFlight: map[string]int{"mail": 1}, HubWait: 85 * time.Microsecond,
 	}
 	golden(t, "metrics", m.View())
 }

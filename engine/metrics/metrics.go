@@ -75,6 +75,9 @@ type Snapshot struct {
 	Latency map[string]Latency
 	// InFlight is calls in progress per app, from the hub.
 	InFlight map[string]int
+	// HubWait is how long the hub took to answer a status request: the
+	// time a message waits in its mailbox, plus a little.
+	HubWait time.Duration
 }
 
 // Latency summarises one function's step durations. A step's duration
@@ -268,7 +271,7 @@ func actorKind(id string) string {
 // Snapshot returns a copy of the counters; with a StatusFunc, InFlight is
 // asked of the hub (bounded by ctx).
 func (c *Collector) Snapshot(ctx context.Context) Snapshot {
-	inFlight := c.inFlight(ctx)
+	inFlight, wait := c.inFlight(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.snap
@@ -277,25 +280,29 @@ func (c *Collector) Snapshot(ctx context.Context) Snapshot {
 	s.ISC = clone(s.ISC)
 	s.Permissions = clone(s.Permissions)
 	s.Latency = clone(s.Latency)
-	s.InFlight = inFlight
+	s.InFlight, s.HubWait = inFlight, wait
 	return s
 }
 
-func (c *Collector) inFlight(ctx context.Context) map[string]int {
+// inFlight asks the hub for the calls in progress per app, and times how
+// long it took to answer.
+func (c *Collector) inFlight(ctx context.Context) (map[string]int, time.Duration) {
 	if c.status == nil {
-		return nil
+		return nil, 0
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
+	start := time.Now()
 	r, err := c.status(ctx)
 	if err != nil {
-		return nil
+		return nil, 0
 	}
+	wait := time.Since(start)
 	out := map[string]int{}
 	for _, s := range r.Spokes {
 		out[s.App] += s.InFlight
 	}
-	return out
+	return out, wait
 }
 
 func clone[K comparable, V any](m map[K]V) map[K]V {
@@ -310,12 +317,23 @@ func clone[K comparable, V any](m map[K]V) map[K]V {
 // spoke: the depth of the work queued on it.
 type inflight struct{ c *Collector }
 
-var inflightDesc = prometheus.NewDesc("isolategpt_spoke_calls_in_flight", "Calls in progress at the live spokes, by app (asked of the hub at scrape time).", []string{"app"}, nil)
+var (
+	inflightDesc = prometheus.NewDesc("isolategpt_spoke_calls_in_flight", "Calls in progress at the live spokes, by app (asked of the hub at scrape time).", []string{"app"}, nil)
+	hubWaitDesc  = prometheus.NewDesc("isolategpt_hub_status_seconds", "How long the hub took to answer a status request at scrape time: grows with the messages waiting in its mailbox.", nil, nil)
+)
 
-func (i *inflight) Describe(ch chan<- *prometheus.Desc) { ch <- inflightDesc }
+func (i *inflight) Describe(ch chan<- *prometheus.Desc) {
+	ch <- inflightDesc
+	ch <- hubWaitDesc
+}
 
 func (i *inflight) Collect(ch chan<- prometheus.Metric) {
-	for app, n := range i.c.inFlight(context.Background()) {
+	counts, wait := i.c.inFlight(context.Background())
+	if counts == nil {
+		return
+	}
+	for app, n := range counts {
 		ch <- prometheus.MustNewConstMetric(inflightDesc, prometheus.GaugeValue, float64(n), app)
 	}
+	ch <- prometheus.MustNewConstMetric(hubWaitDesc, prometheus.GaugeValue, wait.Seconds())
 }

@@ -108,6 +108,9 @@ func TestScrapeAfterAQuery(t *testing.T) {
 		`isolategpt_spoke_calls_in_flight{app="metro_hail"} 0`,
 	)
 	snap := c.Snapshot(t.Context())
+	if !strings.Contains(text, "\nisolategpt_hub_status_seconds ") {
+		t.Error("scrape lacks isolategpt_hub_status_seconds")
+	}
 	if strings.Contains(text, `isolategpt_step_exec_seconds_count{app="hub"}`) {
 		t.Error("a hub operator, never routed to a spoke, has an exec latency")
 	}

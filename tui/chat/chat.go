@@ -102,6 +102,14 @@ func RenderAnswer(a *msg.Answer, err error, width int) string {
 		}
 		for _, s := range a.Steps {
 			b.WriteString(safe.Cut("    "+StepLine(s), width) + "\n")
+			// An agent step's own tool calls, each checked by the hub.
+			for _, tc := range s.Tools {
+				line := fmt.Sprintf("        tool %s: %s", tc.Function, tc.Status)
+				if tc.Reason != "" {
+					line += " (" + execute.Preview(tc.Reason) + ")"
+				}
+				b.WriteString(safe.Cut(safe.Clean(line), width) + "\n")
+			}
 		}
 		if a.Usage.Calls > 0 {
 			b.WriteString(faint.Render(fmt.Sprintf("  model: %s · %d call(s), %d+%d tokens · %s", a.Model, a.Usage.Calls, a.Usage.PromptTokens, a.Usage.CompletionTokens, round(a.Duration))) + "\n")

@@ -24,7 +24,7 @@ func View(s metrics.Snapshot, addr string, width, height int) string {
 	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 	lines = append(lines, head.Render("supervisor"))
 	add("  spokes started %d · alive %d · crashes %d · restarts %d", s.SpokesStarted, s.SpokesLive, s.Crashes, s.Restarts)
-	add("  calls in flight per spoke: %s", counts(s.InFlight, "none"))
+	add("  calls in flight per spoke: %s · hub answers a status request in %s", counts(s.InFlight, "none"), short(s.HubWait))
 	lines = append(lines, head.Render("sandbox"))
 	add("  workers started %d · killed: %s", s.WorkersStarted, counts(s.Kills, "none"))
 	add("    (by limit: timeout %d, output %d, memory %d · by seccomp %d · crashed %d)",
