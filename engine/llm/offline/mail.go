@@ -276,15 +276,16 @@ func (b *builder) newestMail(catalog []plan.AppEntry) bool {
 	args := map[string]json.RawMessage{"max_results": mustRaw(1)}
 	// "The newest email" is the newest one received, unless the query
 	// says sent or drafted.
+	where := "mailbox"
 	if _, ok := search.Input["properties"].(map[string]any)["folder"]; ok {
-		folder := "inbox"
+		where = "inbox"
 		switch {
 		case b.f.has("sent"):
-			folder = "sent"
+			where = "sent"
 		case b.f.has("draft"):
-			folder = "drafts"
+			where = "drafts"
 		}
-		args["folder"] = mustRaw(folder)
+		args["folder"] = mustRaw(where)
 	}
 	s := b.id("s")
 	r := b.id("r")
@@ -293,7 +294,7 @@ func (b *builder) newestMail(catalog []plan.AppEntry) bool {
 		plan.Step{ID: r, App: mailer.App, Function: read.Name, Args: map[string]json.RawMessage{"id": ref(s + ".messages.0.id")}},
 	)
 	b.answer = append(b.answer,
-		fmt.Sprintf("The newest of {{%s.count}} messages in %s's folder, from {{%s.from}} on {{%s.date}}, subject “{{%s.subject}}”:", s, mailer.App, r, r, r),
+		fmt.Sprintf("The newest of {{%s.count}} messages in %s's %s, from {{%s.from}} on {{%s.date}}, subject “{{%s.subject}}”:", s, mailer.App, where, r, r, r),
 		fmt.Sprintf("{{%s.body}}", r),
 		"(The "+Label+" quotes the message; it does not summarise.)")
 	return true
