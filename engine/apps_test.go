@@ -111,6 +111,11 @@ func installApp(t *testing.T, dataDir string, manifest string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	installCandidate(t, dataDir, c)
+}
+
+func installCandidate(t *testing.T, dataDir string, c *apps.Candidate) {
+	t.Helper()
 	st, err := store.Open(filepath.Join(dataDir, "store"), store.Options{})
 	if err != nil {
 		t.Fatal(err)

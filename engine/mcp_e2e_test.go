@@ -1,0 +1,296 @@
+package engine
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine/apps"
+	"github.com/isolategpt/isolategpt/sandbox/launch"
+)
+
+// mcpServers returns the folder scripts/install-mcp-servers.sh installs the
+// npm MCP servers into. A missing install fails the test, unless the
+// script recorded that the npm registry was unreachable: then it skips
+// and says so.
+func mcpServers(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", ".cache", "mcp")
+	if _, err := os.Stat(filepath.Join(dir, ".installed")); err == nil {
+		return dir
+	}
+	if why, err := os.ReadFile(filepath.Join(dir, ".unreachable")); err == nil {
+		t.Skipf("the npm MCP servers are not installed because the npm registry was unreachable (%s)", strings.TrimSpace(string(why)))
+	}
+	t.Fatalf("the npm MCP servers are not installed in %s: run scripts/install-mcp-servers.sh before go test", dir)
+	return ""
+}
+
+// installFile installs a manifest file as `isolategpt apps install --yes`.
+func installFile(t *testing.T, dataDir, path string) *apps.Candidate {
+	t.Helper()
+	c, err := apps.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	installCandidate(t, dataDir, c)
+	return c
+}
+
+// reachable makes the folders above an app's data folder traversable
+// (search, not list) for the worker, which runs as nobody and reaches its
+// folder by absolute path, as both npm servers do. t.TempDir and the CLI
+// make them 0700. The launcher should provide this; until it does, see
+// /work/notes/mcp-needs.md.
+func reachable(t *testing.T, dataDir, user string) {
+	t.Helper()
+	apps := filepath.Join(dataDir, "apps", user)
+	if err := os.MkdirAll(apps, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for p := apps; p != filepath.Dir(os.TempDir()) && p != "/"; p = filepath.Dir(p) {
+		if p == os.TempDir() {
+			break
+		}
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// giveToApp hands files the test put in an app's folder to the sandbox's
+// user, as if the app had made them (the launcher chowns only the folder).
+func giveToApp(t *testing.T, paths ...string) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		return
+	}
+	for _, p := range paths {
+		if err := os.Lchown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func realEngine(t *testing.T, dataDir string) *Engine {
+	t.Helper()
+	// Node starts in about a second on this machine; leave room for a busy one.
+	return newEngine(t, Config{DataDir: dataDir, Launcher: &launch.Launcher{StartTimeout: 60 * time.Second, CallTimeout: 60 * time.Second}, InvokeTimeout: 90 * time.Second})
+}
+
+// TestNPMFilesystemServerInSandbox runs @modelcontextprotocol/server-filesystem
+// as the installed app "files", in a worker, through the hub: it answers
+// real tool calls about its own folder, its tools/list is pinned at its
+// first start and found unchanged at the next, and it cannot read outside
+// its folder, not even when its own arguments allow the whole disk.
+func TestNPMFilesystemServerInSandbox(t *testing.T) {
+	servers := mcpServers(t)
+	dataDir := t.TempDir()
+	installFile(t, dataDir, filepath.Join(servers, "files.json"))
+	// A file in the app's own folder, and secrets outside it: another
+	// app's folder and the hub's own.
+	own := filepath.Join(dataDir, "apps", "alice", "files", "notes")
+	other := filepath.Join(dataDir, "apps", "alice", "vault")
+	for _, d := range []string{own, other} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(path, text string) {
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(own, "todo.txt"), "buy milk\n")
+	giveToApp(t, own, filepath.Join(own, "todo.txt"))
+	secret := filepath.Join(other, "secret.txt")
+	write(secret, "the vault's secret\n")
+	hubSecret := filepath.Join(dataDir, "hub-secret.txt")
+	write(hubSecret, "the hub's secret\n")
+	reachable(t, dataDir, "alice")
+
+	e := realEngine(t, dataDir)
+	rec := &recorder{}
+	s := session(t, e, "alice", rec)
+	ask := func(q string) msg.StepOutcome {
+		t.Helper()
+		a, err := s.Ask(t.Context(), q)
+		if a == nil {
+			t.Fatalf("ask %q: %v", q, err)
+		}
+		return stepOf(t, a, "s1")
+	}
+	st := ask(`Use files to list the directory "notes"`)
+	if st.Status != msg.StatusOK || st.Function != "list_directory" || !strings.Contains(string(st.Result), "[FILE] todo.txt") {
+		t.Fatalf("list_directory: %+v", st)
+	}
+	st = ask(`Use files to read the text file "notes/todo.txt"`)
+	if st.Status != msg.StatusOK || !strings.Contains(string(st.Result), "buy milk") {
+		t.Fatalf("read_text_file: %+v", st)
+	}
+	for _, path := range []string{secret, hubSecret, "../vault/secret.txt", "/etc/passwd"} {
+		st := ask(`Use files to read the text file "` + path + `"`)
+		if st.App != "files" || st.Function != "read_text_file" {
+			t.Fatalf("planned %s.%s, not files.read_text_file", st.App, st.Function)
+		}
+		if st.Status == msg.StatusOK || strings.Contains(string(st.Result), "secret") {
+			t.Errorf("files read %s: %+v", path, st)
+		}
+		t.Logf("read %s: %s", path, st.Reason)
+	}
+	pinned, err := e.Apps().Get("files")
+	if err != nil || pinned.ToolsHash == "" {
+		t.Fatalf("tools not pinned at the first start: %+v, %v", pinned, err)
+	}
+	tools, err := e.Apps().PinnedTools("files")
+	if err != nil || len(tools) < 8 {
+		t.Errorf("pinned %d tools, %v", len(tools), err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The same server at its next start: the same tools, no question.
+	s2 := session(t, e, "alice", rec)
+	a, err := s2.Ask(t.Context(), `Use files to list the directory "notes"`)
+	if err != nil || stepOf(t, a, "s1").Status != msg.StatusOK {
+		t.Fatalf("second start: %v %+v", err, a)
+	}
+	for _, p := range rec.list() {
+		if p.Kind == msg.Pin {
+			t.Errorf("pin prompt for an unchanged server: %+v", p)
+		}
+	}
+}
+
+// TestNPMFilesystemServerConfinedBySandbox gives the filesystem server
+// the whole disk in its own arguments: the sandbox, not the server's own
+// check, must still keep it to its folder.
+func TestNPMFilesystemServerConfinedBySandbox(t *testing.T) {
+	servers := mcpServers(t)
+	src, err := os.ReadFile(filepath.Join(servers, "files.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(src, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["id"] = "files_everywhere"
+	mcp := m["mcp"].(map[string]any)
+	mcp["args"] = []any{mcp["args"].([]any)[0], "/"}
+	data, _ := json.Marshal(m)
+	// ${install} is the manifest's folder, so this one sits beside the
+	// real one, for this test only.
+	path := filepath.Join(servers, "files_everywhere.test.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(path) })
+	dataDir := t.TempDir()
+	installFile(t, dataDir, path)
+	own := filepath.Join(dataDir, "apps", "alice", "files_everywhere")
+	if err := os.MkdirAll(own, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(own, "mine.txt"), []byte("mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	giveToApp(t, own, filepath.Join(own, "mine.txt"))
+	// Secrets the worker's user could read by file mode alone: only the
+	// sandbox stands between them and the server.
+	open := t.TempDir()
+	if err := os.Chmod(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hubSecret := filepath.Join(open, "hub-secret.txt")
+	if err := os.WriteFile(hubSecret, []byte("the hub's secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reachable(t, dataDir, "alice")
+	reachable(t, open, "x")
+	e := realEngine(t, dataDir)
+	s := session(t, e, "alice", &recorder{})
+	ask := func(q string) msg.StepOutcome {
+		t.Helper()
+		a, err := s.Ask(t.Context(), q)
+		if a == nil {
+			t.Fatalf("ask %q: %v", q, err)
+		}
+		return stepOf(t, a, "s1")
+	}
+	// Its own folder still works by absolute path…
+	if st := ask(`Use files_everywhere to read the text file "` + filepath.Join(own, "mine.txt") + `"`); st.Status != msg.StatusOK || !strings.Contains(string(st.Result), "mine") {
+		t.Fatalf("own file: %+v", st)
+	}
+	// …and nothing outside it, though the server itself would allow it.
+	for _, p := range []string{hubSecret, "/etc/passwd", filepath.Join(dataDir, "store", "MANIFEST")} {
+		st := ask(`Use files_everywhere to read the text file "` + p + `"`)
+		if st.App != "files_everywhere" || st.Function != "read_text_file" {
+			t.Fatalf("planned %s.%s, not files_everywhere.read_text_file", st.App, st.Function)
+		}
+		t.Logf("read %s: %s", p, st.Reason)
+		if st.Status == msg.StatusOK {
+			t.Errorf("read %s outside the app folder: %s", p, st.Result)
+			continue
+		}
+		if !strings.Contains(st.Reason, "EACCES") && !strings.Contains(st.Reason, "permission denied") {
+			t.Errorf("read %s: refused with %q, want the sandbox's EACCES", p, st.Reason)
+		}
+	}
+}
+
+// TestNPMMemoryServerInSandbox runs @modelcontextprotocol/server-memory as
+// the installed app "memory": entities it creates are found again, and
+// its graph is kept in the app's own folder.
+func TestNPMMemoryServerInSandbox(t *testing.T) {
+	servers := mcpServers(t)
+	dataDir := t.TempDir()
+	c := installFile(t, dataDir, filepath.Join(servers, "memory.json"))
+	appDir := filepath.Join(dataDir, "apps", "alice", "memory")
+	if err := os.MkdirAll(appDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	reachable(t, dataDir, "alice")
+	// Straight through the launcher and the sandbox, as the spoke does.
+	l := &launch.Launcher{StartTimeout: 60 * time.Second, CallTimeout: 60 * time.Second}
+	conn, err := l.Launch(t.Context(), apps.LaunchSpec(c.Manifest, c.Dir, appDir, nil), appDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := conn.CallTool(t.Context(), "create_entities", json.RawMessage(`{"entities":[{"name":"John Doe","entityType":"person","observations":["prefers tea"]}]}`))
+	if err != nil {
+		t.Fatalf("create_entities: %v", err)
+	}
+	if !strings.Contains(string(out), "John Doe") {
+		t.Errorf("create_entities returned %s", out)
+	}
+	conn.Close()
+	if b, err := os.ReadFile(filepath.Join(appDir, "memory.jsonl")); err != nil || !strings.Contains(string(b), "prefers tea") {
+		t.Errorf("memory.jsonl in the app folder: %q, %v", b, err)
+	}
+	// Through the hub: the offline planner plans the search, the hub
+	// validates the result against the manifest's output schema.
+	e := realEngine(t, dataDir)
+	s := session(t, e, "alice", &recorder{})
+	a, err := s.Ask(t.Context(), `Use memory to search nodes for "John"`)
+	if a == nil {
+		t.Fatal(err)
+	}
+	st := stepOf(t, a, "s1")
+	if st.Status != msg.StatusOK || st.Function != "search_nodes" || !strings.Contains(string(st.Result), "prefers tea") {
+		t.Fatalf("search_nodes: %+v", st)
+	}
+	a, err = s.Ask(t.Context(), `Use memory to read the graph`)
+	if a == nil {
+		t.Fatal(err)
+	}
+	if st := stepOf(t, a, "s1"); st.Status != msg.StatusOK || !strings.Contains(string(st.Result), "John Doe") {
+		t.Errorf("read_graph: %+v", st)
+	}
+}
