@@ -125,3 +125,21 @@ func TestMetricsFrame(t *testing.T) {
 	}
 	golden(t, "metrics", m.View())
 }
+
+func TestAppsFrame(t *testing.T) {
+	// Two apps whose manifests are the original's, so the frame does not
+	// change whenever a built-in app is added.
+	e := newEngine(t, t.TempDir(), "metro_hail", "quick_ride")
+	m, err := New(t.Context(), Env{Engine: e, Session: openSession(t, e, NewPrompter())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	if err := m.env.Engine.Store().PutGrant("alice", store.Grant{Key: "exec:metro_hail.estimate_fare", At: time.Date(2026, 11, 30, 18, 5, 0, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
+	m.loadApps("")
+	m.Update(tea.KeyMsg{Type: tea.KeyF4})
+	m.Update(tea.KeyMsg{Type: tea.KeyPgDown})
+	golden(t, "apps", m.View())
+}

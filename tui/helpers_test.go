@@ -55,10 +55,11 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// newEngine starts an engine on dir with in-process apps.
-func newEngine(t *testing.T, dir string) *engine.Engine {
+// newEngine starts an engine on dir with in-process apps: the given ones,
+// or every built-in app.
+func newEngine(t *testing.T, dir string, apps ...string) *engine.Engine {
 	t.Helper()
-	e, err := engine.New(engine.Config{DataDir: dir, LLM: "offline", Launcher: inproc.Launcher{}})
+	e, err := engine.New(engine.Config{DataDir: dir, LLM: "offline", Launcher: inproc.Launcher{}, Apps: apps})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,8 @@ type Model struct {
 	grants []store.Grant
 	cursor int
 	note   string
+	// offset is the first app line shown when they do not all fit.
+	offset int
 }
 
 var (
@@ -82,6 +84,10 @@ func (m Model) Update(k tea.KeyMsg) (Model, string) {
 		if m.cursor < len(m.grants)-1 {
 			m.cursor++
 		}
+	case "pgdown":
+		m.offset = min(m.offset+6, len(m.lines))
+	case "pgup":
+		m.offset = max(m.offset-6, 0)
 	case "x", "delete":
 		if m.cursor < len(m.grants) {
 			return m, m.grants[m.cursor].Key
@@ -92,26 +98,34 @@ func (m Model) Update(k tea.KeyMsg) (Model, string) {
 
 // View renders the screen in width×height cells.
 func (m Model) View(width, height int) string {
-	var out []string
-	out = append(out, head.Render("installed apps"))
-	out = append(out, m.lines...)
-	out = append(out, "", head.Render("permanent grants")+faint.Render("  (↑/↓ select · x revoke)"))
+	var grants []string
+	grants = append(grants, "", head.Render("permanent grants")+faint.Render("  (↑/↓ select · x revoke)"))
 	for i, g := range m.grants {
 		line := fmt.Sprintf("  %-60s %s", safe.Clean(g.Key), g.At.UTC().Format("2006-01-02 15:04"))
 		if i == m.cursor {
 			line = chosen.Render(line)
 		}
-		out = append(out, line)
+		grants = append(grants, line)
 	}
 	if len(m.grants) == 0 {
-		out = append(out, faint.Render("  none: \"always allow\" in a dialog adds one"))
+		grants = append(grants, faint.Render("  none: \"always allow\" in a dialog adds one"))
 	}
 	if m.note != "" {
-		out = append(out, "", m.note)
+		grants = append(grants, "", m.note)
 	}
-	// Keep the grants visible: drop app lines from the top if needed.
+	// The grants stay visible; the apps scroll above them.
+	room := max(height-len(grants)-1, 1)
+	apps := m.lines
+	title := "installed apps"
+	if len(apps) > room {
+		off := min(m.offset, len(apps)-room)
+		apps = apps[off : off+room]
+		title += faint.Render(fmt.Sprintf("  (PgUp/PgDn scroll · lines %d–%d of %d)", off+1, off+room, len(m.lines)))
+	}
+	out := append([]string{head.Render(title)}, apps...)
+	out = append(out, grants...)
 	if len(out) > height {
-		out = append(out[:1], out[len(out)-height+1:]...)
+		out = out[:height]
 	}
 	for i, l := range out {
 		out[i] = safe.Cut(l, width)
