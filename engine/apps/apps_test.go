@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isolategpt/isolategpt/engine/llm/offline"
+	"github.com/isolategpt/isolategpt/engine/plan"
+	"github.com/isolategpt/isolategpt/engine/planner"
 	"github.com/isolategpt/isolategpt/engine/store"
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/specs"
@@ -390,4 +393,63 @@ func TestLaunchSpec(t *testing.T) {
 			t.Errorf("builtin app %+v", app)
 		}
 	})
+}
+
+// TestOfflinePlansInstalledMCPApps: a user can try an installed MCP app
+// with the offline model; its plans name app.function and pass the hub's
+// validation.
+func TestOfflinePlansInstalledMCPApps(t *testing.T) {
+	ms, err := specs.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"files", "memory"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "specs", "apps", "mcp", id+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := specs.Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, m)
+	}
+	catalog, err := plan.NewCatalog(ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		query, call, args string
+	}{
+		{`Use files to list the directory "notes"`, "files.list_directory", `{"path":"notes"}`},
+		{`Use files to read the text file "notes/todo.txt"`, "files.read_text_file", `{"path":"notes/todo.txt"}`},
+		{`Use files to list allowed directories`, "files.list_allowed_directories", `{}`},
+		{`Use memory to search nodes for "John"`, "memory.search_nodes", `{"query":"John"}`},
+		{`Use memory to read the graph`, "memory.read_graph", `{}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.call, func(t *testing.T) {
+			text, err := offline.Plan(planner.Request{Query: tt.query, Catalog: catalog.PlannerView()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := plan.Parse([]byte(text))
+			if err != nil {
+				t.Fatalf("plan %s: %v", text, err)
+			}
+			if _, err := plan.Validate(p, catalog); err != nil {
+				t.Fatalf("plan %s: %v", text, err)
+			}
+			if len(p.Steps) != 1 || p.Steps[0].App+"."+p.Steps[0].Function != tt.call {
+				t.Fatalf("plan %s, want one step calling %s", text, tt.call)
+			}
+			args, _ := json.Marshal(p.Steps[0].Args)
+			if string(args) == "null" {
+				args = []byte("{}") // no arguments
+			}
+			if string(args) != tt.args {
+				t.Errorf("args %s, want %s", args, tt.args)
+			}
+		})
+	}
 }

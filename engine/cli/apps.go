@@ -281,13 +281,18 @@ func DescribeManifest(m *specs.Manifest, dir, source string) []string {
 	if len(m.Functions) == 0 {
 		lines = append(lines, "Functions: none (a prompt app: its instructions go to its own spoke only)")
 	} else {
-		lines = append(lines, fmt.Sprintf("Functions (%d), always called by their qualified names:", len(m.Functions)))
+		lines = append(lines, fmt.Sprintf("Functions (%d), always called by their qualified names (* = required):", len(m.Functions)))
+		width := 0
+		for _, f := range m.Functions {
+			width = max(width, len(m.ID)+1+len(f.Name))
+		}
 		for _, f := range m.Functions {
 			effect := "read "
 			if f.Effect == specs.EffectWrite {
 				effect = "WRITE"
 			}
-			lines = append(lines, fmt.Sprintf("  %s.%s  %s  in %s  out %s", m.ID, f.Name, effect, shape(f.Input), shape(f.Output)))
+			lines = append(lines, fmt.Sprintf("  %-*s  %s  in %s", width, m.ID+"."+f.Name, effect, shape(f.Input)))
+			lines = append(lines, fmt.Sprintf("  %-*s         out %s", width, "", shape(f.Output)))
 		}
 	}
 	lines = append(lines, "UNTRUSTED text written by the app, not by isolategpt (never shown to the planner):")
@@ -299,8 +304,37 @@ func DescribeManifest(m *specs.Manifest, dir, source string) []string {
 		if f.Description != "" {
 			lines = append(lines, untrusted(m.ID+"."+f.Name, f.Description)...)
 		}
+		for _, d := range schemaTexts(m.ID+"."+f.Name+" input", f.Input) {
+			lines = append(lines, untrusted(d[0], d[1])...)
+		}
+		for _, d := range schemaTexts(m.ID+"."+f.Name+" output", f.Output) {
+			lines = append(lines, untrusted(d[0], d[1])...)
+		}
 	}
 	return lines
+}
+
+// schemaTexts collects the descriptions and titles inside a schema, with
+// where they are: app-authored text the user sees before installing.
+func schemaTexts(at string, s *schema.Schema) [][2]string {
+	if s == nil {
+		return nil
+	}
+	var out [][2]string
+	if d := s.Description(); d != "" {
+		out = append(out, [2]string{at, d})
+	}
+	if t := s.Title(); t != "" {
+		out = append(out, [2]string{at + " (title)", t})
+	}
+	for _, n := range s.PropertyNames() {
+		p, _ := s.Property(n)
+		out = append(out, schemaTexts(at+"."+n, p)...)
+	}
+	if s.Items() != nil {
+		out = append(out, schemaTexts(at+"[]", s.Items())...)
+	}
+	return out
 }
 
 func untrusted(what, text string) []string {
