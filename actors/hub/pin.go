@@ -34,7 +34,7 @@ func (h *hub) toolsChanged(ctx actor.Context, m *msg.ToolsChangedRequest) {
 		warning += fmt.Sprintf(" Functions of its manifest it no longer offers: %s.", strings.Join(m.Missing, ", "))
 	}
 	p := msg.Prompt{
-		Kind: msg.Pin, App: from.app, Pin: m.Hash, InPlan: true, Warning: warning,
+		Kind: msg.Pin, App: from.app, Pin: m.Hash, Warning: warning,
 		Data: []msg.DataItem{{Name: "tools_hash", Value: m.Hash, Origin: from.app + " (tools/list)"}},
 	}
 	h.permit(ctx, from.session, m.QueryID, p, func(allowed bool, reason string) {

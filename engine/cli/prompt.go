@@ -26,6 +26,8 @@ func Describe(p msg.Prompt) []string {
 		lines = append(lines, fmt.Sprintf("Give data from %s to %s", p.Origin, p.Target()))
 	case msg.Collab:
 		lines = append(lines, fmt.Sprintf("Let %s use %s", p.Requester, p.Target()))
+	case msg.Pin:
+		lines = append(lines, fmt.Sprintf("Run %s with the changed tools its server now reports (pin them)", p.App))
 	default:
 		// Never an empty description: the first line is what --yes prints.
 		lines = append(lines, fmt.Sprintf("Allow %q for %s", string(p.Kind), p.Target()))

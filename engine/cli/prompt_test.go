@@ -42,6 +42,13 @@ func TestDescribe(t *testing.T) {
 				"  This action changes something (for example books or sends).", "  WARNING: not part of the plan"},
 		},
 		{
+			name: "tools of an MCP app changed",
+			prompt: msg.Prompt{Kind: msg.Pin, App: "files", Pin: "ab12", Warning: `The MCP server of files now reports different tools (changed: "list_directory" (description)).`,
+				Data: []msg.DataItem{{Name: "tools_hash", Value: "ab12", Origin: "files (tools/list)"}}},
+			want: []string{"Run files with the changed tools its server now reports (pin them)", `  tools_hash = "ab12"   (from files (tools/list))`,
+				`  WARNING: The MCP server of files now reports different tools (changed: "list_directory" (description)).`},
+		},
+		{
 			name:   "unknown kind still says what it is",
 			prompt: msg.Prompt{Kind: "teleport", App: "metro_hail"},
 			want:   []string{`Allow "teleport" for metro_hail.*`},
