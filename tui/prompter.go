@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -26,6 +27,11 @@ type PromptExpired struct{ ID uint64 }
 // program and blocks until the dialog answers. No program, no answer in
 // time, or a program that has ended all mean deny.
 type Prompter struct {
+	// Timeout, when set, bounds each prompt: the permission manager stops
+	// waiting after its own prompt timeout, and the dialog should close
+	// then rather than linger.
+	Timeout time.Duration
+
 	mu   sync.Mutex
 	send func(tea.Msg)
 	done chan struct{}
@@ -58,6 +64,11 @@ func (p *Prompter) Prompt(ctx context.Context, r *msg.PromptRequest) (msg.Decisi
 	}
 	if send == nil {
 		return msg.Deny, nil
+	}
+	if p.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
+		defer cancel()
 	}
 	id := p.next.Add(1)
 	reply := make(chan msg.Decision, 1)

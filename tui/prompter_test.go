@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,12 @@ func TestPrompterFailsClosed(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 			t.Cleanup(cancel)
 			return p, ctx
+		}},
+		{name: "the prompter's own timeout", expired: true, setup: func(t *testing.T, sent chan tea.Msg) (*Prompter, context.Context) {
+			p := NewPrompter()
+			p.Timeout = 20 * time.Millisecond
+			p.Attach(func(m tea.Msg) { sent <- m })
+			return p, t.Context()
 		}},
 	}
 	for _, tc := range tests {
@@ -80,5 +87,28 @@ func TestPrompterReturnsTheDialogsAnswer(t *testing.T) {
 	d, err := p.Prompt(t.Context(), &msg.PromptRequest{})
 	if err != nil || d != msg.AllowSession {
 		t.Fatalf("Prompt = %s, %v; want allow_session", d, err)
+	}
+}
+
+// An expired prompt's dialog closes, the next one opens, and the chat says
+// what happened.
+func TestExpiredPromptClosesItsDialog(t *testing.T) {
+	m, _, _ := frameModel(t)
+	reply := make(chan msg.Decision, 2)
+	m.Update(PromptMsg{ID: 1, Reply: reply, Req: &msg.PromptRequest{Prompt: msg.Prompt{Kind: msg.Exec, App: "metro_hail", Function: "estimate_fare", InPlan: true}}})
+	m.Update(PromptMsg{ID: 2, Reply: reply, Req: &msg.PromptRequest{Prompt: msg.Prompt{Kind: msg.Exec, App: "quick_ride", Function: "estimate_fare", InPlan: true}}})
+	m.Update(PromptExpired{ID: 1})
+	if v := m.View(); !strings.Contains(v, "run quick_ride.estimate_fare") || strings.Contains(v, "more permission prompt") {
+		t.Fatalf("after the first prompt expired:\n%s", v)
+	}
+	// An expiry that overtakes its prompt keeps that prompt from opening.
+	m.Update(PromptExpired{ID: 3})
+	m.Update(PromptMsg{ID: 3, Reply: reply, Req: &msg.PromptRequest{Prompt: msg.Prompt{Kind: msg.Exec, App: "mail", Function: "read", InPlan: true}}})
+	m.denyAll()
+	if len(reply) != 1 {
+		t.Fatalf("%d answers sent, want 1 (the deny of prompt 2)", len(reply))
+	}
+	if v := m.View(); !strings.Contains(v, "no answer in time: denied run metro_hail.estimate_fare") {
+		t.Fatalf("chat lacks the expiry note:\n%s", v)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/actors/permission"
 	"github.com/isolategpt/isolategpt/engine"
 	"github.com/isolategpt/isolategpt/engine/metrics"
 )
@@ -27,6 +28,8 @@ type Options struct {
 // Every prompt still open when it ends is denied.
 func Run(ctx context.Context, o Options) error {
 	pr := NewPrompter()
+	// The CLI's engine uses the permission manager's default timeout.
+	pr.Timeout = permission.DefaultPromptTimeout
 	defer pr.Close()
 	s, err := o.Engine.OpenSession(ctx, o.User, pr)
 	if err != nil {

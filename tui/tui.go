@@ -304,6 +304,7 @@ func (m *Model) expire(id uint64) {
 		if p.id != id {
 			continue
 		}
+		m.chat.AddNote("no answer in time: denied " + dialog.Summary(p.req.Prompt))
 		m.queue = append(m.queue[:i], m.queue[i+1:]...)
 		if i == 0 && len(m.queue) > 0 {
 			m.openDialog()

@@ -86,6 +86,12 @@ func (m *Model) AddAnswer(a *msg.Answer, err error) {
 	m.refresh()
 }
 
+// AddNote shows a line from the TUI itself.
+func (m *Model) AddNote(s string) {
+	m.entries = append(m.entries, faint.Render("  "+safe.Clean(s))+"\n")
+	m.refresh()
+}
+
 // Busy reports whether a query is being answered.
 func (m Model) Busy() bool { return m.busy != "" }
 
