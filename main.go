@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/isolategpt/isolategpt/engine/cli"
+	"github.com/isolategpt/isolategpt/evaluation/attackapps"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
 )
 
@@ -25,6 +26,9 @@ commands:
                  the built-in and installed apps; install shows a manifest whole and asks
   sandbox run -- CMD [ARGS...]
                  run any command under an app's sandbox policy and see what it may do
+  eval attacks | functionality | case-studies
+                 the evaluation suites on isolategpt and the non-isolated baseline
+                 (--sandbox runs apps in workers, --json FILE writes the results)
 
 Run 'isolategpt COMMAND -h' for a command's flags.
 `
@@ -34,7 +38,10 @@ func main() {
 }
 
 func run(args []string) int {
-	// The sandbox's child side: started by the hub, not by people.
+	// The sandbox's child side: started by the hub, not by people. The
+	// evaluation's scenario apps are served only under a worker name no
+	// manifest id can spell, so only `eval --sandbox` can start one.
+	attackapps.RegisterWorker()
 	if code, ok := worker.Dispatch(args); ok {
 		return code
 	}
@@ -53,6 +60,8 @@ func run(args []string) int {
 		return cli.Audit(args[1:], stdio)
 	case "apps":
 		return cli.Apps(args[1:], stdio)
+	case "eval":
+		return cli.Eval(args[1:], stdio)
 	case "sandbox":
 		return cli.Sandbox(args[1:], stdio)
 	case "help", "-h", "--help":

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/tmc/langchaingo/llms"
@@ -307,5 +308,65 @@ func AttackTable(rs []Result) string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d (%d) |\n", r.Scenario, strings.Join(r.Attacks, ", "), r.Defence, r.Arch, r.User,
 			yesNo(r.AttackSucceeded), yesNo(r.BenignDone), r.Prompts, r.Warned)
 	}
+	return b.String()
+}
+
+// AttackSummary counts the results per architecture and simulated user and
+// lists, honestly, the scenarios whose defence rests on the user and those
+// the design does not claim to stop.
+func AttackSummary(rs []Result) string {
+	type tally struct{ ran, attacked, benign, prompts int }
+	t := map[string]*tally{}
+	var order []string
+	warned, none, pending := map[string]string{}, map[string]string{}, map[string]string{}
+	for _, r := range rs {
+		if r.Pending != "" {
+			pending[r.Scenario] = r.Pending
+			continue
+		}
+		k := r.Arch + " / " + r.User
+		if t[k] == nil {
+			t[k] = &tally{}
+			order = append(order, k)
+		}
+		x := t[k]
+		x.ran++
+		x.prompts += r.Prompts
+		if r.AttackSucceeded {
+			x.attacked++
+		}
+		if r.BenignDone {
+			x.benign++
+		}
+		switch r.Defence {
+		case scenario.DefenceWarned:
+			warned[r.Scenario] = r.Title
+		case scenario.DefenceNone:
+			none[r.Scenario] = r.Title
+		}
+	}
+	var b strings.Builder
+	b.WriteString("| architecture / simulated user | scenarios run | attacks succeeded | benign tasks done | prompts shown |\n|---|---|---|---|---|\n")
+	for _, k := range order {
+		x := t[k]
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d |\n", k, x.ran, x.attacked, x.benign, x.prompts)
+	}
+	list := func(title string, m map[string]string) {
+		if len(m) == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "\n%s\n", title)
+		ids := make([]string, 0, len(m))
+		for id := range m {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			fmt.Fprintf(&b, "- %s: %s\n", id, m[id])
+		}
+	}
+	list("Scenarios whose defence relies on the user denying a request the hub marks as warned (they succeed against a user who approves everything):", warned)
+	list("Scenarios the design does not claim to stop (reported as they come out):", none)
+	list("Pending scenarios (not run, never counted as passed):", pending)
 	return b.String()
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/isolategpt/isolategpt/evaluation/scenario"
 )
 
-//go:embed scenarios/*.json functionality/*.json
+//go:embed scenarios/*.json functionality/*.json casestudies/*.json
 var data embed.FS
 
 // Scenarios returns the attack scenarios shipped in the binary, by id.
@@ -44,4 +44,14 @@ func Scenarios() ([]*scenario.Scenario, error) {
 	}
 	slices.SortFunc(out, func(a, b *scenario.Scenario) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// CaseStudies returns the original's case studies shipped in the binary
+// (evaluation/casestudies, written with issue 4's apps).
+func CaseStudies() ([]*CaseStudy, error) {
+	sub, err := fs.Sub(data, "casestudies")
+	if err != nil {
+		return nil, err
+	}
+	return LoadCaseStudiesFS(sub)
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/isolategpt/isolategpt/actors/frontend"
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine"
 )
@@ -46,9 +47,25 @@ type Output struct {
 
 // Runner runs batches on an engine.
 type Runner struct {
-	Engine      *engine.Engine
+	Engine *engine.Engine
+	// Open, when set, opens sessions instead of Engine (the non-isolated
+	// baseline, `--arch vanilla`).
+	Open        func(ctx context.Context, user string, p frontend.Prompter) (Session, error)
 	Policy      *Policy
 	DefaultUser string
+}
+
+// Session is what a batch asks its queries in.
+type Session interface {
+	Ask(ctx context.Context, query string) (*msg.Answer, error)
+	Close() error
+}
+
+func (r *Runner) open(ctx context.Context, user string) (Session, error) {
+	if r.Open != nil {
+		return r.Open(ctx, user, r.Policy)
+	}
+	return r.Engine.OpenSession(ctx, user, r.Policy)
 }
 
 // Summary counts a batch's lines.
@@ -60,7 +77,7 @@ type Summary struct {
 // Lines run one after another, each user in one session for the batch.
 func (r *Runner) Run(ctx context.Context, in io.Reader, out io.Writer) (Summary, error) {
 	var sum Summary
-	sessions := map[string]*engine.Session{}
+	sessions := map[string]Session{}
 	defer func() {
 		for _, s := range sessions {
 			_ = s.Close()
@@ -92,7 +109,7 @@ func (r *Runner) Run(ctx context.Context, in io.Reader, out io.Writer) (Summary,
 	}
 }
 
-func (r *Runner) one(ctx context.Context, n int, line []byte, tooLong bool, sessions map[string]*engine.Session) Output {
+func (r *Runner) one(ctx context.Context, n int, line []byte, tooLong bool, sessions map[string]Session) Output {
 	o := Output{Line: n, Status: "error"}
 	if tooLong {
 		o.Error = fmt.Sprintf("line longer than %d bytes", MaxLineBytes)
@@ -122,7 +139,7 @@ func (r *Runner) one(ctx context.Context, n int, line []byte, tooLong bool, sess
 	s, ok := sessions[user]
 	if !ok {
 		var err error
-		if s, err = r.Engine.OpenSession(ctx, user, r.Policy); err != nil {
+		if s, err = r.open(ctx, user); err != nil {
 			o.Error = err.Error()
 			return o
 		}

@@ -97,6 +97,7 @@ func Ask(args []string, stdio IO) int {
 	c.register(fs, stdio.Getenv)
 	yes := fs.Bool("yes", false, "allow every permission prompt once, without asking")
 	asJSON := fs.Bool("json", false, "print the whole answer (plan, steps, permissions) as JSON")
+	arch := archFlag(fs)
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	fs.Usage = func() {
 		fmt.Fprintln(stdio.Err, "usage: isolategpt ask [flags] QUERY")
@@ -109,6 +110,9 @@ func Ask(args []string, stdio IO) int {
 	if query == "" {
 		fmt.Fprintln(stdio.Err, "isolategpt ask: empty query")
 		fs.Usage()
+		return ExitUsage
+	}
+	if !checkArch(*arch, stdio, "ask") {
 		return ExitUsage
 	}
 	e, closeAll, err := c.open(stdio)
@@ -127,10 +131,23 @@ func Ask(args []string, stdio IO) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	s, err := e.OpenSession(ctx, c.user, p)
-	if err != nil {
-		fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
-		return ExitUsage
+	var s batch.Session
+	if *arch == archVanilla {
+		open, err := vanillaOpener(&c, e, stdio)
+		if err == nil {
+			s, err = open(ctx, c.user, p)
+		}
+		if err != nil {
+			fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
+			return ExitUsage
+		}
+	} else {
+		es, err := e.OpenSession(ctx, c.user, p)
+		if err != nil {
+			fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
+			return ExitUsage
+		}
+		s = es
 	}
 	defer s.Close()
 	ans, err := s.Ask(ctx, query)
@@ -164,6 +181,7 @@ func Batch(args []string, stdio IO) int {
 	var c common
 	c.register(fs, stdio.Getenv)
 	policyPath := fs.String("policy", "", "permission policy file (JSON); required")
+	arch := archFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stdio.Err, "usage: isolategpt batch --policy FILE [flags] < queries.jsonl > results.jsonl")
 		fmt.Fprintln(stdio.Err, `input lines: {"id": "1", "query": "…", "user": "optional"}`)
@@ -174,6 +192,9 @@ func Batch(args []string, stdio IO) int {
 	}
 	if *policyPath == "" || fs.NArg() > 0 {
 		fs.Usage()
+		return ExitUsage
+	}
+	if !checkArch(*arch, stdio, "batch") {
 		return ExitUsage
 	}
 	e, closeAll, err := c.open(stdio)
@@ -188,6 +209,12 @@ func Batch(args []string, stdio IO) int {
 		return ExitUsage
 	}
 	r := &batch.Runner{Engine: e, Policy: pol, DefaultUser: c.user}
+	if *arch == archVanilla {
+		if r.Open, err = vanillaOpener(&c, e, stdio); err != nil {
+			fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
+			return ExitUsage
+		}
+	}
 	sum, err := r.Run(context.Background(), stdio.In, stdio.Out)
 	fmt.Fprintf(stdio.Err, "batch: %d lines, %d ok, %d failed\n", sum.Lines, sum.OK, sum.Failed)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/tmc/langchaingo/llms"
@@ -231,13 +232,22 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
+// lookup follows a reference's path through objects and, by index, arrays.
 func lookup(v any, path []string) (any, bool) {
 	for _, p := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = m[p]; !ok {
+		switch t := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = t[p]; !ok {
+				return nil, false
+			}
+		case []any:
+			i, err := strconv.Atoi(p)
+			if err != nil || i < 0 || i >= len(t) {
+				return nil, false
+			}
+			v = t[i]
+		default:
 			return nil, false
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,11 +94,45 @@ func (m *Model) GenerateContent(ctx context.Context, messages []llms.MessageCont
 // Answer turns a scripted reply into the model's response in this
 // conversation.
 func Answer(rep scenario.Reply, messages []llms.MessageContent, tools []llms.Tool, seq *atomic.Int64) *llms.ContentResponse {
-	last := lastResult(messages)
+	x := expander{last: lastResult(messages), input: inputText(messages)}
 	if rep.Text != "" {
-		return text(strings.ReplaceAll(rep.Text, LastResult, last))
+		return text(x.expand(rep.Text))
 	}
-	return toolCall(rep, messages, tools, last, seq)
+	return toolCall(rep, messages, tools, x, seq)
+}
+
+// IfSeen in a reply, as {{if_seen:TEXT}}, stands for TEXT when TEXT is in
+// the call's input and for nothing otherwise: the attacker's LLM can copy
+// only what it has read.
+var ifSeenRE = regexp.MustCompile(`\{\{if_seen:([^{}]*)\}\}`)
+
+type expander struct{ last, input string }
+
+func (x expander) expand(s string) string {
+	s = strings.ReplaceAll(s, LastResult, x.last)
+	return ifSeenRE.ReplaceAllStringFunc(s, func(m string) string {
+		t := ifSeenRE.FindStringSubmatch(m)[1]
+		if strings.Contains(x.input, t) {
+			return t
+		}
+		return ""
+	})
+}
+
+func inputText(messages []llms.MessageContent) string {
+	var b strings.Builder
+	for _, mc := range messages {
+		for _, p := range mc.Parts {
+			switch p := p.(type) {
+			case llms.TextContent:
+				b.WriteString(p.Text)
+			case llms.ToolCallResponse:
+				b.WriteString(p.Content)
+			}
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }
 
 // LastResult in a reply stands for the last tool result of the conversation.
@@ -114,9 +149,9 @@ func lastResult(messages []llms.MessageContent) string {
 	return ""
 }
 
-// substitute replaces LastResult inside every string of a JSON document.
-func substitute(args json.RawMessage, last string) string {
-	if !strings.Contains(string(args), LastResult) {
+// substitute expands the placeholders inside every string of a JSON document.
+func substitute(args json.RawMessage, x expander) string {
+	if !strings.Contains(string(args), "{{") {
 		return string(args)
 	}
 	var v any
@@ -127,7 +162,7 @@ func substitute(args json.RawMessage, last string) string {
 	walk = func(v any) any {
 		switch t := v.(type) {
 		case string:
-			return strings.ReplaceAll(t, LastResult, last)
+			return x.expand(t)
 		case []any:
 			for i := range t {
 				t[i] = walk(t[i])
@@ -215,7 +250,7 @@ func current(messages []llms.MessageContent) string {
 // app__function for another app's function (and for every function in the
 // baseline), the bare name for a spoke's own app. A function the context
 // does not offer is still called, under its qualified name, and fails there.
-func toolCall(rep scenario.Reply, messages []llms.MessageContent, tools []llms.Tool, last string, seq *atomic.Int64) *llms.ContentResponse {
+func toolCall(rep scenario.Reply, messages []llms.MessageContent, tools []llms.Tool, x expander, seq *atomic.Int64) *llms.ContentResponse {
 	app, fn, _ := strings.Cut(rep.Call, ".")
 	name := app + PeerSeparator + fn
 	offered := map[string]bool{}
@@ -227,7 +262,7 @@ func toolCall(rep scenario.Reply, messages []llms.MessageContent, tools []llms.T
 	if !offered[name] && offered[fn] && ownApp(messages) == app {
 		name = fn
 	}
-	args := substitute(rep.Args, last)
+	args := substitute(rep.Args, x)
 	if args == "" {
 		args = "{}"
 	}

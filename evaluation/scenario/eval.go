@@ -76,7 +76,7 @@ func (p *Predicate) Holds(o *Outcome) bool {
 
 func (m *CallMatch) matches(c record.Call) bool {
 	switch {
-	case c.App != m.App,
+	case m.App != "*" && c.App != m.App,
 		m.Function != "" && c.Function != m.Function,
 		m.Session != 0 && c.Session != m.Session,
 		m.OK && c.Err != "",

@@ -144,6 +144,7 @@ type Predicate struct {
 
 // CallMatch describes calls that reached an app.
 type CallMatch struct {
+	// App is the app called; "*" is any app.
 	App      string `json:"app"`
 	Function string `json:"function,omitempty"`
 	// ArgsContain: the arguments' JSON contains this text (data reaching an app).
@@ -396,3 +397,7 @@ func isObject(raw json.RawMessage) bool {
 	var v map[string]any
 	return json.Unmarshal(raw, &v) == nil && v != nil
 }
+
+// Compile checks a predicate that is not part of a scenario (the
+// functionality suite's expectations) and prepares it for Holds.
+func (p *Predicate) Compile() error { return p.compile() }

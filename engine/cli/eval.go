@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/isolategpt/isolategpt/actors/frontend"
+	"github.com/isolategpt/isolategpt/engine"
+	"github.com/isolategpt/isolategpt/engine/batch"
+	"github.com/isolategpt/isolategpt/engine/llm"
+	"github.com/isolategpt/isolategpt/engine/vanilla"
+	"github.com/isolategpt/isolategpt/evaluation"
+	"github.com/isolategpt/isolategpt/evaluation/scenario"
+	"github.com/isolategpt/isolategpt/sandbox/launch"
+)
+
+// Eval runs `isolategpt eval attacks|functionality|case-studies [flags]`:
+// the evaluation suites on the isolated architecture and the baseline,
+// printed as Markdown tables (the same on every run), with --json for the
+// full results.
+func Eval(args []string, stdio IO) int {
+	if len(args) == 0 || !slices.Contains([]string{"attacks", "functionality", "case-studies"}, args[0]) {
+		fmt.Fprintln(stdio.Err, "usage: isolategpt eval attacks|functionality|case-studies [--sandbox] [--json FILE]")
+		return ExitUsage
+	}
+	suite := args[0]
+	fs := flag.NewFlagSet("eval "+suite, flag.ContinueOnError)
+	fs.SetOutput(stdio.Err)
+	sandboxed := fs.Bool("sandbox", false, "run every app in its sandboxed worker process (default: in-process, same app code)")
+	jsonPath := fs.String("json", "", "also write the full results as JSON to this file")
+	only := fs.String("scenario", "", "attacks: run only the scenario with this id")
+	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
+	if err := fs.Parse(args[1:]); err != nil {
+		return ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stdio.Err, "isolategpt eval: unexpected argument %q\n", fs.Arg(0))
+		return ExitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	o := evaluation.Options{Sandboxed: *sandboxed}
+	var (
+		results any
+		table   string
+		err     error
+	)
+	switch suite {
+	case "attacks":
+		var scs []*scenario.Scenario
+		if scs, err = evaluation.Scenarios(); err != nil {
+			break
+		}
+		if *only != "" {
+			scs = slices.DeleteFunc(scs, func(s *scenario.Scenario) bool { return s.ID != *only })
+			if len(scs) == 0 {
+				fmt.Fprintf(stdio.Err, "isolategpt eval: no scenario %q\n", *only)
+				return ExitUsage
+			}
+		}
+		var rs []evaluation.Result
+		rs, err = evaluation.RunAttacks(ctx, scs, o)
+		results, table = rs, evaluation.AttackTable(rs)+"\n"+evaluation.AttackSummary(rs)
+	case "functionality":
+		var cs []*evaluation.Case
+		if cs, err = evaluation.Functionality(); err != nil {
+			break
+		}
+		var rs []evaluation.CaseResult
+		rs, err = evaluation.RunFunctionality(ctx, cs, o)
+		results, table = rs, evaluation.FunctionalityTable(rs)+"\n"+evaluation.FunctionalityDetail(rs)
+	case "case-studies":
+		var css []*evaluation.CaseStudy
+		if css, err = evaluation.CaseStudies(); err != nil {
+			break
+		}
+		var rs []evaluation.CaseStudyResult
+		rs, err = evaluation.RunCaseStudies(ctx, css, o)
+		results, table = rs, evaluation.CaseStudyTable(rs)
+	}
+	if err != nil {
+		fmt.Fprintf(stdio.Err, "isolategpt eval %s: %v\n", suite, err)
+		return ExitFailed
+	}
+	fmt.Fprintf(stdio.Out, "Model: offline (deterministic, not an LLM) behind the compromised-LLM adversary where the suite has one. Apps: %s.\n\n", o.Mode())
+	fmt.Fprint(stdio.Out, table)
+	if *jsonPath != "" {
+		b, err := evaluation.MarshalResults(results)
+		if err == nil {
+			err = os.WriteFile(*jsonPath, b, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(stdio.Err, "isolategpt eval %s: write %s: %v\n", suite, *jsonPath, err)
+			return ExitFailed
+		}
+	}
+	return ExitOK
+}
+
+// Architectures of `ask --arch` and `batch --arch`.
+const (
+	archIsolated = "isolated"
+	archVanilla  = "vanilla"
+)
+
+func archFlag(fs *flag.FlagSet) *string {
+	return fs.String("arch", archIsolated, "isolated | vanilla: the non-isolated baseline (one LLM context, no isolation, no mediation, no permission prompts), for comparison only")
+}
+
+func checkArch(arch string, stdio IO, cmd string) bool {
+	if arch == archIsolated || arch == archVanilla {
+		return true
+	}
+	fmt.Fprintf(stdio.Err, "isolategpt %s: --arch %q: want isolated or vanilla\n", cmd, arch)
+	return false
+}
+
+// vanillaOpener builds the baseline over the engine's catalog, model and
+// apps' folders; it remembers each user's turns in the data folder.
+func vanillaOpener(c *common, e *engine.Engine, stdio IO) (func(ctx context.Context, user string, p frontend.Prompter) (batch.Session, error), error) {
+	var model llms.Model
+	info := e.ModelInfo()
+	if !info.Offline {
+		m, _, err := llm.New(llm.Config{Spec: c.llm, Getenv: stdio.Getenv})
+		if err != nil {
+			return nil, err
+		}
+		model = m
+	}
+	v, err := vanilla.New(vanilla.Config{
+		Catalog: e.Catalog(), Launcher: &launch.Launcher{}, Model: model, Info: info,
+		AppsDir: filepath.Join(c.data, "apps"), Memory: &vanilla.FileMemory{Dir: filepath.Join(c.data, "vanilla")},
+	})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(stdio.Err, "baseline (--arch vanilla): one LLM context with every app, no isolation, no permission prompts")
+	return func(ctx context.Context, user string, _ frontend.Prompter) (batch.Session, error) {
+		return v.OpenSession(ctx, user)
+	}, nil
+}

@@ -1,0 +1,242 @@
+package evaluation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/isolategpt/isolategpt/engine/plan"
+	"github.com/isolategpt/isolategpt/engine/vanilla"
+	"github.com/isolategpt/isolategpt/evaluation/record"
+	"github.com/isolategpt/isolategpt/evaluation/scenario"
+	"github.com/isolategpt/isolategpt/evaluation/users"
+	"github.com/isolategpt/isolategpt/specs"
+)
+
+// Categories of the functionality suite, in table order.
+var Categories = []string{"single_app", "several_apps", "collaboration", "no_app"}
+
+// Case is one benign query of the functionality suite and what the user
+// expects to happen.
+type Case struct {
+	ID       string `json:"id"`
+	Category string `json:"category"`
+	Query    string `json:"query"`
+	// Apps are the installed built-in apps; empty means all of them.
+	Apps  []string                              `json:"apps,omitempty"`
+	Files map[string]map[string]json.RawMessage `json:"files,omitempty"`
+	// Expect is checked against the answer and the calls that reached apps.
+	Expect *scenario.Predicate `json:"expect"`
+}
+
+// Functionality returns the functionality suite shipped in the binary.
+func Functionality() ([]*Case, error) {
+	b, err := data.ReadFile("functionality/queries.json")
+	if err != nil {
+		return nil, err
+	}
+	return ParseCases(b)
+}
+
+// ParseCases decodes a functionality suite strictly.
+func ParseCases(b []byte) ([]*Case, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var cs []*Case
+	if err := dec.Decode(&cs); err != nil {
+		return nil, fmt.Errorf("functionality suite: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, c := range cs {
+		switch {
+		case c.ID == "" || seen[c.ID]:
+			return nil, fmt.Errorf("functionality suite: missing or repeated id %q", c.ID)
+		case !slices.Contains(Categories, c.Category):
+			return nil, fmt.Errorf("functionality case %s: category %q, want one of %v", c.ID, c.Category, Categories)
+		case strings.TrimSpace(c.Query) == "":
+			return nil, fmt.Errorf("functionality case %s: empty query", c.ID)
+		case c.Expect == nil:
+			return nil, fmt.Errorf("functionality case %s: no expectation", c.ID)
+		}
+		seen[c.ID] = true
+		if err := c.Expect.Compile(); err != nil {
+			return nil, fmt.Errorf("functionality case %s: %w", c.ID, err)
+		}
+	}
+	return cs, nil
+}
+
+// CaseResult is one case on one architecture.
+type CaseResult struct {
+	ID       string        `json:"id"`
+	Category string        `json:"category"`
+	Arch     string        `json:"arch"`
+	OK       bool          `json:"ok"`
+	Prompts  int           `json:"prompts_shown"`
+	LLMCalls int           `json:"llm_calls"`
+	Answer   string        `json:"answer"`
+	Error    string        `json:"error,omitempty"`
+	Calls    []record.Call `json:"calls"`
+}
+
+// RunFunctionality runs every case on both architectures with the benign
+// offline model and a user who approves everything.
+func RunFunctionality(ctx context.Context, cs []*Case, o Options) ([]CaseResult, error) {
+	var out []CaseResult
+	for _, c := range cs {
+		for _, arch := range Archs {
+			r, err := runCase(ctx, c, arch, o)
+			if err != nil {
+				return out, fmt.Errorf("functionality case %s on %s: %w", c.ID, arch, err)
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func runCase(ctx context.Context, c *Case, arch string, o Options) (CaseResult, error) {
+	r := CaseResult{ID: c.ID, Category: c.Category, Arch: arch}
+	var ms []*specs.Manifest
+	if len(c.Apps) == 0 {
+		all, err := specs.Builtin()
+		if err != nil {
+			return r, err
+		}
+		ms = all
+	}
+	for _, id := range c.Apps {
+		m, err := specs.BuiltinByID(id)
+		if err != nil {
+			return r, err
+		}
+		ms = append(ms, m)
+	}
+	catalog, err := plan.NewCatalog(ms)
+	if err != nil {
+		return r, err
+	}
+	dir, err := os.MkdirTemp(o.TempDir, "isolategpt-func-")
+	if err != nil {
+		return r, err
+	}
+	defer os.RemoveAll(dir)
+	if err := placeFiles(dir, evalUser, c.Files, o.Sandboxed); err != nil {
+		return r, err
+	}
+	rec := &record.Launcher{Inner: o.launcher()}
+	rec.SetSession(1)
+	sys, err := start(arch, parts{catalog: catalog, launcher: rec, model: benignModel(arch, catalog, &scenario.Scenario{}), info: offlineInfo, dataDir: dir, vanillaMemory: &vanilla.MemoryStore{}})
+	if err != nil {
+		return r, err
+	}
+	defer sys.close()
+	u, _ := users.New(users.ApprovesAll)
+	s, err := sys.open(ctx, evalUser, u)
+	if err != nil {
+		return r, err
+	}
+	ans, err := s.Ask(ctx, c.Query)
+	if err != nil {
+		r.Error = err.Error()
+	}
+	if cerr := s.Close(); cerr != nil {
+		return r, cerr
+	}
+	outcome := scenario.Outcome{Calls: rec.Calls(), Prompts: u.Shown()}
+	if ans != nil {
+		r.Answer = ans.Text
+		r.LLMCalls = ans.Usage.Calls
+		outcome.Answers = []scenario.Answer{{Session: 1, Text: ans.Text}}
+	}
+	r.Calls = outcome.Calls
+	r.Prompts = len(outcome.Prompts)
+	r.OK = err == nil && c.Expect.Holds(&outcome)
+	return r, nil
+}
+
+// FunctionalityTable renders the success rate per category and architecture.
+func FunctionalityTable(rs []CaseResult) string {
+	type tally struct{ ok, n, prompts, llm int }
+	t := map[string]map[string]*tally{}
+	for _, r := range rs {
+		if t[r.Category] == nil {
+			t[r.Category] = map[string]*tally{}
+		}
+		x := t[r.Category][r.Arch]
+		if x == nil {
+			x = &tally{}
+			t[r.Category][r.Arch] = x
+		}
+		x.n++
+		x.prompts += r.Prompts
+		x.llm += r.LLMCalls
+		if r.OK {
+			x.ok++
+		}
+	}
+	var b strings.Builder
+	b.WriteString("| category | queries | isolated: done | vanilla: done | isolated: prompts/query | isolated: LLM calls/query | vanilla: LLM calls/query |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
+	total := map[string]*tally{Isolated: {}, Vanilla: {}}
+	for _, cat := range append(slices.Clone(Categories), "all") {
+		row := t[cat]
+		if cat == "all" {
+			row = total
+		} else if row == nil {
+			continue
+		}
+		iso, van := row[Isolated], row[Vanilla]
+		if iso == nil || van == nil {
+			continue
+		}
+		if cat != "all" {
+			for arch, x := range row {
+				tt := total[arch]
+				tt.ok, tt.n, tt.prompts, tt.llm = tt.ok+x.ok, tt.n+x.n, tt.prompts+x.prompts, tt.llm+x.llm
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d/%d (%.0f%%) | %d/%d (%.0f%%) | %.1f | %.1f | %.1f |\n", cat, iso.n,
+			iso.ok, iso.n, pct(iso.ok, iso.n), van.ok, van.n, pct(van.ok, van.n),
+			float64(iso.prompts)/float64(iso.n), float64(iso.llm)/float64(iso.n), float64(van.llm)/float64(van.n))
+	}
+	return b.String()
+}
+
+func pct(a, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(n)
+}
+
+// FunctionalityDetail lists each case's outcome on both architectures.
+func FunctionalityDetail(rs []CaseResult) string {
+	var b strings.Builder
+	b.WriteString("| case | category | isolated | vanilla |\n|---|---|---|---|\n")
+	byID := map[string]map[string]CaseResult{}
+	var order []string
+	for _, r := range rs {
+		if byID[r.ID] == nil {
+			byID[r.ID] = map[string]CaseResult{}
+			order = append(order, r.ID)
+		}
+		byID[r.ID][r.Arch] = r
+	}
+	for _, id := range order {
+		i, v := byID[id][Isolated], byID[id][Vanilla]
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", id, i.Category, okText(i.OK), okText(v.OK))
+	}
+	return b.String()
+}
+
+func okText(ok bool) string {
+	if ok {
+		return "done"
+	}
+	return "NOT done"
+}
