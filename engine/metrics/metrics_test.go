@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/isolategpt/isolategpt/actors/frontend"
 	"github.com/isolategpt/isolategpt/actors/msg"
@@ -233,4 +234,42 @@ func TestRealWorker(t *testing.T) {
 		t.Fatal("no worker ready event")
 	}
 	requireLines(t, scrape(t, c.Handler()), `isolategpt_workers_started_total{app="metro_hail"} 1`)
+}
+
+// A spoke stopped when idle leaves the live count.
+func TestIdleSpokeLeavesTheLiveCount(t *testing.T) {
+	e, err := engine.New(engine.Config{DataDir: t.TempDir(), LLM: "offline", Launcher: inproc.Launcher{}, SpokeIdle: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	c := metrics.New(e.System(), e.Status)
+	t.Cleanup(c.Close)
+	stopped := make(chan *msg.SpokeStopped, 4)
+	sub := e.System().EventStream.Subscribe(func(ev any) {
+		if s, ok := ev.(*msg.SpokeStopped); ok {
+			stopped <- s
+		}
+	})
+	defer e.System().EventStream.Unsubscribe(sub)
+	s, err := e.OpenSession(t.Context(), "alice", allowOnce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Ask(t.Context(), `Use metro_hail to estimate the fare from "A" to "B"`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-stopped:
+		if ev.App != "metro_hail" || ev.Reason != "idle" {
+			t.Fatalf("stopped event %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the idle spoke was not stopped within 10s")
+	}
+	if snap := c.Snapshot(t.Context()); snap.SpokesStarted != 1 || snap.SpokesLive != 0 {
+		t.Fatalf("snapshot: started %d, live %d; want 1, 0", snap.SpokesStarted, snap.SpokesLive)
+	}
+	requireLines(t, scrape(t, c.Handler()), `isolategpt_spokes_live 0`)
 }
