@@ -44,7 +44,10 @@ func Run(ctx context.Context, o Options) error {
 	pr.Attach(p.Send)
 	stop := Forward(o.Engine.System(), p.Send)
 	defer stop()
-	if _, err := p.Run(); err != nil {
+	_, err = p.Run()
+	// Prompts still arriving are denied at once, before the session closes.
+	pr.Close()
+	if err != nil {
 		return fmt.Errorf("tui: %w", err)
 	}
 	return nil

@@ -263,6 +263,7 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 	}
 	if k.String() == "q" {
+		m.denyAll()
 		return m, tea.Quit
 	}
 	return m, nil
