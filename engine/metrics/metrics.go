@@ -236,6 +236,13 @@ func (c *Collector) observe(ev any) {
 		}
 		c.permissions.WithLabelValues(string(e.Prompt.Kind), string(e.Decision), asked).Inc()
 	case *msg.QueryAnswered:
+		// A step that never reported its end (its query stopped) is
+		// forgotten with its query.
+		for k := range c.routed {
+			if strings.HasPrefix(k, e.QueryID+"/") {
+				delete(c.routed, k)
+			}
+		}
 		c.snap.Queries++
 		outcome := "answered"
 		if e.Err != "" {
