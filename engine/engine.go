@@ -39,7 +39,10 @@ type Config struct {
 	DataDir  string
 	InMemory bool
 	// LLM is the --llm value ("offline", "openai:MODEL", …).
-	LLM    string
+	LLM string
+	// Getenv reads the hub's environment: LLM keys and base URLs, and the
+	// variables an installed MCP app's manifest allows (env_allow). Nil
+	// means os.Getenv for the LLM and nothing for apps.
 	Getenv func(string) string
 	// Model, when set, is used instead of LLM (tests and benchmarks).
 	Model     llms.Model

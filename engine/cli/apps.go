@@ -193,6 +193,15 @@ func appsInstall(reg *apps.Registry, file string, yes bool, stdio IO) int {
 	for _, l := range DescribeManifest(m, cand.Dir, "from "+cand.Source) {
 		fmt.Fprintln(stdio.Out, l)
 	}
+	if m.MCP != nil {
+		for _, name := range m.MCP.EnvAllow {
+			state := "not set in your environment: the app will not get it"
+			if stdio.Getenv != nil && stdio.Getenv(name) != "" {
+				state = "set in your environment: its value will be passed to the app"
+			}
+			fmt.Fprintf(stdio.Out, "  %s is %s\n", name, state)
+		}
+	}
 	if replace {
 		from := "a manifest that no longer matches its pin"
 		if old.Manifest != nil {

@@ -71,6 +71,7 @@ func TestAppsInstallAsksAndShowsEverything(t *testing.T) {
 		"Runs, inside a sandbox: node ${install}/server.js ${data}",
 		"${install} = " + filepath.Dir(path),
 		"Environment it reads from yours (values are passed to the app): FILES_TOKEN",
+		"  FILES_TOKEN is not set in your environment: the app will not get it",
 		"Network: none",
 		"files.list_directory  read   in {path*: string}",
 		"UNTRUSTED text written by the app",
