@@ -133,3 +133,32 @@ func TestPolicyFirstMatchWinsAndDefaultDenies(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyPinNeedsItsOwnRule: an allow-all policy does not approve an
+// MCP app whose tools changed; only a rule of kind "pin" does.
+func TestPolicyPinNeedsItsOwnRule(t *testing.T) {
+	e := newEngine(t)
+	pin := msg.Prompt{Kind: msg.Pin, App: "metro_hail", Pin: "ab12"}
+	all, err := ParsePolicy([]byte(`{"rules": [{"kind": "*", "decision": "allow_session"}, {"app": "metro_hail", "decision": "allow_once"}], "default": "allow_once"}`), e.Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := all.Decide(pin); got != msg.AllowOnce {
+		// Only the default decides it here, never the wildcard rules.
+		t.Errorf("allow-all rules: %s, want the default", got)
+	}
+	strict, err := ParsePolicy([]byte(`{"rules": [{"kind": "*", "decision": "allow_session"}]}`), e.Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strict.Decide(pin); got != msg.Deny {
+		t.Errorf("allow-all rule with the default deny: %s, want deny", got)
+	}
+	own, err := ParsePolicy([]byte(`{"rules": [{"kind": "pin", "app": "metro_hail", "decision": "allow_once"}]}`), e.Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := own.Decide(pin); got != msg.AllowOnce {
+		t.Errorf("pin rule: %s, want allow_once", got)
+	}
+}

@@ -71,9 +71,9 @@ func ParsePolicy(data []byte, c *plan.Catalog) (*Policy, error) {
 	for i, r := range p.Rules {
 		where := fmt.Sprintf("policy: rule %d", i+1)
 		switch r.Kind {
-		case "", "*", msg.Exec, msg.Data, msg.Collab:
+		case "", "*", msg.Exec, msg.Data, msg.Collab, msg.Pin:
 		default:
-			return nil, fmt.Errorf("%s: unknown kind %q (want exec, data or collab)", where, r.Kind)
+			return nil, fmt.Errorf("%s: unknown kind %q (want exec, data, collab or pin)", where, r.Kind)
 		}
 		if _, err := msg.ParseDecision(string(r.Decision)); err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
@@ -104,6 +104,12 @@ func match(pattern, s string) bool { return wild(pattern) || pattern == s }
 // Decide answers one prompt.
 func (p *Policy) Decide(pr msg.Prompt) msg.Decision {
 	for _, r := range p.Rules {
+		// Running an app whose MCP tools changed (a possible rug pull) is
+		// decided only by a rule that names kind "pin"; an allow-all rule
+		// does not cover it.
+		if pr.Kind == msg.Pin && r.Kind != msg.Pin {
+			continue
+		}
 		if match(string(r.Kind), string(pr.Kind)) && match(r.App, pr.App) && match(r.Function, pr.Function) &&
 			match(r.Requester, pr.Requester) && match(r.Origin, pr.Origin) {
 			return r.Decision
