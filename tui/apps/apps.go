@@ -61,7 +61,7 @@ func (m *Model) Load(c *plan.Catalog, installed []store.ManifestRecord, grants [
 			domains = strings.Join(man.Domains, ", ")
 		}
 		m.lines = append(m.lines,
-			fmt.Sprintf("%s %s  %s", head.Render(id), faint.Render("v"+man.Version), state),
+			fmt.Sprintf("%s %s  %s", head.Render(id), faint.Render("v"+man.Version+" "+man.Kind), state),
 			"    functions: "+strings.Join(fns, ", "),
 			"    domains:   "+domains)
 	}

@@ -104,6 +104,7 @@ var kindText = map[msg.Kind]string{
 	msg.Exec:   "exec — run an app's function",
 	msg.Data:   "data — give a value to an app",
 	msg.Collab: "collab — one app uses another",
+	msg.Pin:    "pin — run an app whose server's tools changed since they were pinned",
 }
 
 // View renders the dialog at most width columns wide.
@@ -143,16 +144,21 @@ func (m Model) View(width int) string {
 	if p.Origin != "" {
 		line("from", p.Origin)
 	}
-	line("goes to", p.Target())
+	if p.Kind != msg.Pin {
+		line("goes to", p.Target())
+	}
 	if p.Task != "" {
 		line("task", Quote(p.Task)+"  "+faint.Render("(written by the planner)"))
 	}
 	if p.Effect == "write" {
 		line("effect", "changes something (for example books or sends)")
 	}
-	if p.InPlan {
+	switch {
+	case p.Kind == msg.Pin:
+		// Not a flow of the plan: a question about the app itself.
+	case p.InPlan:
 		line("plan", "part of the plan for your query")
-	} else {
+	default:
 		line("plan", warn.Render("NOT in the plan for your query"))
 	}
 	if p.Warning != "" {
@@ -190,6 +196,8 @@ func Summary(p msg.Prompt) string {
 		return "give data from " + p.Origin + " to " + p.Target()
 	case msg.Collab:
 		return "let " + p.Requester + " use " + p.Target()
+	case msg.Pin:
+		return "run " + p.App + " with the changed tools its server now reports (pin them)"
 	}
 	return fmt.Sprintf("%q for %s", string(p.Kind), p.Target())
 }

@@ -169,3 +169,23 @@ func TestLongValuesAreCut(t *testing.T) {
 		t.Fatalf("quoted value is %d bytes", len(q))
 	}
 }
+
+// A pin prompt (an MCP app's tools changed since they were pinned) is
+// described as such, never offers "always", and does not speak of a plan.
+func TestPinPrompt(t *testing.T) {
+	p := msg.Prompt{Kind: msg.Pin, App: "memory", Pin: "ab12",
+		Warning: "The MCP server of memory now reports different tools than the ones pinned",
+		Data:    []msg.DataItem{{Name: "tools_hash", Value: "ab12", Origin: "memory (tools/list)"}}}
+	m := New(&msg.PromptRequest{Prompt: p}, (&clock{}).now, 0)
+	v := m.View(100)
+	for _, want := range []string{"run memory with the changed tools its server now reports", "pin — run an app", "now reports different tools"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("view lacks %q:\n%s", want, v)
+		}
+	}
+	for _, bad := range []string{"always allow", "plan for your query", "memory.*"} {
+		if strings.Contains(v, bad) {
+			t.Errorf("view has %q:\n%s", bad, v)
+		}
+	}
+}
