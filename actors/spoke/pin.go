@@ -24,7 +24,7 @@ type Installed interface {
 // ErrToolsDenied marks calls refused because the app's tools changed and
 // the user did not approve the change: the app stays stopped for the rest
 // of this spoke's life, and the next spoke asks again.
-var ErrToolsDenied = errors.New("tools changed and not approved")
+var ErrToolsDenied = errors.New("its server's tools changed since they were pinned, and the change was not approved")
 
 type queryKey struct{}
 
@@ -75,8 +75,11 @@ func (s *spoke) verifyTools(ctx context.Context, c sandbox.Conn) (sandbox.Conn, 
 		return nil, fmt.Errorf("app %s: its tools changed and the user could not be asked: %w", id, err)
 	}
 	if !allowed {
-		return nil, fmt.Errorf("app %s is stopped: its server's tools changed since they were pinned (%s) and the change was not approved (%s): %w",
-			id, strings.Join(chk.Changes, "; "), reason, ErrToolsDenied)
+		why := ""
+		if reason != "" {
+			why = ", " + reason
+		}
+		return nil, fmt.Errorf("app %s is stopped (%s%s): %w", id, strings.Join(chk.Changes, "; "), why, ErrToolsDenied)
 	}
 	if err := s.d.Installed.Repin(id, tools, chk.Hash); err != nil {
 		return nil, err
