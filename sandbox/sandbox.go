@@ -66,6 +66,11 @@ type Launcher interface {
 	Launch(ctx context.Context, app App, dataDir string) (Conn, error)
 }
 
+// DataPath is where an app finds its own data folder inside its sandbox
+// (and its working folder): the same short path for every app, whatever
+// the host path.
+const DataPath = "/run/app"
+
 // PIDer is implemented by connections to an app in its own process.
 type PIDer interface {
 	// PID is the app's process id as the hub sees it.

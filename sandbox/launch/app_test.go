@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,5 +147,30 @@ func TestLaunchRefusesBadApps(t *testing.T) {
 				t.Errorf("a refused launch is not a dead worker: %v", err)
 			}
 		})
+	}
+}
+
+func TestDataFolderIsAtDataPath(t *testing.T) {
+	// A file in the host's /run that the worker must not see.
+	secret, err := os.CreateTemp("/run", "isolategpt-test-")
+	if err != nil {
+		t.Skipf("cannot write the host's /run here: %v", err)
+	}
+	secret.Close()
+	defer os.Remove(secret.Name())
+	script := `pwd; echo hello > "` + sandbox.DataPath + `/note"; cat "$(pwd)/note"
+cp /bin/true ./prog && ./prog && echo "ran a program from its folder"
+test -e "` + secret.Name() + `" && echo "sees the host's /run"
+exit 0`
+	o := runIn(t, RunSpec{Command: []string{"/bin/sh", "-c", script}})
+	if o.err != nil {
+		t.Fatalf("%v (stderr %q)", o.err, o.stderr)
+	}
+	want := sandbox.DataPath + "\nhello\n"
+	if o.stdout != want {
+		t.Errorf("stdout %q, want %q (stderr %q)", o.stdout, want, o.stderr)
+	}
+	if !strings.Contains(o.stderr, "./prog: Permission denied") {
+		t.Errorf("stderr %q: want the program in the data folder refused", o.stderr)
 	}
 }

@@ -155,13 +155,17 @@ func stage1(cfg Config) error {
 		return fmt.Errorf("worker: open own binary: %w", err)
 	}
 	// The working folder is already the data folder: the hub's launching
-	// thread entered it before clone (see sandbox/launch).
+	// thread entered it before clone (see sandbox/launch). Rules are taken
+	// on descriptors before /run is covered.
 	ro, err := openAll(cfg.Policy.ReadOnly)
 	if err != nil {
 		return err
 	}
 	rw, err := openAll(cfg.Policy.ReadWrite)
 	if err != nil {
+		return err
+	}
+	if err := confine.ShowData(sandbox.DataPath); err != nil {
 		return err
 	}
 	paths := confine.Paths{Exec: exe, ReadOnly: ro, ReadWrite: append(rw, DataDirFD)}
