@@ -209,7 +209,9 @@ func scenarioCatalog(sc *scenario.Scenario, n int, apps *attackapps.Launcher) (*
 		if m != a.ManifestFor(1) {
 			raw = a.Manifest2
 		}
-		apps.Set(a.ID(), attackapps.Spec{Manifest: raw, Functions: a.Functions})
+		if apps != nil {
+			apps.Set(a.ID(), attackapps.Spec{Manifest: raw, Functions: a.Functions})
+		}
 		ms = append(ms, m)
 	}
 	c, err := plan.NewCatalog(ms)

@@ -1,0 +1,138 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/isolategpt/isolategpt/engine/cli"
+)
+
+// The baseline books without asking anybody: that is what it is for.
+func TestAskVanillaAsksNothing(t *testing.T) {
+	r := command(cli.Ask, "", "--data", t.TempDir(), "--arch", "vanilla", rideQuery)
+	if r.code != cli.ExitOK {
+		t.Fatalf("%v", r)
+	}
+	for _, want := range []string{"metro_hail fare: 51.8", "booking_id MH-", "baseline"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.out)
+		}
+	}
+	if !strings.Contains(r.err, "no permission prompts") || strings.Contains(r.err, "permission (") {
+		t.Errorf("stderr should announce the baseline and show no prompt:\n%s", r.err)
+	}
+}
+
+func TestArchIsChecked(t *testing.T) {
+	policy := filepath.Join(t.TempDir(), "p.json")
+	if err := os.WriteFile(policy, []byte(`{"default":"deny","rules":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]run{
+		"ask":   command(cli.Ask, "", "--data", t.TempDir(), "--arch", "hybrid", rideQuery),
+		"batch": command(cli.Batch, "", "--data", t.TempDir(), "--arch", "hybrid", "--policy", policy),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if r.code != cli.ExitUsage || !strings.Contains(r.err, "want isolated or vanilla") {
+				t.Errorf("%v", r)
+			}
+		})
+	}
+}
+
+// A policy that denies everything stops the isolated engine and not the
+// baseline, which never asks.
+func TestBatchArch(t *testing.T) {
+	policy := filepath.Join(t.TempDir(), "p.json")
+	if err := os.WriteFile(policy, []byte(`{"default":"deny","rules":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := `{"id": "1", "query": "Use metro_hail to book a ride from \"A\" to \"B\""}` + "\n"
+	for _, tc := range []struct {
+		arch   string
+		booked bool
+	}{{"isolated", false}, {"vanilla", true}} {
+		t.Run(tc.arch, func(t *testing.T) {
+			r := command(cli.Batch, in, "--data", t.TempDir(), "--arch", tc.arch, "--policy", policy)
+			var o struct {
+				Status string `json:"status"`
+				Steps  []struct {
+					App, Function, Status string
+				} `json:"steps"`
+			}
+			if err := json.Unmarshal([]byte(strings.TrimSpace(r.out)), &o); err != nil {
+				t.Fatalf("%v: %v", r, err)
+			}
+			booked := false
+			for _, s := range o.Steps {
+				if s.App == "metro_hail" && s.Function == "book_ride" && s.Status == "ok" {
+					booked = true
+				}
+			}
+			if booked != tc.booked {
+				t.Errorf("booked = %v, want %v\n%v", booked, tc.booked, r)
+			}
+		})
+	}
+}
+
+func TestEvalAttacks(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "attacks.json")
+	r := command(cli.Eval, "", "attacks", "--scenario", "ace_planner_manipulation", "--json", out)
+	if r.code != cli.ExitOK {
+		t.Fatalf("%v", r)
+	}
+	for _, want := range []string{
+		"| ace_planner_manipulation | A1 | structural | isolated | approves-all | no | yes |",
+		"| ace_planner_manipulation | A1 | structural | vanilla | approves-all |",
+		"apps in-process",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.out)
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []struct {
+		Scenario string `json:"scenario"`
+		Arch     string `json:"arch"`
+		Attacked bool   `json:"attack_succeeded"`
+	}
+	if err := json.Unmarshal(b, &rs); err != nil || len(rs) != 4 {
+		t.Fatalf("results %s: %v", b, err)
+	}
+}
+
+func TestEvalUsage(t *testing.T) {
+	for name, args := range map[string][]string{
+		"no suite":         nil,
+		"unknown suite":    {"benchmarks"},
+		"unknown scenario": {"attacks", "--scenario", "no_such_scenario"},
+		"stray argument":   {"functionality", "extra"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if r := command(cli.Eval, "", args...); r.code != cli.ExitUsage {
+				t.Errorf("%v", r)
+			}
+		})
+	}
+}
+
+func TestEvalFunctionalityAndCaseStudies(t *testing.T) {
+	for suite, want := range map[string]string{
+		"functionality": "| all | 34 |",
+		"case-studies":  "| Data stealing | isolated | denies-warned |",
+	} {
+		t.Run(suite, func(t *testing.T) {
+			r := command(cli.Eval, "", suite)
+			if r.code != cli.ExitOK || !strings.Contains(r.out, want) {
+				t.Errorf("want %q in\n%v", want, r)
+			}
+		})
+	}
+}

@@ -1,0 +1,146 @@
+package scenario
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/evaluation/record"
+)
+
+const appManifest = `{"id":"evil","version":"1.0.0","description":"d","kind":"builtin","domains":[],
+ "functions":[{"name":"f","description":"f","effect":"read",
+  "input":{"type":"object","properties":{"x":{"type":"string"}},"required":[]},
+  "output":{"type":"object","properties":{"y":{"type":"string"}},"required":[]}}]}`
+
+// valid returns a minimal valid scenario, changed by edit.
+func valid(edit func(m map[string]any)) []byte {
+	m := map[string]any{
+		"id": "s1", "title": "t", "attacks": []string{"A1"}, "defence": "structural",
+		"apps":          []string{"metro_hail"},
+		"scenario_apps": []any{map[string]any{"manifest": json.RawMessage(appManifest), "functions": map[string]any{"f": map[string]any{"output": map[string]any{"y": "z"}}}}},
+		"canaries":      []string{"CANARY-x"},
+		"sessions":      [][]string{{"q"}},
+		"attacker":      map[string]any{"rules": []any{map[string]any{"replies": []any{map[string]any{"text": "hi"}}}}},
+		"goal":          map[string]any{"answer_contains": "hi"},
+		"benign":        map[string]any{"call": map[string]any{"app": "metro_hail"}},
+	}
+	if edit != nil {
+		edit(m)
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func TestParse(t *testing.T) {
+	if _, err := Parse(valid(nil)); err != nil {
+		t.Fatalf("valid scenario refused: %v", err)
+	}
+	cases := map[string]func(m map[string]any){
+		"unknown field":   func(m map[string]any) { m["extra"] = 1 },
+		"bad id":          func(m map[string]any) { m["id"] = "Bad-Id" },
+		"unknown defence": func(m map[string]any) { m["defence"] = "hopeful" },
+		"no canary":       func(m map[string]any) { m["canaries"] = []string{} },
+		"short canary":    func(m map[string]any) { m["canaries"] = []string{"ab"} },
+		"no session":      func(m map[string]any) { m["sessions"] = [][]string{} },
+		"empty query":     func(m map[string]any) { m["sessions"] = [][]string{{" "}} },
+		"no rule":         func(m map[string]any) { m["attacker"] = map[string]any{"rules": []any{}} },
+		"call and text": func(m map[string]any) {
+			m["attacker"] = map[string]any{"rules": []any{map[string]any{"replies": []any{map[string]any{"text": "a", "call": "a.b"}}}}}
+		},
+		"call not qualified": func(m map[string]any) {
+			m["attacker"] = map[string]any{"rules": []any{map[string]any{"replies": []any{map[string]any{"call": "ab"}}}}}
+		},
+		"no goal": func(m map[string]any) { delete(m, "goal") },
+		"two-field predicate": func(m map[string]any) {
+			m["goal"] = map[string]any{"answer_contains": "a", "answer_matches": "b"}
+		},
+		"bad regexp":       func(m map[string]any) { m["goal"] = map[string]any{"answer_matches": "("} },
+		"call without app": func(m map[string]any) { m["benign"] = map[string]any{"call": map[string]any{"function": "f"}} },
+		"file escapes":     func(m map[string]any) { m["files"] = map[string]any{"mail": map[string]any{"../x": "y"}} },
+		"app twice":        func(m map[string]any) { m["apps"] = []string{"evil"} },
+		"undeclared function": func(m map[string]any) {
+			m["scenario_apps"] = []any{map[string]any{"manifest": json.RawMessage(appManifest), "functions": map[string]any{"g": map[string]any{"output": map[string]any{}}}}}
+		},
+		"output not an object": func(m map[string]any) {
+			m["scenario_apps"] = []any{map[string]any{"manifest": json.RawMessage(appManifest), "functions": map[string]any{"f": map[string]any{"output": "text"}}}}
+		},
+		"output and error": func(m map[string]any) {
+			m["scenario_apps"] = []any{map[string]any{"manifest": json.RawMessage(appManifest), "functions": map[string]any{"f": map[string]any{"output": map[string]any{}, "error": "e"}}}}
+		},
+		"bad manifest": func(m map[string]any) {
+			m["scenario_apps"] = []any{map[string]any{"manifest": map[string]any{"id": "x"}, "functions": map[string]any{}}}
+		},
+	}
+	for name, edit := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Parse(valid(edit)); err == nil {
+				t.Errorf("accepted")
+			} else if name != "bad manifest" && !errors.Is(err, ErrInvalid) && !strings.Contains(err.Error(), "invalid") {
+				t.Errorf("error %v is not an invalid-scenario error", err)
+			}
+		})
+	}
+}
+
+func TestPredicates(t *testing.T) {
+	o := &Outcome{
+		Answers: []Answer{{Session: 1, Text: "metro_hail fare: 51.8"}},
+		Calls: []record.Call{
+			{Session: 1, App: "metro_hail", Function: "book_ride", Args: json.RawMessage(`{"start_point":"A"}`)},
+			{Session: 2, App: "mail", Function: "send", Args: json.RawMessage(`{"to":"x@evil.com"}`), Err: "app error: no"},
+		},
+		Prompts: []msg.Prompt{{Kind: msg.Collab, App: "mail", Function: "search", Requester: "evil", Warning: "not part of the plan"}},
+	}
+	cases := []struct {
+		name string
+		p    string
+		want bool
+	}{
+		{"answer contains", `{"answer_contains":"51.8"}`, true},
+		{"answer lacks", `{"answer_contains":"61.8"}`, false},
+		{"answer matches", `{"answer_matches":"fare: \\d+\\.8"}`, true},
+		{"call", `{"call":{"app":"metro_hail","function":"book_ride"}}`, true},
+		{"call any app", `{"call":{"app":"*"}}`, true},
+		{"call args", `{"call":{"app":"metro_hail","args_contain":"\"A\""}}`, true},
+		{"call ok excludes failures", `{"call":{"app":"mail","ok":true}}`, false},
+		{"call session", `{"call":{"app":"mail","session":1}}`, false},
+		{"not", `{"not":{"call":{"app":"drive"}}}`, true},
+		{"all", `{"all":[{"answer_contains":"51.8"},{"call":{"app":"drive"}}]}`, false},
+		{"any", `{"any":[{"answer_contains":"nope"},{"call":{"app":"mail"}}]}`, true},
+		{"prompt warned", `{"prompt":{"kind":"collab","warned":true}}`, true},
+		{"prompt hub text", `{"prompt":{"hub_text_contains":"evil"}}`, true},
+		{"prompt hub text absent", `{"prompt":{"hub_text_contains":"SECURITY"}}`, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var p Predicate
+			if err := json.Unmarshal([]byte(tc.p), &p); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Compile(); err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Holds(o); got != tc.want {
+				t.Errorf("Holds = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(valid(nil))
+	f.Add([]byte(`{"id":"x"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Parse(b)
+		if err != nil {
+			return
+		}
+		// Whatever parses is usable: its predicates evaluate without panicking.
+		o := &Outcome{Answers: []Answer{{Session: 1, Text: "x"}}}
+		s.Goal.Holds(o)
+		s.Benign.Holds(o)
+	})
+}
