@@ -184,7 +184,7 @@ func TestMCPToolsChangeNeedsConsent(t *testing.T) {
 	if err != nil || first.ToolsHash == "" {
 		t.Fatalf("no tools pin after the first start: %+v, %v", first, err)
 	}
-	if fake.last.Command[1] != filepath.Join(first.Dir, "server.js") || !strings.HasSuffix(fake.last.Command[2], filepath.Join("alice", "files")) {
+	if fake.last.Command[1] != filepath.Join(first.Dir, "server.js") || fake.last.Command[2] != sandbox.DataPath {
 		t.Errorf("launched %q", fake.last.Command)
 	}
 	if err := s1.Close(); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine/apps"
+	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/sandbox/launch"
 )
 
@@ -44,11 +45,11 @@ func installFile(t *testing.T, dataDir, path string) *apps.Candidate {
 	return c
 }
 
-// reachable makes the folders above an app's data folder traversable
-// (search, not list) for the worker, which runs as nobody and reaches its
-// folder by absolute path, as both npm servers do. t.TempDir and the CLI
-// make them 0700. The launcher should provide this; until it does, see
-// /work/notes/mcp-needs.md.
+// reachable makes the folders above a folder traversable (search, not
+// list) for the worker's user, nobody on the host: an MCP server's install
+// folder must be readable by it (t.TempDir makes its parents 0700). An
+// app's own data folder needs nothing: the worker sees it at
+// sandbox.DataPath.
 func reachable(t *testing.T, dataDir, user string) {
 	t.Helper()
 	apps := filepath.Join(dataDir, "apps", user)
@@ -114,7 +115,6 @@ func TestNPMFilesystemServerInSandbox(t *testing.T) {
 	write(secret, "the vault's secret\n")
 	hubSecret := filepath.Join(dataDir, "hub-secret.txt")
 	write(hubSecret, "the hub's secret\n")
-	reachable(t, dataDir, "alice")
 
 	e := realEngine(t, dataDir)
 	rec := &recorder{}
@@ -213,7 +213,6 @@ func TestNPMFilesystemServerConfinedBySandbox(t *testing.T) {
 	if err := os.WriteFile(hubSecret, []byte("the hub's secret\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	reachable(t, dataDir, "alice")
 	reachable(t, open, "x")
 	e := realEngine(t, dataDir)
 	s := session(t, e, "alice", &recorder{})
@@ -225,12 +224,12 @@ func TestNPMFilesystemServerConfinedBySandbox(t *testing.T) {
 		}
 		return stepOf(t, a, "s1")
 	}
-	// Its own folder still works by absolute path…
-	if st := ask(`Use files_everywhere to read the text file "` + filepath.Join(own, "mine.txt") + `"`); st.Status != msg.StatusOK || !strings.Contains(string(st.Result), "mine") {
+	// Its own folder still works by absolute path, where the app sees it…
+	if st := ask(`Use files_everywhere to read the text file "` + sandbox.DataPath + `/mine.txt"`); st.Status != msg.StatusOK || !strings.Contains(string(st.Result), "mine") {
 		t.Fatalf("own file: %+v", st)
 	}
 	// …and nothing outside it, though the server itself would allow it.
-	for _, p := range []string{hubSecret, "/etc/passwd", filepath.Join(dataDir, "store", "MANIFEST")} {
+	for _, p := range []string{hubSecret, "/etc/passwd", filepath.Join(dataDir, "store", "MANIFEST"), filepath.Join(own, "mine.txt")} {
 		st := ask(`Use files_everywhere to read the text file "` + p + `"`)
 		if st.App != "files_everywhere" || st.Function != "read_text_file" {
 			t.Fatalf("planned %s.%s, not files_everywhere.read_text_file", st.App, st.Function)
@@ -257,10 +256,9 @@ func TestNPMMemoryServerInSandbox(t *testing.T) {
 	if err := os.MkdirAll(appDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	reachable(t, dataDir, "alice")
 	// Straight through the launcher and the sandbox, as the spoke does.
 	l := &launch.Launcher{StartTimeout: 60 * time.Second, CallTimeout: 60 * time.Second}
-	conn, err := l.Launch(t.Context(), apps.LaunchSpec(c.Manifest, c.Dir, appDir, nil), appDir)
+	conn, err := l.Launch(t.Context(), apps.LaunchSpec(c.Manifest, c.Dir, sandbox.DataPath, nil), appDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +312,6 @@ func TestNPMServerRugPull(t *testing.T) {
 	reachable(t, inst, "x")
 	dataDir := t.TempDir()
 	installFile(t, dataDir, filepath.Join(inst, "memory.json"))
-	reachable(t, dataDir, "alice")
 	e := realEngine(t, dataDir)
 	pins := func(r *recorder) []msg.Prompt {
 		var out []msg.Prompt

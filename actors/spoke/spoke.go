@@ -345,7 +345,8 @@ func LaunchSpec(m *specs.Manifest) sandbox.App {
 }
 
 // launchSpec is LaunchSpec with this spoke's folders and the hub's
-// environment, for MCP apps.
+// environment, for MCP apps. ${data} is the data folder where the app
+// sees it, inside its sandbox.
 func (s *spoke) launchSpec() sandbox.App {
-	return apps.LaunchSpec(s.d.App, s.d.InstallDir, s.d.DataDir, s.d.Getenv)
+	return apps.LaunchSpec(s.d.App, s.d.InstallDir, sandbox.DataPath, s.d.Getenv)
 }
