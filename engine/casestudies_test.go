@@ -13,6 +13,7 @@ import (
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/sandbox/inproc"
+	"github.com/isolategpt/isolategpt/sandbox/launch"
 )
 
 // caseStudy is one file of evaluation/casestudies (format:
@@ -116,22 +117,13 @@ func placeFiles(t *testing.T, dataDir string, cs caseStudy) {
 	}
 }
 
-// sandboxUser is the host user a worker runs as when the hub is root
-// (sandbox/launch maps the sandbox's root to nobody). The launcher gives
-// the app's folder itself to that user, not what is already inside it; so
-// files placed there beforehand must be given too, or the app cannot read
-// them.
-const sandboxUser = 65534
-
 func giveToSandbox(t *testing.T, appDir, rel string) {
 	t.Helper()
-	if os.Getuid() != 0 {
-		return // the worker runs as the hub's own user
-	}
+	uid, gid := launch.SandboxIDs()
 	p := appDir
 	for _, part := range append([]string{""}, strings.Split(filepath.ToSlash(rel), "/")...) {
 		p = filepath.Join(p, part)
-		if err := os.Lchown(p, sandboxUser, sandboxUser); err != nil {
+		if err := os.Lchown(p, uid, gid); err != nil {
 			t.Fatal(err)
 		}
 	}

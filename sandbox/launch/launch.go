@@ -289,6 +289,12 @@ func handshake(status *statusConn, cfg []byte, timeout time.Duration) (worker.St
 	return st, err
 }
 
+// SandboxIDs is who an app is on the host: the owner its data folder is
+// given to, and the owner files that trusted code puts there for the app
+// must have (the launcher hands over the folder alone, never what is in it:
+// a walk by root over a tree the app controls could be led astray).
+func SandboxIDs() (uid, gid int) { return hostIDs() }
+
 // hostIDs is who the sandbox's root is on the host: nobody when the hub is
 // root, else the hub's own user (the only one it may map).
 func hostIDs() (int, int) {
