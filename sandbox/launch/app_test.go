@@ -2,7 +2,6 @@ package launch
 
 import (
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -50,21 +49,7 @@ func TestMCPAppRunsConfined(t *testing.T) {
 }
 
 func TestAppWithDomainsReachesOnlyThem(t *testing.T) {
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	go func() {
-		for {
-			c, err := up.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-	port := up.Addr().(*net.TCPAddr).Port
+	up, port := echoUpstream(t)
 	loop := netip.MustParseAddr("127.0.0.1")
 	var mu sync.Mutex
 	var events []egress.Event

@@ -76,6 +76,27 @@ func connectViaProxy(proxy, target string) (string, error) {
 	return status + " / " + strings.TrimSpace(echo), err
 }
 
+// echoUpstream is a server on the host's loopback that echoes what it is
+// sent, closed when the test ends.
+func echoUpstream(t *testing.T) (net.Listener, int) {
+	t.Helper()
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	go func() {
+		for {
+			c, err := up.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	return up, up.Addr().(*net.TCPAddr).Port
+}
+
 // fakeResolver maps names to addresses.
 type fakeResolver map[string][]netip.Addr
 
@@ -207,22 +228,7 @@ func TestRunForkBombIsContained(t *testing.T) {
 }
 
 func TestRunEgress(t *testing.T) {
-	// An upstream on the host's loopback that echoes one line.
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	go func() {
-		for {
-			c, err := up.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-	port := up.Addr().(*net.TCPAddr).Port
+	up, port := echoUpstream(t)
 	loop := netip.MustParseAddr("127.0.0.1")
 	res := fakeResolver{
 		"api.example.com":  {loop},
