@@ -2,9 +2,11 @@ package evaluation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -16,11 +18,13 @@ import (
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/permission"
 	"github.com/isolategpt/isolategpt/actors/root"
+	"github.com/isolategpt/isolategpt/engine/apps"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/engine/store"
 	"github.com/isolategpt/isolategpt/engine/vanilla"
 	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/specs"
 )
 
 // The architectures compared.
@@ -53,6 +57,9 @@ type parts struct {
 	dataDir  string
 	// vanillaMemory carries the baseline's memory across restarts.
 	vanillaMemory vanilla.Memory
+	// install are manifests of apps to install (kind mcp), as `isolategpt
+	// apps install` would, unless already installed.
+	install []json.RawMessage
 }
 
 func start(arch string, p parts) (system, error) {
@@ -99,12 +106,17 @@ func startIsolated(p parts) (*isolatedSystem, error) {
 	}
 	audit := func(r store.AuditRecord) { _, _ = st.Audit(r) }
 	s := &isolatedSystem{store: st}
+	registry, err := installApps(st, p)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("isolated: %w", err)
+	}
 	s.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
 	s.root, err = s.system.Root.SpawnNamed(root.Props(root.Deps{
 		Permission: permission.Deps{Store: st, Sessions: permission.NewSessions(), Audit: audit, Logger: logger},
 		Hub: hubpkg.Deps{
 			Catalog: p.catalog, Store: st, Launcher: p.launcher, Model: llm.Metered(p.model), ModelInfo: p.info,
-			AppsDir: filepath.Join(p.dataDir, "apps"), Audit: audit, Logger: logger,
+			AppsDir: filepath.Join(p.dataDir, "apps"), Installed: registry, Audit: audit, Logger: logger,
 			InvokeTimeout: 2 * time.Minute,
 		},
 	}), "isolategpt")
@@ -119,6 +131,41 @@ func startIsolated(p parts) (*isolatedSystem, error) {
 	}
 	s.hub = res.(*root.WhereReply).Hub
 	return s, nil
+}
+
+// installApps is the registry of installed apps (engine/apps) with the
+// scenario's MCP apps installed from manifest files, each pinned by hash;
+// their servers' tools/list is pinned at their first start, as for any
+// installed app.
+func installApps(st *store.Store, p parts) (*apps.Registry, error) {
+	var builtins []*specs.Manifest
+	for _, id := range p.catalog.IDs() {
+		if m, err := specs.BuiltinByID(id); err == nil {
+			builtins = append(builtins, m)
+		}
+	}
+	r := apps.New(st, builtins)
+	for i, raw := range p.install {
+		dir := filepath.Join(p.dataDir, "install", fmt.Sprint(i))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		path := filepath.Join(dir, "manifest.json")
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			return nil, err
+		}
+		c, err := apps.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := r.Get(c.Manifest.ID); err == nil {
+			continue // installed in an earlier session
+		}
+		if err := r.Install(c, false); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 func (s *isolatedSystem) request(m any) (any, error) {

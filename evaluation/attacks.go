@@ -136,7 +136,7 @@ func RunScenario(ctx context.Context, sc *scenario.Scenario, arch, user string, 
 	}()
 	for i, queries := range sc.Sessions {
 		n := i + 1
-		catalog, changed, err := scenarioCatalog(sc, n, apps)
+		catalog, changed, err := scenarioCatalog(sc, n, apps, arch)
 		if err != nil {
 			return r, err
 		}
@@ -150,7 +150,7 @@ func RunScenario(ctx context.Context, sc *scenario.Scenario, arch, user string, 
 				}
 			}
 			adv = &adversary.Model{Benign: benignModel(arch, catalog, sc), Canaries: sc.Canaries, Attacker: sc.Attacker}
-			if sys, err = start(arch, parts{catalog: catalog, launcher: rec, model: adv, info: offlineInfo, dataDir: dir, vanillaMemory: mem}); err != nil {
+			if sys, err = start(arch, parts{catalog: catalog, launcher: rec, model: adv, info: offlineInfo, dataDir: dir, vanillaMemory: mem, install: mcpApps(sc)}); err != nil {
 				sys = nil
 				return r, err
 			}
@@ -187,9 +187,12 @@ func RunScenario(ctx context.Context, sc *scenario.Scenario, arch, user string, 
 }
 
 // scenarioCatalog is the catalog of session n: the built-in apps and the
-// scenario apps' manifests for that session, which it also hands to the
-// launcher. changed is true when a manifest differs from session n-1's.
-func scenarioCatalog(sc *scenario.Scenario, n int, apps *attackapps.Launcher) (*plan.Catalog, bool, error) {
+// scenario apps' manifests, and it hands the launcher what each scenario
+// app's server answers with in that session. changed is true when a server
+// changed since session n-1 (a rug pull). The isolated catalog keeps the
+// pinned manifest, and its hub checks the server against the pin; the
+// baseline builds its tools from whatever the server reports.
+func scenarioCatalog(sc *scenario.Scenario, n int, apps *attackapps.Launcher, arch string) (*plan.Catalog, bool, error) {
 	var ms []*specs.Manifest
 	for _, id := range sc.Apps {
 		m, err := specs.BuiltinByID(id)
@@ -206,11 +209,14 @@ func scenarioCatalog(sc *scenario.Scenario, n int, apps *attackapps.Launcher) (*
 			changed = true
 		}
 		raw := a.Manifest
-		if m != a.ManifestFor(1) {
+		if m != a.Pinned() {
 			raw = a.Manifest2
 		}
 		if apps != nil {
 			apps.Set(a.ID(), attackapps.Spec{Manifest: raw, Functions: a.Functions})
+		}
+		if arch == Isolated {
+			m = a.Pinned()
 		}
 		ms = append(ms, m)
 	}
@@ -234,6 +240,18 @@ func benignModel(arch string, c *plan.Catalog, sc *scenario.Scenario) llms.Model
 		return &adversary.Script{Inner: inner, Plan: string(sc.BenignPlan), Replies: sc.BenignAgent}
 	}
 	return inner
+}
+
+// mcpApps are the scenario apps of kind mcp, installed (and pinned) as a
+// user would install them.
+func mcpApps(sc *scenario.Scenario) []json.RawMessage {
+	var out []json.RawMessage
+	for i := range sc.ScenarioApps {
+		if a := &sc.ScenarioApps[i]; a.Pinned().Kind == specs.KindMCP {
+			out = append(out, a.Manifest)
+		}
+	}
+	return out
 }
 
 // evalUser is the user every evaluation run is for.

@@ -96,7 +96,7 @@ func TestAttackInTheRealSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"ace_execution_manager_hijack", "oversized_output", "tool_poisoning"}
+	want := []string{"ace_execution_manager_hijack", "oversized_output", "rug_pull", "tool_poisoning"}
 	n := 0
 	for _, sc := range scs {
 		if !slices.Contains(want, sc.ID) {

@@ -122,7 +122,7 @@ func TestScenarioCallsNameInstalledFunctions(t *testing.T) {
 				t.Skipf("pending, not passed: %s", pendingReason(sc))
 			}
 			for n := range sc.Sessions {
-				c, _, err := scenarioCatalog(sc, n+1, nil)
+				c, _, err := scenarioCatalog(sc, n+1, nil, Vanilla)
 				if err != nil {
 					t.Fatal(err)
 				}

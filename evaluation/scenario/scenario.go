@@ -77,8 +77,10 @@ type Scenario struct {
 // App is a scenario-defined app: its manifest and how each function answers.
 type App struct {
 	Manifest json.RawMessage `json:"manifest"`
-	// Manifest2, when set, replaces Manifest from the second session on
-	// (a rug pull).
+	// Manifest2, when set, is what the app's server reports from the
+	// second session on (a rug pull). The isolated architecture keeps the
+	// pinned Manifest in its catalog and checks the server against its pin
+	// (an app of kind mcp); the baseline takes what the server reports.
 	Manifest2 json.RawMessage      `json:"manifest_v2,omitempty"`
 	Functions map[string]Behaviour `json:"functions"`
 	parsed    *specs.Manifest
@@ -292,8 +294,8 @@ func (a *App) check() error {
 	if err != nil {
 		return err
 	}
-	if m.Kind != specs.KindBuiltin {
-		return invalid("app %s: kind %q, want builtin (its code is the scenario app)", m.ID, m.Kind)
+	if m.Kind != specs.KindBuiltin && m.Kind != specs.KindMCP {
+		return invalid("app %s: kind %q, want builtin or mcp (its code is the scenario app either way)", m.ID, m.Kind)
 	}
 	a.parsed = m
 	if len(a.Manifest2) > 0 {
@@ -353,6 +355,9 @@ func (a *App) ManifestFor(session int) *specs.Manifest {
 	}
 	return a.parsed
 }
+
+// Pinned is the manifest the user installed, whatever its server reports later.
+func (a *App) Pinned() *specs.Manifest { return a.parsed }
 
 // ID is the app's id.
 func (a *App) ID() string { return a.parsed.ID }
