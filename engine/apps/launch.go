@@ -23,7 +23,8 @@ func usesData(c *specs.MCP) bool {
 // arguments with ${install} and ${data} replaced, the environment the
 // manifest sets plus the allowed names the hub's own environment has
 // (getenv; nil reads nothing), and its install folder read-only when it
-// runs files from there.
+// runs files from there. dataDir is the data folder as the app sees it
+// (sandbox.DataPath for a sandboxed worker), not its host path.
 func LaunchSpec(m *specs.Manifest, installDir, dataDir string, getenv func(string) string) sandbox.App {
 	app := sandbox.App{ID: m.ID, Kind: sandbox.KindBuiltin, Domains: slices.Clone(m.Domains)}
 	if m.MCP == nil {
