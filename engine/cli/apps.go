@@ -14,6 +14,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/engine/apps"
 	"github.com/isolategpt/isolategpt/engine/store"
+	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/specs"
 	"github.com/isolategpt/isolategpt/specs/schema"
 )
@@ -267,7 +268,7 @@ func DescribeManifest(m *specs.Manifest, dir, source string) []string {
 		if c.UsesInstall() {
 			lines = append(lines, fmt.Sprintf("  ${install} = %s (read-only to the app)", dir))
 		}
-		lines = append(lines, "  ${data} = the app's own folder for each user: the only folder it may write, and its working folder")
+		lines = append(lines, fmt.Sprintf("  ${data} = the app's own folder for each user, seen as %s in its sandbox: the only folder it may write, and its working folder", sandbox.DataPath))
 		if len(c.Env) == 0 {
 			lines = append(lines, "Environment it sets: none")
 		} else {
