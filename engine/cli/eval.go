@@ -89,7 +89,13 @@ func Eval(args []string, stdio IO) int {
 		fmt.Fprintf(stdio.Err, "isolategpt eval %s: %v\n", suite, err)
 		return ExitFailed
 	}
-	fmt.Fprintf(stdio.Out, "Model: offline (deterministic, not an LLM) behind the compromised-LLM adversary where the suite has one. Apps: %s.\n\n", o.Mode())
+	model := "the benign offline model (deterministic, not an LLM); simulated user as stated"
+	if suite == "attacks" {
+		model = "the compromised-LLM adversary: any LLM call whose input holds a scenario's canary gets the attacker's script, every other call the offline model (deterministic, not an LLM)"
+	} else if suite == "functionality" {
+		model = "the benign offline model (deterministic, not an LLM); a user who approves every prompt"
+	}
+	fmt.Fprintf(stdio.Out, "Model: %s.\nApps: %s.\n\n", model, o.Mode())
 	fmt.Fprint(stdio.Out, table)
 	if *jsonPath != "" {
 		b, err := evaluation.MarshalResults(results)

@@ -119,8 +119,9 @@ type Rule struct {
 
 // Reply is one answer of the attacker's LLM: a tool call ("app.function")
 // with arguments, or text. In arguments and text, {{last_result}} stands
-// for the last tool result in the conversation, as an obedient LLM would
-// copy it.
+// for the last tool result in the conversation, and {{if_seen:TEXT}} for
+// TEXT when the call's input holds it (nothing otherwise): the attacker's
+// LLM copies only what it has read.
 type Reply struct {
 	Call string          `json:"call,omitempty"`
 	Args json.RawMessage `json:"args,omitempty"`
