@@ -453,3 +453,32 @@ func TestOfflinePlansInstalledMCPApps(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreadableInstallFolder: a server file the sandbox's user cannot
+// reach by file mode is named before the user consents.
+func TestUnreadableInstallFolder(t *testing.T) {
+	path := writeApp(t, manifest("files", "list_directory"))
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := filepath.Join(c.Dir, "server.js")
+	const nobody = 65534
+	if got := c.Unreadable(nobody, nobody); !slices.Equal(got, []string{server}) {
+		t.Errorf("in a 0700 folder: Unreadable = %q, want %q", got, server)
+	}
+	for p := c.Dir; p != os.TempDir() && p != "/"; p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.Unreadable(nobody, nobody); len(got) != 0 {
+		t.Errorf("in a world-readable folder: Unreadable = %q", got)
+	}
+	if err := os.Chmod(server, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Unreadable(nobody, nobody); len(got) != 1 {
+		t.Errorf("a 0600 server file: Unreadable = %q", got)
+	}
+}

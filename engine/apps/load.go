@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/isolategpt/isolategpt/specs"
 )
@@ -57,4 +58,64 @@ func Load(path string) (*Candidate, error) {
 		}
 	}
 	return c, nil
+}
+
+// Unreadable names the files under ${install} that the sandbox's user
+// (uid, gid on the host) could not reach by file mode: the server would
+// fail to start. Landlock admits the install folder; the file modes on the
+// way to it still apply.
+func (c *Candidate) Unreadable(uid, gid int) []string {
+	if c.Manifest.MCP == nil || uid == 0 {
+		return nil
+	}
+	var out []string
+	for _, s := range append([]string{c.Manifest.MCP.Command}, c.Manifest.MCP.Args...) {
+		if !strings.HasPrefix(s, specs.PlaceholderInstall) {
+			continue
+		}
+		p := specs.Expand(s, c.Dir, "")
+		if !reachableBy(p, uid, gid) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// reachableBy reports whether uid/gid may search every folder on the way
+// to path and read path itself.
+func reachableBy(path string, uid, gid int) bool {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	parts := strings.Split(strings.TrimPrefix(abs, "/"), "/")
+	cur := "/"
+	for i := 0; i <= len(parts); i++ {
+		want := uint32(1) // search
+		if i == len(parts) {
+			want = 4 // read
+		}
+		if !permits(cur, uid, gid, want) {
+			return false
+		}
+		if i < len(parts) {
+			cur = filepath.Join(cur, parts[i])
+		}
+	}
+	return true
+}
+
+func permits(path string, uid, gid int, bit uint32) bool {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return false
+	}
+	mode := st.Mode & 0o777
+	switch {
+	case int(st.Uid) == uid:
+		return mode&(bit<<6) != 0
+	case int(st.Gid) == gid:
+		return mode&(bit<<3) != 0
+	}
+	return mode&bit != 0
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/isolategpt/isolategpt/engine/apps"
 	"github.com/isolategpt/isolategpt/engine/store"
 	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/sandbox/launch"
 	"github.com/isolategpt/isolategpt/specs"
 	"github.com/isolategpt/isolategpt/specs/schema"
 )
@@ -195,6 +196,10 @@ func appsInstall(reg *apps.Registry, file string, yes bool, stdio IO) int {
 		fmt.Fprintln(stdio.Out, l)
 	}
 	if m.MCP != nil {
+		uid, gid := launch.SandboxIDs()
+		for _, p := range cand.Unreadable(uid, gid) {
+			fmt.Fprintf(stdio.Out, "WARNING: the sandbox's user (uid %d) cannot read %s: the app will fail to start. Install its server in a folder others may read.\n", uid, p)
+		}
 		for _, name := range m.MCP.EnvAllow {
 			state := "not set in your environment: the app will not get it"
 			if stdio.Getenv != nil && stdio.Getenv(name) != "" {
