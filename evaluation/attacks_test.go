@@ -43,6 +43,18 @@ func TestAttackSuite(t *testing.T) {
 	if ran == 0 {
 		t.Fatal("no scenario ran on the isolated architecture")
 	}
+	// Isolation must not cost the user's tasks: against the user who
+	// approves everything, isolategpt completes at least as many benign
+	// tasks as the baseline (whose own count is not asserted).
+	done := map[string]int{}
+	for _, r := range rs {
+		if r.BenignDone && r.User == users.ApprovesAll {
+			done[r.Arch]++
+		}
+	}
+	if done[Isolated] < done[Vanilla] {
+		t.Errorf("benign tasks done: isolated %d, baseline %d", done[Isolated], done[Vanilla])
+	}
 }
 
 // TestEveryScenarioReachesTheAttacker checks each scenario is a real test

@@ -144,3 +144,21 @@ func TestScenarioCallsNameInstalledFunctions(t *testing.T) {
 		})
 	}
 }
+
+func FuzzParseCases(f *testing.F) {
+	b, err := data.ReadFile("functionality/queries.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`[{"id":"x","category":"no_app","query":"hi","expect":{"not":{"call":{"app":"*"}}}}]`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		cs, err := ParseCases(in)
+		if err != nil {
+			return
+		}
+		for _, c := range cs {
+			c.Expect.Holds(&scenario.Outcome{})
+		}
+	})
+}
