@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine/apps"
@@ -316,5 +317,27 @@ func TestInstalledFunctionNeverShadows(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(targets, " "), "evil.estimate_fare") {
 		t.Errorf("prompts %q never name evil.estimate_fare", targets)
+	}
+}
+
+// TestForgedToolsChangedIsRefused: only a spoke of the hub, busy with a
+// query, may ask the user to re-pin its app; anyone else gets a refusal
+// and no prompt is shown.
+func TestForgedToolsChangedIsRefused(t *testing.T) {
+	dataDir := t.TempDir()
+	installApp(t, dataDir, filesManifest)
+	e := newEngine(t, Config{DataDir: dataDir, Launcher: newFakeMCP()})
+	rec := &recorder{}
+	session(t, e, "alice", rec)
+	res, err := e.system.Root.RequestFuture(e.hub, &msg.ToolsChangedRequest{QueryID: "q-1", Hash: "ab12", Changes: []string{"added: \"x\""}}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := res.(*msg.ToolsChangedReply)
+	if !ok || r.Allowed || !strings.Contains(r.Reason, "not a spoke") {
+		t.Errorf("reply %#v, want a refusal", res)
+	}
+	if n := len(rec.list()); n != 0 {
+		t.Errorf("%d prompts shown for a forged request", n)
 	}
 }
