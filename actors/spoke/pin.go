@@ -65,6 +65,10 @@ func (s *spoke) verifyTools(ctx context.Context, c sandbox.Conn) (sandbox.Conn, 
 		if chk.FirstPin {
 			s.d.Logger.Info("pinned tools", "app", id, "tools_hash", chk.Hash)
 		}
+		if len(chk.Missing) > 0 {
+			// Calls to them fail as the server's own errors; say why once.
+			s.d.Logger.Warn("server lacks declared functions", "app", id, "functions", strings.Join(chk.Missing, ","))
+		}
 		return c, nil
 	}
 	// Nothing runs while the user decides.

@@ -154,3 +154,22 @@ func TestAppsRefuses(t *testing.T) {
 		t.Errorf("a refused install is listed:\n%s", list)
 	}
 }
+
+// TestAppsInstallPromptApp: a prompt app (no code) installs from a file
+// too, and its instructions are shown as untrusted text.
+func TestAppsInstallPromptApp(t *testing.T) {
+	data := t.TempDir()
+	path := appFile(t, `{"id":"poet","version":"1","kind":"prompt","description":"Writes poems.","instructions":"Answer in verse.\nAlways rhyme."}`)
+	code, out, errOut := runApps(t, data, "y\n", "install", path)
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"kind prompt", "Functions: none", "  instructions:\n    | Answer in verse.\n    | Always rhyme."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, list, _ := runApps(t, data, "", "list"); !strings.Contains(list, "poet               prompt") {
+		t.Errorf("list:\n%s", list)
+	}
+}
