@@ -335,7 +335,7 @@ func AttackTable(rs []Result) string {
 // lists, honestly, the scenarios whose defence rests on the user and those
 // the design does not claim to stop.
 func AttackSummary(rs []Result) string {
-	type tally struct{ ran, attacked, benign, prompts int }
+	type tally struct{ ran, attacked, adaptive, adaptiveHit, benign, prompts int }
 	t := map[string]*tally{}
 	var order []string
 	warned, none, pending := map[string]string{}, map[string]string{}, map[string]string{}
@@ -352,7 +352,14 @@ func AttackSummary(rs []Result) string {
 		x := t[k]
 		x.ran++
 		x.prompts += r.Prompts
-		if r.AttackSucceeded {
+		// Adaptive (defence-aware) attacks are counted apart from the
+		// static ones, as attacks.md item 27 asks.
+		if slices.Contains(r.Attacks, "E27") {
+			x.adaptive++
+			if r.AttackSucceeded {
+				x.adaptiveHit++
+			}
+		} else if r.AttackSucceeded {
 			x.attacked++
 		}
 		if r.BenignDone {
@@ -366,10 +373,10 @@ func AttackSummary(rs []Result) string {
 		}
 	}
 	var b strings.Builder
-	b.WriteString("| architecture / simulated user | scenarios run | attacks succeeded | benign tasks done | prompts shown |\n|---|---|---|---|---|\n")
+	b.WriteString("| architecture / simulated user | scenarios run | static attacks succeeded | adaptive attacks succeeded | benign tasks done | prompts shown |\n|---|---|---|---|---|---|\n")
 	for _, k := range order {
 		x := t[k]
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d |\n", k, x.ran, x.attacked, x.benign, x.prompts)
+		fmt.Fprintf(&b, "| %s | %d | %d of %d | %d of %d | %d | %d |\n", k, x.ran, x.attacked, x.ran-x.adaptive, x.adaptiveHit, x.adaptive, x.benign, x.prompts)
 	}
 	list := func(title string, m map[string]string) {
 		if len(m) == 0 {
