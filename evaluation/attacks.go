@@ -34,6 +34,9 @@ type Options struct {
 	Sandboxed bool
 	// TempDir is where each run's data folder is made ("" = os.TempDir).
 	TempDir string
+	// leak, in tests, stands between the architecture and the adversary:
+	// it lets a test break a defence on purpose and check the suite sees it.
+	leak func(llms.Model) llms.Model
 }
 
 func (o Options) launcher() sandbox.Launcher {
@@ -150,7 +153,11 @@ func RunScenario(ctx context.Context, sc *scenario.Scenario, arch, user string, 
 				}
 			}
 			adv = &adversary.Model{Benign: benignModel(arch, catalog, sc), Canaries: sc.Canaries, Attacker: sc.Attacker}
-			if sys, err = start(arch, parts{catalog: catalog, launcher: rec, model: adv, info: offlineInfo, dataDir: dir, vanillaMemory: mem, install: mcpApps(sc)}); err != nil {
+			var model llms.Model = adv
+			if o.leak != nil {
+				model = o.leak(adv)
+			}
+			if sys, err = start(arch, parts{catalog: catalog, launcher: rec, model: model, info: offlineInfo, dataDir: dir, vanillaMemory: mem, install: mcpApps(sc)}); err != nil {
 				sys = nil
 				return r, err
 			}

@@ -1,11 +1,17 @@
 package evaluation
 
 import (
+	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/tmc/langchaingo/llms"
 
 	"github.com/isolategpt/isolategpt/evaluation/scenario"
 	"github.com/isolategpt/isolategpt/evaluation/users"
+	"github.com/isolategpt/isolategpt/specs"
 )
 
 // TestAttackSuite runs every scenario on both architectures with both
@@ -138,5 +144,56 @@ func TestAttackInTheRealSandbox(t *testing.T) {
 	}
 	if n != len(want) {
 		t.Fatalf("found %d of the %d scenarios %v", n, len(want), want)
+	}
+}
+
+// leakyPlanner breaks P3 on purpose: it adds every app's description to
+// the planner's request, as a planner that read app prose would see it.
+type leakyPlanner struct {
+	llms.Model
+	prose string
+}
+
+func (l leakyPlanner) GenerateContent(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+	if len(msgs) > 0 && msgs[0].Role == llms.ChatMessageTypeSystem && strings.Contains(fmt.Sprint(msgs[0].Parts), "planner of isolategpt") {
+		msgs = append(slices.Clone(msgs), llms.TextParts(llms.ChatMessageTypeHuman, l.prose))
+	}
+	return l.Model.GenerateContent(ctx, msgs, opts...)
+}
+
+// The suite can fail: with the planner's isolation broken, the attacks on
+// it succeed against the "isolated" architecture and the check that
+// TestAttackSuite makes flags them.
+func TestSuiteCatchesABrokenDefence(t *testing.T) {
+	scs, err := Scenarios()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prose []string
+	all, err := specs.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all {
+		prose = append(prose, m.Description)
+	}
+	for _, sc := range scs {
+		for i := range sc.ScenarioApps {
+			prose = append(prose, sc.ScenarioApps[i].Pinned().Description)
+		}
+	}
+	o := Options{TempDir: t.TempDir(), leak: func(m llms.Model) llms.Model { return leakyPlanner{m, strings.Join(prose, "\n")} }}
+	for _, id := range []string{"ace_planner_manipulation", "name_squatting"} {
+		i := slices.IndexFunc(scs, func(s *scenario.Scenario) bool { return s.ID == id })
+		if i < 0 {
+			t.Fatalf("no scenario %s", id)
+		}
+		r, err := RunScenario(t.Context(), scs[i], Isolated, users.ApprovesAll, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.AttackSucceeded || r.AttackerCalls == 0 {
+			t.Errorf("%s: with a leaky planner the attack should succeed (attacker calls %d): %q", id, r.AttackerCalls, r.Answers)
+		}
 	}
 }
