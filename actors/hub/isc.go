@@ -156,6 +156,12 @@ func (h *hub) exec(ctx actor.Context, m *msg.ExecRequest) {
 		Kind: msg.Exec, App: from.app, Function: m.Function, Effect: f.Effect,
 		InPlan: h.inPlan(m.QueryID, from.app, m.Function), Data: items(args, from.app+" (agent)"),
 	}
+	if f.Effect == "write" {
+		// The plan named the app's assistant, not this action: an LLM that
+		// has read the app's own data (an email, a file) chose it and its
+		// arguments, which is what an injected instruction would do.
+		p.Warning = fmt.Sprintf("%s's assistant chose to run %s.%s and its arguments itself, after reading the app's data; your query did not name this action.", from.app, from.app, m.Function)
+	}
 	h.permit(ctx, from.session, m.QueryID, p, func(allowed bool, reason string) {
 		ctx.Respond(&msg.ExecReply{CallID: m.CallID, QueryID: m.QueryID, Allowed: allowed, Reason: reason})
 	})
