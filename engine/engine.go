@@ -49,6 +49,9 @@ type Config struct {
 	ModelInfo llm.Info
 	// Apps lists the installed apps; empty means every built-in app.
 	Apps []string
+	// Builtins, when set, are the built-in apps instead of specs.Builtin(),
+	// Apps choosing among them (the evaluation's scenario apps).
+	Builtins []*specs.Manifest
 	// Launcher starts apps; nil means sandboxed workers (sandbox/launch).
 	Launcher sandbox.Launcher
 	Logger   *slog.Logger
@@ -93,7 +96,7 @@ func New(cfg Config) (*Engine, error) {
 		}
 	}
 	model = llm.Metered(model)
-	builtins, err := builtinApps(cfg.Apps)
+	builtins, err := builtinApps(cfg.Builtins, cfg.Apps)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -158,10 +161,12 @@ func New(cfg Config) (*Engine, error) {
 }
 
 // builtinApps returns the built-in apps named in ids, or all of them.
-func builtinApps(ids []string) ([]*specs.Manifest, error) {
-	all, err := specs.Builtin()
-	if err != nil {
-		return nil, err
+func builtinApps(all []*specs.Manifest, ids []string) ([]*specs.Manifest, error) {
+	if all == nil {
+		var err error
+		if all, err = specs.Builtin(); err != nil {
+			return nil, err
+		}
 	}
 	if len(ids) == 0 {
 		return all, nil

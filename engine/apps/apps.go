@@ -75,6 +75,14 @@ func isBuiltinID(id string) bool {
 	return err == nil
 }
 
+// builtinName reports whether id is taken by a built-in app: one of this
+// registry's (the engine's, which may stand in for the binary's) or one
+// the binary ships. The store keeps a record of a built-in's pin too.
+func (r *Registry) builtinName(id string) bool {
+	_, ok := r.builtin(id)
+	return ok || isBuiltinID(id)
+}
+
 // List returns the built-in apps and then the installed ones, each group
 // sorted by id. An installed app whose stored manifest no longer matches
 // its pin is left out and reported in the error (errors.Is ErrPin), with
@@ -90,7 +98,7 @@ func (r *Registry) List() ([]App, error) {
 	}
 	var errs []error
 	for _, rec := range recs {
-		if isBuiltinID(rec.App) {
+		if r.builtinName(rec.App) {
 			continue // the record the engine keeps of a built-in's pin
 		}
 		a, err := fromRecord(rec)
@@ -116,7 +124,7 @@ func (r *Registry) Get(id string) (App, error) {
 }
 
 func (r *Registry) record(id string) (store.ManifestRecord, error) {
-	if isBuiltinID(id) {
+	if r.builtinName(id) {
 		return store.ManifestRecord{}, fmt.Errorf("app %q: %w", id, ErrBuiltin)
 	}
 	rec, err := r.st.Manifest(id)
@@ -165,7 +173,7 @@ func (r *Registry) Installed() ([]*specs.Manifest, error) {
 // its manifest is still asked about.
 func (r *Registry) Install(c *Candidate, replace bool) error {
 	m := c.Manifest
-	if isBuiltinID(m.ID) {
+	if r.builtinName(m.ID) {
 		return fmt.Errorf("install %s: the name is taken by a %w; an installed app cannot replace or shadow it", m.ID, ErrBuiltin)
 	}
 	if m.Kind == specs.KindBuiltin {

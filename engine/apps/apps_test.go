@@ -482,3 +482,31 @@ func TestUnreadableInstallFolder(t *testing.T) {
 		t.Errorf("a 0600 server file: Unreadable = %q", got)
 	}
 }
+
+// A registry may be given built-in apps the binary does not ship (the
+// evaluation's scenario apps): the store's record of their pin is not an
+// installed app, and their names cannot be installed over.
+func TestRegistryBuiltinsTakeTheirNames(t *testing.T) {
+	st, err := store.Open("", store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := load(t, manifest("stand_in", "read_note"))
+	m := c.Manifest
+	// The engine records a built-in's pin in the store as it starts.
+	if err := st.PutManifest(store.ManifestRecord{App: m.ID, Hash: m.Hash(), Raw: m.Raw()}); err != nil {
+		t.Fatal(err)
+	}
+	r := New(st, []*specs.Manifest{m})
+	installed, err := r.Installed()
+	if err != nil || len(installed) != 0 {
+		t.Errorf("Installed() = %v, %v: a built-in's pin record is not an installed app", installed, err)
+	}
+	if err := r.Install(c, true); !errors.Is(err, ErrBuiltin) {
+		t.Errorf("installing over the built-in stand_in: %v, want ErrBuiltin", err)
+	}
+	if a, err := r.Get("stand_in"); err != nil || !a.Builtin {
+		t.Errorf("Get = %+v, %v; want the built-in", a, err)
+	}
+}
