@@ -184,6 +184,10 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 	ex := &execute.Executor{
 		Invoker: &invoker{q: q},
 		Gate:    &gate{q: q},
+		// A value the planner carried over from an earlier query is a
+		// flow of the user's earlier data, asked about as one.
+		Query:  q.d.Query,
+		Memory: memory,
 		OnStep: func(o msg.StepOutcome) {
 			q.audit("step", o.App, o.Function, o.Status, o)
 			system.EventStream.Publish(&msg.StepFinished{QueryID: q.d.QueryID, Outcome: o})
