@@ -264,19 +264,16 @@ func mcpApps(sc *scenario.Scenario) []json.RawMessage {
 // evalUser is the user every evaluation run is for.
 const evalUser = "eval"
 
-// sandboxUser is the host user a sandboxed worker runs as when the hub is
-// root (sandbox/launch maps the worker's root to nobody).
-const sandboxUser = 65534
-
 // placeFiles writes fixture files into apps' folders (dir/apps/<user>/<app>).
 // For sandboxed apps run by root they are given to the sandbox's user, as
 // the launcher gives it the folder itself.
 func placeFiles(dir, user string, files map[string]map[string]json.RawMessage, sandboxed bool) error {
+	uid, gid := launch.SandboxIDs()
 	give := func(path string) error {
-		if !sandboxed || os.Getuid() != 0 {
+		if !sandboxed {
 			return nil
 		}
-		return os.Lchown(path, sandboxUser, sandboxUser)
+		return os.Lchown(path, uid, gid)
 	}
 	for app, fs := range files {
 		appDir := filepath.Join(dir, "apps", user, app)

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/actors/permission"
 )
 
 // Describe renders a prompt for a person. Every word is the hub's; values
@@ -23,7 +24,9 @@ func Describe(p msg.Prompt) []string {
 			lines = append(lines, fmt.Sprintf("Run %s", p.Target()))
 		}
 	case msg.Data:
-		lines = append(lines, fmt.Sprintf("Give data from %s to %s", p.Origin, p.Target()))
+		// The destination in the hub's words: an app's assistant (its
+		// agent loop) is named as such, not as "app.*".
+		lines = append(lines, fmt.Sprintf("Give data from %s to %s", p.Origin, permission.Destination(p)))
 	case msg.Collab:
 		lines = append(lines, fmt.Sprintf("Let %s use %s", p.Requester, p.Target()))
 	case msg.Pin:

@@ -33,7 +33,7 @@ func TestDescribe(t *testing.T) {
 			name: "data with its origin",
 			prompt: msg.Prompt{Kind: msg.Data, App: "quick_ride", Function: "book_ride", Origin: "metro_hail.estimate_fare",
 				Data: []msg.DataItem{{Name: "fare", Value: `51.8"; rm -rf`, Origin: "metro_hail.estimate_fare"}}},
-			want: []string{"Give data from metro_hail.estimate_fare to quick_ride.book_ride", `  fare = "51.8\"; rm -rf"   (from metro_hail.estimate_fare)`},
+			want: []string{"Give data from metro_hail.estimate_fare to quick_ride.book_ride (app quick_ride)", `  fare = "51.8\"; rm -rf"   (from metro_hail.estimate_fare)`},
 		},
 		{
 			name:   "collab of a write function, outside the plan, with a warning",
