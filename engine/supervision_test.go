@@ -1,11 +1,9 @@
 package engine
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,38 +12,8 @@ import (
 	"github.com/isolategpt/isolategpt/sandbox/inproc"
 )
 
-// crashingLauncher starts apps whose first call panics.
-type crashingLauncher struct {
-	mu      sync.Mutex
-	crashed bool
-}
-
-func (l *crashingLauncher) Launch(ctx context.Context, app sandbox.App, dir string) (sandbox.Conn, error) {
-	c, err := inproc.Launcher{}.Launch(ctx, app, dir)
-	if err != nil {
-		return nil, err
-	}
-	return &crashingConn{Conn: c, l: l}, nil
-}
-
-type crashingConn struct {
-	sandbox.Conn
-	l *crashingLauncher
-}
-
-func (c *crashingConn) CallTool(ctx context.Context, name string, args json.RawMessage) (json.RawMessage, error) {
-	c.l.mu.Lock()
-	first := !c.l.crashed
-	c.l.crashed = true
-	c.l.mu.Unlock()
-	if first {
-		panic("app bug")
-	}
-	return c.Conn.CallTool(ctx, name, args)
-}
-
 func TestSpokeCrashIsContainedAndRecovered(t *testing.T) {
-	e := newEngine(t, Config{Launcher: &crashingLauncher{}})
+	e := newEngine(t, Config{Launcher: &inproc.FailFirst{Fail: func() (json.RawMessage, error) { panic("app bug") }}})
 	s := session(t, e, "alice", &recorder{})
 	q := `Use metro_hail to estimate the fare from "A" to "B"`
 	a, err := s.Ask(t.Context(), q)
@@ -103,39 +71,10 @@ func TestSpokeStopsWhenIdle(t *testing.T) {
 	}
 }
 
-// deadLauncher starts apps whose first call reports the worker dead, as a
-// limit kill or a crash would.
-type deadLauncher struct {
-	mu   sync.Mutex
-	dead bool
-}
-
-func (l *deadLauncher) Launch(ctx context.Context, app sandbox.App, dir string) (sandbox.Conn, error) {
-	c, err := inproc.Launcher{}.Launch(ctx, app, dir)
-	if err != nil {
-		return nil, err
-	}
-	return &deadConn{Conn: c, l: l}, nil
-}
-
-type deadConn struct {
-	sandbox.Conn
-	l *deadLauncher
-}
-
-func (c *deadConn) CallTool(ctx context.Context, name string, args json.RawMessage) (json.RawMessage, error) {
-	c.l.mu.Lock()
-	first := !c.l.dead
-	c.l.dead = true
-	c.l.mu.Unlock()
-	if first {
-		return nil, fmt.Errorf("%w: passed its 30s wall-clock limit; worker killed", sandbox.ErrDead)
-	}
-	return c.Conn.CallTool(ctx, name, args)
-}
-
 func TestDeadWorkerIsASupervisedFailure(t *testing.T) {
-	e := newEngine(t, Config{Launcher: &deadLauncher{}})
+	e := newEngine(t, Config{Launcher: &inproc.FailFirst{Fail: func() (json.RawMessage, error) {
+		return nil, fmt.Errorf("%w: passed its 30s wall-clock limit; worker killed", sandbox.ErrDead)
+	}}})
 	s := session(t, e, "alice", &recorder{})
 	q := `Use metro_hail to estimate the fare from "A" to "B"`
 	a, err := s.Ask(t.Context(), q)

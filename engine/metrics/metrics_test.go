@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -125,41 +124,12 @@ func itoa(n int) string {
 	return string(b)
 }
 
-// deadLauncher starts in-process apps whose first call dies the way a
-// sandboxed worker killed by seccomp does.
-type deadLauncher struct {
-	mu   sync.Mutex
-	dead bool
-}
-
-func (l *deadLauncher) Launch(ctx context.Context, app sandbox.App, dir string) (sandbox.Conn, error) {
-	c, err := inproc.Launcher{}.Launch(ctx, app, dir)
-	if err != nil {
-		return nil, err
-	}
-	return &deadConn{Conn: c, l: l}, nil
-}
-
-type deadConn struct {
-	sandbox.Conn
-	l *deadLauncher
-}
-
-func (c *deadConn) CallTool(ctx context.Context, name string, args json.RawMessage) (json.RawMessage, error) {
-	c.l.mu.Lock()
-	first := !c.l.dead
-	c.l.dead = true
-	c.l.mu.Unlock()
-	if first {
-		return nil, &sandbox.DeadError{Cause: sandbox.CauseSeccomp, Msg: "worker killed: forbidden system call"}
-	}
-	return c.Conn.CallTool(ctx, name, args)
-}
-
 // A worker killed by seccomp is counted as a kill by seccomp, a spoke
 // crash and a supervisor restart; the next query starts a fresh worker.
 func TestKillsCrashesAndRestarts(t *testing.T) {
-	_, c, s := start(t, &deadLauncher{})
+	_, c, s := start(t, &inproc.FailFirst{Fail: func() (json.RawMessage, error) {
+		return nil, &sandbox.DeadError{Cause: sandbox.CauseSeccomp, Msg: "worker killed: forbidden system call"}
+	}})
 	q := `Use metro_hail to estimate the fare from "A" to "B"`
 	if _, err := s.Ask(t.Context(), q); err != nil {
 		t.Fatal(err)
