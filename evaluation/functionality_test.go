@@ -2,6 +2,7 @@ package evaluation
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -93,19 +94,23 @@ func TestCaseStudies(t *testing.T) {
 	if len(css) != 4 {
 		t.Fatalf("%d case studies, want the original's 4", len(css))
 	}
-	rs, err := RunCaseStudies(t.Context(), css, Options{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log("\n" + CaseStudyTable(rs))
-	for _, r := range rs {
-		if r.Arch == Isolated && !r.Met {
-			t.Errorf("%s (%q): %v", r.Study, r.Query, r.Failed)
-		}
-	}
-	b, err := MarshalResults(rs)
-	if err != nil || !json.Valid(b) {
-		t.Errorf("results do not marshal: %v", err)
+	for _, sandboxed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sandboxed=%v", sandboxed), func(t *testing.T) {
+			rs, err := RunCaseStudies(t.Context(), css, Options{TempDir: t.TempDir(), Sandboxed: sandboxed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Log("\n" + CaseStudyTable(rs))
+			for _, r := range rs {
+				if r.Arch == Isolated && !r.Met {
+					t.Errorf("%s (%q): %v", r.Study, r.Query, r.Failed)
+				}
+			}
+			b, err := MarshalResults(rs)
+			if err != nil || !json.Valid(b) {
+				t.Errorf("results do not marshal: %v", err)
+			}
+		})
 	}
 }
 
