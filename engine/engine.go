@@ -19,6 +19,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/actors/frontend"
 	"github.com/isolategpt/isolategpt/actors/hub"
+	"github.com/isolategpt/isolategpt/actors/mailbox"
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/permission"
 	"github.com/isolategpt/isolategpt/actors/root"
@@ -145,6 +146,7 @@ func New(cfg Config) (*Engine, error) {
 			SpokeIdle: cfg.SpokeIdle, InvokeTimeout: cfg.InvokeTimeout,
 			QueryTimeout: cfg.QueryTimeout, Audit: audit, Logger: logger,
 		},
+		Mailboxes: mailbox.New(),
 	}), "isolategpt")
 	if err != nil {
 		e.Close()

@@ -122,6 +122,7 @@ func TestMetricsFrame(t *testing.T) {
 			"hub choice":               {Count: 1, Total: 20 * time.Microsecond, Last: 20 * time.Microsecond, Max: 20 * time.Microsecond},
 		},
 		InFlight: map[string]int{"mail": 1}, HubWait: 85 * time.Microsecond,
+		Mailboxes: map[string]int{"hub": 2, "permission": 0, "spoke mail": 1},
 	}
 	golden(t, "metrics", m.View())
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/tmc/langchaingo/llms"
 
+	"github.com/isolategpt/isolategpt/actors/mailbox"
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/query"
 	"github.com/isolategpt/isolategpt/actors/spoke"
@@ -55,6 +56,9 @@ type Deps struct {
 	// allows.
 	Installed spoke.Installed
 	Getenv    func(string) string
+	// Mailboxes counts the messages waiting for the hub's spokes; the
+	// status reply gives the depth of every mailbox it counts.
+	Mailboxes *mailbox.Gauges
 
 	SpokeIdle      time.Duration
 	InvokeTimeout  time.Duration
@@ -112,6 +116,7 @@ type session struct {
 
 type spokeEntry struct {
 	pid      *actor.PID
+	name     string // the actor's name, its mailbox's too
 	session  string
 	user     string
 	app      string
@@ -178,7 +183,7 @@ func (h *hub) Receive(ctx actor.Context) {
 }
 
 func (h *hub) status() *msg.StatusReply {
-	r := &msg.StatusReply{Sessions: len(h.sessions), Queries: len(h.queries)}
+	r := &msg.StatusReply{Sessions: len(h.sessions), Queries: len(h.queries), Mailboxes: h.d.Mailboxes.Depths()}
 	for _, s := range h.spokes {
 		n := 0
 		for _, c := range s.inflight {
@@ -294,6 +299,7 @@ func (h *hub) terminated(ctx actor.Context, who *actor.PID) {
 	}
 	if s, ok := h.spokes[who.Id]; ok {
 		delete(h.spokes, who.Id)
+		h.d.Mailboxes.Forget(s.name)
 		ctx.ActorSystem().EventStream.Publish(&msg.SpokeStopped{SessionID: s.session, App: s.app, Spoke: who.Id, Reason: "stopped"})
 		if sess, ok := h.sessions[s.session]; ok && sess.spokes[s.app] != nil && sess.spokes[s.app].Id == who.Id {
 			delete(sess.spokes, s.app)
@@ -356,16 +362,17 @@ func (h *hub) spokeFor(ctx actor.Context, s *session, app string) (*spokeEntry, 
 	if err != nil {
 		return nil, err
 	}
-	pid, err := ctx.SpawnNamed(spoke.Props(spoke.Deps{
+	name := fmt.Sprintf("spoke-%d-%s", h.spawned, app)
+	pid, err := ctx.SpawnNamed(h.d.Mailboxes.Props(name, spoke.Props(spoke.Deps{
 		App: m, User: s.user, SessionID: s.id, Launcher: h.d.Launcher, DataDir: filepath.Join(h.d.AppsDir, s.user, app),
 		InstallDir: installDir, Installed: h.d.Installed, Getenv: h.d.Getenv,
 		Memory: mem, Model: h.d.Model, Peers: peers, IdleTimeout: h.d.SpokeIdle,
 		CallTimeout: h.d.InvokeTimeout, Logger: h.d.Logger.With("app", app),
-	}), fmt.Sprintf("spoke-%d-%s", h.spawned, app))
+	})), name)
 	if err != nil {
 		return nil, fmt.Errorf("start spoke %s: %w", app, err)
 	}
-	e := &spokeEntry{pid: pid, session: s.id, user: s.user, app: app, inflight: map[string]int{}}
+	e := &spokeEntry{pid: pid, name: name, session: s.id, user: s.user, app: app, inflight: map[string]int{}}
 	s.spokes[app] = pid
 	h.spokes[pid.Id] = e
 	h.d.Audit(store.AuditRecord{User: s.user, Session: s.id, Kind: "spoke", App: app, Outcome: "started"})

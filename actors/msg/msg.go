@@ -234,6 +234,9 @@ type StatusReply struct {
 	Sessions int
 	Queries  int
 	Spokes   []SpokeStatus
+	// Mailboxes is how many messages wait in each counted actor's
+	// mailbox (the hub, the permission manager, the spokes), by name.
+	Mailboxes map[string]int
 }
 
 // SpokeStatus is one live spoke.

@@ -13,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/isolategpt/isolategpt/actors/hub"
+	"github.com/isolategpt/isolategpt/actors/mailbox"
 	"github.com/isolategpt/isolategpt/actors/permission"
 )
 
@@ -20,6 +21,9 @@ import (
 type Deps struct {
 	Permission permission.Deps
 	Hub        hub.Deps
+	// Mailboxes counts the messages waiting for the permission manager,
+	// the hub and (through Hub.Mailboxes) the spokes.
+	Mailboxes *mailbox.Gauges
 }
 
 // WhereRequest asks the root for its children.
@@ -49,12 +53,12 @@ func (r *rootActor) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
 	case *actor.Started:
 		var err error
-		if r.perms, err = ctx.SpawnNamed(permission.Props(r.d.Permission), "permission"); err != nil {
+		if r.perms, err = ctx.SpawnNamed(r.d.Mailboxes.Props("permission", permission.Props(r.d.Permission)), "permission"); err != nil {
 			panic(err)
 		}
 		hd := r.d.Hub
-		hd.Permission = r.perms
-		if r.hub, err = ctx.SpawnNamed(hub.Props(hd), "hub"); err != nil {
+		hd.Permission, hd.Mailboxes = r.perms, r.d.Mailboxes
+		if r.hub, err = ctx.SpawnNamed(r.d.Mailboxes.Props("hub", hub.Props(hd)), "hub"); err != nil {
 			panic(err)
 		}
 	case *WhereRequest:

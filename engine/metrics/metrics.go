@@ -75,6 +75,9 @@ type Snapshot struct {
 	Latency map[string]Latency
 	// InFlight is calls in progress per app, from the hub.
 	InFlight map[string]int
+	// Mailboxes is messages waiting per mailbox, from the hub: "hub",
+	// "permission", and "spoke <app>" (summed over sessions).
+	Mailboxes map[string]int
 	// HubWait is how long the hub took to answer a status request: the
 	// time a message waits in its mailbox, plus a little.
 	HubWait time.Duration
@@ -278,7 +281,7 @@ func actorKind(id string) string {
 // Snapshot returns a copy of the counters; with a StatusFunc, InFlight is
 // asked of the hub (bounded by ctx).
 func (c *Collector) Snapshot(ctx context.Context) Snapshot {
-	inFlight, wait := c.inFlight(ctx)
+	inFlight, boxes, wait := c.live(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.snap
@@ -287,29 +290,46 @@ func (c *Collector) Snapshot(ctx context.Context) Snapshot {
 	s.ISC = clone(s.ISC)
 	s.Permissions = clone(s.Permissions)
 	s.Latency = clone(s.Latency)
-	s.InFlight, s.HubWait = inFlight, wait
+	s.InFlight, s.Mailboxes, s.HubWait = inFlight, boxes, wait
 	return s
 }
 
-// inFlight asks the hub for the calls in progress per app, and times how
-// long it took to answer.
-func (c *Collector) inFlight(ctx context.Context) (map[string]int, time.Duration) {
+// live asks the hub for the calls in progress per app and the messages
+// waiting per mailbox, and times how long it took to answer. All nil when
+// there is no hub to ask or it did not answer.
+func (c *Collector) live(ctx context.Context) (inFlight, mailboxes map[string]int, wait time.Duration) {
 	if c.status == nil {
-		return nil, 0
+		return nil, nil, 0
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	start := time.Now()
 	r, err := c.status(ctx)
 	if err != nil {
-		return nil, 0
+		return nil, nil, 0
 	}
-	wait := time.Since(start)
-	out := map[string]int{}
+	wait = time.Since(start)
+	inFlight = map[string]int{}
 	for _, s := range r.Spokes {
-		out[s.App] += s.InFlight
+		inFlight[s.App] += s.InFlight
 	}
-	return out, wait
+	mailboxes = map[string]int{}
+	for name, n := range r.Mailboxes {
+		mailboxes[mailboxLabel(name)] += n
+	}
+	return inFlight, mailboxes, wait
+}
+
+// mailboxLabel names a mailbox by its actor's role: "hub", "permission",
+// or "spoke <app>" for a spoke (named spoke-N-<app>), so that the labels
+// do not grow with every spoke started.
+func mailboxLabel(name string) string {
+	if rest, ok := strings.CutPrefix(name, "spoke-"); ok {
+		if _, app, ok := strings.Cut(rest, "-"); ok {
+			return "spoke " + app
+		}
+	}
+	return name
 }
 
 func clone[K comparable, V any](m map[K]V) map[K]V {
@@ -327,15 +347,17 @@ type inflight struct{ c *Collector }
 var (
 	inflightDesc = prometheus.NewDesc("isolategpt_spoke_calls_in_flight", "Calls in progress at the live spokes, by app (asked of the hub at scrape time).", []string{"app"}, nil)
 	hubWaitDesc  = prometheus.NewDesc("isolategpt_hub_status_seconds", "How long the hub took to answer a status request at scrape time: grows with the messages waiting in its mailbox.", nil, nil)
+	mailboxDesc  = prometheus.NewDesc("isolategpt_mailbox_messages", "Messages waiting in an actor's mailbox at scrape time: the hub, the permission manager, and the spokes of an app (summed over sessions).", []string{"actor", "app"}, nil)
 )
 
 func (i *inflight) Describe(ch chan<- *prometheus.Desc) {
 	ch <- inflightDesc
 	ch <- hubWaitDesc
+	ch <- mailboxDesc
 }
 
 func (i *inflight) Collect(ch chan<- prometheus.Metric) {
-	counts, wait := i.c.inFlight(context.Background())
+	counts, boxes, wait := i.c.live(context.Background())
 	if counts == nil {
 		return
 	}
@@ -343,4 +365,11 @@ func (i *inflight) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(inflightDesc, prometheus.GaugeValue, float64(n), app)
 	}
 	ch <- prometheus.MustNewConstMetric(hubWaitDesc, prometheus.GaugeValue, wait.Seconds())
+	for label, n := range boxes {
+		actorName, app := label, ""
+		if rest, ok := strings.CutPrefix(label, "spoke "); ok {
+			actorName, app = "spoke", rest
+		}
+		ch <- prometheus.MustNewConstMetric(mailboxDesc, prometheus.GaugeValue, float64(n), actorName, app)
+	}
 }

@@ -106,6 +106,9 @@ func TestScrapeAfterAQuery(t *testing.T) {
 		`isolategpt_queries_total{outcome="answered"} 1`,
 		`isolategpt_llm_calls_total `+itoa(a.Usage.Calls),
 		`isolategpt_spoke_calls_in_flight{app="metro_hail"} 0`,
+		`isolategpt_mailbox_messages{actor="hub",app=""} 0`,
+		`isolategpt_mailbox_messages{actor="permission",app=""} 0`,
+		`isolategpt_mailbox_messages{actor="spoke",app="metro_hail"} 0`,
 	)
 	snap := c.Snapshot(t.Context())
 	if !strings.Contains(text, "\nisolategpt_hub_status_seconds ") {

@@ -25,6 +25,7 @@ func View(s metrics.Snapshot, addr string, width, height int) string {
 	lines = append(lines, head.Render("supervisor"))
 	add("  spokes started %d · alive %d · crashes %d · restarts %d", s.SpokesStarted, s.SpokesLive, s.Crashes, s.Restarts)
 	add("  calls in flight per spoke: %s · hub answers a status request in %s", counts(s.InFlight, "none"), short(s.HubWait))
+	add("  messages waiting in mailboxes: %s", counts(s.Mailboxes, "none"))
 	lines = append(lines, head.Render("sandbox"))
 	add("  workers started %d · killed: %s", s.WorkersStarted, counts(s.Kills, "none"))
 	add("    (by limit: timeout %d, output %d, memory %d · by seccomp %d · crashed %d)",
