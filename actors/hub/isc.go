@@ -31,12 +31,12 @@ import (
 // before the checks above it have passed.
 func (h *hub) isc(ctx actor.Context, m *msg.ISCRequest) {
 	start := time.Now()
-	from, ok := h.spokes[senderID(ctx)]
-	if !ok {
+	from, why := h.busySpoke(ctx, m.QueryID)
+	if from == nil {
 		// Not one of our spokes: a forged or stray request. Answer, audit
 		// under no user, and do nothing else.
 		h.d.Logger.Warn("isc from unknown sender", "sender", senderID(ctx), "function", m.Function)
-		ctx.Respond(&msg.ISCReply{CallID: m.CallID, QueryID: m.QueryID, Err: "ISC refused: the sender is not a spoke of this hub"})
+		ctx.Respond(&msg.ISCReply{CallID: m.CallID, QueryID: m.QueryID, Err: "ISC refused: " + why})
 		return
 	}
 	reply := func(result json.RawMessage, status, reason string) {
@@ -55,8 +55,8 @@ func (h *hub) isc(ctx actor.Context, m *msg.ISCRequest) {
 			Status: status, Reason: reason, Duration: time.Since(start),
 		})
 	}
-	if from.inflight[m.QueryID] <= 0 {
-		reply(nil, msg.StatusDenied, fmt.Sprintf("%s has no step of query %q in progress", from.app, m.QueryID))
+	if why != "" {
+		reply(nil, msg.StatusDenied, fmt.Sprintf("%s: %s (query %q)", from.app, why, m.QueryID))
 		return
 	}
 	app, fn, ok := strings.Cut(m.Function, ".")
@@ -133,13 +133,9 @@ func (h *hub) isc(ctx actor.Context, m *msg.ISCRequest) {
 // exec asks permission for a side effect a spoke's agent loop wants to have
 // on its own app.
 func (h *hub) exec(ctx actor.Context, m *msg.ExecRequest) {
-	from, ok := h.spokes[senderID(ctx)]
-	if !ok {
-		ctx.Respond(&msg.ExecReply{CallID: m.CallID, QueryID: m.QueryID, Reason: "the sender is not a spoke of this hub"})
-		return
-	}
-	if from.inflight[m.QueryID] <= 0 {
-		ctx.Respond(&msg.ExecReply{CallID: m.CallID, QueryID: m.QueryID, Reason: "no step of this query in progress"})
+	from, why := h.busySpoke(ctx, m.QueryID)
+	if why != "" {
+		ctx.Respond(&msg.ExecReply{CallID: m.CallID, QueryID: m.QueryID, Reason: why})
 		return
 	}
 	f, ok := h.d.Catalog.Function(from.app, m.Function)
@@ -225,4 +221,21 @@ func jsonDetail(v any) json.RawMessage {
 		return nil
 	}
 	return b
+}
+
+// busySpoke is the spoke that sent the message being handled (nil when
+// the sender is none of the hub's spokes) and, when it may not ask on a
+// query's behalf, why: only a spoke with a step of that query in progress
+// may request ISC, approval of its own actions, or a pin prompt. The hub
+// knows the sender from the actor that sent the message, never from a
+// field of it.
+func (h *hub) busySpoke(ctx actor.Context, queryID string) (*spokeEntry, string) {
+	from, ok := h.spokes[senderID(ctx)]
+	if !ok {
+		return nil, "the sender is not a spoke of this hub"
+	}
+	if from.inflight[queryID] <= 0 {
+		return from, "no step of this query in progress"
+	}
+	return from, ""
 }

@@ -18,13 +18,9 @@ import (
 // It is never settled by a stored grant: a Pin prompt's key names the
 // exact tools, and "always" is not offered.
 func (h *hub) toolsChanged(ctx actor.Context, m *msg.ToolsChangedRequest) {
-	from, ok := h.spokes[senderID(ctx)]
-	if !ok {
-		ctx.Respond(&msg.ToolsChangedReply{CallID: m.CallID, QueryID: m.QueryID, Reason: "the sender is not a spoke of this hub"})
-		return
-	}
-	if from.inflight[m.QueryID] <= 0 {
-		ctx.Respond(&msg.ToolsChangedReply{CallID: m.CallID, QueryID: m.QueryID, Reason: "no step of this query in progress"})
+	from, why := h.busySpoke(ctx, m.QueryID)
+	if why != "" {
+		ctx.Respond(&msg.ToolsChangedReply{CallID: m.CallID, QueryID: m.QueryID, Reason: why})
 		return
 	}
 	changes := strings.Join(m.Changes, "; ")
