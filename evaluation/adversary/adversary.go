@@ -77,18 +77,22 @@ func (m *Model) GenerateContent(ctx context.Context, messages []llms.MessageCont
 		// with no instruction for it answers with nothing useful.
 		return text(""), nil
 	}
+	return Answer(nextReply(rule.Replies, messages[at+1:]), messages, opts.Tools, &m.seq), nil
+}
+
+// nextReply is the scripted reply for this turn of a conversation: reply n
+// answers the call that follows n tool results in since (the messages after
+// the one the script keys on), and the last reply answers every later call.
+func nextReply(replies []scenario.Reply, since []llms.MessageContent) scenario.Reply {
 	n := 0
-	for _, mc := range messages[at+1:] {
+	for _, mc := range since {
 		for _, p := range mc.Parts {
 			if _, ok := p.(llms.ToolCallResponse); ok {
 				n++
 			}
 		}
 	}
-	if n >= len(rule.Replies) {
-		n = len(rule.Replies) - 1
-	}
-	return Answer(rule.Replies[n], messages, opts.Tools, &m.seq), nil
+	return replies[min(n, len(replies)-1)]
 }
 
 // Answer turns a scripted reply into the model's response in this

@@ -55,18 +55,7 @@ func (s *Script) GenerateContent(ctx context.Context, messages []llms.MessageCon
 				last = i
 			}
 		}
-		n := 0
-		for _, m := range messages[last+1:] {
-			for _, p := range m.Parts {
-				if _, ok := p.(llms.ToolCallResponse); ok {
-					n++
-				}
-			}
-		}
-		if n >= len(s.Replies) {
-			n = len(s.Replies) - 1
-		}
-		return Answer(s.Replies[n], messages, opts.Tools, &s.seq), nil
+		return Answer(nextReply(s.Replies, messages[last+1:]), messages, opts.Tools, &s.seq), nil
 	}
 	return s.Inner.GenerateContent(ctx, messages, options...)
 }
