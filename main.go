@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/isolategpt/isolategpt/engine/cli"
 	"github.com/isolategpt/isolategpt/evaluation/attackapps"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
 )
@@ -45,34 +44,34 @@ func run(args []string) int {
 	if code, ok := worker.Dispatch(args); ok {
 		return code
 	}
-	stdio := cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv}
+	stdio := IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv}
 	if len(args) == 0 {
-		return cli.TUI(nil, stdio)
+		return TUI(nil, stdio)
 	}
 	switch args[0] {
 	case "tui":
-		return cli.TUI(args[1:], stdio)
+		return TUI(args[1:], stdio)
 	case "ask":
-		return cli.Ask(args[1:], stdio)
+		return Ask(args[1:], stdio)
 	case "batch":
-		return cli.Batch(args[1:], stdio)
+		return Batch(args[1:], stdio)
 	case "audit":
-		return cli.Audit(args[1:], stdio)
+		return Audit(args[1:], stdio)
 	case "apps":
-		return cli.Apps(args[1:], stdio)
+		return Apps(args[1:], stdio)
 	case "eval":
-		return cli.Eval(args[1:], stdio)
+		return Eval(args[1:], stdio)
 	case "sandbox":
-		return cli.Sandbox(args[1:], stdio)
+		return Sandbox(args[1:], stdio)
 	case "help", "-h", "--help":
 		fmt.Fprint(os.Stdout, usage)
-		return cli.ExitOK
+		return ExitOK
 	default:
 		// Flags without a command are the TUI's: isolategpt --data DIR.
 		if strings.HasPrefix(args[0], "-") {
-			return cli.TUI(args, stdio)
+			return TUI(args, stdio)
 		}
 		fmt.Fprintf(os.Stderr, "isolategpt: unknown command %q\n\n%s", args[0], usage)
-		return cli.ExitUsage
+		return ExitUsage
 	}
 }

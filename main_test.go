@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/isolategpt/isolategpt/engine/cli"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
 )
 
@@ -50,16 +49,16 @@ func TestRunDispatch(t *testing.T) {
 		emptyErr bool
 	}{
 		// No command opens the TUI, which refuses to start without a terminal.
-		{name: "no command", args: nil, wantCode: cli.ExitUsage, wantErr: "needs a terminal", emptyOut: true},
-		{name: "flags alone reach the tui command", args: []string{"--data", "x"}, wantCode: cli.ExitUsage, wantErr: "isolategpt tui: needs a terminal", emptyOut: true},
-		{name: "tui reaches the tui command", args: []string{"tui", "--data", empty}, wantCode: cli.ExitUsage, wantErr: "isolategpt tui: needs a terminal", emptyOut: true},
-		{name: "help", args: []string{"help"}, wantCode: cli.ExitOK, wantOut: "usage: isolategpt COMMAND", emptyErr: true},
-		{name: "-h", args: []string{"-h"}, wantCode: cli.ExitOK, wantOut: "commands:", emptyErr: true},
-		{name: "--help", args: []string{"--help"}, wantCode: cli.ExitOK, wantOut: "audit", emptyErr: true},
-		{name: "unknown command", args: []string{"launch"}, wantCode: cli.ExitUsage, wantErr: `unknown command "launch"`, emptyOut: true},
-		{name: "ask reaches the ask command", args: []string{"ask", "--data", empty}, wantCode: cli.ExitUsage, wantErr: "isolategpt ask: empty query", emptyOut: true},
-		{name: "audit reaches the audit command", args: []string{"audit", "--data", empty}, wantCode: cli.ExitUsage, wantErr: "isolategpt audit: no store", emptyOut: true},
-		{name: "batch reaches the batch command", args: []string{"batch", "--data", empty}, wantCode: cli.ExitUsage, wantErr: "usage: isolategpt batch", emptyOut: true},
+		{name: "no command", args: nil, wantCode: ExitUsage, wantErr: "needs a terminal", emptyOut: true},
+		{name: "flags alone reach the tui command", args: []string{"--data", "x"}, wantCode: ExitUsage, wantErr: "isolategpt tui: needs a terminal", emptyOut: true},
+		{name: "tui reaches the tui command", args: []string{"tui", "--data", empty}, wantCode: ExitUsage, wantErr: "isolategpt tui: needs a terminal", emptyOut: true},
+		{name: "help", args: []string{"help"}, wantCode: ExitOK, wantOut: "usage: isolategpt COMMAND", emptyErr: true},
+		{name: "-h", args: []string{"-h"}, wantCode: ExitOK, wantOut: "commands:", emptyErr: true},
+		{name: "--help", args: []string{"--help"}, wantCode: ExitOK, wantOut: "audit", emptyErr: true},
+		{name: "unknown command", args: []string{"launch"}, wantCode: ExitUsage, wantErr: `unknown command "launch"`, emptyOut: true},
+		{name: "ask reaches the ask command", args: []string{"ask", "--data", empty}, wantCode: ExitUsage, wantErr: "isolategpt ask: empty query", emptyOut: true},
+		{name: "audit reaches the audit command", args: []string{"audit", "--data", empty}, wantCode: ExitUsage, wantErr: "isolategpt audit: no store", emptyOut: true},
+		{name: "batch reaches the batch command", args: []string{"batch", "--data", empty}, wantCode: ExitUsage, wantErr: "usage: isolategpt batch", emptyOut: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

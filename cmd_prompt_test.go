@@ -1,4 +1,4 @@
-package cli_test
+package main
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
-	"github.com/isolategpt/isolategpt/engine/cli"
 )
 
 func TestDescribe(t *testing.T) {
@@ -56,7 +55,7 @@ func TestDescribe(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := cli.Describe(tt.prompt)
+			got := Describe(tt.prompt)
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("Describe =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
@@ -101,7 +100,7 @@ func TestTerminalChoices(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			term := cli.NewTerminal(strings.NewReader(tt.in), &out)
+			term := NewTerminal(strings.NewReader(tt.in), &out)
 			got, err := term.Prompt(t.Context(), &msg.PromptRequest{Prompt: tt.prompt})
 			if err != nil {
 				t.Fatal(err)
@@ -112,7 +111,7 @@ func TestTerminalChoices(t *testing.T) {
 			if tt.wantMenu != "" && !strings.Contains(out.String(), tt.wantMenu) {
 				t.Errorf("menu is not %q:\n%s", tt.wantMenu, out.String())
 			}
-			if !strings.Contains(out.String(), "── permission (exec) ──\n"+cli.Describe(tt.prompt)[0]) {
+			if !strings.Contains(out.String(), "── permission (exec) ──\n"+Describe(tt.prompt)[0]) {
 				t.Errorf("dialog lacks the description:\n%s", out.String())
 			}
 		})
@@ -121,7 +120,7 @@ func TestTerminalChoices(t *testing.T) {
 
 func TestTerminalAnswersInOrder(t *testing.T) {
 	var out bytes.Buffer
-	term := cli.NewTerminal(strings.NewReader("2\n4\n1\n"), &out)
+	term := NewTerminal(strings.NewReader("2\n4\n1\n"), &out)
 	var got []msg.Decision
 	for range 4 {
 		d, err := term.Prompt(t.Context(), &msg.PromptRequest{Prompt: readInPlan})
@@ -142,7 +141,7 @@ func TestTerminalDeniesWhenTimeRunsOut(t *testing.T) {
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { pw.Close() })
 	var out bytes.Buffer
-	term := cli.NewTerminal(pr, &out)
+	term := NewTerminal(pr, &out)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	d, err := term.Prompt(ctx, &msg.PromptRequest{Prompt: readInPlan})
@@ -186,7 +185,7 @@ func TestTerminalDiscardsTypeAhead(t *testing.T) {
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { pw.Close() })
 	out := &dialog{shown: make(chan struct{}, 4)}
-	term := cli.NewTerminal(pr, out)
+	term := NewTerminal(pr, out)
 	term.DiscardTypeAhead = true
 
 	// typeAhead writes a whole line and then the start of the next one:
@@ -236,7 +235,7 @@ func TestTerminalDiscardsTypeAhead(t *testing.T) {
 
 func TestYes(t *testing.T) {
 	var out bytes.Buffer
-	y := cli.NewYes(&out)
+	y := NewYes(&out)
 	for _, p := range []msg.Prompt{write, {Kind: msg.Exec, App: "symptom_solver", Task: "diagnose"}, {Kind: "odd"}} {
 		d, err := y.Prompt(t.Context(), &msg.PromptRequest{Prompt: p})
 		if err != nil || d != msg.AllowOnce {

@@ -1,6 +1,8 @@
-// Package cli is isolategpt's command line: ask, batch and audit, with the
-// terminal permission prompter. main.go only dispatches to it.
-package cli
+// The command layer: ask, batch and audit, with the terminal permission
+// prompter. It sits at the top of the dependency graph (it imports the
+// engine, the TUI and the evaluation; nothing imports it).
+
+package main
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package cli_test
+package main
 
 import (
 	"bufio"
@@ -13,33 +13,32 @@ import (
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine/batch"
-	"github.com/isolategpt/isolategpt/engine/cli"
 	"github.com/isolategpt/isolategpt/engine/store"
 )
 
 const rideQuery = `Use metro_hail and quick_ride to book the cheapest ride from "Main Street" to "Elm Avenue"`
 
 // run is one command line: its exit code and what it printed.
-type run struct {
+type cmdRun struct {
 	code     int
 	out, err string
 }
 
-func (r run) String() string {
+func (r cmdRun) String() string {
 	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err)
 }
 
-func command(cmd func([]string, cli.IO) int, in string, args ...string) run {
+func command(cmd func([]string, IO) int, in string, args ...string) cmdRun {
 	var out, errb bytes.Buffer
-	stdio := cli.IO{In: strings.NewReader(in), Out: &out, Err: &errb, Getenv: func(string) string { return "" }}
+	stdio := IO{In: strings.NewReader(in), Out: &out, Err: &errb, Getenv: func(string) string { return "" }}
 	code := cmd(args, stdio)
-	return run{code: code, out: out.String(), err: errb.String()}
+	return cmdRun{code: code, out: out.String(), err: errb.String()}
 }
 
 func TestAskYes(t *testing.T) {
 	data := t.TempDir()
-	r := command(cli.Ask, "", "--data", data, "--yes", rideQuery)
-	if r.code != cli.ExitOK {
+	r := command(Ask, "", "--data", data, "--yes", rideQuery)
+	if r.code != ExitOK {
 		t.Fatalf("%v", r)
 	}
 	for _, want := range []string{"metro_hail fare: 51.8", "quick_ride fare: 57", "Lowest fare: 51.8 from metro_hail", "booking_id MH-", "offline model"} {
@@ -58,8 +57,8 @@ func TestAskYes(t *testing.T) {
 }
 
 func TestAskJSON(t *testing.T) {
-	r := command(cli.Ask, "", "--data", t.TempDir(), "--yes", "--json", rideQuery)
-	if r.code != cli.ExitOK {
+	r := command(Ask, "", "--data", t.TempDir(), "--yes", "--json", rideQuery)
+	if r.code != ExitOK {
 		t.Fatalf("%v", r)
 	}
 	var a msg.Answer
@@ -90,9 +89,9 @@ func TestAskUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := command(cli.Ask, "", tt.args...)
-			if r.code != cli.ExitUsage {
-				t.Fatalf("want exit %d, got %v", cli.ExitUsage, r)
+			r := command(Ask, "", tt.args...)
+			if r.code != ExitUsage {
+				t.Fatalf("want exit %d, got %v", ExitUsage, r)
 			}
 			for _, w := range tt.wantErr {
 				if !strings.Contains(r.err, w) {
@@ -137,9 +136,9 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := command(cli.Ask, tt.in, "--data", t.TempDir(), rideQuery)
+			r := command(Ask, tt.in, "--data", t.TempDir(), rideQuery)
 			// A query answered with denied steps is still answered.
-			if r.code != cli.ExitOK {
+			if r.code != ExitOK {
 				t.Fatalf("%v", r)
 			}
 			for _, w := range tt.wantOut {
@@ -163,12 +162,12 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 
 func TestAuditAfterAsk(t *testing.T) {
 	data := t.TempDir()
-	if r := command(cli.Ask, "", "--data", data, "--yes", rideQuery); r.code != cli.ExitOK {
+	if r := command(Ask, "", "--data", data, "--yes", rideQuery); r.code != ExitOK {
 		t.Fatalf("ask: %v", r)
 	}
 
-	r := command(cli.Audit, "", "--data", data, "--json")
-	if r.code != cli.ExitOK {
+	r := command(Audit, "", "--data", data, "--json")
+	if r.code != ExitOK {
 		t.Fatalf("audit --json: %v", r)
 	}
 	kinds := map[string]int{}
@@ -187,8 +186,8 @@ func TestAuditAfterAsk(t *testing.T) {
 		}
 	}
 
-	r = command(cli.Audit, "", "--data", data)
-	if r.code != cli.ExitOK {
+	r = command(Audit, "", "--data", data)
+	if r.code != ExitOK {
 		t.Fatalf("audit: %v", r)
 	}
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
@@ -202,8 +201,8 @@ func TestAuditAfterAsk(t *testing.T) {
 	}
 
 	// Another user has no records.
-	r = command(cli.Audit, "", "--data", data, "--user", "bob")
-	if r.code != cli.ExitOK || r.out != "" || !strings.Contains(r.err, `no audit records for user "bob"`) {
+	r = command(Audit, "", "--data", data, "--user", "bob")
+	if r.code != ExitOK || r.out != "" || !strings.Contains(r.err, `no audit records for user "bob"`) {
 		t.Errorf("audit of another user: %v", r)
 	}
 }
@@ -218,8 +217,8 @@ func sum(m map[string]int) int {
 
 func TestAuditWithoutStore(t *testing.T) {
 	data := t.TempDir()
-	r := command(cli.Audit, "", "--data", data)
-	if r.code != cli.ExitUsage || !strings.Contains(r.err, "no store in "+data) {
+	r := command(Audit, "", "--data", data)
+	if r.code != ExitUsage || !strings.Contains(r.err, "no store in "+data) {
 		t.Errorf("%v", r)
 	}
 	if entries, _ := os.ReadDir(data); len(entries) != 0 {
@@ -253,9 +252,9 @@ func TestBatchUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := command(cli.Batch, `{"id": "1", "query": "hi"}`+"\n", tt.args...)
-			if r.code != cli.ExitUsage || !strings.Contains(r.err, tt.wantErr) {
-				t.Errorf("want exit %d naming %s, got %v", cli.ExitUsage, tt.wantErr, r)
+			r := command(Batch, `{"id": "1", "query": "hi"}`+"\n", tt.args...)
+			if r.code != ExitUsage || !strings.Contains(r.err, tt.wantErr) {
+				t.Errorf("want exit %d naming %s, got %v", ExitUsage, tt.wantErr, r)
 			}
 			if r.out != "" {
 				t.Errorf("stdout %q, want nothing", r.out)
@@ -275,19 +274,19 @@ func TestBatch(t *testing.T) {
 		{
 			name:       "good input",
 			in:         ride + "\n" + `{"id": "hello", "query": "hello there", "user": "bob"}` + "\n",
-			wantCode:   cli.ExitOK,
+			wantCode:   ExitOK,
 			wantStatus: []string{"ok", "ok"},
 		},
 		{
 			name:       "one malformed line",
 			in:         ride + "\n" + `{"id": "broken", "query": ` + "\n" + ride + "\n",
-			wantCode:   cli.ExitFailed,
+			wantCode:   ExitFailed,
 			wantStatus: []string{"ok", "error", "ok"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := command(cli.Batch, tt.in, "--data", t.TempDir(), "--policy", writePolicy(t, allowRides))
+			r := command(Batch, tt.in, "--data", t.TempDir(), "--policy", writePolicy(t, allowRides))
 			if r.code != tt.wantCode {
 				t.Fatalf("want exit %d, got %v", tt.wantCode, r)
 			}

@@ -1,4 +1,4 @@
-package cli_test
+package main
 
 import (
 	"encoding/json"
@@ -6,14 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/isolategpt/isolategpt/engine/cli"
 )
 
 // The baseline books without asking anybody: that is what it is for.
 func TestAskVanillaAsksNothing(t *testing.T) {
-	r := command(cli.Ask, "", "--data", t.TempDir(), "--arch", "vanilla", rideQuery)
-	if r.code != cli.ExitOK {
+	r := command(Ask, "", "--data", t.TempDir(), "--arch", "vanilla", rideQuery)
+	if r.code != ExitOK {
 		t.Fatalf("%v", r)
 	}
 	for _, want := range []string{"metro_hail fare: 51.8", "booking_id MH-", "baseline"} {
@@ -31,12 +29,12 @@ func TestArchIsChecked(t *testing.T) {
 	if err := os.WriteFile(policy, []byte(`{"default":"deny","rules":[]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for name, r := range map[string]run{
-		"ask":   command(cli.Ask, "", "--data", t.TempDir(), "--arch", "hybrid", rideQuery),
-		"batch": command(cli.Batch, "", "--data", t.TempDir(), "--arch", "hybrid", "--policy", policy),
+	for name, r := range map[string]cmdRun{
+		"ask":   command(Ask, "", "--data", t.TempDir(), "--arch", "hybrid", rideQuery),
+		"batch": command(Batch, "", "--data", t.TempDir(), "--arch", "hybrid", "--policy", policy),
 	} {
 		t.Run(name, func(t *testing.T) {
-			if r.code != cli.ExitUsage || !strings.Contains(r.err, "want isolated or vanilla") {
+			if r.code != ExitUsage || !strings.Contains(r.err, "want isolated or vanilla") {
 				t.Errorf("%v", r)
 			}
 		})
@@ -56,7 +54,7 @@ func TestBatchArch(t *testing.T) {
 		booked bool
 	}{{"isolated", false}, {"vanilla", true}} {
 		t.Run(tc.arch, func(t *testing.T) {
-			r := command(cli.Batch, in, "--data", t.TempDir(), "--arch", tc.arch, "--policy", policy)
+			r := command(Batch, in, "--data", t.TempDir(), "--arch", tc.arch, "--policy", policy)
 			var o struct {
 				Status string `json:"status"`
 				Steps  []struct {
@@ -81,8 +79,8 @@ func TestBatchArch(t *testing.T) {
 
 func TestEvalAttacks(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "attacks.json")
-	r := command(cli.Eval, "", "attacks", "--scenario", "ace_planner_manipulation", "--json", out)
-	if r.code != cli.ExitOK {
+	r := command(Eval, "", "attacks", "--scenario", "ace_planner_manipulation", "--json", out)
+	if r.code != ExitOK {
 		t.Fatalf("%v", r)
 	}
 	for _, want := range []string{
@@ -116,7 +114,7 @@ func TestEvalUsage(t *testing.T) {
 		"stray argument":   {"functionality", "extra"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if r := command(cli.Eval, "", args...); r.code != cli.ExitUsage {
+			if r := command(Eval, "", args...); r.code != ExitUsage {
 				t.Errorf("%v", r)
 			}
 		})
@@ -129,8 +127,8 @@ func TestEvalFunctionalityAndCaseStudies(t *testing.T) {
 		"case-studies":  "| Data stealing | isolated | denies-warned |",
 	} {
 		t.Run(suite, func(t *testing.T) {
-			r := command(cli.Eval, "", suite)
-			if r.code != cli.ExitOK || !strings.Contains(r.out, want) {
+			r := command(Eval, "", suite)
+			if r.code != ExitOK || !strings.Contains(r.out, want) {
 				t.Errorf("want %q in\n%v", want, r)
 			}
 		})
