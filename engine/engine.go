@@ -24,6 +24,7 @@ import (
 	"github.com/isolategpt/isolategpt/actors/permission"
 	"github.com/isolategpt/isolategpt/actors/root"
 	"github.com/isolategpt/isolategpt/engine/apps"
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/engine/store"
@@ -56,6 +57,9 @@ type Config struct {
 	// Launcher starts apps; nil means sandboxed workers (sandbox/launch).
 	Launcher sandbox.Launcher
 	Logger   *slog.Logger
+	// Defences is which of the hub's defences are on; the zero value has
+	// every one on. Only the evaluation's ablation switches any off.
+	Defences defence.Set
 
 	PromptTimeout time.Duration
 	InvokeTimeout time.Duration
@@ -139,12 +143,13 @@ func New(cfg Config) (*Engine, error) {
 	actorLogger := logger.With("component", "actor")
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLogger }))
 	e.root, err = e.system.Root.SpawnNamed(root.Props(root.Deps{
-		Permission: permission.Deps{Store: st, Sessions: permission.NewSessions(), PromptTimeout: cfg.PromptTimeout, Audit: audit, Logger: logger},
+		Permission: permission.Deps{Store: st, Sessions: permission.NewSessions(), PromptTimeout: cfg.PromptTimeout, Audit: audit, Logger: logger, Defences: cfg.Defences},
 		Hub: hub.Deps{
 			Catalog: catalog, Store: st, Launcher: launcher, Model: model, ModelInfo: info,
 			AppsDir: appsDir, Installed: registry, Getenv: cfg.Getenv,
 			SpokeIdle: cfg.SpokeIdle, InvokeTimeout: cfg.InvokeTimeout,
 			QueryTimeout: cfg.QueryTimeout, Audit: audit, Logger: logger,
+			Defences: cfg.Defences,
 		},
 		Mailboxes: mailbox.New(),
 	}), "isolategpt")

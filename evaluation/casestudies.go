@@ -21,6 +21,7 @@ import (
 	"github.com/isolategpt/isolategpt/evaluation/record"
 	"github.com/isolategpt/isolategpt/evaluation/users"
 	"github.com/isolategpt/isolategpt/specs"
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 // CaseStudy is one of the original's case studies, in the format of
@@ -60,6 +61,9 @@ type Expect struct {
 // LoadCaseStudies reads every case study in dir.
 func LoadCaseStudies(dir string) ([]*CaseStudy, error) { return LoadCaseStudiesFS(os.DirFS(dir)) }
 
+// maxCaseStudyBytes caps one case-study file.
+const maxCaseStudyBytes = 1 << 20
+
 // LoadCaseStudiesFS reads every *.json case study at the top of fsys.
 func LoadCaseStudiesFS(fsys fs.FS) ([]*CaseStudy, error) {
 	names, err := fs.Glob(fsys, "*.json")
@@ -75,10 +79,8 @@ func LoadCaseStudiesFS(fsys fs.FS) ([]*CaseStudy, error) {
 		if err != nil {
 			return nil, err
 		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
 		var cs CaseStudy
-		if err := dec.Decode(&cs); err != nil {
+		if err := strictjson.Unmarshal(b, &cs, maxCaseStudyBytes); err != nil {
 			return nil, fmt.Errorf("case study %s: %w", name, err)
 		}
 		if want := strings.TrimSuffix(filepath.Base(name), ".json"); cs.ID != want {

@@ -1,7 +1,6 @@
 package evaluation
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/isolategpt/isolategpt/evaluation/scenario"
 	"github.com/isolategpt/isolategpt/evaluation/users"
 	"github.com/isolategpt/isolategpt/specs"
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 // Categories of the functionality suite, in table order.
@@ -42,12 +42,13 @@ func Functionality() ([]*Case, error) {
 	return ParseCases(b)
 }
 
+// maxSuiteBytes caps a functionality suite file.
+const maxSuiteBytes = 4 << 20
+
 // ParseCases decodes a functionality suite strictly.
 func ParseCases(b []byte) ([]*Case, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var cs []*Case
-	if err := dec.Decode(&cs); err != nil {
+	if err := strictjson.Unmarshal(b, &cs, maxSuiteBytes); err != nil {
 		return nil, fmt.Errorf("functionality suite: %w", err)
 	}
 	seen := map[string]bool{}

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/isolategpt/isolategpt/specs/schema"
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 // Kinds of app.
@@ -121,9 +122,7 @@ func Parse(data []byte) (*Manifest, error) {
 		return nil, err
 	}
 	var raw rawManifest
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil {
+	if err := strictjson.Unmarshal(data, &raw, MaxManifestBytes); err != nil {
 		return nil, invalid("%w", err)
 	}
 	return build(&raw)

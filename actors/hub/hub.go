@@ -23,6 +23,7 @@ import (
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/query"
 	"github.com/isolategpt/isolategpt/actors/spoke"
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/engine/planner"
@@ -68,6 +69,8 @@ type Deps struct {
 	// SpokeRestarts is how many times a crashing spoke is restarted within
 	// a minute before it is stopped.
 	SpokeRestarts int
+	// Defences is which defences are on (all, outside the evaluation).
+	Defences defence.Set
 
 	Audit  func(store.AuditRecord)
 	Logger *slog.Logger
@@ -263,6 +266,7 @@ func (h *hub) ask(ctx actor.Context, m *msg.AskRequest) {
 		Hub: ctx.Self(), Permission: h.d.Permission, Planner: h.planner, Store: h.d.Store,
 		ModelInfo: h.d.ModelInfo, User: s.user, SessionID: s.id, QueryID: m.QueryID, Query: m.Query,
 		Timeout: h.d.QueryTimeout, MemoryTurns: h.d.MemoryTurns, Audit: h.d.Audit, Logger: h.d.Logger,
+		Defences: h.d.Defences,
 	}), fmt.Sprintf("query-%d", h.spawned))
 	if err != nil {
 		ctx.Respond(&msg.AskReply{QueryID: m.QueryID, Err: "start query: " + err.Error()})

@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/store"
 )
 
@@ -27,6 +28,8 @@ type Deps struct {
 	PromptTimeout time.Duration
 	Audit         func(store.AuditRecord)
 	Logger        *slog.Logger
+	// Defences is which defences are on (all, outside the evaluation).
+	Defences defence.Set
 }
 
 // Sessions holds session state outside the actor instance so that a restart

@@ -20,6 +20,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/rpc"
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/execute"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/llm/offline"
@@ -42,6 +43,8 @@ type Deps struct {
 	MemoryTurns     int
 	Audit           func(store.AuditRecord)
 	Logger          *slog.Logger
+	// Defences is which defences are on (all, outside the evaluation).
+	Defences defence.Set
 }
 
 // Props returns a query actor's props.

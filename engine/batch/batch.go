@@ -17,6 +17,7 @@ import (
 	"github.com/isolategpt/isolategpt/actors/frontend"
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine"
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 // MaxLineBytes caps one input line.
@@ -116,14 +117,8 @@ func (r *Runner) one(ctx context.Context, n int, line []byte, tooLong bool, sess
 		return o
 	}
 	var in Input
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
+	if err := strictjson.Line(line, &in, MaxLineBytes); err != nil {
 		o.Error = "malformed line: " + err.Error()
-		return o
-	}
-	if dec.More() {
-		o.Error = "malformed line: more than one JSON value"
 		return o
 	}
 	o.ID = in.ID

@@ -1,14 +1,13 @@
 package batch
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine/plan"
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 // Policy answers permission prompts in batch mode, where nobody is at the
@@ -53,14 +52,9 @@ func ParsePolicy(data []byte, c *plan.Catalog) (*Policy, error) {
 	if len(data) > maxPolicyBytes {
 		return nil, fmt.Errorf("policy: larger than %d bytes", maxPolicyBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var p Policy
-	if err := dec.Decode(&p); err != nil {
+	if err := strictjson.Unmarshal(data, &p, maxPolicyBytes); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("policy: trailing data after the policy object")
 	}
 	if p.Default == "" {
 		p.Default = msg.Deny

@@ -1,11 +1,10 @@
 package plan
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 
-	"github.com/isolategpt/isolategpt/specs/schema"
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 // Limits on what a plan may contain. A plan comes from an LLM, so it is
@@ -70,13 +69,8 @@ const (
 // Parse decodes a plan strictly: size-capped, no duplicate keys, no unknown
 // fields, no trailing data.
 func Parse(data []byte) (*Plan, error) {
-	if _, err := schema.Decode(data, MaxPlanBytes); err != nil {
-		return nil, fmt.Errorf("parse plan: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var p Plan
-	if err := dec.Decode(&p); err != nil {
+	if err := strictjson.Unmarshal(data, &p, MaxPlanBytes); err != nil {
 		return nil, fmt.Errorf("parse plan: %w", err)
 	}
 	return &p, nil

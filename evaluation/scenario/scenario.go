@@ -5,7 +5,6 @@
 package scenario
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/isolategpt/isolategpt/specs"
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 // MaxBytes caps one scenario file.
@@ -185,14 +185,9 @@ func Parse(data []byte) (*Scenario, error) {
 	if len(data) > MaxBytes {
 		return nil, invalid("larger than %d bytes", MaxBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var s Scenario
-	if err := dec.Decode(&s); err != nil {
+	if err := strictjson.Unmarshal(data, &s, MaxBytes); err != nil {
 		return nil, invalid("%v", err)
-	}
-	if dec.More() {
-		return nil, invalid("more than one JSON value")
 	}
 	if err := s.check(); err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", s.ID, err)

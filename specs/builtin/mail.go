@@ -1,7 +1,6 @@
 package builtin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,10 +15,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/isolategpt/isolategpt/specs"
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 // mailboxFile is the mail app's whole state, in its own data folder.
 const mailboxFile = "mailbox.json"
+
+// maxMailboxBytes bounds the mailbox file an app folder may hold.
+const maxMailboxBytes = 64 << 20
 
 // Mail folders.
 const (
@@ -104,10 +107,8 @@ func (a *mailApp) load() error {
 }
 
 func (a *mailApp) decode(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var box mailbox
-	if err := dec.Decode(&box); err != nil {
+	if err := strictjson.Unmarshal(data, &box, maxMailboxBytes); err != nil {
 		return fmt.Errorf("mailbox: %w", err)
 	}
 	ids := map[string]bool{}

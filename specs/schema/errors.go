@@ -1,6 +1,10 @@
 package schema
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/isolategpt/isolategpt/specs/strictjson"
+)
 
 // Errors returned by Compile, Decode and Validate. Callers test them with
 // errors.Is; the wrapped message says where and why.
@@ -9,18 +13,13 @@ var (
 	ErrSchema = errors.New("invalid schema")
 	// ErrUnsupportedKeyword marks a keyword outside the supported subset.
 	ErrUnsupportedKeyword = errors.New("unsupported schema keyword")
-	// ErrTooLarge marks input longer than the caller's byte limit.
-	ErrTooLarge = errors.New("input too large")
-	// ErrTooDeep marks JSON nested deeper than MaxDecodeDepth.
-	ErrTooDeep = errors.New("input nested too deeply")
-	// ErrDuplicateKey marks an object that names the same key twice.
-	ErrDuplicateKey = errors.New("duplicate object key")
-	// ErrTrailingData marks bytes after the single JSON value.
-	ErrTrailingData = errors.New("trailing data after JSON value")
-	// ErrInvalidUTF8 marks input that is not valid UTF-8.
-	ErrInvalidUTF8 = errors.New("invalid UTF-8")
-	// ErrSyntax marks input that is not JSON.
-	ErrSyntax = errors.New("invalid JSON")
+	// The decoder's errors are strictjson's, so errors.Is works with either.
+	ErrTooLarge     = strictjson.ErrTooLarge
+	ErrTooDeep      = strictjson.ErrTooDeep
+	ErrDuplicateKey = strictjson.ErrDuplicateKey
+	ErrTrailingData = strictjson.ErrTrailingData
+	ErrInvalidUTF8  = strictjson.ErrInvalidUTF8
+	ErrSyntax       = strictjson.ErrSyntax
 	// ErrInvalid marks a value that does not conform to its schema; the
 	// error is a *ValidationError.
 	ErrInvalid = errors.New("value does not match schema")

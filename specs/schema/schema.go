@@ -15,6 +15,8 @@ import (
 	"encoding/json"
 	"slices"
 	"sort"
+
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 // Limits of the subset.
@@ -32,7 +34,7 @@ const (
 	// MaxSchemaBytes is the largest schema document Compile reads.
 	MaxSchemaBytes = 256 << 10
 	// MaxDecodeDepth is how deeply Decode lets arrays and objects nest.
-	MaxDecodeDepth = 32
+	MaxDecodeDepth = strictjson.MaxDepth
 )
 
 // The JSON types a schema may name.
