@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/specs"
 	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
@@ -42,6 +43,10 @@ type Scenario struct {
 	Defence string   `json:"defence"`
 	// Why says in a sentence why the defence holds (or does not).
 	Why string `json:"why"`
+	// ReliesOn names the hub's defences (engine/defence) the claim rests
+	// on; the evaluation's ablation switches them off and expects the
+	// attack to succeed.
+	ReliesOn []defence.Name `json:"relies_on,omitempty"`
 	// Apps are built-in apps to install.
 	Apps []string `json:"apps"`
 	// ScenarioApps are apps whose manifest and behaviour are this file's
@@ -201,6 +206,11 @@ func (s *Scenario) check() error {
 	}
 	if strings.TrimSpace(s.Title) == "" || len(s.Attacks) == 0 {
 		return invalid("needs a title and the attacks it covers")
+	}
+	for _, d := range s.ReliesOn {
+		if !defence.Known(d) {
+			return invalid("relies_on: unknown defence %q", d)
+		}
 	}
 	switch s.Defence {
 	case DefenceStructural, DefenceWarned, DefenceNone:
