@@ -96,7 +96,8 @@ var ErrDead = errors.New("sandbox: app instance is gone")
 const (
 	CauseTimeout = "timeout" // passed its wall-clock limit
 	CauseOutput  = "output"  // passed its output size limit
-	CauseMemory  = "memory"  // ran out of its address-space limit
+	CauseMemory  = "memory"  // ran out of its memory (cgroup) or address-space limit
+	CauseCPU     = "cpu"     // used up its CPU time, all its processes together
 	CauseSeccomp = "seccomp" // made a forbidden system call
 	CauseCrash   = "crash"   // exited, was killed, or broke its stream
 )

@@ -1,0 +1,344 @@
+// Package appdir copies an app's folder between the host and its worker's
+// size- and inode-limited tmpfs: the host's copy into the tmpfs before the
+// app starts (Fill), and the tmpfs back to the host after each call and when
+// the worker ends (Commit). So an app can never put more on the host's disk
+// than its limits, and a crash loses at most what its last call wrote.
+//
+// Both trees are walked from open folders, one level at a time, with
+// O_NOFOLLOW: a symbolic link is copied as a link and never followed, on
+// either side, and nothing the app does while a copy runs can move it out
+// of either tree. Only folders, regular files and links are copied.
+package appdir
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrFull means the host's folder does not fit in the app's limits.
+var ErrFull = errors.New("appdir: the app's folder is over its limits")
+
+// maxDepth bounds how deep a tree is copied.
+const maxDepth = 64
+
+// Owner is who the copies belong to (-1: leave as made).
+type Owner struct{ UID, GID int }
+
+// Fill copies the host folder src (which need not exist) into dst, the
+// tmpfs root of a worker, owned by o. A folder larger than the tmpfs is
+// refused with ErrFull.
+func Fill(dst *os.File, src string, o Owner) error {
+	s, err := unix.Open(src, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("appdir: open %s: %w", src, err)
+	}
+	defer unix.Close(s)
+	c := copier{o: o}
+	if os.Getuid() == 0 && o.UID > 0 {
+		// The tmpfs belongs to the worker's user namespace, which maps
+		// only the owner: root makes each file as the owner (fsuid, a
+		// per-thread setting) and reads the host's as itself.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		c.asOwner = true
+	}
+	if err := c.tree(s, int(dst.Fd()), 0, false); err != nil {
+		if errors.Is(err, unix.ENOSPC) {
+			return fmt.Errorf("%w: %s holds more than its sandbox folder takes (%v)", ErrFull, src, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// Commit makes the host folder dst (made if missing) hold what the tmpfs
+// src holds: changed files are replaced whole (written beside, synced,
+// renamed over), and what is gone from src is removed from dst. Entries it
+// cannot read are left as they were on the host, and reported.
+func Commit(src *os.File, dst string, o Owner) error {
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return fmt.Errorf("appdir: %w", err)
+	}
+	d, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("appdir: open %s: %w", dst, err)
+	}
+	defer unix.Close(d)
+	c := copier{o: o}
+	return c.tree(int(src.Fd()), d, 0, true)
+}
+
+type copier struct {
+	o       Owner
+	asOwner bool
+}
+
+// making runs mk, which makes one file or folder, as the owner when the
+// copier makes files as the owner.
+func (c *copier) making(mk func() error) error {
+	if !c.asOwner {
+		return mk()
+	}
+	gid, _ := unix.SetfsgidRetGid(c.o.GID)
+	uid, _ := unix.SetfsuidRetUid(c.o.UID)
+	err := mk()
+	unix.SetfsuidRetUid(uid)
+	unix.SetfsgidRetGid(gid)
+	return err
+}
+
+var tmpSeq atomic.Uint64
+
+// tree copies the folder src into dst; with mirror, entries of dst that
+// src lacks are removed.
+func (c *copier) tree(src, dst, depth int, mirror bool) error {
+	if depth > maxDepth {
+		return fmt.Errorf("appdir: folders nested deeper than %d", maxDepth)
+	}
+	names, err := list(src)
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	var errs []error
+	for _, name := range names {
+		keep[name] = true
+		if err := c.entry(src, dst, name, depth, mirror); err != nil {
+			if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+				return err
+			}
+			errs = append(errs, err)
+		}
+	}
+	if mirror {
+		old, err := list(dst)
+		if err != nil {
+			return err
+		}
+		for _, name := range old {
+			if !keep[name] {
+				if err := removeAll(dst, name, depth); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *copier) entry(src, dst int, name string, depth int, mirror bool) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(src, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("appdir: %s: %w", name, err)
+	}
+	var have unix.Stat_t
+	exists := unix.Fstatat(dst, name, &have, unix.AT_SYMLINK_NOFOLLOW) == nil
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		if exists && have.Mode&unix.S_IFMT != unix.S_IFDIR {
+			if err := removeAll(dst, name, depth); err != nil {
+				return err
+			}
+			exists = false
+		}
+		if !exists {
+			if err := c.making(func() error { return unix.Mkdirat(dst, name, st.Mode&0o777|0o700) }); err != nil {
+				return fmt.Errorf("appdir: %s: %w", name, err)
+			}
+		}
+		s, err := unix.Openat(src, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("appdir: %s: %w", name, err)
+		}
+		defer unix.Close(s)
+		d, err := unix.Openat(dst, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("appdir: %s: %w", name, err)
+		}
+		defer unix.Close(d)
+		if err := c.own(d, "", 0); err != nil {
+			return err
+		}
+		return c.tree(s, d, depth+1, mirror)
+	case unix.S_IFREG:
+		if exists && have.Mode&unix.S_IFMT == unix.S_IFREG && have.Size == st.Size && have.Mtim == st.Mtim {
+			return nil
+		}
+		return c.file(src, dst, name, st, exists && have.Mode&unix.S_IFMT == unix.S_IFDIR, depth)
+	case unix.S_IFLNK:
+		to, err := readlinkat(src, name)
+		if err != nil {
+			return fmt.Errorf("appdir: %s: %w", name, err)
+		}
+		if exists && have.Mode&unix.S_IFMT == unix.S_IFLNK {
+			if cur, err := readlinkat(dst, name); err == nil && cur == to {
+				return nil
+			}
+		}
+		tmp := tmpName()
+		if err := c.making(func() error { return unix.Symlinkat(to, dst, tmp) }); err != nil {
+			return fmt.Errorf("appdir: %s: %w", name, err)
+		}
+		if err := c.own(dst, tmp, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			unix.Unlinkat(dst, tmp, 0)
+			return err
+		}
+		return c.replace(dst, tmp, name, exists && have.Mode&unix.S_IFMT == unix.S_IFDIR, depth)
+	}
+	// Sockets and pipes the app made are not data.
+	return nil
+}
+
+// file copies one regular file beside its destination, then renames it
+// over.
+func (c *copier) file(src, dst int, name string, st unix.Stat_t, overDir bool, depth int) error {
+	// O_NONBLOCK: if the app swapped the file for a pipe since the stat,
+	// the open must not wait for a writer.
+	s, err := unix.Openat(src, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("appdir: %s: %w", name, err)
+	}
+	sf := os.NewFile(uintptr(s), name)
+	defer sf.Close()
+	if err := unix.Fstat(s, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("appdir: %s is no longer a regular file", name)
+	}
+	tmp := tmpName()
+	var d int
+	err = c.making(func() (err error) {
+		d, err = unix.Openat(dst, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, st.Mode&0o777|0o600)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("appdir: %s: %w", name, err)
+	}
+	df := os.NewFile(uintptr(d), tmp)
+	fail := func(err error) error {
+		df.Close()
+		unix.Unlinkat(dst, tmp, 0)
+		return fmt.Errorf("appdir: %s: %w", name, err)
+	}
+	if _, err := io.Copy(df, sf); err != nil {
+		return fail(fmt.Errorf("copy: %w", err))
+	}
+	if err := c.own(d, "", 0); err != nil {
+		return fail(err)
+	}
+	// The same time as the source: the next commit skips an unchanged file.
+	if err := unix.UtimesNanoAt(dst, tmp, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fail(fmt.Errorf("times: %w", err))
+	}
+	if err := df.Sync(); err != nil {
+		return fail(fmt.Errorf("sync: %w", err))
+	}
+	if err := df.Close(); err != nil {
+		unix.Unlinkat(dst, tmp, 0)
+		return fmt.Errorf("appdir: %s: %w", name, err)
+	}
+	return c.replace(dst, tmp, name, overDir, depth)
+}
+
+// replace renames tmp over name in dst (a folder in the way is removed).
+func (c *copier) replace(dst int, tmp, name string, overDir bool, depth int) error {
+	if overDir {
+		if err := removeAll(dst, name, depth); err != nil {
+			unix.Unlinkat(dst, tmp, 0)
+			return err
+		}
+	}
+	// Making a name, as far as the kernel is concerned.
+	if err := c.making(func() error { return unix.Renameat(dst, tmp, dst, name) }); err != nil {
+		unix.Unlinkat(dst, tmp, 0)
+		return fmt.Errorf("appdir: %s: %w", name, err)
+	}
+	return nil
+}
+
+func (c *copier) own(dir int, name string, flags int) error {
+	if c.o.UID < 0 || c.asOwner {
+		return nil
+	}
+	if name == "" {
+		flags |= unix.AT_EMPTY_PATH
+	}
+	if err := unix.Fchownat(dir, name, c.o.UID, c.o.GID, flags); err != nil {
+		return fmt.Errorf("appdir: give %s to %d: %w", name, c.o.UID, err)
+	}
+	return nil
+}
+
+func tmpName() string {
+	return ".isolategpt-copy-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(tmpSeq.Add(1), 10)
+}
+
+// list names a folder's entries.
+func list(dir int) ([]string, error) {
+	d, err := unix.Dup(dir)
+	if err != nil {
+		return nil, fmt.Errorf("appdir: %w", err)
+	}
+	f := os.NewFile(uintptr(d), "dir")
+	defer f.Close()
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("appdir: %w", err)
+	}
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("appdir: list: %w", err)
+	}
+	return names, nil
+}
+
+func readlinkat(dir int, name string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dir, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+// removeAll removes name from dir, and everything under it, following no
+// link.
+func removeAll(dir int, name string, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("appdir: folders nested deeper than %d", maxDepth)
+	}
+	err := unix.Unlinkat(dir, name, 0)
+	if err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("appdir: remove %s: %w", name, err)
+	}
+	d, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("appdir: remove %s: %w", name, err)
+	}
+	names, err := list(d)
+	if err == nil {
+		for _, n := range names {
+			if err = removeAll(d, n, depth+1); err != nil {
+				break
+			}
+		}
+	}
+	unix.Close(d)
+	if err != nil {
+		return err
+	}
+	if err := unix.Unlinkat(dir, name, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("appdir: remove %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package appdir
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+func open(t *testing.T, dir string) *os.File {
+	t.Helper()
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// tree lists a folder as "path kind[:content]" lines.
+func tree(t *testing.T, root string) string {
+	t.Helper()
+	var out []string
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			to, _ := os.Readlink(p)
+			out = append(out, rel+" link:"+to)
+		case fi.IsDir():
+			out = append(out, rel+" dir")
+		default:
+			b, _ := os.ReadFile(p)
+			out = append(out, rel+" file:"+string(b))
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+func write(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFillThenCommitMirrors(t *testing.T) {
+	host, box := t.TempDir(), t.TempDir()
+	secret := filepath.Join(t.TempDir(), "secret")
+	write(t, secret, "outside")
+	write(t, filepath.Join(host, "mailbox.json"), "{}")
+	write(t, filepath.Join(host, "files", "a.txt"), "a")
+	if err := os.Symlink(secret, filepath.Join(host, "planted")); err != nil {
+		t.Fatal(err)
+	}
+	me := Owner{UID: os.Getuid(), GID: os.Getgid()}
+	if err := Fill(open(t, box), host, me); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tree(t, box), tree(t, host); got != want {
+		t.Fatalf("filled:\n%s\nwant:\n%s", got, want)
+	}
+	// The app works in its folder: changes a file, removes one, makes a
+	// folder, plants links; a file it does not touch keeps its time.
+	write(t, filepath.Join(box, "mailbox.json"), `{"sent":1}`)
+	os.Remove(filepath.Join(box, "files", "a.txt"))
+	write(t, filepath.Join(box, "new", "deep", "b.txt"), "b")
+	os.Remove(filepath.Join(box, "planted"))
+	os.Mkdir(filepath.Join(box, "planted"), 0o700)
+	os.Symlink("/etc", filepath.Join(box, "etc"))
+	before, _ := os.Stat(filepath.Join(host, "files"))
+	time.Sleep(10 * time.Millisecond)
+	if err := Commit(open(t, box), host, Owner{UID: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tree(t, host), tree(t, box); got != want {
+		t.Fatalf("committed:\n%s\nwant:\n%s", got, want)
+	}
+	if b, _ := os.ReadFile(secret); string(b) != "outside" {
+		t.Errorf("a file outside the folder changed: %q", b)
+	}
+	if after, _ := os.Stat(filepath.Join(host, "files")); !after.IsDir() || before == nil {
+		t.Errorf("files/ is gone")
+	}
+	// A second commit with nothing changed changes nothing.
+	st1, _ := os.Stat(filepath.Join(host, "mailbox.json"))
+	if err := Commit(open(t, box), host, Owner{UID: -1}); err != nil {
+		t.Fatal(err)
+	}
+	st2, _ := os.Stat(filepath.Join(host, "mailbox.json"))
+	if !os.SameFile(st1, st2) {
+		t.Error("an unchanged file was copied again")
+	}
+	// A folder replaced by a file, and the other way round.
+	os.RemoveAll(filepath.Join(box, "new"))
+	write(t, filepath.Join(box, "new"), "now a file")
+	if err := Commit(open(t, box), host, Owner{UID: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tree(t, host), tree(t, box); got != want {
+		t.Fatalf("committed:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestFillOfAMissingFolderIsEmpty(t *testing.T) {
+	box := t.TempDir()
+	if err := Fill(open(t, box), filepath.Join(t.TempDir(), "none"), Owner{UID: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := tree(t, box); got != "" {
+		t.Errorf("filled %q", got)
+	}
+}
+
+func TestPipesAreNotCopied(t *testing.T) {
+	box, host := t.TempDir(), t.TempDir()
+	if err := mkfifo(filepath.Join(box, "pipe")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- Commit(open(t, box), host, Owner{UID: -1}) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("commit hangs on a pipe")
+	}
+	if got := tree(t, host); got != "" {
+		t.Errorf("committed %q", got)
+	}
+}
