@@ -58,6 +58,7 @@ type Controller struct {
 
 // Host is the hub's view of the host's cgroups.
 type Host struct {
+	fake    bool
 	ctrl    map[string]*place
 	cpuacct *place // v1: CPU time is counted by its own controller
 	v2      *v2setup
@@ -169,6 +170,25 @@ func tryMkdir(dir string) error {
 	return os.Remove(probe)
 }
 
+// Fake is a Host whose worker groups are plain folders under dir, as if
+// the host had cgroup v1 with every controller: for tests of code that
+// makes groups, on hosts that give the test none. It limits nothing.
+func Fake(dir string) *Host {
+	mi := fmt.Sprintf("1 1 0:1 / %s rw - cgroup cgroup rw,memory,pids,cpu,cpuacct\n", dir)
+	h := detect(mi, "1:memory,pids,cpu,cpuacct:/\n", true, false)
+	h.fake = true
+	return h
+}
+
+// None is a Host that gives no controller, for why.
+func None(why string) *Host {
+	h := &Host{ctrl: map[string]*place{}, cpuacct: &place{why: why}}
+	for _, c := range Controllers {
+		h.ctrl[c] = &place{why: why}
+	}
+	return h
+}
+
 // Status reports each controller.
 func (h *Host) Status() []Controller {
 	var out []Controller
@@ -210,6 +230,7 @@ func (h *Host) parent(pl *place) string {
 // Group is one worker's cgroup (one folder per v1 hierarchy, or one v2
 // folder).
 type Group struct {
+	fake              bool
 	dirs              []string
 	memory, cpu, pids string // the folder holding each controller's files
 	cpuVersion        int
@@ -221,7 +242,7 @@ type Group struct {
 // Missing); a failure to make or limit one the host gives is an error.
 func (h *Host) New(l Limits) (*Group, error) {
 	name := fmt.Sprintf("isolategpt-%d-%d", os.Getpid(), h.n.Add(1))
-	g := &Group{}
+	g := &Group{fake: h.fake}
 	made := map[string]string{}
 	mk := func(pl *place) (string, error) {
 		parent := h.parent(pl)
@@ -292,6 +313,10 @@ func setMemory(d string, version int, limit uint64) error {
 		if err := write(d, "memory.max", v); err != nil {
 			return err
 		}
+		// Past the limit the kernel kills the whole group, not one process.
+		if err := writeIfExists(d, "memory.oom.group", "1"); err != nil {
+			return err
+		}
 		return writeIfExists(d, "memory.swap.max", "0")
 	}
 	if err := write(d, "memory.limit_in_bytes", v); err != nil {
@@ -325,6 +350,9 @@ func (g *Group) Add(pid int) error {
 	}
 	return nil
 }
+
+// HasMemory reports whether the group limits memory.
+func (g *Group) HasMemory() bool { return g != nil && g.memory != "" }
 
 // OOMKilled reports whether the kernel killed a process of the group for
 // passing its memory limit.
@@ -365,6 +393,10 @@ func (g *Group) Remove() error {
 	var errs []error
 	for i := len(g.dirs) - 1; i >= 0; i-- {
 		d := g.dirs[i]
+		if g.fake {
+			errs = append(errs, os.RemoveAll(d))
+			continue
+		}
 		var err error
 		for try := 0; try < 50; try++ {
 			if err = os.Remove(d); err == nil || errors.Is(err, os.ErrNotExist) {

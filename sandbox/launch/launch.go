@@ -320,7 +320,7 @@ func (c *conn) fail(ctx context.Context, err error) error {
 		why := c.p.why()
 		cause := c.p.cause()
 		c.p.cleanup()
-		if cause == sandbox.CauseMemory && !c.p.group.OOMKilled() {
+		if cause == sandbox.CauseMemory && c.p.limit() == "" {
 			return &sandbox.DeadError{Cause: cause, Msg: fmt.Sprintf("%s passed its %d MiB memory (address-space) limit; worker died%s", c.p.app, c.memLimit>>20, why)}
 		}
 		return &sandbox.DeadError{Cause: cause, Msg: fmt.Sprintf("%s: %v%s", c.p.app, err, why)}

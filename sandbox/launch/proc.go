@@ -33,8 +33,11 @@ type proc struct {
 	commitM sync.Mutex
 
 	cpuSeconds, memoryCap uint64
-	cpuKilled             chan struct{}
-	cleanOnce             sync.Once
+	// limitHit holds the cause when watch killed the worker.
+	limitHit  chan string
+	hit       string
+	hitOnce   sync.Once
+	cleanOnce sync.Once
 }
 
 // start forks on a goroutine locked to its OS thread for the worker's whole
@@ -57,24 +60,33 @@ func (p *proc) start() error {
 	return <-started
 }
 
-// watch kills the worker once all its processes together have used its CPU
-// time: forking does not reset a cgroup's count, as it does RLIMIT_CPU's.
+// watch enforces the limits that hold for the worker as a whole: once all
+// its processes together have used its CPU time (forking does not reset a
+// cgroup's count, as it does RLIMIT_CPU's), or once the kernel has killed
+// one of them for the group's memory, the whole worker is killed.
 func (p *proc) watch() {
-	p.cpuKilled = make(chan struct{})
-	if _, ok := p.group.CPUTime(); !ok || p.cpuSeconds == 0 {
+	p.limitHit = make(chan string, 1)
+	_, counts := p.group.CPUTime()
+	if !counts && !p.group.HasMemory() {
 		return
 	}
 	limit := time.Duration(p.cpuSeconds) * time.Second
 	go func() {
-		t := time.NewTicker(250 * time.Millisecond)
+		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
 			case <-p.exited:
 				return
 			case <-t.C:
-				if used, _ := p.group.CPUTime(); used > limit {
-					close(p.cpuKilled)
+				var hit string
+				if used, ok := p.group.CPUTime(); ok && p.cpuSeconds > 0 && used > limit {
+					hit = sandbox.CauseCPU
+				} else if p.group.OOMKilled() {
+					hit = sandbox.CauseMemory
+				}
+				if hit != "" {
+					p.limitHit <- hit
 					p.kill()
 					return
 				}
@@ -140,11 +152,11 @@ func (p *proc) why() string {
 		return ""
 	}
 	var b strings.Builder
-	switch {
-	case p.cpuDone():
+	switch p.limit() {
+	case sandbox.CauseCPU:
 		fmt.Fprintf(&b, "; killed: its processes together used its %d s of CPU time", p.cpuSeconds)
-	case p.group.OOMKilled():
-		fmt.Fprintf(&b, "; killed by the kernel: its processes together passed its %d MiB memory limit", p.memoryCap>>20)
+	case sandbox.CauseMemory:
+		fmt.Fprintf(&b, "; killed: its processes together passed its %d MiB memory limit", p.memoryCap>>20)
 	}
 	if ps := p.cmd.ProcessState; ps != nil {
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -166,16 +178,21 @@ func (p *proc) why() string {
 	return b.String()
 }
 
-func (p *proc) cpuDone() bool {
-	if p.cpuKilled == nil {
-		return false
+// limit is the group limit watch killed the worker for, or "".
+func (p *proc) limit() string {
+	p.hitOnce.Do(func() {
+		if p.limitHit == nil {
+			return
+		}
+		select {
+		case p.hit = <-p.limitHit:
+		default:
+		}
+	})
+	if p.hit == "" && p.group.OOMKilled() {
+		return sandbox.CauseMemory
 	}
-	select {
-	case <-p.cpuKilled:
-		return true
-	default:
-		return false
-	}
+	return p.hit
 }
 
 // cause classifies how a dead worker ended (call after why, which waits).
@@ -185,11 +202,8 @@ func (p *proc) cause() string {
 	default:
 		return sandbox.CauseCrash
 	}
-	switch {
-	case p.cpuDone():
-		return sandbox.CauseCPU
-	case p.group.OOMKilled():
-		return sandbox.CauseMemory
+	if c := p.limit(); c != "" {
+		return c
 	}
 	if ps := p.cmd.ProcessState; ps != nil {
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS {

@@ -58,6 +58,9 @@ type RunSpec struct {
 type RunResult struct {
 	Exit   int
 	Signal string
+	// Limit is the worker's limit that killed it (sandbox.CauseCPU,
+	// sandbox.CauseMemory), if one did.
+	Limit string
 }
 
 // Run runs a command in a worker and waits for it. The exit code is the
@@ -112,12 +115,16 @@ func (l *Launcher) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 	st, _, err := status.read(zeroTime, false)
 	close(done)
 	p.kill() // the worker exits after its report; make sure, and reap it
-	why := p.why()
+	why, limit := p.why(), p.limit()
 	if cerr := p.cleanup(); cerr != nil && err == nil {
 		err = cerr
 	}
 	if err == nil && st.Phase != worker.PhaseExit {
 		err = phaseError(st, worker.PhaseExit)
+	}
+	if limit != "" {
+		// The whole worker was killed, its report with it.
+		return RunResult{Exit: 128 + 9, Signal: "SIGKILL", Limit: limit}, fmt.Errorf("run %s%s", spec.Command[0], why)
 	}
 	if err != nil {
 		return RunResult{}, fmt.Errorf("run %s: %w%s", spec.Command[0], err, why)
