@@ -43,12 +43,16 @@ type IO struct {
 // common are the flags every command takes.
 type common struct {
 	data, llm, user string
+	// weaker lets apps start in a sandbox missing layers the host cannot
+	// give (cgroups, a private /proc, Landlock at its floor).
+	weaker bool
 }
 
 func (c *common) register(fs *flag.FlagSet, env func(string) string) {
 	fs.StringVar(&c.data, "data", DefaultDataDir(env), "data folder (store, apps' folders, log); env ISOLATEGPT_DATA")
 	fs.StringVar(&c.llm, "llm", envOr(env, "ISOLATEGPT_LLM", "offline"), "model: offline | openai:MODEL | anthropic:MODEL | ollama:MODEL; env ISOLATEGPT_LLM")
 	fs.StringVar(&c.user, "user", envOr(env, "ISOLATEGPT_USER", "default"), "user id (letters, digits, _ . -)")
+	fs.BoolVar(&c.weaker, "allow-weaker-sandbox", env("ISOLATEGPT_ALLOW_WEAKER_SANDBOX") == "1", "start apps even where this host cannot give every sandbox layer (see isolategpt sandbox status); env ISOLATEGPT_ALLOW_WEAKER_SANDBOX=1")
 }
 
 func envOr(env func(string) string, key, def string) string {
@@ -83,7 +87,7 @@ func (c *common) open(stdio IO) (*engine.Engine, func(), error) {
 		return nil, nil, fmt.Errorf("data folder %s: log: %w", c.data, err)
 	}
 	logger := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	e, err := engine.New(engine.Config{DataDir: c.data, LLM: c.llm, Getenv: stdio.Getenv, Logger: logger})
+	e, err := engine.New(engine.Config{DataDir: c.data, LLM: c.llm, Getenv: stdio.Getenv, Logger: logger, AllowWeakerSandbox: c.weaker})
 	if err != nil {
 		logFile.Close()
 		return nil, nil, err

@@ -34,6 +34,7 @@ func Eval(args []string, stdio IO) int {
 	fs := flag.NewFlagSet("eval "+suite, flag.ContinueOnError)
 	fs.SetOutput(stdio.Err)
 	sandboxed := fs.Bool("sandbox", false, "run every app in its sandboxed worker process (default: in-process, same app code)")
+	weaker := fs.Bool("allow-weaker-sandbox", stdio.Getenv != nil && stdio.Getenv("ISOLATEGPT_ALLOW_WEAKER_SANDBOX") == "1", "with --sandbox: start workers even where this host cannot give every sandbox layer")
 	jsonPath := fs.String("json", "", "also write the full results as JSON to this file")
 	only := fs.String("scenario", "", "attacks: run only the scenario with this id")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
@@ -46,7 +47,7 @@ func Eval(args []string, stdio IO) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	o := evaluation.Options{Sandboxed: *sandboxed}
+	o := evaluation.Options{Sandboxed: *sandboxed, AllowWeakerSandbox: *weaker}
 	var (
 		results any
 		table   string
@@ -141,7 +142,7 @@ func vanillaOpener(c *common, e *engine.Engine, stdio IO) (func(ctx context.Cont
 		model = m
 	}
 	v, err := vanilla.New(vanilla.Config{
-		Catalog: e.Catalog(), Launcher: &launch.Launcher{}, Model: model, Info: info,
+		Catalog: e.Catalog(), Launcher: &launch.Launcher{AllowWeaker: c.weaker}, Model: model, Info: info,
 		AppsDir: filepath.Join(c.data, "apps"), Memory: &vanilla.FileMemory{Dir: filepath.Join(c.data, "vanilla")},
 	})
 	if err != nil {

@@ -25,6 +25,7 @@ commands:
                  the built-in and installed apps; install shows a manifest whole and asks
   sandbox run -- CMD [ARGS...]
                  run any command under an app's sandbox policy and see what it may do
+  sandbox status every layer of the sandbox this host gives (and which are missing)
   eval attacks | functionality | case-studies
                  the evaluation suites on isolategpt and the non-isolated baseline
                  (--sandbox runs apps in workers, --json FILE writes the results)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isolategpt/isolategpt/sandbox/hubtest"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
 )
 
@@ -84,5 +85,7 @@ func TestMain(m *testing.M) {
 	if code, ok := worker.Dispatch(os.Args[1:]); ok {
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	hubtest.Cleanup()
+	os.Exit(code)
 }

@@ -32,6 +32,9 @@ type Options struct {
 	// apps run in this process (faster, same app code, no isolation of the
 	// app from the hub — the tables say which).
 	Sandboxed bool
+	// AllowWeakerSandbox starts workers where the host cannot give every
+	// layer of the sandbox.
+	AllowWeakerSandbox bool
 	// TempDir is where each run's data folder is made ("" = os.TempDir).
 	TempDir string
 	// leak, in tests, stands between the architecture and the adversary:
@@ -41,7 +44,7 @@ type Options struct {
 
 func (o Options) launcher() sandbox.Launcher {
 	if o.Sandboxed {
-		return &launch.Launcher{}
+		return &launch.Launcher{AllowWeaker: o.AllowWeakerSandbox}
 	}
 	return inproc.Launcher{}
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/sandbox/hubtest"
 	"github.com/isolategpt/isolategpt/sandbox/policy"
 )
 
@@ -65,7 +66,7 @@ type hostFixtures struct {
 func fixtures(t *testing.T) hostFixtures {
 	t.Helper()
 	root := t.TempDir()
-	openUp(t, root)
+	hubtest.OpenUp(t, root)
 	if err := os.Chmod(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func fixtures(t *testing.T) hostFixtures {
 	f.userKey = write(filepath.Join(root, ".ssh", "id_ed25519"), 0o600)
 	f.groupOnly = write(filepath.Join(root, "group-only"), 0o640)
 	if os.Getuid() == 0 {
-		if err := os.Chown(f.groupOnly, 0, testGroup); err != nil {
+		if err := os.Chown(f.groupOnly, 0, hubtest.Group); err != nil {
 			t.Fatal(err)
 		}
 	}

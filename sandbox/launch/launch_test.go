@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/sandbox/hubtest"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
 )
 
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	code := m.Run()
-	removeUserBinary()
+	hubtest.Cleanup()
 	os.Exit(code)
 }
 

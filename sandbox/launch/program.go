@@ -82,8 +82,13 @@ func reachable(p string, exec bool) error {
 	if exec && st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("%w: %s is not a regular file", ErrProgram, p)
 	}
+	// A folder must be searchable (its files are opened by name), a file
+	// readable, a program runnable.
 	need := uint32(unix.R_OK)
-	if exec || isDir {
+	switch {
+	case isDir:
+		need = unix.X_OK
+	case exec:
 		need |= unix.X_OK
 	}
 	if os.Getuid() != 0 {
@@ -107,7 +112,10 @@ func reachable(p string, exec bool) error {
 	}
 	if bits&need != need {
 		what := "read"
-		if exec {
+		switch {
+		case isDir:
+			what = "enter"
+		case exec:
 			what = "read and run"
 		}
 		return fmt.Errorf("%w: the sandbox's user (uid %d) may not %s %s (mode %04o, owner %d:%d); give others that right (chmod o+rx), or run it from a folder they can read", ErrProgram, uid, what, p, st.Mode&0o7777, st.Uid, st.Gid)
