@@ -60,7 +60,7 @@ type Config struct {
 	// cannot give every layer (--allow-weaker-sandbox); SandboxStatus
 	// says which are missing.
 	AllowWeakerSandbox bool
-	Logger   *slog.Logger
+	Logger             *slog.Logger
 	// Defences is which of the hub's defences are on; the zero value has
 	// every one on. Only the evaluation's ablation switches any off.
 	Defences defence.Set
