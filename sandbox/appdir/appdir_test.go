@@ -1,13 +1,32 @@
 package appdir
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
+
+func openB(b *testing.B, dir string) *os.File {
+	f, err := os.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return f
+}
+
+func writeB(b *testing.B, p, s string) {
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		b.Fatal(err)
+	}
+}
 
 func open(t *testing.T, dir string) *os.File {
 	t.Helper()
@@ -80,7 +99,7 @@ func TestFillThenCommitMirrors(t *testing.T) {
 	os.Symlink("/etc", filepath.Join(box, "etc"))
 	before, _ := os.Stat(filepath.Join(host, "files"))
 	time.Sleep(10 * time.Millisecond)
-	if err := Commit(open(t, box), host, Owner{UID: -1}); err != nil {
+	if err := Commit(open(t, box), host, Owner{UID: -1}, Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := tree(t, host), tree(t, box); got != want {
@@ -94,7 +113,7 @@ func TestFillThenCommitMirrors(t *testing.T) {
 	}
 	// A second commit with nothing changed changes nothing.
 	st1, _ := os.Stat(filepath.Join(host, "mailbox.json"))
-	if err := Commit(open(t, box), host, Owner{UID: -1}); err != nil {
+	if err := Commit(open(t, box), host, Owner{UID: -1}, Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	st2, _ := os.Stat(filepath.Join(host, "mailbox.json"))
@@ -104,11 +123,53 @@ func TestFillThenCommitMirrors(t *testing.T) {
 	// A folder replaced by a file, and the other way round.
 	os.RemoveAll(filepath.Join(box, "new"))
 	write(t, filepath.Join(box, "new"), "now a file")
-	if err := Commit(open(t, box), host, Owner{UID: -1}); err != nil {
+	if err := Commit(open(t, box), host, Owner{UID: -1}, Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := tree(t, host), tree(t, box); got != want {
 		t.Fatalf("committed:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestCommitIsBounded: sparse files and hard links take no room in a
+// tmpfs, but would on the host; the copy stops at the limits and leaves
+// the rest of the host's folder as it was.
+func TestCommitIsBounded(t *testing.T) {
+	box, host := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(host, "keep"), "old")
+	write(t, filepath.Join(box, "keep"), "old")
+	sparse := filepath.Join(box, "a-sparse")
+	f, err := os.Create(sparse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 40); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	err = Commit(open(t, box), host, Owner{UID: -1}, Limits{Bytes: 1 << 20, Entries: 100})
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("a 1 TiB sparse file was committed under a 1 MiB limit: %v", err)
+	}
+	if st, err := os.Stat(filepath.Join(host, "a-sparse")); err == nil {
+		t.Errorf("the sparse file reached the host: %d bytes", st.Size())
+	}
+	os.Remove(sparse)
+	write(t, filepath.Join(box, "x"), "x")
+	for i := range 200 {
+		if err := os.Link(filepath.Join(box, "x"), filepath.Join(box, fmt.Sprint("link", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = Commit(open(t, box), host, Owner{UID: -1}, Limits{Bytes: 1 << 20, Entries: 100})
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("200 hard links were committed under a 100-entry limit: %v", err)
+	}
+	if n, _ := os.ReadDir(host); len(n) > 101 {
+		t.Errorf("%d entries on the host", len(n))
+	}
+	if b, _ := os.ReadFile(filepath.Join(host, "keep")); string(b) != "old" {
+		t.Errorf("a file the copy did not reach changed: %q", b)
 	}
 }
 
@@ -124,11 +185,11 @@ func TestFillOfAMissingFolderIsEmpty(t *testing.T) {
 
 func TestPipesAreNotCopied(t *testing.T) {
 	box, host := t.TempDir(), t.TempDir()
-	if err := mkfifo(filepath.Join(box, "pipe")); err != nil {
+	if err := unix.Mkfifo(filepath.Join(box, "pipe"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- Commit(open(t, box), host, Owner{UID: -1}) }()
+	go func() { done <- Commit(open(t, box), host, Owner{UID: -1}, Limits{}) }()
 	select {
 	case err := <-done:
 		if err != nil {

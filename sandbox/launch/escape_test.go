@@ -221,6 +221,25 @@ func containsErrno(list []syscall.Errno, e syscall.Errno) bool {
 	return false
 }
 
+// TestConfigIsNotInArgv: local users see a worker's argv (ps); its
+// configuration (an MCP server's environment values) must not be there.
+func TestConfigIsNotInArgv(t *testing.T) {
+	hubModes(t, func(t *testing.T) {
+		c := start(t, newLauncher(t), t.TempDir(), mcpProbe("TOKEN=s3cret-value"))
+		pid := c.(sandbox.PIDer).PID()
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.ReplaceAll(string(b), "\x00", " "); got != "isolategpt worker-confined " {
+			t.Errorf("the worker's argv is %q", got)
+		}
+		if env := mustTry(t, c, "env", "", 0).Out; !strings.Contains(env, "TOKEN=s3cret-value") {
+			t.Errorf("the server did not get its environment: %q", env)
+		}
+	})
+}
+
 // TestWorkerView asserts what a worker sees of /, /proc, its descriptors,
 // its credentials and its environment, in every profile and both modes.
 func TestWorkerView(t *testing.T) {

@@ -28,9 +28,10 @@ type proc struct {
 	group *cgroup.Group
 	// data is the worker's app folder (its tmpfs, open), committed to
 	// dataDir on the host; nil when the folder dies with the worker.
-	data    *os.File
-	dataDir string
-	commitM sync.Mutex
+	data      *os.File
+	dataDir   string
+	dataLimit appdir.Limits
+	commitM   sync.Mutex
 
 	cpuSeconds, memoryCap uint64
 	// limitHit holds the cause when watch killed the worker.
@@ -112,7 +113,7 @@ func (p *proc) commit() error {
 	}
 	p.commitM.Lock()
 	defer p.commitM.Unlock()
-	if err := appdir.Commit(p.data, p.dataDir, appdir.Owner{UID: -1}); err != nil {
+	if err := appdir.Commit(p.data, p.dataDir, appdir.Owner{UID: -1}, p.dataLimit); err != nil {
 		return fmt.Errorf("%s's folder was not all saved: %w", p.app, err)
 	}
 	return nil

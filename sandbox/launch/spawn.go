@@ -78,7 +78,11 @@ func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
 		return nil, nil, fmt.Errorf("launch %s: status socket: %w", s.app, err)
 	}
 
-	p := &proc{app: s.app, stderr: &capped{max: maxStderr}, exited: make(chan struct{}), group: group, dataDir: s.data, cpuSeconds: s.cpuSeconds, memoryCap: s.memoryCap}
+	p := &proc{
+		app: s.app, stderr: &capped{max: maxStderr}, exited: make(chan struct{}), group: group,
+		dataDir: s.data, dataLimit: appdir.Limits{Bytes: lim.DataBytes, Entries: lim.DataInodes},
+		cpuSeconds: s.cpuSeconds, memoryCap: s.memoryCap,
+	}
 	var errOut io.Writer = p.stderr
 	if s.stderr != nil {
 		errOut = s.stderr
