@@ -58,7 +58,7 @@ func (l *passListener) Accept() (net.Conn, error) {
 		if n == 0 && oobn == 0 {
 			return nil, net.ErrClosed
 		}
-		fds := received(oob[:oobn])
+		fds := Rights(oob[:oobn])
 		if len(fds) != 1 {
 			closeAll(fds)
 			continue
@@ -74,7 +74,9 @@ func (l *passListener) Accept() (net.Conn, error) {
 func (l *passListener) Close() error   { return l.ctrl.Close() }
 func (l *passListener) Addr() net.Addr { return l.ctrl.LocalAddr() }
 
-func received(oob []byte) []int {
+// Rights returns the descriptors an SCM_RIGHTS control message carried
+// (already open in this process: the caller owns them).
+func Rights(oob []byte) []int {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return nil

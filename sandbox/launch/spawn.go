@@ -17,6 +17,7 @@ import (
 	"github.com/isolategpt/isolategpt/sandbox/appdir"
 	"github.com/isolategpt/isolategpt/sandbox/cgroup"
 	"github.com/isolategpt/isolategpt/sandbox/confine"
+	"github.com/isolategpt/isolategpt/sandbox/egress"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
 )
 
@@ -285,7 +286,7 @@ func (s *statusConn) read(deadline time.Time, takeFD bool) (worker.Status, *os.F
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, _, _, err := s.c.ReadMsgUnix(buf, oob)
 	var file *os.File
-	fds := received(oob[:oobn])
+	fds := egress.Rights(oob[:oobn])
 	if takeFD && len(fds) == 1 {
 		file = os.NewFile(uintptr(fds[0]), "app folder")
 	} else {
@@ -303,18 +304,4 @@ func (s *statusConn) read(deadline time.Time, takeFD bool) (worker.Status, *os.F
 		return st, file, fmt.Errorf("bad status report: %w", err)
 	}
 	return st, file, nil
-}
-
-func received(oob []byte) []int {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil
-	}
-	var fds []int
-	for _, m := range msgs {
-		if r, err := unix.ParseUnixRights(&m); err == nil {
-			fds = append(fds, r...)
-		}
-	}
-	return fds
 }
