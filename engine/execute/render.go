@@ -4,88 +4,48 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"unicode"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/plan"
+	"github.com/isolategpt/isolategpt/engine/untrusted"
+	"github.com/isolategpt/isolategpt/specs/schema"
 )
 
 // maxPreview caps how much of one value a prompt or an answer shows.
 const maxPreview = 300
 
-// Preview renders a value for a person: strings as they are with control
-// characters removed, numbers as written, anything else as compact JSON;
-// long values are cut with an ellipsis.
-func Preview(v any) string {
-	var s string
-	switch t := v.(type) {
-	case string:
-		s = t
-	case json.Number:
-		s = t.String()
-	case nil:
-		s = "null"
-	default:
-		b, err := json.Marshal(t)
-		if err != nil {
-			s = fmt.Sprint(t)
-		} else {
-			s = string(b)
-		}
-	}
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' {
-			return ' '
-		}
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			return -1
-		}
-		// Bidirectional overrides can make text read differently from what
-		// it is; a prompt must show what is really there.
-		if unicode.Is(unicode.Bidi_Control, r) {
-			return -1
-		}
-		return r
-	}, s)
-	if r := []rune(s); len(r) > maxPreview {
-		s = string(r[:maxPreview]) + "…"
-	}
-	return s
-}
+// Preview renders a value for a person (engine/untrusted): a string quoted
+// with every character that does not print as itself escaped, a number as
+// written, anything else as compact JSON; long values are cut.
+func Preview(v any) string { return untrusted.Value(v, maxPreview) }
 
 // maxPromptValue caps one value in a permission prompt: enough to
 // recognise it, short enough that the other values stay in view.
 const maxPromptValue = 100
 
 // PromptValue renders a value for a permission prompt: as Preview, but a
-// long value is cut sooner and says how long it really is.
-func PromptValue(v any) string {
-	s := Preview(v)
-	full := s
-	if t, ok := v.(string); ok {
-		full = t
-	}
-	n := len([]rune(full))
-	if n <= maxPromptValue {
-		return s
-	}
-	if r := []rune(strings.TrimSuffix(s, "…")); len(r) > maxPromptValue {
-		s = string(r[:maxPromptValue])
-	}
-	return s + fmt.Sprintf("… (%d characters)", n)
-}
+// long value is cut sooner; a cut value says how long it really is.
+func PromptValue(v any) string { return untrusted.Value(v, maxPromptValue) }
 
 // Render fills the plan's answer template with the report's values and
 // appends each step's outcome, attributed to its app. Only the hub writes
-// the words around the values.
-func Render(g *plan.Graph, r *Report) string {
+// the words around the values: an app's string is shown quoted and
+// escaped, so it cannot start a line, hide a character or pose as the
+// hub's words (the safe_text defence, which the evaluation alone switches
+// off).
+func (e *Executor) Render(g *plan.Graph, r *Report) string {
+	value := Preview
+	if !e.Defences.On(defence.SafeText) {
+		value = rawValue
+	}
 	var b strings.Builder
 	for _, seg := range g.Template {
 		if seg.Ref == nil {
 			b.WriteString(seg.Text)
 			continue
 		}
-		b.WriteString(renderRef(g, r, seg.Ref))
+		b.WriteString(renderRef(r, seg.Ref, value))
 	}
 	text := strings.TrimSpace(b.String())
 	if len(r.Steps) == 0 {
@@ -104,6 +64,22 @@ func Render(g *plan.Graph, r *Report) string {
 	return s.String()
 }
 
+// Render is Executor.Render with every defence on.
+func Render(g *plan.Graph, r *Report) string { return (&Executor{}).Render(g, r) }
+
+// rawValue is how values were shown before the safe_text defence: as the
+// app wrote them.
+func rawValue(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	if n, ok := v.(json.Number); ok {
+		return n.String()
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
 // OutcomeLine is one line about one step: who ran what, and what came of it.
 func OutcomeLine(o msg.StepOutcome) string {
 	who := o.App
@@ -119,18 +95,25 @@ func OutcomeLine(o msg.StepOutcome) string {
 	}
 	line := fmt.Sprintf("[%s] %s: %s", o.Step, who, o.Status)
 	if o.Status == msg.StatusOK && o.Kind != string(plan.KindOp) && len(o.Result) > 0 {
-		var v any
-		if json.Unmarshal(o.Result, &v) == nil {
+		if v, err := schema.Decode(o.Result, DefaultMaxResultBytes); err == nil {
 			line += " → " + Preview(v)
 		}
 	}
 	if o.Reason != "" {
-		line += " (" + Preview(o.Reason) + ")"
+		// The hub's words, with any app text in them already quoted.
+		line += " (" + untrusted.Escape(cutRunes(o.Reason, maxPreview)) + ")"
 	}
 	return line
 }
 
-func renderRef(g *plan.Graph, r *Report, ref *plan.Ref) string {
+func cutRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+func renderRef(r *Report, ref *plan.Ref, value func(any) string) string {
 	v, ok := r.Value(ref.Step)
 	if !ok {
 		status := "did not run"
@@ -145,5 +128,5 @@ func renderRef(g *plan.Graph, r *Report, ref *plan.Ref) string {
 	if !ok {
 		return fmt.Sprintf("⟨%s: no value⟩", ref)
 	}
-	return Preview(v)
+	return value(v)
 }

@@ -19,9 +19,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
-	"io"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -86,7 +86,17 @@ const maxMarks = 2
 // byte that is not UTF-8), runs of more than two spaces written as
 // "⟨N spaces⟩" and a backslash doubled, so that the escapes are
 // unambiguous. The result is one line of printable text.
-func Escape(s string) string {
+func Escape(s string) string { return escape(s, true) }
+
+// Clean is Escape for text the hub rendered (a prompt's values, a line of
+// an answer), which may hold its escapes, its marks and its indentation:
+// backslashes, the hub's marks and spaces are left as they are (app text
+// in it had its padding counted when the hub rendered it). Text the hub rendered passes
+// unchanged; anything that slipped through still cannot reach the
+// terminal raw.
+func Clean(s string) string { return escape(s, false) }
+
+func escape(s string, untrusted bool) string {
 	var b strings.Builder
 	marks, spaces := 0, 0
 	flush := func() {
@@ -100,6 +110,12 @@ func Escape(s string) string {
 	}
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == ' ' && !untrusted {
+			b.WriteByte(' ')
+			i += size
+			marks = 0
+			continue
+		}
 		if r == ' ' {
 			spaces++
 			i += size
@@ -110,8 +126,10 @@ func Escape(s string) string {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\\':
+		case r == '\\' && untrusted:
 			b.WriteString(`\\`)
+		case hubMarks[r] && !untrusted:
+			b.WriteRune(r)
 		case unicode.Is(unicode.Mn, r) && Prints(r):
 			marks++
 			if marks > maxMarks {
