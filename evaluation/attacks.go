@@ -11,6 +11,7 @@ import (
 
 	"github.com/tmc/langchaingo/llms"
 
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/llm/offline"
 	"github.com/isolategpt/isolategpt/engine/plan"
@@ -37,6 +38,9 @@ type Options struct {
 	// leak, in tests, stands between the architecture and the adversary:
 	// it lets a test break a defence on purpose and check the suite sees it.
 	leak func(llms.Model) llms.Model
+	// defences, in tests, switches named defences of the isolated
+	// architecture off (the zero value has all on).
+	defences defence.Set
 }
 
 func (o Options) launcher() sandbox.Launcher {
@@ -157,7 +161,7 @@ func RunScenario(ctx context.Context, sc *scenario.Scenario, arch, user string, 
 			if o.leak != nil {
 				model = o.leak(adv)
 			}
-			if sys, err = start(arch, parts{catalog: catalog, launcher: rec, model: model, info: offlineInfo, dataDir: dir, vanillaMemory: mem, install: mcpApps(sc)}); err != nil {
+			if sys, err = start(arch, parts{catalog: catalog, launcher: rec, model: model, info: offlineInfo, dataDir: dir, vanillaMemory: mem, install: mcpApps(sc), defences: o.defences}); err != nil {
 				sys = nil
 				return r, err
 			}
