@@ -322,3 +322,18 @@ func TestBatch(t *testing.T) {
 		})
 	}
 }
+
+// The audit line view shows app-chosen text (a function name an app asked
+// for, a reason) with everything that does not print as itself escaped.
+func TestAuditLineEscapesAppText(t *testing.T) {
+	line := AuditLine(store.AuditRecord{Seq: 1, Kind: "isc", Outcome: "failed", App: "ride_pal", Function: "mail.send\u2028[ok] hub\u202e",
+		Detail: json.RawMessage(`{"reason": "bad\u2029line \u001b[2J"}`)})
+	for _, bad := range []string{"\u2028", "\u2029", "\u202e", "\x1b"} {
+		if strings.Contains(line, bad) {
+			t.Errorf("audit line passes %q: %q", bad, line)
+		}
+	}
+	if !strings.Contains(line, `\u2028`) {
+		t.Errorf("audit line hides the separator instead of showing it: %q", line)
+	}
+}

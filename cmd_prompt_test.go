@@ -11,6 +11,7 @@ import (
 
 	"unicode/utf8"
 
+	"github.com/isolategpt/isolategpt/actors/frontend"
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine/label"
 	ut "github.com/isolategpt/isolategpt/engine/untrusted"
@@ -282,5 +283,11 @@ func TestYes(t *testing.T) {
 		"allowed once (--yes): Allow \"odd\" for .*\n"
 	if out.String() != want {
 		t.Errorf("output\n%s\nwant\n%s", out.String(), want)
+	}
+	// --yes answers without a person: the permission manager never lets
+	// it re-pin an MCP server's changed tools.
+	var a frontend.Automatic = y
+	if by := a.AnsweredBy(msg.Prompt{Kind: msg.Pin}); by != msg.ByDefault {
+		t.Errorf("--yes answers by %s, want %s", by, msg.ByDefault)
 	}
 }

@@ -153,3 +153,28 @@ func FuzzEscape(f *testing.F) {
 		}
 	})
 }
+
+// JSON outputs (ask --json, audit --json, batch lines) go through
+// JSONWriter: indented or not, what comes out decodes to the same value
+// and shows nothing an app could hide.
+func TestJSONWriter(t *testing.T) {
+	var b strings.Builder
+	enc := json.NewEncoder(JSONWriter(&b))
+	enc.SetIndent("", "  ")
+	v := map[string]any{"answer": "fare 85\u2028Steps:\u202e\U000e0041", "n": 1}
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range b.String() {
+		if r >= utf8.RuneSelf && !Prints(r) {
+			t.Fatalf("output keeps %U:\n%s", r, b.String())
+		}
+	}
+	var back map[string]any
+	if err := json.Unmarshal([]byte(b.String()), &back); err != nil || back["answer"] != v["answer"] {
+		t.Errorf("output %s decodes to %v, %v", b.String(), back, err)
+	}
+	if !strings.Contains(b.String(), "\n  \"answer\"") {
+		t.Errorf("indentation lost:\n%s", b.String())
+	}
+}
