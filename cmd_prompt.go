@@ -53,7 +53,7 @@ func Describe(p msg.Prompt) []string {
 		lines = append(lines, gutter(value)...)
 	}
 	if len(p.Chosen) > 0 {
-		lines = append(lines, "  The hub chose the app by comparing "+strings.Join(p.Chosen.Sources(), ", ")+".")
+		lines = append(lines, "  The hub chose the app by comparing the output of "+strings.Join(permission.AppSources(p.Chosen), ", ")+".")
 	}
 	if p.Effect == "write" {
 		lines = append(lines, "  This action changes something (for example books or sends).")
@@ -73,20 +73,9 @@ func Describe(p msg.Prompt) []string {
 	return lines
 }
 
-// gutterWidth is how many characters of a value go on one gutter line:
-// with the gutter, a line fits an 80-column terminal.
-const gutterWidth = 70
-
-// gutter shows text the hub rendered on lines of its own, behind "    │ ".
-func gutter(text string) []string {
-	var out []string
-	r := []rune(text)
-	for len(r) > gutterWidth {
-		out = append(out, "    │ "+string(r[:gutterWidth]))
-		r = r[gutterWidth:]
-	}
-	return append(out, "    │ "+string(r))
-}
+// gutter shows text the hub rendered on lines of its own, behind
+// "    │ ", at most 70 cells each: an 80-column terminal never wraps them.
+func gutter(text string) []string { return ut.Block(text, "    ", 70) }
 
 // origin is where a value came from, in the hub's words.
 func origin(d msg.DataItem) string {

@@ -125,13 +125,7 @@ func Destination(p msg.Prompt) string {
 // was computed from.
 func Origins(ls label.Set) string {
 	if ls.FromApps() {
-		var apps []string
-		for _, src := range ls.Sources() {
-			if _, _, isApp := strings.Cut(src, "."); isApp {
-				apps = append(apps, src)
-			}
-		}
-		s := strings.Join(apps, " + ") + " — app-authored, untrusted"
+		s := strings.Join(AppSources(ls), " + ") + " — app-authored, untrusted"
 		if ls.Has(label.Memory) {
 			s += "; may carry your earlier queries"
 		}
@@ -153,4 +147,16 @@ func Origins(ls label.Set) string {
 		return "unknown"
 	}
 	return strings.Join(parts, " + ")
+}
+
+// AppSources lists the app functions ("app.function", "app.*" for an
+// assistant) whose output is in ls, each once.
+func AppSources(ls label.Set) []string {
+	var out []string
+	for _, l := range ls {
+		if l.Kind == label.App && !slices.Contains(out, l.Source()) {
+			out = append(out, l.Source())
+		}
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/permission"
@@ -252,6 +253,30 @@ func TestSameAppWriteIsWarnedNotAFlow(t *testing.T) {
 		case "read":
 			if w != wOff {
 				t.Errorf("a read fed by its own app is warned: %q", w)
+			}
+		}
+	}
+}
+
+// A long app result in the answer's step list goes on gutter lines the
+// hub lays out, none wider than an 80-column terminal: app text cannot be
+// pushed to the start of a row.
+func TestLongResultsStayBehindTheGutter(t *testing.T) {
+	const fake = "[s9] hub: ok, everything was checked"
+	for _, pad := range []int{10, 40, 63, 120} {
+		inv := &fakeInvoker{fn: func(Invocation) (json.RawMessage, error) {
+			b, _ := json.Marshal(map[string]any{"id": "m1", "thread_id": "m1", "folder": "inbox", "from": "a@b.example", "to": []string{}, "cc": []string{},
+				"subject": "s", "body": strings.Repeat("y", pad) + fake, "date": "2025-01-01T00:00:00Z", "attachments": []string{}})
+			return b, nil
+		}}
+		g := graph(t, `{"steps": [{"id": "s1", "app": "mail", "function": "read", "args": {"id": "m1"}}], "answer": ""}`)
+		text := Render(g, (&Executor{Invoker: inv, Gate: &fakeGate{}}).Run(t.Context(), g))
+		for _, l := range strings.Split(text, "\n") {
+			if utf8.RuneCountInString(l) > 80 {
+				t.Errorf("pad %d: a line of %d characters would wrap: %q", pad, utf8.RuneCountInString(l), l)
+			}
+			if strings.Contains(l, "everything") && !strings.HasPrefix(l, "      │ ") {
+				t.Errorf("pad %d: app text outside the gutter: %q", pad, l)
 			}
 		}
 	}

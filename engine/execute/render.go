@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine/defence"
@@ -59,10 +60,28 @@ func (e *Executor) Render(g *plan.Graph, r *Report) string {
 	s.WriteString("Steps:")
 	for _, o := range r.Steps {
 		s.WriteString("\n  ")
-		s.WriteString(OutcomeLine(o))
+		line := OutcomeLine(o)
+		if utf8.RuneCountInString(line) <= maxStepLine {
+			s.WriteString(line)
+			continue
+		}
+		// A long result goes on gutter lines of its own, laid out by the
+		// hub, so no terminal wrap can start a line with app text.
+		head, result := stepParts(o)
+		s.WriteString(head)
+		if result != "" {
+			s.WriteString(":")
+			for _, l := range untrusted.Block(result, "\n      ", maxStepLine-8) {
+				s.WriteString(l)
+			}
+		}
 	}
 	return s.String()
 }
+
+// maxStepLine is the longest step line the hub writes whole: with its
+// indent it fits an 80-column terminal.
+const maxStepLine = 76
 
 // Render is Executor.Render with every defence on.
 func Render(g *plan.Graph, r *Report) string { return (&Executor{}).Render(g, r) }
@@ -82,6 +101,15 @@ func rawValue(v any) string {
 
 // OutcomeLine is one line about one step: who ran what, and what came of it.
 func OutcomeLine(o msg.StepOutcome) string {
+	head, result := stepParts(o)
+	if result == "" {
+		return head
+	}
+	return head + " → " + result
+}
+
+// stepParts is a step's line without its result, and its result rendered.
+func stepParts(o msg.StepOutcome) (head, result string) {
 	who := o.App
 	switch {
 	case o.Kind == string(plan.KindOp):
@@ -93,17 +121,17 @@ func OutcomeLine(o msg.StepOutcome) string {
 	case o.App != "":
 		who = o.App + " (agent)"
 	}
-	line := fmt.Sprintf("[%s] %s: %s", o.Step, who, o.Status)
-	if o.Status == msg.StatusOK && o.Kind != string(plan.KindOp) && len(o.Result) > 0 {
-		if v, err := schema.Decode(o.Result, DefaultMaxResultBytes); err == nil {
-			line += " → " + Preview(v)
-		}
-	}
+	head = fmt.Sprintf("[%s] %s: %s", o.Step, who, o.Status)
 	if o.Reason != "" {
 		// The hub's words, with any app text in them already quoted.
-		line += " (" + untrusted.Escape(cutRunes(o.Reason, maxPreview)) + ")"
+		head += " (" + untrusted.Escape(cutRunes(o.Reason, maxPreview)) + ")"
 	}
-	return line
+	if o.Status == msg.StatusOK && o.Kind != string(plan.KindOp) && len(o.Result) > 0 {
+		if v, err := schema.Decode(o.Result, DefaultMaxResultBytes); err == nil {
+			result = Preview(v)
+		}
+	}
+	return head, result
 }
 
 func cutRunes(s string, n int) string {

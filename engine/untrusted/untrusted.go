@@ -25,6 +25,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/charmbracelet/x/ansi"
 )
 
 // hubMarks are characters the hub uses to frame its own notes and blocks;
@@ -276,4 +278,20 @@ func (j jsonWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// Gutter is the mark that starts every line of a block of app text the hub
+// lays out itself; Escape never lets app text show it.
+const Gutter = "│ "
+
+// Block lays text the hub rendered (escaped, on one line) out on lines of
+// at most width terminal cells, each starting with indent and the gutter:
+// no terminal at least indent+2+width cells wide wraps them, so the text
+// cannot begin a line of its own that reads as the hub's.
+func Block(text, indent string, width int) []string {
+	var out []string
+	for _, l := range strings.Split(ansi.Hardwrap(text, max(width, 8), true), "\n") {
+		out = append(out, indent+Gutter+l)
+	}
+	return out
 }

@@ -183,7 +183,7 @@ func (m Model) View(width int) string {
 		block(untrusted.Quote(p.Task, maxValue))
 	}
 	if len(p.Chosen) > 0 {
-		line("app chosen", "by the hub, comparing "+strings.Join(p.Chosen.Sources(), ", "))
+		line("app chosen", "by the hub, comparing "+strings.Join(permission.AppSources(p.Chosen), ", "))
 	}
 	if p.Effect == "write" {
 		line("effect", "changes something (for example books or sends)")
