@@ -306,7 +306,7 @@ func (e *Executor) runCall(ctx context.Context, n *plan.Node, states map[string]
 	if o, stop := gateOutcome(out, allowed, reason, err); stop {
 		return o, nil, msg.Usage{}
 	}
-	for _, origin := range flowSources(argLabels, app) {
+	for _, origin := range flowSources(newTo(app, n, states, argLabels), app) {
 		p := msg.Prompt{
 			Kind: msg.Data, App: app, Function: f.Name, Effect: f.Effect, InPlan: true, Step: n.ID,
 			Origin: origin, Data: carrying(items, origin),
@@ -394,6 +394,23 @@ func (e *Executor) resolveArgs(n *plan.Node, states map[string]*state) (map[stri
 		args[name] = v
 	}
 	return args, labels, nil
+}
+
+// newTo keeps the labels of the arguments that may bring app something
+// new: an argument that is app's own output (a call or agent step that ran
+// on app) carries only what app already had — its own data and what it
+// was given, each asked about when it was given — so it is no new flow.
+func newTo(app string, n *plan.Node, states map[string]*state, argLabels map[string]label.Set) map[string]label.Set {
+	out := make(map[string]label.Set, len(argLabels))
+	for name, ls := range argLabels {
+		if a := n.Args[name]; a.Ref != nil {
+			if o := states[a.Ref.Step].outcome; o.Kind != string(plan.KindOp) && o.App == app {
+				continue
+			}
+		}
+		out[name] = ls
+	}
+	return out
 }
 
 // literal labels a value the planner wrote (label.Literal). With the

@@ -281,3 +281,32 @@ func TestLongResultsStayBehindTheGutter(t *testing.T) {
 		}
 	}
 }
+
+// An app's own output given back to it brings it nothing new: what it
+// carries (here, values that may hold earlier queries) was asked about
+// when the app first got it, and is not asked again.
+func TestOwnOutputIsNoNewFlow(t *testing.T) {
+	inv := &fakeInvoker{fn: mailAndDrive}
+	g := graph(t, `{"steps": [
+	 {"id": "s1", "app": "mail", "function": "search", "args": {"max_results": 1}},
+	 {"id": "r2", "app": "mail", "function": "read", "args": {"id": {"$ref": "s1.messages.0.id"}}}],
+	 "answer": ""}`)
+	inv.fn = func(i Invocation) (json.RawMessage, error) {
+		if i.Function == "search" {
+			return json.RawMessage(`{"count": 1, "messages": [{"id": "m5", "thread_id": "m5", "folder": "inbox", "from": "a@b.example", "to": [], "subject": "s", "date": "2025-01-01T00:00:00Z", "snippet": ""}]}`), nil
+		}
+		return json.RawMessage(`{"id": "m5", "thread_id": "m5", "folder": "inbox", "from": "a@b.example", "to": [], "cc": [], "subject": "s", "body": "b", "date": "2025-01-01T00:00:00Z", "attachments": []}`), nil
+	}
+	gate := &fakeGate{}
+	r := (&Executor{Invoker: inv, Gate: gate, Query: "newest email", Memory: []string{"earlier query: x"}}).Run(t.Context(), g)
+	if o := outcome(t, r, "r2"); !o.Labels.Has(label.Memory) {
+		t.Errorf("read's result lost the memory label: %s", o.Labels)
+	}
+	var asked []string
+	for _, p := range promptsOf(gate, msg.Data) {
+		asked = append(asked, p.Step+":"+p.Origin)
+	}
+	if !slices.Equal(asked, []string{"s1:memory"}) {
+		t.Errorf("data prompts %v, want only the search's", asked)
+	}
+}
