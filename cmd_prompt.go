@@ -88,20 +88,6 @@ func origin(d msg.DataItem) string {
 	return permission.Origins(d.Labels)
 }
 
-// choices are the decisions a prompt offers, Deny last: "allow session"
-// and "always allow" only where the prompt permits such a grant, never on
-// a warned prompt.
-func choices(p msg.Prompt) []msg.Decision {
-	c := []msg.Decision{msg.AllowOnce}
-	if p.SessionAllowed() {
-		c = append(c, msg.AllowSession)
-	}
-	if p.PermanentAllowed() {
-		c = append(c, msg.AllowAlways)
-	}
-	return append(c, msg.Deny)
-}
-
 // Terminal asks on a terminal: the dialog goes to out, the answer is read
 // from in. Prompts are asked one at a time; end of input denies. With
 // DiscardTypeAhead (set for an interactive terminal), lines typed while no
@@ -146,7 +132,7 @@ func (t *Terminal) Prompt(ctx context.Context, r *msg.PromptRequest) (msg.Decisi
 	for _, l := range Describe(p) {
 		fmt.Fprintln(t.out, l)
 	}
-	choices := choices(p)
+	choices := p.Choices()
 	var opts []string
 	for i, c := range choices {
 		opts = append(opts, fmt.Sprintf("%d) %s", i+1, strings.ReplaceAll(string(c), "_", " ")))

@@ -146,6 +146,20 @@ func (p Prompt) PermanentAllowed() bool {
 	return p.SessionAllowed() && p.Effect != "write" && p.InPlan && p.ChosenBy == ""
 }
 
+// Choices are the decisions a prompt offers a person, Deny last: "allow
+// session" and "always allow" only where the prompt permits such a grant,
+// never on a warned prompt.
+func (p Prompt) Choices() []Decision {
+	c := []Decision{AllowOnce}
+	if p.SessionAllowed() {
+		c = append(c, AllowSession)
+	}
+	if p.PermanentAllowed() {
+		c = append(c, AllowAlways)
+	}
+	return append(c, Deny)
+}
+
 // Answerer says who answered a prompt.
 type Answerer string
 

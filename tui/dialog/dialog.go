@@ -47,19 +47,8 @@ func New(r *msg.PromptRequest, now func() time.Time, grace time.Duration) Model 
 	return m
 }
 
-// Choices are the decisions a prompt offers, Deny last. "Allow session"
-// and "always allow" are offered only where the prompt itself permits
-// such a grant: never on a warned prompt.
-func Choices(p msg.Prompt) []msg.Decision {
-	c := []msg.Decision{msg.AllowOnce}
-	if p.SessionAllowed() {
-		c = append(c, msg.AllowSession)
-	}
-	if p.PermanentAllowed() {
-		c = append(c, msg.AllowAlways)
-	}
-	return append(c, msg.Deny)
-}
+// Choices are the decisions a prompt offers, Deny last (msg.Prompt.Choices).
+func Choices(p msg.Prompt) []msg.Decision { return p.Choices() }
 
 // Choices are this dialog's choices.
 func (m Model) Choices() []msg.Decision { return m.choices }
