@@ -8,6 +8,11 @@
 // O_NOFOLLOW: a symbolic link is copied as a link and never followed, on
 // either side, and nothing the app does while a copy runs can move it out
 // of either tree. Only folders, regular files and links are copied.
+//
+// Several workers may hold copies of one folder (one app in two sessions).
+// A commit writes what its worker changed, the last writer winning a file,
+// and removes from the host only what its worker removed and nobody else
+// changed since (Seen): never what another worker made.
 package appdir
 
 import (
@@ -36,19 +41,36 @@ type Owner struct{ UID, GID int }
 // too). Zero is no bound.
 type Limits struct{ Bytes, Entries uint64 }
 
+// Seen is what one worker's copy knows of the host's folder: each entry
+// (by its path in the folder) as the host had it when last copied, either
+// way. Commit keeps it up to date.
+type Seen map[string]stamp
+
+// stamp is enough of a host entry to tell whether it changed.
+type stamp struct {
+	mode uint32
+	size int64
+	mtim unix.Timespec
+}
+
+func stampOf(st *unix.Stat_t) stamp {
+	return stamp{mode: st.Mode & unix.S_IFMT, size: st.Size, mtim: st.Mtim}
+}
+
 // Fill copies the host folder src (which need not exist) into dst, the
-// tmpfs root of a worker, owned by o. A folder larger than the tmpfs is
-// refused with ErrFull.
-func Fill(dst *os.File, src string, o Owner) error {
+// tmpfs root of a worker, owned by o, and returns what it copied. A folder
+// larger than the tmpfs is refused with ErrFull.
+func Fill(dst *os.File, src string, o Owner) (Seen, error) {
+	seen := Seen{}
 	s, err := unix.Open(src, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) {
-		return nil
+		return seen, nil
 	}
 	if err != nil {
-		return fmt.Errorf("appdir: open %s: %w", src, err)
+		return nil, fmt.Errorf("appdir: open %s: %w", src, err)
 	}
 	defer unix.Close(s)
-	c := copier{o: o}
+	c := copier{o: o, seen: seen, fill: true}
 	if os.Getuid() == 0 && o.UID > 0 {
 		// The tmpfs belongs to the worker's user namespace, which maps
 		// only the owner: root makes each file as the owner (fsuid, a
@@ -57,25 +79,26 @@ func Fill(dst *os.File, src string, o Owner) error {
 		defer runtime.UnlockOSThread()
 		c.asOwner = true
 	}
-	if err := c.tree(s, int(dst.Fd()), 0, false); err != nil {
+	if err := c.tree(s, int(dst.Fd()), "", 0); err != nil {
 		if errors.Is(err, unix.ENOSPC) {
-			return fmt.Errorf("%w: %s holds more than its sandbox folder takes (%v)", ErrFull, src, err)
+			return nil, fmt.Errorf("%w: %s holds more than its sandbox folder takes (%v)", ErrFull, src, err)
 		}
-		return err
+		return nil, err
 	}
-	return nil
+	return seen, nil
 }
 
-// Commit makes the host folder dst (made if missing) hold what the tmpfs
-// src holds: changed files are replaced whole (written beside, synced,
-// renamed over), and what is gone from src is removed from dst. Entries it
-// cannot read are left as they were on the host, and reported.
+// Commit copies to the host folder dst (made if missing) what changed in
+// the tmpfs src: changed files are replaced whole (written beside, synced,
+// renamed over), and what the worker removed is removed from dst unless
+// another hand changed it since seen. Entries it cannot read are left as
+// they were on the host, and reported. A nil seen removes nothing.
 //
 // A tmpfs bounds the blocks and inodes it holds, not what copying it out
 // writes: sparse files and hard links would grow on the host. So the copy
 // stops, with ErrFull, at lim: what it did not reach stays on the host as
 // it was.
-func Commit(src *os.File, dst string, o Owner, lim Limits) error {
+func Commit(src *os.File, dst string, o Owner, lim Limits, seen Seen) error {
 	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	d, err := unix.Open(dst, flags, 0)
 	if errors.Is(err, unix.ENOENT) {
@@ -88,8 +111,8 @@ func Commit(src *os.File, dst string, o Owner, lim Limits) error {
 		return fmt.Errorf("appdir: open %s: %w", dst, err)
 	}
 	defer unix.Close(d)
-	c := copier{o: o, lim: lim}
-	if err := c.tree(int(src.Fd()), d, 0, true); err != nil {
+	c := copier{o: o, lim: lim, seen: seen}
+	if err := c.tree(int(src.Fd()), d, "", 0); err != nil {
 		if errors.Is(err, ErrFull) {
 			return fmt.Errorf("%w: more than %d bytes in %d entries; the rest was not saved", ErrFull, lim.Bytes, lim.Entries)
 		}
@@ -102,6 +125,10 @@ type copier struct {
 	o         Owner
 	asOwner   bool
 	lim, used Limits
+	seen      Seen
+	// fill copies into a fresh tmpfs: nothing to remove, seen records the
+	// source.
+	fill bool
 }
 
 // count charges one entry of size bytes to the limits.
@@ -132,9 +159,9 @@ func (c *copier) making(mk func() error) error {
 
 var tmpSeq atomic.Uint64
 
-// tree copies the folder src into dst; with mirror, entries of dst that
-// src lacks are removed.
-func (c *copier) tree(src, dst, depth int, mirror bool) error {
+// tree copies the folder src into dst; rel is its path in the folder ("" or
+// ending in "/"). Committing, it then removes what the worker removed.
+func (c *copier) tree(src, dst int, rel string, depth int) error {
 	if depth > maxDepth {
 		return fmt.Errorf("appdir: folders nested deeper than %d", maxDepth)
 	}
@@ -146,21 +173,21 @@ func (c *copier) tree(src, dst, depth int, mirror bool) error {
 	var errs []error
 	for _, name := range names {
 		keep[name] = true
-		if err := c.entry(src, dst, name, depth, mirror); err != nil {
+		if err := c.entry(src, dst, name, rel, depth); err != nil {
 			if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) || errors.Is(err, ErrFull) {
 				return err
 			}
 			errs = append(errs, err)
 		}
 	}
-	if mirror {
+	if !c.fill {
 		old, err := list(dst)
 		if err != nil {
 			return err
 		}
 		for _, name := range old {
 			if !keep[name] {
-				if err := removeAll(dst, name, depth); err != nil {
+				if err := c.drop(dst, name, rel, depth); err != nil {
 					errs = append(errs, err)
 				}
 			}
@@ -169,10 +196,18 @@ func (c *copier) tree(src, dst, depth int, mirror bool) error {
 	return errors.Join(errs...)
 }
 
-func (c *copier) entry(src, dst int, name string, depth int, mirror bool) error {
+func (c *copier) entry(src, dst int, name, rel string, depth int) error {
+	path := rel + name
 	var st unix.Stat_t
 	if err := unix.Fstatat(src, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("appdir: %s: %w", name, err)
+		return fmt.Errorf("appdir: %s: %w", path, err)
+	}
+	if c.fill {
+		// What the worker starts from is the host's.
+		c.seen[path] = stampOf(&st)
+	} else {
+		// Whatever happens below, what is on the host now is known.
+		defer c.saw(dst, name, path)
 	}
 	size := int64(0)
 	if st.Mode&unix.S_IFMT == unix.S_IFREG {
@@ -186,7 +221,7 @@ func (c *copier) entry(src, dst int, name string, depth int, mirror bool) error 
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		if exists && have.Mode&unix.S_IFMT != unix.S_IFDIR {
-			if err := removeAll(dst, name, depth); err != nil {
+			if err := c.drop(dst, name, rel, depth); err != nil {
 				return err
 			}
 			exists = false
@@ -209,12 +244,12 @@ func (c *copier) entry(src, dst int, name string, depth int, mirror bool) error 
 		if err := c.own(d, "", 0); err != nil {
 			return err
 		}
-		return c.tree(s, d, depth+1, mirror)
+		return c.tree(s, d, path+"/", depth+1)
 	case unix.S_IFREG:
 		if exists && have.Mode&unix.S_IFMT == unix.S_IFREG && have.Size == st.Size && have.Mtim == st.Mtim {
 			return nil
 		}
-		return c.file(src, dst, name, st, exists && have.Mode&unix.S_IFMT == unix.S_IFDIR, depth)
+		return c.file(src, dst, name, rel, st, exists && have.Mode&unix.S_IFMT == unix.S_IFDIR, depth)
 	case unix.S_IFLNK:
 		to, err := readlinkat(src, name)
 		if err != nil {
@@ -233,15 +268,75 @@ func (c *copier) entry(src, dst int, name string, depth int, mirror bool) error 
 			unix.Unlinkat(dst, tmp, 0)
 			return err
 		}
-		return c.replace(dst, tmp, name, exists && have.Mode&unix.S_IFMT == unix.S_IFDIR, depth)
+		return c.replace(dst, tmp, name, rel, exists && have.Mode&unix.S_IFMT == unix.S_IFDIR, depth)
 	}
 	// Sockets and pipes the app made are not data.
 	return nil
 }
 
+// saw records the host's entry at name as this worker's copy knows it.
+func (c *copier) saw(dst int, name, path string) {
+	if c.seen == nil {
+		return
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(dst, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+		c.seen[path] = stampOf(&st)
+	} else {
+		delete(c.seen, path)
+	}
+}
+
+// drop removes name from the host folder dst if this worker's copy knew it
+// as it is now: what another worker made or changed since stays. A folder
+// goes once nothing is left in it.
+func (c *copier) drop(dst int, name, rel string, depth int) error {
+	path := rel + name
+	known, ok := c.seen[path]
+	if !ok {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dst, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		delete(c.seen, path)
+		return nil
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		if stampOf(&st) == known {
+			if err := unix.Unlinkat(dst, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("appdir: remove %s: %w", path, err)
+			}
+		}
+		delete(c.seen, path)
+		return nil
+	}
+	if depth > maxDepth {
+		return fmt.Errorf("appdir: folders nested deeper than %d", maxDepth)
+	}
+	d, err := unix.Openat(dst, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("appdir: remove %s: %w", path, err)
+	}
+	names, err := list(d)
+	for _, n := range names {
+		if err == nil {
+			err = c.drop(d, n, path+"/", depth+1)
+		}
+	}
+	unix.Close(d)
+	if err != nil {
+		return err
+	}
+	delete(c.seen, path)
+	if err := unix.Unlinkat(dst, name, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("appdir: remove %s: %w", path, err)
+	}
+	return nil
+}
+
 // file copies one regular file beside its destination, then renames it
 // over.
-func (c *copier) file(src, dst int, name string, st unix.Stat_t, overDir bool, depth int) error {
+func (c *copier) file(src, dst int, name, rel string, st unix.Stat_t, overDir bool, depth int) error {
 	// O_NONBLOCK: if the app swapped the file for a pipe since the stat,
 	// the open must not wait for a writer.
 	s, err := unix.Openat(src, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -285,13 +380,14 @@ func (c *copier) file(src, dst int, name string, st unix.Stat_t, overDir bool, d
 		unix.Unlinkat(dst, tmp, 0)
 		return fmt.Errorf("appdir: %s: %w", name, err)
 	}
-	return c.replace(dst, tmp, name, overDir, depth)
+	return c.replace(dst, tmp, name, rel, overDir, depth)
 }
 
-// replace renames tmp over name in dst (a folder in the way is removed).
-func (c *copier) replace(dst int, tmp, name string, overDir bool, depth int) error {
+// replace renames tmp over name in dst (a folder in the way is removed, if
+// only this worker's entries are in it).
+func (c *copier) replace(dst int, tmp, name, rel string, overDir bool, depth int) error {
 	if overDir {
-		if err := removeAll(dst, name, depth); err != nil {
+		if err := c.drop(dst, name, rel, depth); err != nil {
 			unix.Unlinkat(dst, tmp, 0)
 			return err
 		}
@@ -347,39 +443,4 @@ func readlinkat(dir int, name string) (string, error) {
 		return "", err
 	}
 	return string(buf[:n]), nil
-}
-
-// removeAll removes name from dir, and everything under it, following no
-// link.
-func removeAll(dir int, name string, depth int) error {
-	if depth > maxDepth {
-		return fmt.Errorf("appdir: folders nested deeper than %d", maxDepth)
-	}
-	err := unix.Unlinkat(dir, name, 0)
-	if err == nil || errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("appdir: remove %s: %w", name, err)
-	}
-	d, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("appdir: remove %s: %w", name, err)
-	}
-	names, err := list(d)
-	if err == nil {
-		for _, n := range names {
-			if err = removeAll(d, n, depth+1); err != nil {
-				break
-			}
-		}
-	}
-	unix.Close(d)
-	if err != nil {
-		return err
-	}
-	if err := unix.Unlinkat(dir, name, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("appdir: remove %s: %w", name, err)
-	}
-	return nil
 }

@@ -83,7 +83,8 @@ func TestFillThenCommitMirrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	me := Owner{UID: os.Getuid(), GID: os.Getgid()}
-	if err := Fill(open(t, box), host, me); err != nil {
+	seen, err := Fill(open(t, box), host, me)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := tree(t, box), tree(t, host); got != want {
@@ -99,7 +100,7 @@ func TestFillThenCommitMirrors(t *testing.T) {
 	os.Symlink("/etc", filepath.Join(box, "etc"))
 	before, _ := os.Stat(filepath.Join(host, "files"))
 	time.Sleep(10 * time.Millisecond)
-	if err := Commit(open(t, box), host, Owner{UID: -1}, Limits{}); err != nil {
+	if err := Commit(open(t, box), host, Owner{UID: -1}, Limits{}, seen); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := tree(t, host), tree(t, box); got != want {
@@ -113,7 +114,7 @@ func TestFillThenCommitMirrors(t *testing.T) {
 	}
 	// A second commit with nothing changed changes nothing.
 	st1, _ := os.Stat(filepath.Join(host, "mailbox.json"))
-	if err := Commit(open(t, box), host, Owner{UID: -1}, Limits{}); err != nil {
+	if err := Commit(open(t, box), host, Owner{UID: -1}, Limits{}, seen); err != nil {
 		t.Fatal(err)
 	}
 	st2, _ := os.Stat(filepath.Join(host, "mailbox.json"))
@@ -123,7 +124,7 @@ func TestFillThenCommitMirrors(t *testing.T) {
 	// A folder replaced by a file, and the other way round.
 	os.RemoveAll(filepath.Join(box, "new"))
 	write(t, filepath.Join(box, "new"), "now a file")
-	if err := Commit(open(t, box), host, Owner{UID: -1}, Limits{}); err != nil {
+	if err := Commit(open(t, box), host, Owner{UID: -1}, Limits{}, seen); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := tree(t, host), tree(t, box); got != want {
@@ -147,7 +148,7 @@ func TestCommitIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	err = Commit(open(t, box), host, Owner{UID: -1}, Limits{Bytes: 1 << 20, Entries: 100})
+	err = Commit(open(t, box), host, Owner{UID: -1}, Limits{Bytes: 1 << 20, Entries: 100}, Seen{})
 	if !errors.Is(err, ErrFull) {
 		t.Fatalf("a 1 TiB sparse file was committed under a 1 MiB limit: %v", err)
 	}
@@ -161,7 +162,7 @@ func TestCommitIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err = Commit(open(t, box), host, Owner{UID: -1}, Limits{Bytes: 1 << 20, Entries: 100})
+	err = Commit(open(t, box), host, Owner{UID: -1}, Limits{Bytes: 1 << 20, Entries: 100}, Seen{})
 	if !errors.Is(err, ErrFull) {
 		t.Fatalf("200 hard links were committed under a 100-entry limit: %v", err)
 	}
@@ -173,9 +174,44 @@ func TestCommitIsBounded(t *testing.T) {
 	}
 }
 
+// TestTwoWorkersOneFolder: an app in two sessions has two copies of its
+// folder; neither commit removes what the other made or changed.
+func TestTwoWorkersOneFolder(t *testing.T) {
+	host, a, b := t.TempDir(), t.TempDir(), t.TempDir()
+	write(t, filepath.Join(host, "shared"), "v1")
+	write(t, filepath.Join(host, "old"), "old")
+	write(t, filepath.Join(host, "dir", "x"), "x")
+	me := Owner{UID: -1}
+	seenA, err := Fill(open(t, a), host, me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seenB, err := Fill(open(t, b), host, me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// B makes a file and changes one; A removes that one, and another.
+	write(t, filepath.Join(b, "new-by-b"), "b")
+	time.Sleep(10 * time.Millisecond)
+	write(t, filepath.Join(b, "shared"), "v2 by b")
+	if err := Commit(open(t, b), host, me, Limits{}, seenB); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(a, "shared"))
+	os.Remove(filepath.Join(a, "old"))
+	os.RemoveAll(filepath.Join(a, "dir"))
+	if err := Commit(open(t, a), host, me, Limits{}, seenA); err != nil {
+		t.Fatal(err)
+	}
+	want := "new-by-b file:b\nshared file:v2 by b"
+	if got := tree(t, host); got != want {
+		t.Errorf("host after both commits:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestFillOfAMissingFolderIsEmpty(t *testing.T) {
 	box := t.TempDir()
-	if err := Fill(open(t, box), filepath.Join(t.TempDir(), "none"), Owner{UID: -1}); err != nil {
+	if _, err := Fill(open(t, box), filepath.Join(t.TempDir(), "none"), Owner{UID: -1}); err != nil {
 		t.Fatal(err)
 	}
 	if got := tree(t, box); got != "" {
@@ -189,7 +225,7 @@ func TestPipesAreNotCopied(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- Commit(open(t, box), host, Owner{UID: -1}, Limits{}) }()
+	go func() { done <- Commit(open(t, box), host, Owner{UID: -1}, Limits{}, Seen{}) }()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -16,12 +16,13 @@ func BenchmarkCommitUnchanged(b *testing.B) {
 				writeB(b, filepath.Join(box, fmt.Sprint("f", i)), "data")
 			}
 			src := openB(b, box)
-			if err := Commit(src, host, Owner{UID: -1}, Limits{}); err != nil {
+			seen := Seen{}
+			if err := Commit(src, host, Owner{UID: -1}, Limits{}, seen); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
 			for range b.N {
-				if err := Commit(src, host, Owner{UID: -1}, Limits{}); err != nil {
+				if err := Commit(src, host, Owner{UID: -1}, Limits{}, seen); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -31,7 +31,10 @@ type proc struct {
 	data      *os.File
 	dataDir   string
 	dataLimit appdir.Limits
-	commitM   sync.Mutex
+	// seen is what this worker's copy knows of the host folder (guarded
+	// by commitM).
+	seen    appdir.Seen
+	commitM sync.Mutex
 
 	cpuSeconds, memoryCap uint64
 	// limitHit holds the cause when watch killed the worker.
@@ -113,7 +116,7 @@ func (p *proc) commit() error {
 	}
 	p.commitM.Lock()
 	defer p.commitM.Unlock()
-	if err := appdir.Commit(p.data, p.dataDir, appdir.Owner{UID: -1}, p.dataLimit); err != nil {
+	if err := appdir.Commit(p.data, p.dataDir, appdir.Owner{UID: -1}, p.dataLimit, p.seen); err != nil {
 		return fmt.Errorf("%s's folder was not all saved: %w", p.app, err)
 	}
 	return nil

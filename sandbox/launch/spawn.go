@@ -146,7 +146,7 @@ func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
 			return fail(errors.New("no app folder from the worker"))
 		}
 		p.data = data
-		if err := appdir.Fill(data, s.data, appdir.Owner{UID: uid, GID: gid}); err != nil {
+		if p.seen, err = appdir.Fill(data, s.data, appdir.Owner{UID: uid, GID: gid}); err != nil {
 			return fail(err)
 		}
 	} else if data != nil {
