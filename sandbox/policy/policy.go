@@ -129,6 +129,9 @@ var external = []string{
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "timerfd_create", "timerfd_settime", "timerfd_gettime",
 	"sched_setaffinity", "sched_getparam", "sched_getscheduler", "getpriority", "setpriority", "mlock", "munlock", "pkey_alloc", "pkey_mprotect", "pkey_free",
 	"getrusage", "close_range", "socket", "splice", "tee", "vfork", "fork", "clone", "umask",
+	// Reading extended attributes (ls -l, cp, tar ask); setting them is
+	// refused.
+	"getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr",
 }
 
 // Profiles returns every profile, with the egress variant of each.
