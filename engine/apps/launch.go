@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/specs"
@@ -31,6 +32,10 @@ func LaunchSpec(m *specs.Manifest, installDir, dataDir string, getenv func(strin
 		return app
 	}
 	app.Kind = sandbox.KindMCP
+	app.NoRoots = m.MCP.NoRoots
+	if m.MCP.Timeout > 0 {
+		app.CallTimeout = time.Duration(m.MCP.Timeout) * time.Second
+	}
 	if (m.MCP.UsesInstall() && installDir == "") || (usesData(m.MCP) && dataDir == "") {
 		// No command at all rather than one with a hole in its paths: the
 		// launcher refuses it.
