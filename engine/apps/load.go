@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/specs"
 )
 
@@ -18,6 +19,10 @@ type Candidate struct {
 	// app's ${install} names.
 	Source string
 	Dir    string
+	// Tools, when set, is the tools/list the user reviewed with the
+	// manifest (apps import): Install pins it, so the first start is
+	// checked against it rather than pinning whatever the server says.
+	Tools []sandbox.Tool
 }
 
 // Load reads and checks a manifest file for installing. The file is read
