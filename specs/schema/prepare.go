@@ -104,4 +104,3 @@ func PropertyNames(raw json.RawMessage) ([]string, error) {
 	slices.Sort(out)
 	return out, nil
 }
-
