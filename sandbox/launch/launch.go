@@ -190,12 +190,13 @@ func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string
 	client := wire.NewClient(outR, inW, opts)
 	ictx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if _, err := wire.Initialize(ictx, client, "isolategpt", "0"); err != nil {
+	init, err := wire.Initialize(ictx, client, "isolategpt", "0")
+	if err != nil {
 		client.Close()
 		p.kill()
 		return nil, fmt.Errorf("launch %s: initialize: %w%s", app, err, p.why())
 	}
-	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg, stop: func() {}, memLimit: cfg.Policy.Limits.AddressSpace}, nil
+	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg, stop: func() {}, memLimit: cfg.Policy.Limits.AddressSpace, init: init}, nil
 }
 
 // spawn starts a worker with the given stdio (nil stderr means captured),
@@ -340,7 +341,13 @@ type conn struct {
 	stop func()
 	// memLimit is the worker's address-space limit, for error messages.
 	memLimit uint64
+	// init is the app's answer to initialize.
+	init *wire.InitializeResult
 }
+
+// Server is what the app said of itself in its initialize reply (its
+// name, version and instructions: the app's words).
+func (c *conn) Server() wire.InitializeResult { return *c.init }
 
 func (c *conn) ListTools(ctx context.Context) ([]sandbox.Tool, error) {
 	tools, err := c.inner.ListTools(ctx)
