@@ -136,9 +136,6 @@ func (r *Report) function(t sandbox.Tool, taken map[string]bool) (map[string]any
 	if err != nil {
 		return nil, info, err.Error()
 	}
-	if info.Name != t.Name {
-		info.Notes = append(info.Notes, fmt.Sprintf("called %s (the server's name %q is not an identifier)", info.Name, t.Name))
-	}
 	desc := t.Description
 	if !schema.SafeText(desc) {
 		desc = ""
