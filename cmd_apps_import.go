@@ -38,7 +38,7 @@ type importFlags struct {
 	yes, allowScripts, noRoots bool
 	from, installs, dir        string
 	timeout                    int
-	domains, envAllow          multiFlag
+	domains, envAllow, env     multiFlag
 }
 
 type multiFlag []string
@@ -61,6 +61,7 @@ func appsImport(args []string, stdio IO) int {
 	fs.BoolVar(&f.noRoots, "no-roots", false, "offer the server no MCP roots (by default: its own folder)")
 	fs.Var(&f.domains, "domain", "a domain the server may reach through the egress proxy (repeatable)")
 	fs.Var(&f.envAllow, "env-allow", "a variable copied from your environment to the server (repeatable)")
+	fs.Var(&f.env, "env", "NAME=VALUE: a variable the server gets; VALUE may start with ${data} (its folder) (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprint(stdio.Err, importUsage)
 		fs.PrintDefaults()
@@ -93,10 +94,23 @@ func appsImport(args []string, stdio IO) int {
 			return ExitUsage
 		}
 	case len(names) == 1 && len(command) > 0:
-		servers = []server{{name: names[0], command: command[0], args: command[1:]}}
+		servers = []server{{name: names[0], command: command[0], args: command[1:], env: map[string]string{}}}
 	default:
 		fs.Usage()
 		return ExitUsage
+	}
+	for _, kv := range f.env {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			fmt.Fprintf(stdio.Err, "isolategpt apps import: --env %q: give NAME=VALUE\n", kv)
+			return ExitUsage
+		}
+		for i := range servers {
+			if servers[i].env == nil {
+				servers[i].env = map[string]string{}
+			}
+			servers[i].env[name] = value
+		}
 	}
 	reg, closeStore, err := openRegistry(f.data)
 	if err != nil {
@@ -203,6 +217,9 @@ func importOne(reg *apps.Registry, s server, f *importFlags, stdio IO) error {
 	}
 	if c.Env == nil {
 		c.Env = map[string]string{}
+	}
+	if err := importer.CheckMCP(id, c, f.domains); err != nil {
+		return err
 	}
 	tmpRoot := filepath.Join(f.data, "tmp")
 	if err := os.MkdirAll(tmpRoot, 0o700); err != nil {

@@ -344,3 +344,18 @@ func unique(name string, taken func(string) bool) string {
 		}
 	}
 }
+
+// CheckMCP checks how a server is to be started (its command, arguments
+// and environment) by the manifest's own rules, before anything runs.
+func CheckMCP(id string, c *specs.MCP, domains []string) error {
+	probe := map[string]any{"id": id, "version": "0", "kind": specs.KindMCP, "description": "probe", "mcp": mcpSection(c),
+		"domains": nonNil(domains), "functions": []any{map[string]any{"name": "probe", "input": map[string]any{"type": "object"}, "output": map[string]any{"type": "object"}}}}
+	raw, err := json.Marshal(probe)
+	if err != nil {
+		return err
+	}
+	if _, err := specs.Parse(raw); err != nil {
+		return fmt.Errorf("%s", strings.TrimPrefix(strings.TrimSuffix(err.Error(), ": invalid manifest"), "parse manifest: "))
+	}
+	return nil
+}
