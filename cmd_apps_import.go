@@ -14,6 +14,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/engine/apps"
 	"github.com/isolategpt/isolategpt/engine/apps/importer"
+	"github.com/isolategpt/isolategpt/engine/apps/nodefetch"
 	"github.com/isolategpt/isolategpt/engine/apps/npm"
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/sandbox/launch"
@@ -217,6 +218,17 @@ func importOne(reg *apps.Registry, s server, f *importFlags, stdio IO) error {
 	}
 	if c.Env == nil {
 		c.Env = map[string]string{}
+	}
+	if len(f.domains) > 0 && filepath.Base(c.Command) == "node" {
+		// Node's own fetch ignores the proxy variables: a preload routes
+		// it through the egress proxy (the proxy still decides).
+		if installDir == "" {
+			fmt.Fprintln(stdio.Out, "Note: no install folder to keep the fetch preload in: Node's built-in fetch will not reach the declared domains (give --dir).")
+		} else if err := nodefetch.Install(installDir); err != nil {
+			fmt.Fprintf(stdio.Out, "Note: %v: Node's built-in fetch will not reach the declared domains.\n", err)
+		} else {
+			c.Args = append([]string{"--require", nodefetch.Arg}, c.Args...)
+		}
 	}
 	if err := importer.CheckMCP(id, c, f.domains); err != nil {
 		return err
