@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -201,13 +202,12 @@ func (s *Schema) validateReal(v any) error {
 	}
 	path := "$"
 	for _, p := range leaf.InstanceLocation {
-		if ValidName(p) || isIndex(p) {
-			if isIndex(p) {
-				path += "[" + p + "]"
-			} else {
-				path += "." + p
-			}
-		} else {
+		switch {
+		case isIndex(p):
+			path += "[" + p + "]"
+		case plainKeyRE.MatchString(p):
+			path += "." + p
+		default:
 			path += "[" + quoteShort(p) + "]"
 		}
 	}
@@ -219,6 +219,8 @@ func (s *Schema) validateReal(v any) error {
 	}
 	return &ValidationError{Path: path, Reason: "does not satisfy " + kw}
 }
+
+var plainKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 func isIndex(s string) bool {
 	if s == "" {

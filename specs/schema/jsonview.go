@@ -32,7 +32,13 @@ type viewBuilder struct {
 	aliases map[string]string
 	root    any
 	hidden  map[string]bool
+	nodes   int
 }
+
+// MaxViewNodes bounds the nodes of a view, references followed: a
+// document that refers to itself from many places would otherwise
+// unfold exponentially.
+const MaxViewNodes = 20000
 
 func (b *viewBuilder) hide(k string) {
 	if b.hidden == nil {
@@ -69,6 +75,9 @@ func (b *viewBuilder) view(v any, path string, depth int) (*Schema, error) {
 	if depth > MaxDepth {
 		b.hide("(nesting deeper than 8)")
 		return anySchema(), nil
+	}
+	if b.nodes++; b.nodes > MaxViewNodes {
+		return nil, schemaErr(path, "more than %d schemas once its references are followed", MaxViewNodes)
 	}
 	for k := range obj {
 		if !viewKeywords[k] && !annotationKeywords[k] {
