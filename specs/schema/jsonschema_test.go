@@ -121,8 +121,8 @@ func TestJSONSchemaAliasesRename(t *testing.T) {
 func TestJSONSchemaRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name, raw string
-		aliases  map[string]string
-		want     string
+		aliases   map[string]string
+		want      string
 	}{
 		{"remote ref", `{"type":"object","properties":{"a":{"$ref":"https://example.com/s.json"}}}`, nil, "never loaded"},
 		{"file ref", `{"type":"object","properties":{"a":{"$ref":"file:///etc/passwd"}}}`, nil, "never loaded"},
