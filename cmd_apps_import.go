@@ -219,6 +219,12 @@ func importOne(reg *apps.Registry, s server, f *importFlags, stdio IO) error {
 	if c.Env == nil {
 		c.Env = map[string]string{}
 	}
+	if installDir != "" {
+		uid, gid := launch.SandboxIDs()
+		if at := apps.Blocked(installDir, uid, gid); at != "" {
+			return fmt.Errorf("the sandbox's user (uid %d) cannot reach %s: %s is closed to others; install into a folder others may pass through (--installs DIR, or --dir for a local server)", uid, installDir, at)
+		}
+	}
 	if len(f.domains) > 0 && filepath.Base(c.Command) == "node" {
 		// Node's own fetch ignores the proxy variables: a preload routes
 		// it through the egress proxy (the proxy still decides).

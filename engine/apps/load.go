@@ -86,6 +86,27 @@ func (c *Candidate) Unreadable(uid, gid int) []string {
 	return out
 }
 
+// Blocked returns the first folder on the way to dir (dir included) that
+// uid/gid may not search, or "" when it can reach dir: where a server's
+// install folder must not be. Root (uid 0) is never blocked.
+func Blocked(dir string, uid, gid int) string {
+	if uid == 0 {
+		return ""
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return dir
+	}
+	cur := "/"
+	for _, part := range append([]string{""}, strings.Split(strings.TrimPrefix(abs, "/"), "/")...) {
+		cur = filepath.Join(cur, part)
+		if !permits(cur, uid, gid, 1) {
+			return cur
+		}
+	}
+	return ""
+}
+
 // reachableBy reports whether uid/gid may search every folder on the way
 // to path and read path itself.
 func reachableBy(path string, uid, gid int) bool {
