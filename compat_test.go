@@ -53,6 +53,14 @@ func binOf(t *testing.T, servers, pkg string) string {
 // (or --yes when stdin is empty) and returns the answer.
 func askJSON(t *testing.T, data, stdin, query string) *msg.Answer {
 	t.Helper()
+	a, _ := askPrompted(t, data, stdin, query)
+	return a
+}
+
+// askPrompted is askJSON that also returns what the terminal prompter
+// wrote (the prompts it showed).
+func askPrompted(t *testing.T, data, stdin, query string) (*msg.Answer, string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	args := []string{"--data", data, "--json", query}
 	if stdin == "" {
@@ -63,7 +71,7 @@ func askJSON(t *testing.T, data, stdin, query string) *msg.Answer {
 	if err := json.Unmarshal(out.Bytes(), &a); err != nil {
 		t.Fatalf("ask %q: no answer: %v\nstdout: %s\nstderr: %s", query, err, out.String(), errOut.String())
 	}
-	return &a
+	return &a, errOut.String()
 }
 
 // firstStep is the answer's first step.
