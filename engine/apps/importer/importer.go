@@ -116,7 +116,7 @@ func (r *Report) function(t sandbox.Tool, taken map[string]bool) (map[string]any
 		return nil, info, fmt.Sprintf("its name is not 1 to %d of A-Z a-z 0-9 _ - . /", specs.MaxToolName)
 	}
 	info.Name = unique(Identifier(t.Name), func(n string) bool { return taken[n] || strings.Contains(n, "__") })
-	in, removed, err := schema.Prepare(t.InputSchema)
+	in, removed, err := schema.Prepare(objectRoot(t.InputSchema))
 	if err != nil {
 		return nil, info, fmt.Sprintf("its input schema: %v", err)
 	}
@@ -358,4 +358,22 @@ func CheckMCP(id string, c *specs.MCP, domains []string) error {
 		return fmt.Errorf("%s", strings.TrimPrefix(strings.TrimSuffix(err.Error(), ": invalid manifest"), "parse manifest: "))
 	}
 	return nil
+}
+
+// objectRoot gives an input schema that names no type at all (such as
+// {}) the type MCP requires of it, object; any other is left as it is.
+func objectRoot(raw json.RawMessage) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil || m == nil {
+		return raw
+	}
+	if _, ok := m["type"]; ok {
+		return raw
+	}
+	m["type"] = json.RawMessage(`"object"`)
+	out, err := json.Marshal(m)
+	if err != nil {
+		return raw
+	}
+	return out
 }

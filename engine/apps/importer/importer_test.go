@@ -158,6 +158,7 @@ func TestDroppedToolsAreListed(t *testing.T) {
 		{Name: "notobj", InputSchema: json.RawMessage(`{"type":"string"}`)},
 		{Name: "bad name!", InputSchema: json.RawMessage(`{"type":"object"}`)},
 		{Name: "Ok", InputSchema: json.RawMessage(`{"type":"object"}`)},
+		{Name: "untyped", InputSchema: json.RawMessage(`{}`)},
 	}
 	r, err := Build(Source{ID: "x", Version: "1", MCP: &specs.MCP{Command: "srv"}}, tools)
 	if err != nil {
@@ -170,7 +171,7 @@ func TestDroppedToolsAreListed(t *testing.T) {
 	if !slices.Equal(dropped, []string{"task", "remote", "notobj", "bad name!"}) {
 		t.Errorf("dropped %+v", r.Dropped)
 	}
-	if len(r.Functions) != 2 || r.Functions[0].Name != "ok" || r.Functions[1].Name != "ok_2" || r.Functions[1].Tool != "Ok" {
+	if len(r.Functions) != 3 || r.Functions[0].Name != "ok" || r.Functions[1].Name != "ok_2" || r.Functions[1].Tool != "Ok" || r.Functions[2].Name != "untyped" {
 		t.Errorf("functions %+v", r.Functions)
 	}
 	if !slices.Equal(r.Functions[0].Removed, []string{"pattern at #/properties/q"}) {
