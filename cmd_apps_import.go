@@ -20,6 +20,7 @@ import (
 	"github.com/isolategpt/isolategpt/sandbox/launch"
 	"github.com/isolategpt/isolategpt/sandbox/wire"
 	"github.com/isolategpt/isolategpt/specs"
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 const importUsage = `usage: isolategpt apps import [flags] NAME -- COMMAND [ARGS...]
@@ -75,6 +76,9 @@ func appsImport(args []string, stdio IO) int {
 	var names []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return ExitOK
+			}
 			return ExitUsage
 		}
 		if fs.NArg() == 0 {
@@ -136,24 +140,27 @@ type server struct {
 	env           map[string]string
 }
 
+// maxMCPJSON bounds an mcp.json file.
+const maxMCPJSON = 1 << 20
+
 // readMCPJSON reads the stdio servers of an mcp.json file: "servers"
-// (VS Code) or "mcpServers" (Cursor, Claude Desktop). A server that is
-// not started by a command (a URL) is refused by name.
+// (VS Code) or "mcpServers" (Cursor, Claude Desktop), through the strict
+// decoder (no repeated keys, bad UTF-8 or trailing data). Members this
+// import cannot honour (a working folder, an env file, a URL) are refused
+// by name rather than ignored; a server marked disabled is left out.
 func readMCPJSON(path string, only []string) ([]server, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var doc struct {
-		Servers    map[string]json.RawMessage `json:"servers"`
-		MCPServers map[string]json.RawMessage `json:"mcpServers"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
+	v, err := strictjson.Value(b, maxMCPJSON)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	all := doc.MCPServers
+	doc, _ := v.(map[string]any)
+	all, _ := doc["mcpServers"].(map[string]any)
 	if all == nil {
-		all = doc.Servers
+		all, _ = doc["servers"].(map[string]any)
 	}
 	if len(all) == 0 {
 		return nil, fmt.Errorf("%s names no servers (under \"servers\" or \"mcpServers\")", path)
@@ -168,20 +175,41 @@ func readMCPJSON(path string, only []string) ([]server, error) {
 		if len(only) > 0 && !slices.Contains(only, name) {
 			continue
 		}
-		var e struct {
-			Type    string            `json:"type"`
-			Command string            `json:"command"`
-			Args    []string          `json:"args"`
-			Env     map[string]string `json:"env"`
-			URL     string            `json:"url"`
+		e, ok := all[name].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: server %q is not an object", path, name)
 		}
-		if err := json.Unmarshal(all[name], &e); err != nil {
-			return nil, fmt.Errorf("%s: server %q: %w", path, name, err)
+		if off, _ := e["disabled"].(bool); off {
+			continue
 		}
-		if e.Command == "" || e.URL != "" || (e.Type != "" && e.Type != "stdio") {
+		for _, k := range []string{"url", "cwd", "envFile", "headers"} {
+			if _, ok := e[k]; ok {
+				return nil, fmt.Errorf("%s: server %q: %q is not supported (only stdio servers started by a command run in the sandbox, in their own folder)", path, name, k)
+			}
+		}
+		typ, _ := e["type"].(string)
+		command, _ := e["command"].(string)
+		if command == "" || (typ != "" && typ != "stdio") {
 			return nil, fmt.Errorf("%s: server %q is not started by a command (only stdio servers run in the sandbox)", path, name)
 		}
-		out = append(out, server{name: name, command: e.Command, args: e.Args, env: e.Env})
+		s := server{name: name, command: command, env: map[string]string{}}
+		args, _ := e["args"].([]any)
+		for _, a := range args {
+			str, ok := a.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s: server %q: args must be strings", path, name)
+			}
+			s.args = append(s.args, str)
+		}
+		env, _ := e["env"].(map[string]any)
+		for k, val := range env {
+			str, ok := val.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s: server %q: env %s must be a string", path, name, k)
+			}
+			s.env[k] = str
+		}
+		out = append(out, s)
 	}
 	return out, nil
 }

@@ -149,8 +149,20 @@ func TestImportRefuses(t *testing.T) {
 	if err := os.WriteFile(file, []byte(`{"servers":{"remote":{"type":"http","url":"https://example.com/mcp"}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errs := runApps(t, data, "", "import", "--yes", "--from", file); code == ExitOK || !strings.Contains(errs, "not started by a command") {
+	if code, _, errs := runApps(t, data, "", "import", "--yes", "--from", file); code == ExitOK || !strings.Contains(errs, `"url" is not supported`) {
 		t.Errorf("http server: exit %d, %s", code, errs)
+	}
+	for _, bad := range []string{
+		`{"mcpServers":{"a":{"command":"node","args":["x"]},"a":{"command":"evil"}}}`,
+		`{"mcpServers":{"a":{"command":"node","cwd":"/home"}}}`,
+		`{"mcpServers":{"a":{"command":"node","args":[1]}}}`,
+	} {
+		if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, errs := runApps(t, data, "", "import", "--yes", "--from", file); code != ExitUsage {
+			t.Errorf("%s: exit %d, %s", bad, code, errs)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(data, "tmp")); err == nil {
 		entries, _ := os.ReadDir(filepath.Join(data, "tmp"))

@@ -96,6 +96,9 @@ func (h *host) Sample(ctx context.Context, req *wire.SamplingRequest) (*wire.Sam
 	if tokens <= 0 || tokens > maxSampleTokens {
 		tokens = maxSampleTokens
 	}
+	// No longer than a call of this app may take, whatever the server does.
+	ctx, cancel := context.WithTimeout(ctx, h.s.d.CallTimeout)
+	defer cancel()
 	resp, err := h.s.d.Model.GenerateContent(ctx, msgs, llms.WithMaxTokens(tokens))
 	if err != nil {
 		return nil, fmt.Errorf("sample for %s: %w", h.s.d.App.ID, err)
