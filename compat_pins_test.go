@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/sandbox/launch"
@@ -171,5 +172,24 @@ func TestImportRefuses(t *testing.T) {
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
+	}
+}
+
+// TestImportedServerCallLimit: an app's own call limit (--timeout, the
+// manifest's "timeout") ends a call that runs past it, and says so.
+func TestImportedServerCallLimit(t *testing.T) {
+	servers := compatServers(t)
+	data := t.TempDir()
+	code, out, errs := runApps(t, data, "", "import", "--yes", "--timeout", "1", "slow", "--",
+		"node", binOf(t, servers, "@modelcontextprotocol/server-everything"), "stdio")
+	if code != ExitOK {
+		t.Fatalf("import: exit %d\n%s\n%s", code, out, errs)
+	}
+	st := firstStep(t, askJSON(t, data, "", `Use slow to trigger long running operation with duration = 5, steps = 5`))
+	if st.Status == msg.StatusOK || !strings.Contains(st.Reason, "1s wall-clock limit") {
+		t.Errorf("a 5 s call under a 1 s limit: %s %s", st.Status, st.Reason)
+	}
+	if st.Duration > 4*time.Second {
+		t.Errorf("the call took %s", st.Duration)
 	}
 }
