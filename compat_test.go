@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
@@ -257,5 +259,43 @@ func TestCompatGitServer(t *testing.T) {
 	st = firstStep(t, askJSON(t, data, "", `Use git to get git status with path = "/run/app/repo"`))
 	if st.Status != msg.StatusOK || !strings.Contains(string(st.Result), "is_clean") {
 		t.Errorf("git_status: %s %s %s", st.Status, st.Reason, st.Result)
+	}
+}
+
+// TestCompatAsOrdinaryUser runs TestCompatRealServers again with the hub
+// as an ordinary user (nobody), the way most people run it: the test
+// binary is copied where that user can run it and started with its
+// credentials.
+func TestCompatAsOrdinaryUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("the hub runs as an ordinary user here already: TestCompatRealServers is that run")
+	}
+	compatServers(t)
+	dir, err := os.MkdirTemp("", "compat-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	const nobody = 65534
+	if err := os.Chown(dir, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "compat.test")
+	if out, err := exec.Command("cp", exe, bin).CombinedOutput(); err != nil {
+		t.Fatalf("copy the test binary: %v: %s", err, out)
+	}
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), bin, "-test.run=^TestCompatRealServers$", "-test.count=1", "-test.v")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + dir}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestCompatRealServers") {
+		t.Fatalf("as uid %d: %v\n%s", nobody, err, out)
 	}
 }
