@@ -38,7 +38,7 @@ type viewBuilder struct {
 // MaxViewNodes bounds the nodes of a view, references followed: a
 // document that refers to itself from many places would otherwise
 // unfold exponentially.
-const MaxViewNodes = 20000
+const MaxViewNodes = 4096
 
 func (b *viewBuilder) hide(k string) {
 	if b.hidden == nil {
@@ -72,12 +72,14 @@ func (b *viewBuilder) view(v any, path string, depth int) (*Schema, error) {
 		}
 		return nil, schemaErr(path, "a schema must be an object or a boolean")
 	}
+	// Every visit counts, the ones cut off by depth too: those are where
+	// a self-referring document multiplies.
+	if b.nodes++; b.nodes > MaxViewNodes {
+		return nil, schemaErr(path, "more than %d schemas once its references are followed", MaxViewNodes)
+	}
 	if depth > MaxDepth {
 		b.hide("(nesting deeper than 8)")
 		return anySchema(), nil
-	}
-	if b.nodes++; b.nodes > MaxViewNodes {
-		return nil, schemaErr(path, "more than %d schemas once its references are followed", MaxViewNodes)
 	}
 	for k := range obj {
 		if !viewKeywords[k] && !annotationKeywords[k] {
