@@ -38,7 +38,14 @@ func (s *spoke) mcpCall(ctx context.Context, function string, args json.RawMessa
 			return nil, "", nil, nil, err
 		}
 	}
-	ctx = wire.WithCall(ctx, wire.CallOptions{Result: f.Result, Host: &host{s: s, queryID: queryOf(ctx), function: function}})
+	mode := f.Result
+	if s.d.App.Schemas == schema.DialectSubset && mode == specs.ResultStructured {
+		// A manifest written by hand before results were typed reads them
+		// as it always has (structured content, one JSON object text, or
+		// {"text"}); its output schema still decides what passes.
+		mode = ""
+	}
+	ctx = wire.WithCall(ctx, wire.CallOptions{Result: mode, Host: &host{s: s, queryID: queryOf(ctx), function: function}})
 	return ctx, f.Tool, args, f, nil
 }
 
