@@ -18,8 +18,8 @@ import (
 // TestSandboxRunNeedsConsent checks is needed.
 func sandboxCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	if len(args) > 0 && args[0] == "run" && len(cgroup.Detect().Missing()) > 0 {
-		args = append([]string{"run", "--allow-weaker-sandbox"}, args[1:]...)
+	if len(args) > 0 && args[0] == "run" {
+		args = append(append([]string{"run"}, weakerFlags()...), args[1:]...)
 	}
 	var out, errb bytes.Buffer
 	env := map[string]string{"ISOLATEGPT_DATA": t.TempDir()}

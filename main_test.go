@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isolategpt/isolategpt/sandbox/cgroup"
 	"github.com/isolategpt/isolategpt/sandbox/hubtest"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
 )
@@ -81,6 +82,16 @@ func TestRunDispatch(t *testing.T) {
 }
 
 // TestMain lets this test binary serve as the sandbox worker.
+// weakerFlags opts into a weaker sandbox where this host cannot give the
+// hub its cgroups (an ordinary user on cgroup v1): without it no app
+// starts there, which TestSandboxRunNeedsConsent checks.
+func weakerFlags() []string {
+	if len(cgroup.Detect().Missing()) > 0 {
+		return []string{"--allow-weaker-sandbox"}
+	}
+	return nil
+}
+
 func TestMain(m *testing.M) {
 	if code, ok := worker.Dispatch(os.Args[1:]); ok {
 		os.Exit(code)

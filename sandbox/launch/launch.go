@@ -135,6 +135,11 @@ func (l *Launcher) setLayers(ls []sandbox.Layer) {
 func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (sandbox.Conn, error) {
 	app := a.ID
 	_, callTimeout, startTimeout, maxMsg := l.defaults()
+	if a.CallTimeout > 0 {
+		callTimeout = a.CallTimeout
+	}
+	// The worker's own cap only protects the worker; the hub's decoder
+	// enforces the output limit, since a hostile worker would not honour one.
 	cfg, err := l.appConfig(a)
 	if err != nil {
 		return nil, fmt.Errorf("launch %s: %w", app, err)
@@ -156,7 +161,7 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 			cfg.Env = append(cfg.Env, proxyEnv()...)
 		}
 	}
-	c, err := l.launch(ctx, cfg, dataDir, px, callTimeout, startTimeout, maxMsg)
+	c, err := l.launch(ctx, cfg, dataDir, px, callTimeout, startTimeout, wire.Options{MaxMessageBytes: maxMsg, NoRoots: a.NoRoots})
 	if err != nil {
 		px.stop()
 		return nil, err
@@ -206,7 +211,8 @@ func (l *Launcher) appConfig(a sandbox.App) (worker.Config, error) {
 }
 
 // launch spawns a worker with cfg and completes the MCP handshake.
-func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string, px *workerProxy, callTimeout, startTimeout time.Duration, maxMsg int) (*conn, error) {
+func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string, px *workerProxy, callTimeout, startTimeout time.Duration, opts wire.Options) (*conn, error) {
+	maxMsg := opts.MaxMessageBytes
 	app := cfg.App
 	inR, inW, err := os.Pipe()
 	if err != nil {
@@ -231,16 +237,20 @@ func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string
 		return nil, err
 	}
 	status.Close()
-	client := wire.NewClient(outR, inW, wire.Options{MaxMessageBytes: maxMsg})
+	if l.Logger != nil {
+		opts.OnSkip = func(err error) { l.Logger.Info("skipped a line that is not a message", "app", app, "err", err) }
+	}
+	client := wire.NewClient(outR, inW, opts)
 	ictx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if _, err := wire.Initialize(ictx, client, "isolategpt", "0"); err != nil {
+	init, err := wire.Initialize(ictx, client, "isolategpt", "0")
+	if err != nil {
 		client.Close()
 		p.kill()
 		p.cleanup()
 		return nil, fmt.Errorf("launch %s: initialize: %w%s", app, err, p.why())
 	}
-	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg, px: px, memLimit: cfg.Policy.Limits.AddressSpace}, nil
+	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg, px: px, memLimit: cfg.Policy.Limits.AddressSpace, init: init}, nil
 }
 
 // SandboxIDs is who an app is on the host: the sandbox's root, and the
@@ -267,7 +277,13 @@ type conn struct {
 	px          *workerProxy
 	// memLimit is the worker's address-space limit, for error messages.
 	memLimit uint64
+	// init is the app's answer to initialize.
+	init *wire.InitializeResult
 }
+
+// Server is what the app said of itself in its initialize reply (its
+// name, version and instructions: the app's words).
+func (c *conn) Server() wire.InitializeResult { return *c.init }
 
 func (c *conn) ListTools(ctx context.Context) ([]sandbox.Tool, error) {
 	tools, err := c.inner.ListTools(ctx)
