@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tmc/langchaingo/llms"
@@ -14,6 +15,7 @@ import (
 	"github.com/isolategpt/isolategpt/actors/frontend"
 	"github.com/isolategpt/isolategpt/engine"
 	"github.com/isolategpt/isolategpt/engine/batch"
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/vanilla"
 	"github.com/isolategpt/isolategpt/evaluation"
@@ -36,6 +38,9 @@ func Eval(args []string, stdio IO) int {
 	sandboxed := fs.Bool("sandbox", false, "run every app in its sandboxed worker process (default: in-process, same app code)")
 	jsonPath := fs.String("json", "", "also write the full results as JSON to this file")
 	only := fs.String("scenario", "", "attacks: run only the scenario with this id")
+	parallel := fs.Int("parallel", 1, "run this many scenarios at once (the tables are the same)")
+	offList := fs.String("off", "", "attacks: switch these defences off (comma-separated names; see --ablate's table) for the whole run")
+	ablate := fs.Bool("ablate", false, "attacks: run each claimed scenario with the defences it relies on switched off; fails unless every attack then succeeds")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
 	if err := fs.Parse(args[1:]); err != nil {
 		return ExitUsage
@@ -46,11 +51,26 @@ func Eval(args []string, stdio IO) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	o := evaluation.Options{Sandboxed: *sandboxed}
+	o := evaluation.Options{Sandboxed: *sandboxed, Parallel: *parallel}
+	if *offList != "" {
+		var off []defence.Name
+		for _, n := range strings.Split(*offList, ",") {
+			off = append(off, defence.Name(strings.TrimSpace(n)))
+		}
+		d, err := defence.Off(off...)
+		if err != nil {
+			fmt.Fprintf(stdio.Err, "isolategpt eval: --off: %v\n", err)
+			return ExitUsage
+		}
+		o.Defences = d
+	}
 	var (
 		results any
 		table   string
 		err     error
+		// failed is a finding that makes the run's exit status say so:
+		// a claimed defence lost, or a claim that cannot fail.
+		failed error
 	)
 	switch suite {
 	case "attacks":
@@ -65,9 +85,23 @@ func Eval(args []string, stdio IO) int {
 				return ExitUsage
 			}
 		}
+		if *ablate {
+			var as []evaluation.Ablation
+			as, err = evaluation.RunAblation(ctx, scs, o)
+			results, table = as, evaluation.AblationTable(as)
+			for _, a := range as {
+				if !a.CanFail() && err == nil {
+					failed = fmt.Errorf("scenario %s cannot fail: %s", a.Scenario, a.Problem)
+				}
+			}
+			break
+		}
 		var rs []evaluation.Result
 		rs, err = evaluation.RunAttacks(ctx, scs, o)
-		results, table = rs, evaluation.AttackTable(rs)+"\n"+evaluation.AttackSummary(rs)
+		results, table = rs, evaluation.AttackTable(scs, rs)+"\n"+evaluation.AttackSummary(scs, rs)
+		if lost := evaluation.ClaimedLosses(rs); len(lost) > 0 && err == nil {
+			failed = fmt.Errorf("%d attack(s) the design claims to stop succeeded (first: %s against %s)", len(lost), lost[0].Scenario, lost[0].User)
+		}
 	case "functionality":
 		var cs []*evaluation.Case
 		if cs, err = evaluation.Functionality(); err != nil {
@@ -106,6 +140,10 @@ func Eval(args []string, stdio IO) int {
 			fmt.Fprintf(stdio.Err, "isolategpt eval %s: write %s: %v\n", suite, *jsonPath, err)
 			return ExitFailed
 		}
+	}
+	if failed != nil {
+		fmt.Fprintf(stdio.Err, "isolategpt eval %s: %v\n", suite, failed)
+		return ExitFailed
 	}
 	return ExitOK
 }

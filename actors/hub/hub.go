@@ -139,7 +139,7 @@ type queryEntry struct {
 func newHub(d Deps) *hub {
 	return &hub{
 		d:        d,
-		planner:  &planner.Planner{Model: d.Model, Catalog: d.Catalog},
+		planner:  &planner.Planner{Model: d.Model, Catalog: d.Catalog, Defences: d.Defences},
 		sessions: map[string]*session{},
 		spokes:   map[string]*spokeEntry{},
 		queries:  map[string]*queryEntry{},
@@ -371,7 +371,7 @@ func (h *hub) spokeFor(ctx actor.Context, s *session, app string) (*spokeEntry, 
 		App: m, User: s.user, SessionID: s.id, Launcher: h.d.Launcher, DataDir: filepath.Join(h.d.AppsDir, s.user, app),
 		InstallDir: installDir, Installed: h.d.Installed, Getenv: h.d.Getenv,
 		Memory: mem, Model: h.d.Model, Peers: peers, IdleTimeout: h.d.SpokeIdle,
-		CallTimeout: h.d.InvokeTimeout, Logger: h.d.Logger.With("app", app),
+		CallTimeout: h.d.InvokeTimeout, Logger: h.d.Logger.With("app", app), Defences: h.d.Defences,
 	})), name)
 	if err != nil {
 		return nil, fmt.Errorf("start spoke %s: %w", app, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/execute"
 	"github.com/isolategpt/isolategpt/engine/store"
 )
@@ -89,7 +90,7 @@ func (h *hub) isc(ctx actor.Context, m *msg.ISCRequest) {
 		Kind: msg.Collab, Requester: from.app, App: app, Function: fn, Effect: f.Effect,
 		InPlan: inPlan, Origin: from.app, Data: items(args, from.app),
 	}
-	h.permit(ctx, from.session, m.QueryID, collab, func(allowed bool, reason string) {
+	h.mediate(ctx, from.session, m.QueryID, collab, func(allowed bool, reason string) {
 		if !allowed {
 			reply(nil, msg.StatusDenied, reason)
 			return
@@ -118,7 +119,7 @@ func (h *hub) isc(ctx actor.Context, m *msg.ISCRequest) {
 				Kind: msg.Data, Origin: m.Function, App: from.app, InPlan: inPlan,
 				Data: items(out, m.Function),
 			}
-			h.permit(ctx, from.session, m.QueryID, release, func(allowed bool, reason string) {
+			h.mediate(ctx, from.session, m.QueryID, release, func(allowed bool, reason string) {
 				if !allowed {
 					reply(nil, msg.StatusDenied, reason)
 					return
@@ -161,6 +162,16 @@ func (h *hub) exec(ctx actor.Context, m *msg.ExecRequest) {
 	h.permit(ctx, from.session, m.QueryID, p, func(allowed bool, reason string) {
 		ctx.Respond(&msg.ExecReply{CallID: m.CallID, QueryID: m.QueryID, Allowed: allowed, Reason: reason})
 	})
+}
+
+// mediate asks the user about an ISC flow; only the evaluation's ablation
+// (defence.ISCMediation off) lets the flow through unasked.
+func (h *hub) mediate(ctx actor.Context, sessionID, queryID string, p msg.Prompt, then func(bool, string)) {
+	if !h.d.Defences.On(defence.ISCMediation) {
+		then(true, "")
+		return
+	}
+	h.permit(ctx, sessionID, queryID, p, then)
 }
 
 // permit asks the permission manager and continues on the hub's goroutine.

@@ -86,6 +86,9 @@ func (m *manager) decide(ctx actor.Context, r *msg.PermissionRequest) {
 	if p.Warning == "" {
 		p.Warning = Warning(p)
 	}
+	if !m.d.Defences.On(defence.HubWarnings) {
+		p.Warning = ""
+	}
 	key := p.Key()
 	if s.grants[key] {
 		m.reply(ctx, r, s.user, msg.AllowSession, false, "allowed for this session")

@@ -191,6 +191,10 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 		// flow of the user's earlier data, asked about as one.
 		Query:  q.d.Query,
 		Memory: memory,
+		// Only the evaluation's ablation switches a defence off; the
+		// model then stands in for what the defence replaced.
+		Defences: q.d.Defences,
+		Model:    q.d.Planner.Model,
 		OnStep: func(o msg.StepOutcome) {
 			q.audit("step", o.App, o.Function, o.Status, o)
 			system.EventStream.Publish(&msg.StepFinished{QueryID: q.d.QueryID, Outcome: o})
@@ -230,7 +234,11 @@ func (q *queryActor) remember(a *msg.Answer) {
 		if s.Kind == "op" {
 			who = "hub " + s.Step
 		}
-		facts = append(facts, who+" "+s.Status)
+		fact := who + " " + s.Status
+		if !q.d.Defences.On(defence.MemoryIsolation) && len(s.Result) > 0 {
+			fact += " → " + execute.Preview(s.Result)
+		}
+		facts = append(facts, fact)
 	}
 	err := q.d.Store.AppendTurn(q.d.User, store.Turn{At: time.Now().UTC(), QueryID: q.d.QueryID, Query: q.d.Query, Facts: facts})
 	if err != nil && q.d.Logger != nil {

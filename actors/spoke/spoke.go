@@ -22,6 +22,7 @@ import (
 	"github.com/isolategpt/isolategpt/actors/rpc"
 	"github.com/isolategpt/isolategpt/engine/agent"
 	"github.com/isolategpt/isolategpt/engine/apps"
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/engine/store"
@@ -59,6 +60,8 @@ type Deps struct {
 	IdleTimeout time.Duration
 	CallTimeout time.Duration
 	Logger      *slog.Logger
+	// Defences is which defences are on (all, outside the evaluation).
+	Defences defence.Set
 }
 
 // Props returns a spoke's props.
@@ -104,7 +107,7 @@ func (s *spoke) Receive(ctx actor.Context) {
 		spec := s.launchSpec()
 		spec.User, spec.Session = s.d.User, s.d.SessionID
 		s.app = &appConn{launcher: s.d.Launcher, app: spec, dir: s.d.DataDir, notify: s.workerChanged}
-		if s.d.App.MCP != nil {
+		if s.d.App.MCP != nil && s.d.Defences.On(defence.PinCheck) {
 			s.app.verify = s.verifyTools
 		}
 		ctx.SetReceiveTimeout(s.d.IdleTimeout)

@@ -18,8 +18,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tmc/langchaingo/llms"
+
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/permission"
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/specs/schema"
 )
@@ -70,6 +73,12 @@ type Executor struct {
 	// gets a data prompt with origin OriginMemory.
 	Query  string
 	Memory []string
+	// Defences is which defences are on (all, outside the evaluation).
+	// Model stands in, in the evaluation's ablation only, for what a
+	// switched-off defence replaced: the LLM that chooses across apps
+	// (defence.HubChoice).
+	Defences defence.Set
+	Model    llms.Model
 }
 
 // OriginMemory is the origin of values the planner took from the user's
@@ -82,6 +91,9 @@ type Report struct {
 	Usage msg.Usage
 	// values holds the validated, decoded result of each step that succeeded.
 	values map[string]any
+	// raw puts string values into the answer as the app wrote them
+	// (defence.FlatValues switched off).
+	raw bool
 }
 
 // Value returns a successful step's decoded result.
@@ -119,7 +131,7 @@ func (e *Executor) Run(ctx context.Context, g *plan.Graph) *Report {
 		}()
 	}
 	wg.Wait()
-	r := &Report{values: map[string]any{}}
+	r := &Report{values: map[string]any{}, raw: !e.Defences.On(defence.FlatValues)}
 	for _, n := range g.Nodes {
 		st := states[n.ID]
 		r.Steps = append(r.Steps, st.outcome)
@@ -148,6 +160,10 @@ func (e *Executor) runNode(ctx context.Context, g *plan.Graph, n *plan.Node, sta
 	}
 	switch n.Kind {
 	case plan.KindOp:
+		if !e.Defences.On(defence.HubChoice) {
+			o, v := e.llmChoice(ctx, n, states, out)
+			return o, v, msg.Usage{}
+		}
 		o, v := e.runOp(n, states, out)
 		return o, v, msg.Usage{}
 	case plan.KindAgent:
@@ -280,6 +296,9 @@ func (e *Executor) runCall(ctx context.Context, n *plan.Node, states map[string]
 	if err != nil {
 		return fail(out, msg.StatusFailed, err.Error()), nil, res.Usage
 	}
+	if !e.Defences.On(defence.DirectCalls) {
+		res = e.readByAgent(ctx, n.ID, app, f.Name, res)
+	}
 	return e.accept(out, res, f.Output)
 }
 
@@ -290,10 +309,17 @@ func (e *Executor) accept(out msg.StepOutcome, res InvokeResult, sc *schema.Sche
 	if limit <= 0 {
 		limit = DefaultMaxResultBytes
 	}
+	if !e.Defences.On(defence.OutputCap) {
+		limit = math.MaxInt32
+	}
 	if len(res.Output) > limit {
 		return fail(out, msg.StatusFailed, fmt.Sprintf("result of %d bytes exceeds the %d-byte cap", len(res.Output), limit)), nil, res.Usage
 	}
-	v, err := sc.DecodeValidate(res.Output, limit)
+	decode := sc.DecodeValidate
+	if !e.Defences.On(defence.OutputSchema) {
+		decode = anyJSON
+	}
+	v, err := decode(res.Output, limit)
 	if err != nil {
 		return fail(out, msg.StatusFailed, "result does not fit the declared output schema: "+err.Error()), nil, res.Usage
 	}

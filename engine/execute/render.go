@@ -145,5 +145,8 @@ func renderRef(g *plan.Graph, r *Report, ref *plan.Ref) string {
 	if !ok {
 		return fmt.Sprintf("⟨%s: no value⟩", ref)
 	}
+	if s, isText := v.(string); isText && r.raw {
+		return s
+	}
 	return Preview(v)
 }

@@ -1,8 +1,10 @@
 package plan
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/isolategpt/isolategpt/specs"
 	"github.com/isolategpt/isolategpt/specs/schema"
@@ -84,6 +86,25 @@ func (c *Catalog) render() []AppEntry {
 			})
 		}
 		out = append(out, e)
+	}
+	return out
+}
+
+// Descriptions is the app-authored text of every app ("app") and function
+// ("app.function"). It never reaches the planner; the evaluation's
+// ablation of planner isolation hands it over to show what that stops.
+func (c *Catalog) Descriptions() map[string]string {
+	out := map[string]string{}
+	for _, id := range c.ids {
+		m := c.apps[id]
+		if t := strings.TrimSpace(m.Description + "\n" + m.Instructions); t != "" {
+			out[id] = t
+		}
+		for _, f := range m.Functions {
+			// The input schema in full: parameter descriptions are prose too.
+			in, _ := json.Marshal(f.Input)
+			out[id+"."+f.Name] = strings.TrimSpace(f.Description + " " + string(in))
+		}
 	}
 	return out
 }

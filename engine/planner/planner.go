@@ -13,6 +13,7 @@ import (
 
 	"github.com/tmc/langchaingo/llms"
 
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/plan"
 )
 
@@ -25,12 +26,18 @@ type Request struct {
 	Query   string          `json:"query"`
 	Memory  []string        `json:"memory"`
 	Catalog []plan.AppEntry `json:"catalog"`
+	// Descriptions is app-authored text ("app" or "app.function" → its
+	// description). It is only ever set with planner isolation switched
+	// off, by the evaluation's ablation.
+	Descriptions map[string]string `json:"descriptions,omitempty"`
 }
 
 // Planner plans queries.
 type Planner struct {
 	Model   llms.Model
 	Catalog *plan.Catalog
+	// Defences is which defences are on (all, outside the evaluation).
+	Defences defence.Set
 }
 
 // Result is an accepted plan and how it was reached.
@@ -43,6 +50,9 @@ type Result struct {
 // Plan asks the model for a plan and validates it, re-planning once.
 func (p *Planner) Plan(ctx context.Context, query string, memory []string) (*Result, error) {
 	req := Request{Query: query, Memory: memory, Catalog: p.Catalog.PlannerView()}
+	if !p.Defences.On(defence.PlannerIsolation) {
+		req.Descriptions = p.Catalog.Descriptions()
+	}
 	if req.Memory == nil {
 		req.Memory = []string{}
 	}
