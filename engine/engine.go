@@ -105,6 +105,12 @@ func New(cfg Config) (*Engine, error) {
 		}
 	}
 	model = llm.Metered(model)
+	if !cfg.Defences.On(defence.CallLimit) {
+		cfg.InvokeTimeout = cfg.QueryTimeout
+		if cfg.InvokeTimeout <= 0 {
+			cfg.InvokeTimeout = hub.DefaultQueryTimeout
+		}
+	}
 	builtins, err := builtinApps(cfg.Builtins, cfg.Apps)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)

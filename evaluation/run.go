@@ -108,8 +108,13 @@ func (o Options) Mode() string {
 // offlineInfo is the offline model's identity.
 var offlineInfo = llm.Info{Provider: llm.ProviderOffline, Model: llm.ProviderOffline, Offline: true}
 
-// defaultCallTimeout bounds one app call unless the scenario says.
-const defaultCallTimeout = 2 * time.Minute
+// defaultCallTimeout bounds one app call unless the scenario says;
+// noCallLimit stands for no limit (defence.CallLimit switched off): the
+// engine's query timeout bounds the call.
+const (
+	defaultCallTimeout = 2 * time.Minute
+	noCallLimit        = 10 * time.Minute
+)
 
 // Result is one scenario run on one architecture with one simulated user.
 type Result struct {
@@ -177,7 +182,12 @@ func RunScenario(ctx context.Context, sc *scenario.Scenario, arch, user string, 
 	if sc.CallTimeoutMs > 0 {
 		callTimeout = time.Duration(sc.CallTimeoutMs) * time.Millisecond
 	}
-	apps := &attackapps.Launcher{Inner: o.launcher(callTimeout), Sandboxed: o.Sandboxed}
+	appLimit := callTimeout
+	if !o.Defences.On(defence.CallLimit) {
+		// The launcher waits as long as the hub does.
+		appLimit = noCallLimit
+	}
+	apps := &attackapps.Launcher{Inner: o.launcher(appLimit), Sandboxed: o.Sandboxed, CallTimeout: appLimit}
 	rec := &record.Launcher{Inner: apps}
 	u, err := users.New(user)
 	if err != nil {

@@ -203,7 +203,7 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 	rep := ex.Run(ctx, res.Graph)
 	ans.Steps = rep.Steps
 	ans.Usage = ans.Usage.Add(rep.Usage)
-	return finish(execute.Render(res.Graph, rep), nil)
+	return finish(ex.Answer(ctx, q.d.Query, res.Graph, rep), nil)
 }
 
 // memory is what the planner is shown of earlier turns: the user's own

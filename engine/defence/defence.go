@@ -65,6 +65,19 @@ const (
 	// never start a line of the hub's own text (engine/execute). Off:
 	// values are put in as the app wrote them.
 	FlatValues Name = "flat_values"
+	// HubAnswer: the answer is the plan's template, written before any app
+	// ran, filled by the hub with typed values (engine/execute). Off: an
+	// LLM that reads every step's result writes it, as IsolateGPT's
+	// routing spoke and ACE's execution manager do.
+	HubAnswer Name = "hub_answer"
+	// CallLimit: the hub gives up on an app call after its wall-clock
+	// limit, and the step fails alone (engine). Off: the hub waits as long
+	// as the query may take.
+	CallLimit Name = "call_limit"
+	// UserSeparation: each user of a data folder has their own memory,
+	// grants and app folders (actors/hub). Off: every session is the same
+	// user's.
+	UserSeparation Name = "user_separation"
 )
 
 // described is every defence with one line on what it stops.
@@ -79,6 +92,9 @@ var described = map[Name]string{
 	HubChoice:        "cross-app choices are made by the hub on typed values, not by an LLM",
 	DirectCalls:      "steps with complete arguments call their app with no LLM",
 	FlatValues:       "app values never start a line of the hub's answer",
+	HubAnswer:        "the answer is the hub's template filled with typed values, written by no LLM that read app outputs",
+	CallLimit:        "a call past its wall-clock limit fails alone",
+	UserSeparation:   "users of one data folder never share memory, grants or app data",
 }
 
 // Set is which defences are on. The zero value has every defence on.

@@ -10,6 +10,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/plan"
 )
 
@@ -145,4 +146,26 @@ func extractObject(text string) (json.RawMessage, error) {
 		return nil, fmt.Errorf("no JSON object")
 	}
 	return json.RawMessage(text[start : end+1]), nil
+}
+
+// ComposeSystemPrompt opens the request to the LLM that writes the answer
+// when the hub's own answer is switched off (defence.HubAnswer).
+const ComposeSystemPrompt = "You are the execution manager of isolategpt. Write the answer to the user's query from the steps' results below."
+
+// Answer is the user's answer: the plan's template filled by the hub
+// (Render), or, with the hub's answer switched off, what an LLM that reads
+// every step's result writes from it.
+func (e *Executor) Answer(ctx context.Context, query string, g *plan.Graph, r *Report) string {
+	rendered := Render(g, r)
+	if e.Defences.On(defence.HubAnswer) || e.Model == nil {
+		return rendered
+	}
+	resp, err := e.Model.GenerateContent(ctx, []llms.MessageContent{
+		llms.TextParts(llms.ChatMessageTypeSystem, ComposeSystemPrompt),
+		llms.TextParts(llms.ChatMessageTypeHuman, "Query: "+query+"\n\n"+rendered),
+	})
+	if err != nil || len(resp.Choices) == 0 {
+		return fmt.Sprintf("The execution manager wrote no answer (%v).", err)
+	}
+	return resp.Choices[0].Content
 }

@@ -36,6 +36,11 @@ func (a *Ablated) GenerateContent(ctx context.Context, messages []llms.MessageCo
 	if len(messages) > 0 && textOf(messages[0]) == execute.ChooseSystemPrompt {
 		return text(honestChoice(current(messages))), nil
 	}
+	if len(messages) > 0 && textOf(messages[0]) == execute.ComposeSystemPrompt {
+		// An honest execution manager passes the steps on as they are.
+		_, rendered, _ := strings.Cut(current(messages), "\n\n")
+		return text(rendered), nil
+	}
 	if execute.IsReadTask(current(messages)) {
 		return text("I reported the result."), nil
 	}

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/isolategpt/isolategpt/evaluation/scenario"
 	"github.com/isolategpt/isolategpt/sandbox"
@@ -76,7 +77,10 @@ type Launcher struct {
 	// Sandboxed runs scenario apps in Inner's workers too (Inner must then
 	// be the sandbox launcher); otherwise they run in this process.
 	Sandboxed bool
-	mu        sync.Mutex
+	// CallTimeout is, for apps in this process, the wall-clock limit of
+	// one call that the sandbox's launcher enforces on a worker (0: none).
+	CallTimeout time.Duration
+	mu          sync.Mutex
 	apps      map[string]Spec
 }
 
@@ -104,7 +108,7 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 		return nil, fmt.Errorf("launch %s: %w", a.ID, err)
 	}
 	if !l.Sandboxed {
-		return startInProcess(ctx, a.ID, spec, dataDir)
+		return startInProcess(ctx, a.ID, spec, dataDir, l.CallTimeout)
 	}
 	b, err := json.Marshal(spec)
 	if err != nil {
@@ -123,7 +127,7 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 // startInProcess serves the app on a pair of pipes in this process and
 // connects the hub's MCP client to it. A crash breaks both pipes, as a
 // dead worker's stdio breaks.
-func startInProcess(ctx context.Context, id string, spec Spec, dir string) (sandbox.Conn, error) {
+func startInProcess(ctx context.Context, id string, spec Spec, dir string, limit time.Duration) (sandbox.Conn, error) {
 	toClient, fromServer := io.Pipe()
 	toServer, fromClient := io.Pipe()
 	sctx, stop := context.WithCancel(context.Background())
@@ -149,13 +153,28 @@ func startInProcess(ctx context.Context, id string, spec Spec, dir string) (sand
 		crash()
 		return nil, fmt.Errorf("launch %s: %w", id, err)
 	}
-	return &conn{Conn: wire.NewConn(client), stop: crash}, nil
+	return &conn{Conn: wire.NewConn(client), app: id, stop: crash, limit: limit}, nil
 }
 
 // conn is an in-process scenario app's connection.
 type conn struct {
 	sandbox.Conn
-	stop func()
+	app   string
+	stop  func()
+	limit time.Duration
+}
+
+func (c *conn) CallTool(ctx context.Context, name string, args json.RawMessage) (json.RawMessage, error) {
+	if c.limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.limit)
+		defer cancel()
+	}
+	out, err := c.Conn.CallTool(ctx, name, args)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("%s.%s passed its %s wall-clock limit: %w", c.app, name, c.limit, ctx.Err())
+	}
+	return out, err
 }
 
 func (c *conn) Close() error {
