@@ -81,7 +81,7 @@ type Launcher struct {
 	// one call that the sandbox's launcher enforces on a worker (0: none).
 	CallTimeout time.Duration
 	mu          sync.Mutex
-	apps      map[string]Spec
+	apps        map[string]Spec
 }
 
 var _ sandbox.Launcher = (*Launcher)(nil)
