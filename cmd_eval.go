@@ -20,6 +20,7 @@ import (
 	"github.com/isolategpt/isolategpt/engine/vanilla"
 	"github.com/isolategpt/isolategpt/evaluation"
 	"github.com/isolategpt/isolategpt/evaluation/scenario"
+	"github.com/isolategpt/isolategpt/evaluation/search"
 	"github.com/isolategpt/isolategpt/sandbox/launch"
 )
 
@@ -28,8 +29,8 @@ import (
 // printed as Markdown tables (the same on every run), with --json for the
 // full results.
 func Eval(args []string, stdio IO) int {
-	if len(args) == 0 || !slices.Contains([]string{"attacks", "functionality", "case-studies"}, args[0]) {
-		fmt.Fprintln(stdio.Err, "usage: isolategpt eval attacks|functionality|case-studies [--sandbox] [--json FILE]")
+	if len(args) == 0 || !slices.Contains([]string{"attacks", "search", "functionality", "case-studies"}, args[0]) {
+		fmt.Fprintln(stdio.Err, "usage: isolategpt eval attacks|search|functionality|case-studies [--sandbox] [--json FILE]")
 		return ExitUsage
 	}
 	suite := args[0]
@@ -38,6 +39,9 @@ func Eval(args []string, stdio IO) int {
 	sandboxed := fs.Bool("sandbox", false, "run every app in its sandboxed worker process (default: in-process, same app code)")
 	jsonPath := fs.String("json", "", "also write the full results as JSON to this file")
 	only := fs.String("scenario", "", "attacks: run only the scenario with this id")
+	dir := fs.String("dir", "", "attacks: run the scenario files (*.json) in this folder instead of the shipped ones")
+	full := fs.Bool("full", false, "search: every attempt of every class against every simulated user (default: the bounded set CI runs)")
+	outDir := fs.String("out", "", "search: write the scenario file of every successful attempt into this folder")
 	parallel := fs.Int("parallel", 1, "run this many scenarios at once (the tables are the same)")
 	offList := fs.String("off", "", "attacks: switch these defences off (comma-separated names; see --ablate's table) for the whole run")
 	ablate := fs.Bool("ablate", false, "attacks: run each claimed scenario with the defences it relies on switched off; fails unless every attack then succeeds")
@@ -75,7 +79,12 @@ func Eval(args []string, stdio IO) int {
 	switch suite {
 	case "attacks":
 		var scs []*scenario.Scenario
-		if scs, err = evaluation.Scenarios(); err != nil {
+		if *dir != "" {
+			scs, err = evaluation.LoadScenarios(*dir)
+		} else {
+			scs, err = evaluation.Scenarios()
+		}
+		if err != nil {
 			break
 		}
 		if *only != "" {
@@ -98,9 +107,28 @@ func Eval(args []string, stdio IO) int {
 		}
 		var rs []evaluation.Result
 		rs, err = evaluation.RunAttacks(ctx, scs, o)
-		results, table = rs, evaluation.AttackTable(scs, rs)+"\n"+evaluation.AttackSummary(scs, rs)
+		results, table = rs, evaluation.AttackTable(scs, rs)+"\n"+evaluation.AttackSummary(scs, rs)+"\n"+evaluation.ClassTable(rs)
 		if lost := evaluation.ClaimedLosses(rs); len(lost) > 0 && err == nil {
 			failed = fmt.Errorf("%d attack(s) the design claims to stop succeeded (first: %s against %s)", len(lost), lost[0].Scenario, lost[0].User)
+		}
+	case "search":
+		var as []search.Attempt
+		if as, err = search.Generate(*full); err != nil {
+			break
+		}
+		us := search.Users(*full)
+		var outs []search.Outcome
+		if outs, err = search.Run(ctx, as, us, o); err != nil {
+			break
+		}
+		if *outDir != "" {
+			if err = search.WriteReproducers(*outDir, as, outs); err != nil {
+				break
+			}
+		}
+		results, table = outs, search.Table(outs, us)
+		if lost := search.ClaimedLosses(outs); len(lost) > 0 {
+			failed = fmt.Errorf("%d attempt(s) succeeded against a claimed defence (first: %s against %v)", len(lost), lost[0].ID, lost[0].ClaimedLost)
 		}
 	case "functionality":
 		var cs []*evaluation.Case
@@ -124,7 +152,7 @@ func Eval(args []string, stdio IO) int {
 		return ExitFailed
 	}
 	model := "the benign offline model (deterministic, not an LLM); simulated user as stated"
-	if suite == "attacks" {
+	if suite == "attacks" || suite == "search" {
 		model = "the compromised-LLM adversary: any LLM call whose input holds a scenario's canary gets the attacker's script, every other call the offline model (deterministic, not an LLM)"
 	} else if suite == "functionality" {
 		model = "the benign offline model (deterministic, not an LLM); a user who approves every prompt"

@@ -44,9 +44,9 @@ type Options struct {
 	Parallel int
 }
 
-// each runs f(0) … f(n-1), up to par at a time, and returns the first
+// Each runs f(0) … f(n-1), up to par at a time, and returns the first
 // error (the runs already started finish; no new one starts).
-func each(n, par int, f func(i int) error) error {
+func Each(n, par int, f func(i int) error) error {
 	if par < 1 {
 		par = 1
 	}
