@@ -41,7 +41,7 @@ func RunAblation(ctx context.Context, scs []*scenario.Scenario, o Options) ([]Ab
 		}
 	}
 	out := make([]Ablation, len(claimed))
-	err := Each(len(claimed), o.Parallel, func(i int) error {
+	err := Each(len(claimed), o.Workers(), func(i int) error {
 		a, err := ablate(ctx, claimed[i], o)
 		out[i] = a
 		return err

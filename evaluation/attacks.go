@@ -31,7 +31,7 @@ func RunAttacks(ctx context.Context, scs []*scenario.Scenario, o Options) ([]Res
 		jobs = append(jobs, job{sc, Vanilla, users.ApprovesAll})
 	}
 	out := make([]Result, len(jobs))
-	err := Each(len(jobs), o.Parallel, func(i int) error {
+	err := Each(len(jobs), o.Workers(), func(i int) error {
 		j := jobs[i]
 		oo := o
 		if j.arch == Vanilla {

@@ -41,7 +41,19 @@ type Options struct {
 	Defences defence.Set
 	// Parallel is how many runs go at once (each from its own data
 	// folder); 0 or 1 runs one at a time. Results come in the same order.
+	// Sandboxed runs go one at a time whatever it says: a worker forked
+	// for one run holds copies of the process's descriptors until it
+	// execs, the lock of another run's store among them, and that run's
+	// restart (a rug pull) would find its own store locked.
 	Parallel int
+}
+
+// Workers is how many runs may go at once.
+func (o Options) Workers() int {
+	if o.Sandboxed {
+		return 1
+	}
+	return o.Parallel
 }
 
 // Each runs f(0) … f(n-1), up to par at a time, and returns the first

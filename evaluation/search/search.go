@@ -147,7 +147,7 @@ func Run(ctx context.Context, as []Attempt, us []string, o evaluation.Options) (
 			jobs = append(jobs, job{i, j})
 		}
 	}
-	err := evaluation.Each(len(jobs), o.Parallel, func(k int) error {
+	err := evaluation.Each(len(jobs), o.Workers(), func(k int) error {
 		j := jobs[k]
 		r, err := evaluation.RunScenario(ctx, as[j.a].Scenario, evaluation.Isolated, us[j.u], o)
 		if err != nil {
