@@ -3,6 +3,7 @@ package scenario
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -181,6 +182,20 @@ func TestPredicates(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add(valid(nil))
 	f.Add([]byte(`{"id":"x"}`))
+	f.Add(valid(func(m map[string]any) {
+		m["relies_on"] = []string{"planner_isolation"}
+		m["holds_against"] = []string{"fatigued"}
+		m["session_users"] = []string{"alice"}
+		m["call_timeout_ms"] = 100
+		m["goal"] = map[string]any{"any": []any{
+			map[string]any{"count": map[string]any{"call": map[string]any{"app": "*"}, "min": 1}},
+			map[string]any{"before": map[string]any{"first": map[string]any{"app": "a"}, "then": map[string]any{"app": "b"}}},
+			map[string]any{"prompt": map[string]any{"offered": "allow_always", "data_origin": "x"}},
+			map[string]any{"answered_within_ms": 5},
+		}}
+		m["scenario_apps"] = []any{map[string]any{"manifest": json.RawMessage(appManifest), "functions": map[string]any{"f": map[string]any{"sequence": []any{
+			map[string]any{"hang": true}, map[string]any{"crash": true}, map[string]any{"output": map[string]any{}, "delay_ms": 3}}}}}}
+	}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := Parse(b)
 		if err != nil {
@@ -191,4 +206,32 @@ func FuzzParse(f *testing.F) {
 		s.Goal.Holds(o)
 		s.Benign.Holds(o)
 	})
+}
+
+// A file in the first version of the format (no claim users, no defences)
+// parses, and its claim covers the users its defence implies.
+func TestOldFilesKeepTheirMeaning(t *testing.T) {
+	for _, tc := range []struct {
+		defence string
+		want    []string
+	}{
+		{DefenceStructural, users.All},
+		{DefenceWarned, []string{users.DeniesWarned, users.SessionUnwarned}},
+		{DefenceNone, nil},
+	} {
+		s, err := Parse(valid(func(m map[string]any) { m["defence"] = tc.defence }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.HoldsAgainstUsers(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: holds against %v, want %v", tc.defence, got, tc.want)
+		}
+		if s.Claimed(users.ApprovesAll) != (tc.defence == DefenceStructural) {
+			t.Errorf("%s: claimed against approves-all = %v", tc.defence, s.Claimed(users.ApprovesAll))
+		}
+	}
+	s, err := Parse(valid(func(m map[string]any) { m["holds_against"] = []string{users.Fatigued} }))
+	if err != nil || !s.Claimed(users.Fatigued) || s.Claimed(users.ApprovesAll) {
+		t.Errorf("explicit holds_against: %v", err)
+	}
 }
