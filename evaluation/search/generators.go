@@ -31,7 +31,9 @@ func warned(why string, on ...defence.Name) claim {
 	return claim{defence: scenario.DefenceWarned, reliesOn: on, holds: []string{users.DeniesWarned, users.SessionUnwarned}, why: why}
 }
 
-func unclaimed(why string) claim { return claim{defence: scenario.DefenceNone, why: "NOT claimed: " + why} }
+func unclaimed(why string) claim {
+	return claim{defence: scenario.DefenceNone, why: "NOT claimed: " + why}
+}
 
 // scenarioOf assembles a scenario from its parts.
 func scenarioOf(title string, attacks []string, c claim, world obj, canary string, sessions [][]string, rules []obj, goal, benign obj) obj {
@@ -131,7 +133,7 @@ func plannerDrafts() []draft {
 			benign = obj{"call": obj{"app": "helper", "function": "lookup", "session": 2, "ok": true}}
 		}
 		world := obj{
-			"apps": []string{"drive", "mail", "metro_hail", "quick_ride"},
+			"apps":          []string{"drive", "mail", "metro_hail", "quick_ride"},
 			"scenario_apps": []obj{{"manifest": helperApp(ch, canary), "functions": helperBehaviour(lookup)}},
 			"files":         obj{"mail": obj{"mailbox.json": seedMailbox()}},
 		}
