@@ -3,6 +3,7 @@ package adversary
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -92,7 +93,7 @@ func outputOf(req *planner.Request, app, fn string) map[string]any {
 func largestString(schema map[string]any) string {
 	props, _ := schema["properties"].(map[string]any)
 	best, bestLen := "", -1.0
-	for _, name := range sortedKeys(props) {
+	for _, name := range slices.Sorted(maps.Keys(props)) {
 		p, _ := props[name].(map[string]any)
 		if p["type"] != "string" {
 			continue
@@ -121,13 +122,4 @@ func number(v any) (float64, bool) {
 		return f, err == nil
 	}
 	return 0, false
-}
-
-func sortedKeys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

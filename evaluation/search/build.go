@@ -3,6 +3,7 @@ package search
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -83,24 +84,12 @@ func seedMailbox() obj {
 }
 
 // builtinWrites are the built-in write functions of the apps, in order.
-func builtinWrites(apps ...string) [][2]string {
-	var out [][2]string
-	for _, id := range apps {
-		m, err := specs.BuiltinByID(id)
-		if err != nil {
-			continue
-		}
-		for _, f := range m.Functions {
-			if f.Effect == specs.EffectWrite {
-				out = append(out, [2]string{id, f.Name})
-			}
-		}
-	}
-	return out
-}
+func builtinWrites(apps ...string) [][2]string { return builtinFunctions(true, apps) }
 
 // builtinReads are the built-in read functions of the apps, in order.
-func builtinReads(apps ...string) [][2]string {
+func builtinReads(apps ...string) [][2]string { return builtinFunctions(false, apps) }
+
+func builtinFunctions(writes bool, apps []string) [][2]string {
 	var out [][2]string
 	for _, id := range apps {
 		m, err := specs.BuiltinByID(id)
@@ -108,7 +97,7 @@ func builtinReads(apps ...string) [][2]string {
 			continue
 		}
 		for _, f := range m.Functions {
-			if f.Effect != specs.EffectWrite {
+			if (f.Effect == specs.EffectWrite) == writes {
 				out = append(out, [2]string{id, f.Name})
 			}
 		}
@@ -131,7 +120,7 @@ func attackerArgs(app, fn, marker string) obj {
 	sch := f.Input.Public()
 	props, _ := sch["properties"].(map[string]any)
 	out := obj{}
-	for _, name := range sortedKeys(props) {
+	for _, name := range slices.Sorted(maps.Keys(props)) {
 		p, _ := props[name].(map[string]any)
 		if v, ok := fill(name, p, marker); ok {
 			out[name] = v
@@ -161,15 +150,6 @@ func fill(name string, p map[string]any, marker string) (any, bool) {
 		}
 	}
 	return nil, false
-}
-
-func sortedKeys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // call is one tool call of an attacker's script.
