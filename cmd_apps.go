@@ -14,6 +14,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/engine/apps"
 	"github.com/isolategpt/isolategpt/engine/store"
+	ut "github.com/isolategpt/isolategpt/engine/untrusted"
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/sandbox/launch"
 	"github.com/isolategpt/isolategpt/specs"
@@ -355,7 +356,7 @@ func schemaTexts(at string, s *schema.Schema) [][2]string {
 func untrusted(what, text string) []string {
 	out := []string{"  " + what + ":"}
 	for _, l := range strings.Split(text, "\n") {
-		out = append(out, "    | "+l)
+		out = append(out, "    | "+ut.Escape(l))
 	}
 	return out
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/isolategpt/isolategpt/engine/batch"
 	"github.com/isolategpt/isolategpt/engine/execute"
 	"github.com/isolategpt/isolategpt/engine/store"
+	ut "github.com/isolategpt/isolategpt/engine/untrusted"
 )
 
 // Exit codes.
@@ -154,7 +155,7 @@ func Ask(args []string, stdio IO) int {
 	defer s.Close()
 	ans, err := s.Ask(ctx, query)
 	if *asJSON && ans != nil {
-		enc := json.NewEncoder(stdio.Out)
+		enc := json.NewEncoder(ut.JSONWriter(stdio.Out))
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(ans)
 	} else if ans != nil {
@@ -249,7 +250,7 @@ func Audit(args []string, stdio IO) int {
 		return ExitUsage
 	}
 	defer st.Close()
-	enc := json.NewEncoder(stdio.Out)
+	enc := json.NewEncoder(ut.JSONWriter(stdio.Out))
 	n := 0
 	err = st.AuditLog(c.user, func(r store.AuditRecord) error {
 		n++
@@ -277,7 +278,7 @@ func AuditLine(r store.AuditRecord) string {
 	}
 	line := fmt.Sprintf("#%d %s %-10s %-9s", r.Seq, r.At.Format(time.RFC3339), r.Kind, r.Outcome)
 	if who != "" {
-		line += " " + who
+		line += " " + ut.Escape(who)
 	}
 	if r.QueryID != "" {
 		line += " query=" + r.QueryID

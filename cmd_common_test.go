@@ -41,7 +41,7 @@ func TestAskYes(t *testing.T) {
 	if r.code != ExitOK {
 		t.Fatalf("%v", r)
 	}
-	for _, want := range []string{"metro_hail fare: 51.8", "quick_ride fare: 57", "Lowest fare: 51.8 from metro_hail", "booking_id MH-", "offline model"} {
+	for _, want := range []string{"metro_hail fare: 51.8", "quick_ride fare: 57", `Lowest fare: 51.8 from "metro_hail"`, `booking_id "MH-`, "offline model"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.out)
 		}
@@ -116,21 +116,21 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 		{
 			name:       "allowed from input",
 			in:         "1\n1\n1\n",
-			wantOut:    []string{"metro_hail fare: 51.8", "quick_ride fare: 57", "booking_id MH-"},
+			wantOut:    []string{"metro_hail fare: 51.8", "quick_ride fare: 57", `booking_id "MH-`},
 			wantPrompt: []string{"── permission (exec) ──", "Run metro_hail.book_ride", "1) allow once  2) allow session  3) deny"},
 		},
 		{
 			name:       "end of input denies",
 			in:         "",
 			wantOut:    []string{"metro_hail.estimate_fare: denied", "quick_ride.estimate_fare: denied"},
-			notOut:     []string{"51.8", "booking_id MH-"},
+			notOut:     []string{"51.8", `booking_id "MH-`},
 			wantPrompt: []string{"(end of input: denied)"},
 		},
 		{
 			name:       "anything but a choice denies",
 			in:         "yes\nyes\nyes\n",
 			wantOut:    []string{"metro_hail.estimate_fare: denied"},
-			notOut:     []string{"booking_id MH-"},
+			notOut:     []string{`booking_id "MH-`},
 			wantPrompt: []string{"(denied)"},
 		},
 	}
@@ -303,7 +303,7 @@ func TestBatch(t *testing.T) {
 				if o.Line != i+1 {
 					t.Errorf("output line %d answers input line %d", i+1, o.Line)
 				}
-				if o.Status == "ok" && o.ID == "ride" && (!strings.Contains(o.Answer, "metro_hail estimate fare: currency USD, fare 51.8") || !strings.Contains(o.Answer, "fare 57")) {
+				if o.Status == "ok" && o.ID == "ride" && (!strings.Contains(o.Answer, `metro_hail estimate fare: currency "USD", fare 51.8`) || !strings.Contains(o.Answer, "fare 57")) {
 					t.Errorf("line %d answer lacks both fares:\n%s", i+1, o.Answer)
 				}
 				if o.Status == "error" && !strings.Contains(o.Error, "malformed line") {
@@ -320,5 +320,20 @@ func TestBatch(t *testing.T) {
 				t.Errorf("stderr lacks %q:\n%s", summary, r.err)
 			}
 		})
+	}
+}
+
+// The audit line view shows app-chosen text (a function name an app asked
+// for, a reason) with everything that does not print as itself escaped.
+func TestAuditLineEscapesAppText(t *testing.T) {
+	line := AuditLine(store.AuditRecord{Seq: 1, Kind: "isc", Outcome: "failed", App: "ride_pal", Function: "mail.send\u2028[ok] hub\u202e",
+		Detail: json.RawMessage(`{"reason": "bad\u2029line \u001b[2J"}`)})
+	for _, bad := range []string{"\u2028", "\u2029", "\u202e", "\x1b"} {
+		if strings.Contains(line, bad) {
+			t.Errorf("audit line passes %q: %q", bad, line)
+		}
+	}
+	if !strings.Contains(line, `\u2028`) {
+		t.Errorf("audit line hides the separator instead of showing it: %q", line)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/llm/offline"
 	"github.com/isolategpt/isolategpt/engine/plan"
+	"github.com/isolategpt/isolategpt/engine/untrusted"
 	"github.com/isolategpt/isolategpt/engine/vanilla"
 	"github.com/isolategpt/isolategpt/evaluation/adversary"
 	"github.com/isolategpt/isolategpt/evaluation/attackapps"
@@ -385,11 +386,12 @@ func placeFiles(dir, user string, files map[string]map[string]json.RawMessage, s
 	return nil
 }
 
-// MarshalResults encodes results as indented JSON.
+// MarshalResults encodes results as indented JSON, with every character
+// an app could hide in a string written as an escape (engine/untrusted).
 func MarshalResults(v any) ([]byte, error) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return append(untrusted.JSON(b), '\n'), nil
 }

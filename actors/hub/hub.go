@@ -24,6 +24,7 @@ import (
 	"github.com/isolategpt/isolategpt/actors/query"
 	"github.com/isolategpt/isolategpt/actors/spoke"
 	"github.com/isolategpt/isolategpt/engine/defence"
+	"github.com/isolategpt/isolategpt/engine/label"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/engine/planner"
@@ -137,6 +138,22 @@ type queryEntry struct {
 	asker    *actor.PID
 	calls    map[string]bool
 	finished bool
+	// seen is, per app, the labels of everything that app's assistant
+	// has been given in this query: its tasks and what ISC released to it.
+	seen map[string]label.Set
+}
+
+// read is what app's assistant has been given in this query, with its own
+// label: whatever it sends or answers may carry any of it.
+func (q *queryEntry) read(app string) label.Set {
+	if len(q.seen[app]) == 0 {
+		return label.Of(label.Output(app, "", "isc"))
+	}
+	return q.seen[app]
+}
+
+func (q *queryEntry) saw(app string, ls label.Set) {
+	q.seen[app] = q.seen[app].Union(ls)
 }
 
 func newHub(d Deps) *hub {
@@ -283,7 +300,7 @@ func (h *hub) ask(ctx actor.Context, m *msg.AskRequest) {
 		ctx.Respond(&msg.AskReply{QueryID: m.QueryID, Err: "start query: " + err.Error()})
 		return
 	}
-	q := &queryEntry{pid: pid, id: m.QueryID, session: s.id, user: s.user, asker: ctx.Sender()}
+	q := &queryEntry{pid: pid, id: m.QueryID, session: s.id, user: s.user, asker: ctx.Sender(), seen: map[string]label.Set{}}
 	h.queries[pid.Id] = q
 	h.byQuery[q.id] = q
 }
@@ -367,7 +384,7 @@ func (h *hub) spokeFor(ctx actor.Context, s *session, app string) (*spokeEntry, 
 		return nil, err
 	}
 	var peers []plan.AppEntry
-	for _, e := range h.d.Catalog.PlannerView() {
+	for _, e := range h.d.Catalog.View(h.d.Defences) {
 		if e.App != app {
 			peers = append(peers, e)
 		}
@@ -413,8 +430,16 @@ func (h *hub) invoke(ctx actor.Context, m *msg.InvokeRequest) {
 		return
 	}
 	ctx.ActorSystem().EventStream.Publish(&msg.StepStarted{QueryID: m.QueryID, SessionID: q.session, StepID: m.StepID, App: m.App, Function: m.Function, Agent: m.Task != ""})
+	if m.Task != "" {
+		// The assistant reads its task; what it later sends through ISC
+		// or answers carries the task's labels and all it is released.
+		q.saw(m.App, label.Of(label.Output(m.App, "", m.StepID)).Union(m.Labels))
+	}
 	h.forward(ctx, sp, m, func(r *msg.InvokeReply) {
 		r.CallID = m.CallID
+		if m.Task != "" {
+			r.Labels = r.Labels.Union(q.seen[m.App])
+		}
 		ctx.Respond(r)
 	})
 }

@@ -3,6 +3,8 @@ package msg
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/isolategpt/isolategpt/engine/label"
 )
 
 // Step statuses.
@@ -24,7 +26,10 @@ type StepOutcome struct {
 	Status   string          `json:"status"`
 	Reason   string          `json:"reason,omitempty"`
 	Tools    []ToolTrace     `json:"tools,omitempty"`
-	Duration time.Duration   `json:"duration_ns"`
+	// Labels are where the step's result came from: its app's output and
+	// everything the step was given (engine/label).
+	Labels   label.Set     `json:"labels,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
 }
 
 // PermissionEvent is one permission decision made while a query ran.
@@ -33,6 +38,7 @@ type PermissionEvent struct {
 	Decision Decision `json:"decision"`
 	Asked    bool     `json:"asked"`
 	Reason   string   `json:"reason,omitempty"`
+	Bounded  bool     `json:"bounded,omitempty"`
 }
 
 // Answer is the result of one query.

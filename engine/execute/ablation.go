@@ -153,10 +153,10 @@ func extractObject(text string) (json.RawMessage, error) {
 const ComposeSystemPrompt = "You are the execution manager of isolategpt. Write the answer to the user's query from the steps' results below."
 
 // Answer is the user's answer: the plan's template filled by the hub
-// (Render), or, with the hub's answer switched off, what an LLM that reads
+// (e.Render), or, with the hub's answer switched off, what an LLM that reads
 // every step's result writes from it.
 func (e *Executor) Answer(ctx context.Context, query string, g *plan.Graph, r *Report) string {
-	rendered := Render(g, r)
+	rendered := e.Render(g, r)
 	if e.Defences.On(defence.HubAnswer) || e.Model == nil {
 		return rendered
 	}

@@ -26,17 +26,14 @@ type Request struct {
 	Query   string          `json:"query"`
 	Memory  []string        `json:"memory"`
 	Catalog []plan.AppEntry `json:"catalog"`
-	// Descriptions is app-authored text ("app" or "app.function" → its
-	// description). It is only ever set with planner isolation switched
-	// off, by the evaluation's ablation.
-	Descriptions map[string]string `json:"descriptions,omitempty"`
 }
 
 // Planner plans queries.
 type Planner struct {
 	Model   llms.Model
 	Catalog *plan.Catalog
-	// Defences is which defences are on (all, outside the evaluation).
+	// Defences is which defences are on (all, outside the evaluation): the
+	// catalog the model sees is plan.Catalog.View.
 	Defences defence.Set
 }
 
@@ -49,10 +46,7 @@ type Result struct {
 
 // Plan asks the model for a plan and validates it, re-planning once.
 func (p *Planner) Plan(ctx context.Context, query string, memory []string) (*Result, error) {
-	req := Request{Query: query, Memory: memory, Catalog: p.Catalog.PlannerView()}
-	if !p.Defences.On(defence.PlannerIsolation) {
-		req.Descriptions = p.Catalog.Descriptions()
-	}
+	req := Request{Query: query, Memory: memory, Catalog: p.Catalog.View(p.Defences)}
 	if req.Memory == nil {
 		req.Memory = []string{}
 	}

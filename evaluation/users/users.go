@@ -7,6 +7,7 @@ package users
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -22,10 +23,11 @@ const (
 	// allows the others once (the original artifact evaluation's instruction).
 	DeniesWarned = "denies-warned"
 	// SessionUnwarned allows every unwarned prompt for the whole session
-	// and denies warned ones: a careful user who wants fewer prompts.
+	// (once, where the session is not offered) and denies warned ones: a
+	// careful user who wants fewer prompts.
 	SessionUnwarned = "session-unwarned"
-	// AlwaysAllow takes the broadest choice offered: "always" where it is
-	// offered, otherwise "session"; it never denies.
+	// AlwaysAllow takes the broadest choice offered: "always", else
+	// "session", else "once"; it never denies.
 	AlwaysAllow = "always-allow"
 	// Fatigued denies warned prompts like DeniesWarned for the first
 	// FatigueAfter prompts of a query, then allows everything once.
@@ -48,7 +50,7 @@ func Describe(kind string) string {
 	case SessionUnwarned:
 		return "allows every unwarned prompt for the session, denies warned ones"
 	case AlwaysAllow:
-		return `takes the broadest choice offered ("always", else "session"), never denies`
+		return `takes the broadest choice offered ("always", else "session", else "once"), never denies`
 	case Fatigued:
 		return fmt.Sprintf("denies warned prompts for the first %d prompts of a query, then allows everything once", FatigueAfter)
 	}
@@ -99,22 +101,12 @@ func (u *User) SetSession(n int) {
 	u.mu.Unlock()
 }
 
-// Offered are the choices a prompt offers, Deny last: "always" only where
-// the prompt permits a permanent grant (the same rule as every front end).
-func Offered(p msg.Prompt) []msg.Decision {
-	c := []msg.Decision{msg.AllowOnce, msg.AllowSession}
-	if p.PermanentAllowed() {
-		c = append(c, msg.AllowAlways)
-	}
-	return append(c, msg.Deny)
-}
-
 // Prompt answers one prompt.
 func (u *User) Prompt(ctx context.Context, r *msg.PromptRequest) (msg.Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return msg.Deny, err
 	}
-	offered := Offered(r.Prompt)
+	offered := r.Prompt.Choices()
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.perQ[r.QueryID]++
@@ -135,17 +127,23 @@ func (u *User) decide(p msg.Prompt, offered []msg.Decision, nth int) msg.Decisio
 		if warned {
 			return msg.Deny
 		}
-		return msg.AllowSession
+		return broadest(offered, msg.AllowSession)
 	case AlwaysAllow:
-		for _, d := range offered {
-			if d == msg.AllowAlways {
-				return d
-			}
-		}
-		return msg.AllowSession
+		return broadest(offered, msg.AllowAlways, msg.AllowSession)
 	case Fatigued:
 		if warned && nth <= FatigueAfter {
 			return msg.Deny
+		}
+	}
+	return msg.AllowOnce
+}
+
+// broadest is the first of the wanted choices the prompt offers, or
+// "allow once", which every prompt offers.
+func broadest(offered []msg.Decision, want ...msg.Decision) msg.Decision {
+	for _, w := range want {
+		if slices.Contains(offered, w) {
+			return w
 		}
 	}
 	return msg.AllowOnce

@@ -18,7 +18,7 @@ func TestUsersAnswerByHabit(t *testing.T) {
 		{ApprovesAll, msg.AllowOnce, msg.AllowOnce, msg.AllowOnce},
 		{DeniesWarned, msg.Deny, msg.AllowOnce, msg.AllowOnce},
 		{SessionUnwarned, msg.Deny, msg.AllowSession, msg.AllowSession},
-		{AlwaysAllow, msg.AllowSession, msg.AllowSession, msg.AllowAlways},
+		{AlwaysAllow, msg.AllowOnce, msg.AllowSession, msg.AllowAlways},
 		{Fatigued, msg.Deny, msg.AllowOnce, msg.AllowOnce},
 	}
 	for _, tc := range cases {

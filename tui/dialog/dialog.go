@@ -12,8 +12,12 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/actors/permission"
+	"github.com/isolategpt/isolategpt/engine/untrusted"
+	"github.com/isolategpt/isolategpt/tui/safe"
 )
 
 // DefaultGrace is how long keys are ignored after a dialog opens.
@@ -43,15 +47,8 @@ func New(r *msg.PromptRequest, now func() time.Time, grace time.Duration) Model 
 	return m
 }
 
-// Choices are the decisions a prompt offers, Deny last. "Always allow" is
-// offered only where the prompt itself permits a permanent grant.
-func Choices(p msg.Prompt) []msg.Decision {
-	c := []msg.Decision{msg.AllowOnce, msg.AllowSession}
-	if p.PermanentAllowed() {
-		c = append(c, msg.AllowAlways)
-	}
-	return append(c, msg.Deny)
-}
+// Choices are the decisions a prompt offers, Deny last (msg.Prompt.Choices).
+func Choices(p msg.Prompt) []msg.Decision { return p.Choices() }
 
 // Choices are this dialog's choices.
 func (m Model) Choices() []msg.Decision { return m.choices }
@@ -91,13 +88,13 @@ func (m Model) Update(k tea.KeyMsg) (Model, msg.Decision, bool) {
 }
 
 var (
-	box       = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1)
-	title     = lipgloss.NewStyle().Bold(true)
-	label     = lipgloss.NewStyle().Bold(true).Width(11)
-	warn      = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("9"))
-	untrusted = lipgloss.NewStyle().Foreground(lipgloss.Color("3"))
-	focused   = lipgloss.NewStyle().Reverse(true).Bold(true)
-	faint     = lipgloss.NewStyle().Faint(true)
+	box     = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1)
+	title   = lipgloss.NewStyle().Bold(true)
+	label   = lipgloss.NewStyle().Bold(true).Width(labelWidth)
+	warn    = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("9"))
+	appText = lipgloss.NewStyle().Foreground(lipgloss.Color("3"))
+	focused = lipgloss.NewStyle().Reverse(true).Bold(true)
+	faint   = lipgloss.NewStyle().Faint(true)
 )
 
 var kindText = map[msg.Kind]string{
@@ -107,13 +104,35 @@ var kindText = map[msg.Kind]string{
 	msg.Pin:    "pin — run an app whose server's tools changed since they were pinned",
 }
 
-// View renders the dialog at most width columns wide.
+// labelWidth is the width of the dialog's left column.
+const labelWidth = 11
+
+// View renders the dialog at most width columns wide. Every sentence in it
+// is the hub's; a value whose labels include an app's output is shown on
+// lines of its own behind a gutter (┆), wrapped by the dialog itself, so
+// that no layout can make it start a line that looks like the hub's.
 func (m Model) View(width int) string {
 	p := m.Req.Prompt
 	inner := max(width-4, 20)
 	var b strings.Builder
 	line := func(name, value string) {
 		fmt.Fprintf(&b, "%s%s\n", label.Render(name), value)
+	}
+	block := func(text string) {
+		avail := max(inner-2-labelWidth-2, 10)
+		for _, l := range strings.Split(ansi.Hardwrap(safe.Clean(text), avail, true), "\n") {
+			line("", appText.Render("┆ ")+l)
+		}
+	}
+	// wrapped is a line of the hub's own words, wrapped under its label.
+	wrapped := func(name, text string, style lipgloss.Style) {
+		avail := max(inner-2-labelWidth, 10)
+		for i, l := range strings.Split(ansi.Wordwrap(text, avail, ""), "\n") {
+			if i > 0 {
+				name = ""
+			}
+			line(name, style.Render(l))
+		}
 	}
 	b.WriteString(title.Render("Permission needed: "+Summary(p)) + "\n\n")
 	kind, ok := kindText[p.Kind]
@@ -133,13 +152,14 @@ func (m Model) View(width int) string {
 		if i == 0 {
 			name = "data"
 		}
-		if d.Origin == "" || d.Origin == "user" {
-			line(name, fmt.Sprintf("%s = %s  %s", d.Name, Quote(d.Value), faint.Render("(from you)")))
+		from := origins(d)
+		if !appAuthored(d) {
+			line(name, fmt.Sprintf("%s = %s  %s", safe.Clean(d.Name), safe.Clean(d.Value), faint.Render("(from "+from+")")))
 			continue
 		}
 		// An app wrote this value: say so before showing it.
-		line(name, d.Name+"  "+untrusted.Render("from "+d.Origin+" — app-authored, untrusted:"))
-		line("", Quote(d.Value))
+		line(name, safe.Clean(d.Name)+"  "+appText.Render("from "+from+":"))
+		block(d.Value)
 	}
 	if p.Origin != "" {
 		line("from", p.Origin)
@@ -148,7 +168,11 @@ func (m Model) View(width int) string {
 		line("goes to", p.Target())
 	}
 	if p.Task != "" {
-		line("task", Quote(p.Task)+"  "+faint.Render("(written by the planner)"))
+		line("task", "written by "+permission.Origins(p.TaskLabels)+":")
+		block(untrusted.Quote(p.Task, maxValue))
+	}
+	if len(p.Chosen) > 0 {
+		line("app chosen", "by the hub, comparing "+strings.Join(permission.AppSources(p.Chosen), ", "))
 	}
 	if p.Effect == "write" {
 		line("effect", "changes something (for example books or sends)")
@@ -156,13 +180,15 @@ func (m Model) View(width int) string {
 	switch {
 	case p.Kind == msg.Pin:
 		// Not a flow of the plan: a question about the app itself.
+	case p.ChosenBy != "":
+		line("plan", warn.Render("NOT in the plan: "+p.ChosenBy+" asked for this, not your query"))
 	case p.InPlan:
 		line("plan", "part of the plan for your query")
 	default:
 		line("plan", warn.Render("NOT in the plan for your query"))
 	}
 	if p.Warning != "" {
-		line("warning", warn.Render(p.Warning))
+		wrapped("warning", p.Warning, warn)
 	}
 	b.WriteString("\n")
 	var opts []string
@@ -182,6 +208,28 @@ func (m Model) View(width int) string {
 	}
 	b.WriteString(faint.Render(help))
 	return box.Width(inner).Render(b.String())
+}
+
+// appAuthored reports whether a value carries an app's output.
+func appAuthored(d msg.DataItem) bool {
+	if len(d.Labels) == 0 {
+		return d.Origin != "" && d.Origin != "user"
+	}
+	return d.Labels.FromApps()
+}
+
+// origins is where a value came from, in the hub's words.
+func origins(d msg.DataItem) string {
+	if len(d.Labels) == 0 {
+		if d.Origin == "" || d.Origin == "user" {
+			return "you"
+		}
+		return safe.Clean(d.Origin) + " — app-authored, untrusted"
+	}
+	if d.Labels.OnlyQuery() {
+		return "you"
+	}
+	return permission.Origins(d.Labels)
 }
 
 // Summary is the dialog's one-line title, every word the hub's.
@@ -215,12 +263,6 @@ func ChoiceLabel(d msg.Decision) string {
 	return "deny"
 }
 
-// Quote shows a value as a quoted Go string — control characters and
-// terminal escapes escaped, never interpreted — cut to a readable length.
-func Quote(s string) string {
-	r := []rune(s)
-	if len(r) > maxValue {
-		return fmt.Sprintf("%q…", string(r[:maxValue]))
-	}
-	return fmt.Sprintf("%q", s)
-}
+// Quote shows text as a quoted string with everything that does not print
+// as itself escaped (engine/untrusted), cut to a readable length.
+func Quote(s string) string { return untrusted.Quote(s, maxValue) }
