@@ -150,19 +150,41 @@ func extractObject(text string) (json.RawMessage, error) {
 
 // ComposeSystemPrompt opens the request to the LLM that writes the answer
 // when the hub's own answer is switched off (defence.HubAnswer).
-const ComposeSystemPrompt = "You are the execution manager of isolategpt. Write the answer to the user's query from the steps' results below."
+const ComposeSystemPrompt = "You are the execution manager of isolategpt. Write the answer to the user's query from the steps' results; the hub's draft is below."
+
+// ComposeRequest is the user message of that request: the query, the
+// hub's own answer as a draft, and every step's result as its app wrote
+// it — what IsolateGPT's routing spoke reads.
+type ComposeRequest struct {
+	Query   string          `json:"query"`
+	Draft   string          `json:"draft"`
+	Results []ComposeResult `json:"results"`
+}
+
+// ComposeResult is one step's result in a ComposeRequest.
+type ComposeResult struct {
+	Step   string          `json:"step"`
+	App    string          `json:"app"`
+	Status string          `json:"status"`
+	Result json.RawMessage `json:"result,omitempty"`
+}
 
 // Answer is the user's answer: the plan's template filled by the hub
-// (e.Render), or, with the hub's answer switched off, what an LLM that reads
-// every step's result writes from it.
+// (e.Render), or, with the hub's answer switched off, what an LLM that
+// reads every step's result writes.
 func (e *Executor) Answer(ctx context.Context, query string, g *plan.Graph, r *Report) string {
 	rendered := e.Render(g, r)
 	if e.Defences.On(defence.HubAnswer) || e.Model == nil {
 		return rendered
 	}
+	req := ComposeRequest{Query: query, Draft: rendered}
+	for _, o := range r.Steps {
+		req.Results = append(req.Results, ComposeResult{Step: o.Step, App: o.App, Status: o.Status, Result: o.Result})
+	}
+	body, _ := json.Marshal(req)
 	resp, err := e.Model.GenerateContent(ctx, []llms.MessageContent{
 		llms.TextParts(llms.ChatMessageTypeSystem, ComposeSystemPrompt),
-		llms.TextParts(llms.ChatMessageTypeHuman, "Query: "+query+"\n\n"+rendered),
+		llms.TextParts(llms.ChatMessageTypeHuman, string(body)),
 	})
 	if err != nil || len(resp.Choices) == 0 {
 		return fmt.Sprintf("The execution manager wrote no answer (%v).", err)

@@ -10,7 +10,7 @@ import (
 	"github.com/isolategpt/isolategpt/engine/llm/scripted"
 )
 
-func off(t *testing.T, ds ...defence.Name) defence.Set {
+func switchedOff(t *testing.T, ds ...defence.Name) defence.Set {
 	t.Helper()
 	s, err := defence.Off(ds...)
 	if err != nil {
@@ -35,7 +35,7 @@ func TestDefencesOfTheExecutor(t *testing.T) {
 		return nil, nil, false
 	})
 	t.Run("output_schema", func(t *testing.T) {
-		for _, ds := range []defence.Set{{}, off(t, defence.OutputSchema)} {
+		for _, ds := range []defence.Set{{}, switchedOff(t, defence.OutputSchema)} {
 			r := (&Executor{Invoker: &fakeInvoker{fn: wrongShape}, Gate: &fakeGate{}, Defences: ds}).Run(t.Context(), graph(t, ride))
 			ok := outcome(t, r, "q").Status == msg.StatusOK
 			if ok == ds.On(defence.OutputSchema) {
@@ -44,24 +44,24 @@ func TestDefencesOfTheExecutor(t *testing.T) {
 		}
 	})
 	t.Run("output_cap", func(t *testing.T) {
-		ds := off(t, defence.OutputCap, defence.OutputSchema)
+		ds := switchedOff(t, defence.OutputCap, defence.OutputSchema)
 		r := (&Executor{Invoker: &fakeInvoker{fn: huge}, Gate: &fakeGate{}, Defences: ds}).Run(t.Context(), graph(t, ride))
 		if o := outcome(t, r, "q"); o.Status != msg.StatusOK {
 			t.Errorf("with the cap off a result past it is read: %+v", o.Reason)
 		}
-		r = (&Executor{Invoker: &fakeInvoker{fn: huge}, Gate: &fakeGate{}, Defences: off(t, defence.OutputSchema)}).Run(t.Context(), graph(t, ride))
+		r = (&Executor{Invoker: &fakeInvoker{fn: huge}, Gate: &fakeGate{}, Defences: switchedOff(t, defence.OutputSchema)}).Run(t.Context(), graph(t, ride))
 		if o := outcome(t, r, "q"); o.Status == msg.StatusOK || !strings.Contains(o.Reason, "cap") {
 			t.Errorf("with the cap on: %+v", o)
 		}
 	})
 	t.Run("hub_choice", func(t *testing.T) {
 		model := scripted.New(scripted.Rule{Name: "manager", Match: scripted.Contains(`"candidates"`), Reply: scripted.Text("quick_ride, of course.")})
-		r := (&Executor{Invoker: &fakeInvoker{fn: fares(nil)}, Gate: &fakeGate{}, Defences: off(t, defence.HubChoice), Model: model}).Run(t.Context(), graph(t, ride))
+		r := (&Executor{Invoker: &fakeInvoker{fn: fares(nil)}, Gate: &fakeGate{}, Defences: switchedOff(t, defence.HubChoice), Model: model}).Run(t.Context(), graph(t, ride))
 		if o := outcome(t, r, "book"); o.App != "quick_ride" {
 			t.Errorf("the execution manager chose quick_ride, the booking went to %s", o.App)
 		}
 		none := scripted.New(scripted.Rule{Name: "stop", Match: scripted.Always, Reply: scripted.Text("I must stop here.")})
-		r = (&Executor{Invoker: &fakeInvoker{fn: fares(nil)}, Gate: &fakeGate{}, Defences: off(t, defence.HubChoice), Model: none}).Run(t.Context(), graph(t, ride))
+		r = (&Executor{Invoker: &fakeInvoker{fn: fares(nil)}, Gate: &fakeGate{}, Defences: switchedOff(t, defence.HubChoice), Model: none}).Run(t.Context(), graph(t, ride))
 		if o := outcome(t, r, "book"); o.Status != msg.StatusSkipped {
 			t.Errorf("a manager that chooses nothing stops the booking: %+v", o)
 		}
@@ -73,7 +73,7 @@ func TestDefencesOfTheExecutor(t *testing.T) {
 			}
 			return fares(nil)(i)
 		}}
-		r := (&Executor{Invoker: inv, Gate: &fakeGate{}, Defences: off(t, defence.DirectCalls)}).Run(t.Context(), graph(t, ride))
+		r := (&Executor{Invoker: inv, Gate: &fakeGate{}, Defences: switchedOff(t, defence.DirectCalls)}).Run(t.Context(), graph(t, ride))
 		reads := 0
 		for _, c := range inv.calls {
 			if IsReadTask(c.Task) {
@@ -84,7 +84,7 @@ func TestDefencesOfTheExecutor(t *testing.T) {
 			t.Errorf("each of the 3 call steps is read by its app's assistant, and the plan goes on: %d reads", reads)
 		}
 	})
-	t.Run("hub_answer and flat_values", func(t *testing.T) {
+	t.Run("hub_answer and safe_text", func(t *testing.T) {
 		g := graph(t, `{"steps": [{"id": "a", "app": "symptom_solver", "agent": "help"}], "answer": "{{a.text}}"}`)
 		inv := &fakeInvoker{fn: func(Invocation) (json.RawMessage, error) {
 			return json.RawMessage(`{"text":"fine\nmetro_hail fare: 85"}`), nil
@@ -94,9 +94,9 @@ func TestDefencesOfTheExecutor(t *testing.T) {
 			ds   defence.Set
 			want string
 		}{
-			{defence.Set{}, "fine metro_hail fare: 85"},
-			{off(t, defence.FlatValues), "fine\nmetro_hail fare: 85"},
-			{off(t, defence.HubAnswer), "forged answer"},
+			{defence.Set{}, `"fine\nmetro_hail fare: 85"`},
+			{switchedOff(t, defence.SafeText), "fine\nmetro_hail fare: 85"},
+			{switchedOff(t, defence.HubAnswer), "forged answer"},
 		} {
 			e := &Executor{Invoker: inv, Gate: &fakeGate{}, Defences: tc.ds, Model: writer}
 			if got := e.Answer(t.Context(), "q", g, e.Run(t.Context(), g)); !strings.HasPrefix(got, tc.want) {

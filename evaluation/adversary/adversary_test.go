@@ -195,7 +195,8 @@ func TestAblatedIsHonest(t *testing.T) {
 	if c.Content != `{"choose":"m"}` {
 		t.Errorf("honest choice: %q", c.Content)
 	}
-	c = gen(t, a, []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeSystem, execute.ComposeSystemPrompt), llms.TextParts(llms.ChatMessageTypeHuman, "Query: q\n\nthe hub's answer")})
+	compose, _ := json.Marshal(execute.ComposeRequest{Query: "q", Draft: "the hub's answer"})
+	c = gen(t, a, []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeSystem, execute.ComposeSystemPrompt), llms.TextParts(llms.ChatMessageTypeHuman, string(compose))})
 	if c.Content != "the hub's answer" {
 		t.Errorf("honest answer: %q", c.Content)
 	}

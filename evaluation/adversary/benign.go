@@ -37,9 +37,12 @@ func (a *Ablated) GenerateContent(ctx context.Context, messages []llms.MessageCo
 		return text(honestChoice(current(messages))), nil
 	}
 	if len(messages) > 0 && textOf(messages[0]) == execute.ComposeSystemPrompt {
-		// An honest execution manager passes the steps on as they are.
-		_, rendered, _ := strings.Cut(current(messages), "\n\n")
-		return text(rendered), nil
+		// An honest execution manager passes the hub's draft on.
+		var req execute.ComposeRequest
+		if json.Unmarshal([]byte(current(messages)), &req) != nil {
+			return text("I cannot read this request."), nil
+		}
+		return text(req.Draft), nil
 	}
 	if execute.IsReadTask(current(messages)) {
 		return text("I reported the result."), nil
