@@ -23,9 +23,13 @@ func RunAttacks(ctx context.Context, scs []*scenario.Scenario, o Options) ([]Res
 		arch string
 		user string
 	}
+	us := o.Users
+	if us == nil {
+		us = users.All
+	}
 	var jobs []job
 	for _, sc := range scs {
-		for _, u := range users.All {
+		for _, u := range us {
 			jobs = append(jobs, job{sc, Isolated, u})
 		}
 		jobs = append(jobs, job{sc, Vanilla, users.ApprovesAll})

@@ -152,15 +152,26 @@ func TestAblationFlagsAWrongDefence(t *testing.T) {
 	}
 }
 
-// TestTablesAreDeterministic runs the suite a second time and compares the
-// tables; the ablation's rows are runs of the same kind.
+// TestTablesAreDeterministic runs the ablation a second time and compares
+// its tables, and the suite a second time with the user whose answers
+// depend most on the order of prompts (the fatigued one) and one other.
 func TestTablesAreDeterministic(t *testing.T) {
-	scs, first := suite(t)
-	second, err := RunAttacks(t.Context(), scs, Options{TempDir: t.TempDir(), Parallel: testParallel})
+	scs, all := suite(t)
+	firstAbl := ablation(t)
+	secondAbl, err := RunAblation(t.Context(), scs, Options{TempDir: t.TempDir(), Parallel: testParallel})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, b := AttackTable(scs, first)+AttackSummary(scs, first), AttackTable(scs, second)+AttackSummary(scs, second); a != b {
+	if a, b := AblationTable(firstAbl), AblationTable(secondAbl); a != b {
+		t.Errorf("two runs of the ablation differ:\n%s\n---\n%s", a, b)
+	}
+	us := []string{users.DeniesWarned, users.Fatigued}
+	second, err := RunAttacks(t.Context(), scs, Options{TempDir: t.TempDir(), Parallel: testParallel, Users: us})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := slices.DeleteFunc(slices.Clone(all), func(r Result) bool { return r.Arch == Isolated && !slices.Contains(us, r.User) })
+	if a, b := AttackTable(scs, first)+ClassTable(first), AttackTable(scs, second)+ClassTable(second); a != b {
 		t.Errorf("two runs of the suite differ:\n%s\n---\n%s", a, b)
 	}
 }

@@ -40,6 +40,9 @@ type Options struct {
 	// Defences is which of the isolated architecture's defences are on;
 	// the zero value has every one on. Only the ablation switches any off.
 	Defences defence.Set
+	// Users are the simulated users the suite runs the isolated
+	// architecture with; nil means every one (users.All).
+	Users []string
 	// Parallel is how many runs go at once (each from its own data
 	// folder); 0 or 1 runs one at a time. Results come in the same order.
 	// Sandboxed runs go one at a time whatever it says: a worker forked
