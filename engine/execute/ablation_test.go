@@ -10,15 +10,6 @@ import (
 	"github.com/isolategpt/isolategpt/engine/llm/scripted"
 )
 
-func switchedOff(t *testing.T, ds ...defence.Name) defence.Set {
-	t.Helper()
-	s, err := defence.Off(ds...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // Each defence of the executor, switched off, lets through what it stops;
 // on, it stops it. The evaluation's ablation relies on both halves.
 func TestDefencesOfTheExecutor(t *testing.T) {
@@ -35,7 +26,7 @@ func TestDefencesOfTheExecutor(t *testing.T) {
 		return nil, nil, false
 	})
 	t.Run("output_schema", func(t *testing.T) {
-		for _, ds := range []defence.Set{{}, switchedOff(t, defence.OutputSchema)} {
+		for _, ds := range []defence.Set{{}, off(t, defence.OutputSchema)} {
 			r := (&Executor{Invoker: &fakeInvoker{fn: wrongShape}, Gate: &fakeGate{}, Defences: ds}).Run(t.Context(), graph(t, ride))
 			ok := outcome(t, r, "q").Status == msg.StatusOK
 			if ok == ds.On(defence.OutputSchema) {
@@ -44,24 +35,24 @@ func TestDefencesOfTheExecutor(t *testing.T) {
 		}
 	})
 	t.Run("output_cap", func(t *testing.T) {
-		ds := switchedOff(t, defence.OutputCap, defence.OutputSchema)
+		ds := off(t, defence.OutputCap, defence.OutputSchema)
 		r := (&Executor{Invoker: &fakeInvoker{fn: huge}, Gate: &fakeGate{}, Defences: ds}).Run(t.Context(), graph(t, ride))
 		if o := outcome(t, r, "q"); o.Status != msg.StatusOK {
 			t.Errorf("with the cap off a result past it is read: %+v", o.Reason)
 		}
-		r = (&Executor{Invoker: &fakeInvoker{fn: huge}, Gate: &fakeGate{}, Defences: switchedOff(t, defence.OutputSchema)}).Run(t.Context(), graph(t, ride))
+		r = (&Executor{Invoker: &fakeInvoker{fn: huge}, Gate: &fakeGate{}, Defences: off(t, defence.OutputSchema)}).Run(t.Context(), graph(t, ride))
 		if o := outcome(t, r, "q"); o.Status == msg.StatusOK || !strings.Contains(o.Reason, "cap") {
 			t.Errorf("with the cap on: %+v", o)
 		}
 	})
 	t.Run("hub_choice", func(t *testing.T) {
 		model := scripted.New(scripted.Rule{Name: "manager", Match: scripted.Contains(`"candidates"`), Reply: scripted.Text("quick_ride, of course.")})
-		r := (&Executor{Invoker: &fakeInvoker{fn: fares(nil)}, Gate: &fakeGate{}, Defences: switchedOff(t, defence.HubChoice), Model: model}).Run(t.Context(), graph(t, ride))
+		r := (&Executor{Invoker: &fakeInvoker{fn: fares(nil)}, Gate: &fakeGate{}, Defences: off(t, defence.HubChoice), Model: model}).Run(t.Context(), graph(t, ride))
 		if o := outcome(t, r, "book"); o.App != "quick_ride" {
 			t.Errorf("the execution manager chose quick_ride, the booking went to %s", o.App)
 		}
 		none := scripted.New(scripted.Rule{Name: "stop", Match: scripted.Always, Reply: scripted.Text("I must stop here.")})
-		r = (&Executor{Invoker: &fakeInvoker{fn: fares(nil)}, Gate: &fakeGate{}, Defences: switchedOff(t, defence.HubChoice), Model: none}).Run(t.Context(), graph(t, ride))
+		r = (&Executor{Invoker: &fakeInvoker{fn: fares(nil)}, Gate: &fakeGate{}, Defences: off(t, defence.HubChoice), Model: none}).Run(t.Context(), graph(t, ride))
 		if o := outcome(t, r, "book"); o.Status != msg.StatusSkipped {
 			t.Errorf("a manager that chooses nothing stops the booking: %+v", o)
 		}
@@ -73,7 +64,7 @@ func TestDefencesOfTheExecutor(t *testing.T) {
 			}
 			return fares(nil)(i)
 		}}
-		r := (&Executor{Invoker: inv, Gate: &fakeGate{}, Defences: switchedOff(t, defence.DirectCalls)}).Run(t.Context(), graph(t, ride))
+		r := (&Executor{Invoker: inv, Gate: &fakeGate{}, Defences: off(t, defence.DirectCalls)}).Run(t.Context(), graph(t, ride))
 		reads := 0
 		for _, c := range inv.calls {
 			if IsReadTask(c.Task) {
@@ -95,8 +86,8 @@ func TestDefencesOfTheExecutor(t *testing.T) {
 			want string
 		}{
 			{defence.Set{}, `"fine\nmetro_hail fare: 85"`},
-			{switchedOff(t, defence.SafeText), "fine\nmetro_hail fare: 85"},
-			{switchedOff(t, defence.HubAnswer), "forged answer"},
+			{off(t, defence.SafeText), "fine\nmetro_hail fare: 85"},
+			{off(t, defence.HubAnswer), "forged answer"},
 		} {
 			e := &Executor{Invoker: inv, Gate: &fakeGate{}, Defences: tc.ds, Model: writer}
 			if got := e.Answer(t.Context(), "q", g, e.Run(t.Context(), g)); !strings.HasPrefix(got, tc.want) {
