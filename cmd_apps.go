@@ -26,6 +26,8 @@ const appsUsage = `usage: isolategpt apps COMMAND [flags]
   list              the built-in and installed apps, with their pins
   show NAME         one app's whole manifest and pins
   install FILE      show a manifest file whole, ask, and install it (--yes: no question)
+  import NAME -- COMMAND ARGS…   start an MCP server in the sandbox, read its tools, show the manifest made from them, install it
+  import --from mcp.json [NAME…] the same for the servers of a VS Code / Cursor / Claude Desktop mcp.json
   remove NAME       uninstall an installed app (its data folders stay)
 `
 
@@ -39,6 +41,9 @@ func Apps(args []string, stdio IO) int {
 		return ExitUsage
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "import" {
+		return appsImport(args, stdio)
+	}
 	fs := flag.NewFlagSet("apps "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stdio.Err)
 	var c common

@@ -184,6 +184,10 @@ func TestNPMFilesystemServerConfinedBySandbox(t *testing.T) {
 	m["id"] = "files_everywhere"
 	mcp := m["mcp"].(map[string]any)
 	mcp["args"] = []any{mcp["args"].([]any)[0], "/"}
+	// Offered roots, the server would take them (its own folder) in place
+	// of "/" and refuse by itself; without them only the sandbox stands
+	// in its way.
+	mcp["roots"] = false
 	data, _ := json.Marshal(m)
 	// ${install} is the manifest's folder, so this one sits beside the
 	// real one, for this test only.

@@ -30,6 +30,7 @@ import (
 	"github.com/isolategpt/isolategpt/engine/planner"
 	"github.com/isolategpt/isolategpt/engine/store"
 	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/specs"
 )
 
 // Defaults.
@@ -128,6 +129,20 @@ type spokeEntry struct {
 	user     string
 	app      string
 	inflight map[string]int // query id → calls in progress
+	// timeout is how long the hub waits for one of its calls.
+	timeout time.Duration
+}
+
+// callTimeout is how long a call of app m may take: the hub's limit, or
+// longer for an MCP app whose manifest sets a longer one (with a margin,
+// so that the worker's own limit fires first and names itself).
+func (h *hub) callTimeout(m *specs.Manifest) time.Duration {
+	if m.MCP != nil && m.MCP.Timeout > 0 {
+		if d := time.Duration(m.MCP.Timeout)*time.Second + 5*time.Second; d > h.d.InvokeTimeout {
+			return d
+		}
+	}
+	return h.d.InvokeTimeout
 }
 
 type queryEntry struct {
@@ -399,12 +414,12 @@ func (h *hub) spokeFor(ctx actor.Context, s *session, app string) (*spokeEntry, 
 		App: m, User: s.user, SessionID: s.id, Launcher: h.d.Launcher, DataDir: filepath.Join(h.d.AppsDir, s.user, app),
 		InstallDir: installDir, Installed: h.d.Installed, Getenv: h.d.Getenv,
 		Memory: mem, Model: h.d.Model, Peers: peers, IdleTimeout: h.d.SpokeIdle,
-		CallTimeout: h.d.InvokeTimeout, Logger: h.d.Logger.With("app", app), Defences: h.d.Defences,
+		CallTimeout: h.callTimeout(m), Logger: h.d.Logger.With("app", app), Defences: h.d.Defences,
 	})), name)
 	if err != nil {
 		return nil, fmt.Errorf("start spoke %s: %w", app, err)
 	}
-	e := &spokeEntry{pid: pid, name: name, session: s.id, user: s.user, app: app, inflight: map[string]int{}}
+	e := &spokeEntry{pid: pid, name: name, session: s.id, user: s.user, app: app, inflight: map[string]int{}, timeout: h.callTimeout(m)}
 	s.spokes[app] = pid
 	h.spokes[pid.Id] = e
 	h.d.Audit(store.AuditRecord{User: s.user, Session: s.id, Kind: "spoke", App: app, Outcome: "started"})
@@ -448,7 +463,7 @@ func (h *hub) invoke(ctx actor.Context, m *msg.InvokeRequest) {
 // done with the reply (or a failure) on the hub's own goroutine.
 func (h *hub) forward(ctx actor.Context, sp *spokeEntry, m *msg.InvokeRequest, done func(*msg.InvokeReply)) {
 	sp.inflight[m.QueryID]++
-	f := ctx.RequestFuture(sp.pid, m, h.d.InvokeTimeout)
+	f := ctx.RequestFuture(sp.pid, m, sp.timeout)
 	ctx.ReenterAfter(f, func(res any, err error) {
 		if sp.inflight[m.QueryID]--; sp.inflight[m.QueryID] <= 0 {
 			delete(sp.inflight, m.QueryID)

@@ -224,8 +224,18 @@ func (s *spoke) callOwn(ctx context.Context, function string, args json.RawMessa
 	if err != nil {
 		return nil, err
 	}
+	// An MCP app's function is called by its tool's name, with the
+	// server's property names; its structured result comes back under the
+	// hub's identifiers.
+	ctx, tool, args, f, err := s.mcpCall(ctx, function, args)
+	if err != nil {
+		return nil, err
+	}
 	s.workerChanged(msg.WorkerChanged{State: msg.WorkerBusy, PID: pidOf(conn), Calls: int(s.calls.Add(1))})
-	out, err := conn.CallTool(ctx, function, args)
+	out, err := conn.CallTool(ctx, tool, args)
+	if err == nil {
+		out, err = mcpResult(f, out)
+	}
 	n := int(s.calls.Add(-1))
 	switch {
 	case errors.Is(err, sandbox.ErrDead):
