@@ -67,6 +67,10 @@ type Config struct {
 	SpokeIdle     time.Duration
 }
 
+// UncappedOutputBytes is the launcher's output cap with defence.OutputCap
+// switched off (the evaluation's ablation): as much as a worker sends.
+const UncappedOutputBytes = 64 << 20
+
 // Engine is a running isolategpt.
 type Engine struct {
 	cfg     Config
@@ -101,6 +105,12 @@ func New(cfg Config) (*Engine, error) {
 		}
 	}
 	model = llm.Metered(model)
+	if !cfg.Defences.On(defence.CallLimit) {
+		cfg.InvokeTimeout = cfg.QueryTimeout
+		if cfg.InvokeTimeout <= 0 {
+			cfg.InvokeTimeout = hub.DefaultQueryTimeout
+		}
+	}
 	builtins, err := builtinApps(cfg.Builtins, cfg.Apps)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -138,7 +148,11 @@ func New(cfg Config) (*Engine, error) {
 	launcher := cfg.Launcher
 	if launcher == nil {
 		// Every app in its own confined worker process, its egress audited.
-		launcher = &launch.Launcher{Logger: logger.With("component", "sandbox"), Egress: egressAudit(audit)}
+		l := &launch.Launcher{Logger: logger.With("component", "sandbox"), Egress: egressAudit(audit)}
+		if !cfg.Defences.On(defence.OutputCap) {
+			l.MaxMessageBytes = UncappedOutputBytes
+		}
+		launcher = l
 	}
 	actorLogger := logger.With("component", "actor")
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLogger }))
