@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tmc/langchaingo/llms"
@@ -14,10 +15,12 @@ import (
 	"github.com/isolategpt/isolategpt/actors/frontend"
 	"github.com/isolategpt/isolategpt/engine"
 	"github.com/isolategpt/isolategpt/engine/batch"
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/vanilla"
 	"github.com/isolategpt/isolategpt/evaluation"
 	"github.com/isolategpt/isolategpt/evaluation/scenario"
+	"github.com/isolategpt/isolategpt/evaluation/search"
 	"github.com/isolategpt/isolategpt/sandbox/launch"
 )
 
@@ -26,8 +29,8 @@ import (
 // printed as Markdown tables (the same on every run), with --json for the
 // full results.
 func Eval(args []string, stdio IO) int {
-	if len(args) == 0 || !slices.Contains([]string{"attacks", "functionality", "case-studies"}, args[0]) {
-		fmt.Fprintln(stdio.Err, "usage: isolategpt eval attacks|functionality|case-studies [--sandbox] [--json FILE]")
+	if len(args) == 0 || !slices.Contains([]string{"attacks", "search", "functionality", "case-studies"}, args[0]) {
+		fmt.Fprintln(stdio.Err, "usage: isolategpt eval attacks|search|functionality|case-studies [--sandbox] [--json FILE]")
 		return ExitUsage
 	}
 	suite := args[0]
@@ -37,6 +40,12 @@ func Eval(args []string, stdio IO) int {
 	weaker := fs.Bool("allow-weaker-sandbox", stdio.Getenv != nil && stdio.Getenv("ISOLATEGPT_ALLOW_WEAKER_SANDBOX") == "1", "with --sandbox: start workers even where this host cannot give every sandbox layer")
 	jsonPath := fs.String("json", "", "also write the full results as JSON to this file")
 	only := fs.String("scenario", "", "attacks: run only the scenario with this id")
+	dir := fs.String("dir", "", "attacks: run the scenario files (*.json) in this folder instead of the shipped ones")
+	full := fs.Bool("full", false, "search: every attempt of every class against every simulated user (default: the bounded set CI runs)")
+	outDir := fs.String("out", "", "search: write the scenario file of every successful attempt into this folder")
+	parallel := fs.Int("parallel", 1, "run this many scenarios at once (the tables are the same)")
+	offList := fs.String("off", "", "attacks: switch these defences off (comma-separated names; see --ablate's table) for the whole run")
+	ablate := fs.Bool("ablate", false, "attacks: run each claimed scenario with the defences it relies on switched off; fails unless every attack then succeeds")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
 	if err := fs.Parse(args[1:]); err != nil {
 		return ExitUsage
@@ -47,16 +56,36 @@ func Eval(args []string, stdio IO) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	o := evaluation.Options{Sandboxed: *sandboxed, AllowWeakerSandbox: *weaker}
+	o := evaluation.Options{Sandboxed: *sandboxed, AllowWeakerSandbox: *weaker, Parallel: *parallel}
+	if *offList != "" {
+		var off []defence.Name
+		for _, n := range strings.Split(*offList, ",") {
+			off = append(off, defence.Name(strings.TrimSpace(n)))
+		}
+		d, err := defence.Off(off...)
+		if err != nil {
+			fmt.Fprintf(stdio.Err, "isolategpt eval: --off: %v\n", err)
+			return ExitUsage
+		}
+		o.Defences = d
+	}
 	var (
 		results any
 		table   string
 		err     error
+		// failed is a finding that makes the run's exit status say so:
+		// a claimed defence lost, or a claim that cannot fail.
+		failed error
 	)
 	switch suite {
 	case "attacks":
 		var scs []*scenario.Scenario
-		if scs, err = evaluation.Scenarios(); err != nil {
+		if *dir != "" {
+			scs, err = evaluation.LoadScenarios(*dir)
+		} else {
+			scs, err = evaluation.Scenarios()
+		}
+		if err != nil {
 			break
 		}
 		if *only != "" {
@@ -66,9 +95,42 @@ func Eval(args []string, stdio IO) int {
 				return ExitUsage
 			}
 		}
+		if *ablate {
+			var as []evaluation.Ablation
+			as, err = evaluation.RunAblation(ctx, scs, o)
+			results, table = as, evaluation.AblationTable(as)
+			for _, a := range as {
+				if !a.CanFail() && err == nil {
+					failed = fmt.Errorf("scenario %s cannot fail: %s", a.Scenario, a.Problem)
+				}
+			}
+			break
+		}
 		var rs []evaluation.Result
 		rs, err = evaluation.RunAttacks(ctx, scs, o)
-		results, table = rs, evaluation.AttackTable(rs)+"\n"+evaluation.AttackSummary(rs)
+		results, table = rs, evaluation.AttackTable(scs, rs)+"\n"+evaluation.AttackSummary(scs, rs)+"\n"+evaluation.ClassTable(rs)
+		if lost := evaluation.ClaimedLosses(rs); len(lost) > 0 && err == nil {
+			failed = fmt.Errorf("%d attack(s) the design claims to stop succeeded (first: %s against %s)", len(lost), lost[0].Scenario, lost[0].User)
+		}
+	case "search":
+		var as []search.Attempt
+		if as, err = search.Generate(*full); err != nil {
+			break
+		}
+		us := search.Users(*full)
+		var outs []search.Outcome
+		if outs, err = search.Run(ctx, as, us, o); err != nil {
+			break
+		}
+		if *outDir != "" {
+			if err = search.WriteReproducers(*outDir, as, outs); err != nil {
+				break
+			}
+		}
+		results, table = outs, search.Table(outs, us)
+		if lost := search.ClaimedLosses(outs); len(lost) > 0 {
+			failed = fmt.Errorf("%d attempt(s) succeeded against a claimed defence (first: %s against %v)", len(lost), lost[0].ID, lost[0].ClaimedLost)
+		}
 	case "functionality":
 		var cs []*evaluation.Case
 		if cs, err = evaluation.Functionality(); err != nil {
@@ -91,7 +153,7 @@ func Eval(args []string, stdio IO) int {
 		return ExitFailed
 	}
 	model := "the benign offline model (deterministic, not an LLM); simulated user as stated"
-	if suite == "attacks" {
+	if suite == "attacks" || suite == "search" {
 		model = "the compromised-LLM adversary: any LLM call whose input holds a scenario's canary gets the attacker's script, every other call the offline model (deterministic, not an LLM)"
 	} else if suite == "functionality" {
 		model = "the benign offline model (deterministic, not an LLM); a user who approves every prompt"
@@ -107,6 +169,10 @@ func Eval(args []string, stdio IO) int {
 			fmt.Fprintf(stdio.Err, "isolategpt eval %s: write %s: %v\n", suite, *jsonPath, err)
 			return ExitFailed
 		}
+	}
+	if failed != nil {
+		fmt.Fprintf(stdio.Err, "isolategpt eval %s: %v\n", suite, failed)
+		return ExitFailed
 	}
 	return ExitOK
 }

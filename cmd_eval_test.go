@@ -84,8 +84,8 @@ func TestEvalAttacks(t *testing.T) {
 		t.Fatalf("%v", r)
 	}
 	for _, want := range []string{
-		"| ace_planner_manipulation | A1 | structural | isolated | approves-all | no | yes |",
-		"| ace_planner_manipulation | A1 | structural | vanilla | approves-all |",
+		"| ace_planner_manipulation | A1 | structural | all | planner_isolation | no | no | no | no | no | yes | yes / no |",
+		"| vanilla / any | 1 | 1 of 1 |",
 		"apps in-process",
 	} {
 		if !strings.Contains(r.out, want) {
@@ -100,9 +100,34 @@ func TestEvalAttacks(t *testing.T) {
 		Scenario string `json:"scenario"`
 		Arch     string `json:"arch"`
 		Attacked bool   `json:"attack_succeeded"`
+		Prompts  []struct {
+			Prompt  struct{ Kind string } `json:"prompt"`
+			Offered []string              `json:"offered"`
+			Answer  string                `json:"answer"`
+		} `json:"prompts"`
 	}
-	if err := json.Unmarshal(b, &rs); err != nil || len(rs) != 4 {
+	if err := json.Unmarshal(b, &rs); err != nil || len(rs) != 6 {
 		t.Fatalf("results %s: %v", b, err)
+	}
+	if p := rs[0].Prompts; len(p) == 0 || p[0].Answer == "" || len(p[0].Offered) < 2 {
+		t.Errorf("prompts not recorded with their choices and answers: %+v", p)
+	}
+}
+
+// --ablate switches each claimed scenario's defences off; --off switches
+// defences off for a whole run, and a claimed loss makes the exit status
+// say so.
+func TestEvalAblateAndOff(t *testing.T) {
+	r := command(Eval, "", "attacks", "--ablate", "--scenario", "memory_poisoning")
+	if r.code != ExitOK || !strings.Contains(r.out, "| memory_poisoning | memory_isolation | all | approves-all | yes |") {
+		t.Errorf("%v", r)
+	}
+	r = command(Eval, "", "attacks", "--off", "memory_isolation", "--scenario", "memory_poisoning")
+	if r.code != ExitFailed || !strings.Contains(r.out, "**YES (claimed)**") || !strings.Contains(r.err, "claims to stop succeeded") {
+		t.Errorf("a claimed loss must fail the run: %v", r)
+	}
+	if r := command(Eval, "", "attacks", "--off", "hopes"); r.code != ExitUsage || !strings.Contains(r.err, "unknown defence") {
+		t.Errorf("%v", r)
 	}
 }
 

@@ -71,6 +71,10 @@ type Config struct {
 	SpokeIdle     time.Duration
 }
 
+// UncappedOutputBytes is the launcher's output cap with defence.OutputCap
+// switched off (the evaluation's ablation): as much as a worker sends.
+const UncappedOutputBytes = 64 << 20
+
 // Engine is a running isolategpt.
 type Engine struct {
 	cfg     Config
@@ -107,6 +111,12 @@ func New(cfg Config) (*Engine, error) {
 		}
 	}
 	model = llm.Metered(model)
+	if !cfg.Defences.On(defence.CallLimit) {
+		cfg.InvokeTimeout = cfg.QueryTimeout
+		if cfg.InvokeTimeout <= 0 {
+			cfg.InvokeTimeout = hub.DefaultQueryTimeout
+		}
+	}
 	builtins, err := builtinApps(cfg.Builtins, cfg.Apps)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -144,7 +154,11 @@ func New(cfg Config) (*Engine, error) {
 	launcher := cfg.Launcher
 	if launcher == nil {
 		// Every app in its own confined worker process, its egress audited.
-		launcher = &launch.Launcher{Logger: logger.With("component", "sandbox"), Egress: egressAudit(audit), AllowWeaker: cfg.AllowWeakerSandbox}
+		l := &launch.Launcher{Logger: logger.With("component", "sandbox"), Egress: egressAudit(audit), AllowWeaker: cfg.AllowWeakerSandbox}
+		if !cfg.Defences.On(defence.OutputCap) {
+			l.MaxMessageBytes = UncappedOutputBytes
+		}
+		launcher = l
 	}
 	e.launcher = launcher
 	actorLogger := logger.With("component", "actor")

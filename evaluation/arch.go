@@ -57,8 +57,10 @@ type parts struct {
 	// install are manifests of apps to install (kind mcp), as `isolategpt
 	// apps install` would, unless already installed.
 	install []json.RawMessage
-	// defences are the isolated architecture's (all on but in tests).
-	defences defence.Set
+	// defences are the isolated architecture's defences that are on;
+	// callTimeout bounds one app call (0: two minutes).
+	defences    defence.Set
+	callTimeout time.Duration
 }
 
 func start(arch string, p parts) (system, error) {
@@ -102,9 +104,13 @@ func startIsolated(p parts) (*isolatedSystem, error) {
 	if err := installApps(p, builtins); err != nil {
 		return nil, fmt.Errorf("isolated: %w", err)
 	}
+	timeout := p.callTimeout
+	if timeout <= 0 {
+		timeout = defaultCallTimeout
+	}
 	e, err := engine.New(engine.Config{
 		DataDir: p.dataDir, Model: p.model, ModelInfo: p.info, Builtins: builtins,
-		Launcher: p.launcher, InvokeTimeout: 2 * time.Minute, Defences: p.defences,
+		Launcher: p.launcher, InvokeTimeout: timeout, Defences: p.defences,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("isolated: %w", err)

@@ -149,7 +149,7 @@ func runCaseStudy(ctx context.Context, cs *CaseStudy, arch string, o Options) ([
 	if err := placeFiles(dir, user, cs.Files, o.Sandboxed); err != nil {
 		return nil, err
 	}
-	rec := &record.Launcher{Inner: o.launcher()}
+	rec := &record.Launcher{Inner: o.launcher(0)}
 	rec.SetSession(1)
 	var s session
 	switch arch {

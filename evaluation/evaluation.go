@@ -9,8 +9,10 @@ package evaluation
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -23,13 +25,32 @@ var data embed.FS
 
 // Scenarios returns the attack scenarios shipped in the binary, by id.
 func Scenarios() ([]*scenario.Scenario, error) {
-	names, err := fs.Glob(data, "scenarios/*.json")
+	sub, err := fs.Sub(data, "scenarios")
 	if err != nil {
 		return nil, err
 	}
+	return LoadScenariosFS(sub)
+}
+
+// LoadScenarios reads every *.json scenario in dir: scenarios written
+// outside the project, such as the adaptive search's reproducers.
+func LoadScenarios(dir string) ([]*scenario.Scenario, error) {
+	return LoadScenariosFS(os.DirFS(dir))
+}
+
+// LoadScenariosFS reads every *.json scenario at the top of fsys, by id;
+// each file is named after its scenario's id.
+func LoadScenariosFS(fsys fs.FS) ([]*scenario.Scenario, error) {
+	names, err := fs.Glob(fsys, "*.json")
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, errors.New("no scenario file (*.json) found")
+	}
 	var out []*scenario.Scenario
 	for _, name := range names {
-		b, err := data.ReadFile(name)
+		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, err
 		}

@@ -130,7 +130,7 @@ func runCase(ctx context.Context, c *Case, arch string, o Options) (CaseResult, 
 	if err := placeFiles(dir, evalUser, c.Files, o.Sandboxed); err != nil {
 		return r, err
 	}
-	rec := &record.Launcher{Inner: o.launcher()}
+	rec := &record.Launcher{Inner: o.launcher(0)}
 	rec.SetSession(1)
 	sys, err := start(arch, parts{catalog: catalog, launcher: rec, model: benignModel(arch, catalog, &scenario.Scenario{}), info: offlineInfo, dataDir: dir, vanillaMemory: &vanilla.MemoryStore{}})
 	if err != nil {

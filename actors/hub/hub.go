@@ -109,6 +109,9 @@ type hub struct {
 	queries  map[string]*queryEntry // by PID id
 	byQuery  map[string]*queryEntry // by query id
 	spawned  int
+	// firstUser is the user of the first session, every session's user
+	// when user separation is switched off (the evaluation's ablation).
+	firstUser string
 	// spokeStrategy decides what happens to a spoke that panics.
 	spokeStrategy actor.SupervisorStrategy
 }
@@ -259,9 +262,17 @@ func (h *hub) openSession(ctx actor.Context, m *msg.OpenSessionRequest) {
 		return
 	}
 	id := newID("s")
-	h.sessions[id] = &session{id: id, user: m.User, spokes: map[string]*actor.PID{}}
-	ctx.Send(h.d.Permission, &msg.SessionOpened{SessionID: id, User: m.User, FrontEnd: m.FrontEnd})
-	h.d.Audit(store.AuditRecord{User: m.User, Session: id, Kind: "session", Outcome: "opened"})
+	user := m.User
+	if !h.d.Defences.On(defence.UserSeparation) {
+		// Ablation only: every session is the first user's.
+		if h.firstUser == "" {
+			h.firstUser = m.User
+		}
+		user = h.firstUser
+	}
+	h.sessions[id] = &session{id: id, user: user, spokes: map[string]*actor.PID{}}
+	ctx.Send(h.d.Permission, &msg.SessionOpened{SessionID: id, User: user, FrontEnd: m.FrontEnd})
+	h.d.Audit(store.AuditRecord{User: user, Session: id, Kind: "session", Outcome: "opened"})
 	ctx.Respond(&msg.OpenSessionReply{SessionID: id})
 }
 

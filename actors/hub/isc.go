@@ -101,7 +101,7 @@ func (h *hub) isc(ctx actor.Context, m *msg.ISCRequest) {
 		Kind: msg.Collab, Requester: from.app, App: app, Function: fn, Effect: f.Effect,
 		InPlan: inPlan, ChosenBy: chosenBy, Origin: from.app + "." + label.Assistant, Data: execute.Describe(args, sent),
 	}
-	h.permit(ctx, from.session, m.QueryID, collab, func(allowed bool, reason string) {
+	h.mediate(ctx, from.session, m.QueryID, collab, func(allowed bool, reason string) {
 		if !allowed {
 			reply(nil, msg.StatusDenied, reason)
 			return
@@ -131,7 +131,7 @@ func (h *hub) isc(ctx actor.Context, m *msg.ISCRequest) {
 				Kind: msg.Data, Origin: function, App: from.app, InPlan: inPlan, ChosenBy: chosenBy,
 				Data: execute.Describe(out, result),
 			}
-			h.permit(ctx, from.session, m.QueryID, release, func(allowed bool, reason string) {
+			h.mediate(ctx, from.session, m.QueryID, release, func(allowed bool, reason string) {
 				if !allowed {
 					reply(nil, msg.StatusDenied, reason)
 					return
@@ -189,6 +189,16 @@ func (h *hub) exec(ctx actor.Context, m *msg.ExecRequest) {
 		}
 		ctx.Respond(&msg.ExecReply{CallID: m.CallID, QueryID: m.QueryID, Allowed: true})
 	})
+}
+
+// mediate asks the user about an ISC flow; only the evaluation's ablation
+// (defence.ISCMediation off) lets the flow through unasked.
+func (h *hub) mediate(ctx actor.Context, sessionID, queryID string, p msg.Prompt, then func(bool, string)) {
+	if !h.d.Defences.On(defence.ISCMediation) {
+		then(true, "")
+		return
+	}
+	h.permit(ctx, sessionID, queryID, p, then)
 }
 
 // refusal is what a requesting app is told when its request did not go

@@ -125,6 +125,9 @@ func (m *manager) decide(ctx actor.Context, r *msg.PermissionRequest) {
 	}
 	p := r.Prompt
 	p.Warning = warning(p, m.d.Defences.On(defence.AppDataWrites))
+	if !m.d.Defences.On(defence.HubWarnings) {
+		p.Warning = ""
+	}
 	scoped := m.d.Defences.On(defence.GrantScope)
 	key := p.LegacyKey()
 	if scoped {

@@ -197,6 +197,9 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 		Query:    q.d.Query,
 		Memory:   memory,
 		Defences: q.d.Defences,
+		// Only the evaluation's ablation switches a defence off; the
+		// model then stands in for what the defence replaced.
+		Model: q.d.Planner.Model,
 		OnStep: func(o msg.StepOutcome) {
 			q.audit("step", o.App, o.Function, o.Status, o)
 			system.EventStream.Publish(&msg.StepFinished{QueryID: q.d.QueryID, Outcome: o})
@@ -205,7 +208,7 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 	rep := ex.Run(ctx, res.Graph)
 	ans.Steps = rep.Steps
 	ans.Usage = ans.Usage.Add(rep.Usage)
-	return finish(ex.Render(res.Graph, rep)+bounded(q.perms.list()), nil)
+	return finish(ex.Answer(ctx, q.d.Query, res.Graph, rep)+bounded(q.perms.list()), nil)
 }
 
 // bounded says, in the hub's words, which apps used up their prompts for
@@ -252,7 +255,11 @@ func (q *queryActor) remember(a *msg.Answer) {
 		if s.Kind == "op" {
 			who = "hub " + s.Step
 		}
-		facts = append(facts, who+" "+s.Status)
+		fact := who + " " + s.Status
+		if !q.d.Defences.On(defence.MemoryIsolation) && len(s.Result) > 0 {
+			fact += " → " + execute.Preview(s.Result)
+		}
+		facts = append(facts, fact)
 	}
 	err := q.d.Store.AppendTurn(q.d.User, store.Turn{At: time.Now().UTC(), QueryID: q.d.QueryID, Query: q.d.Query, Facts: facts})
 	if err != nil && q.d.Logger != nil {

@@ -108,7 +108,7 @@ func (s *spoke) Receive(ctx actor.Context) {
 		spec := s.launchSpec()
 		spec.User, spec.Session = s.d.User, s.d.SessionID
 		s.app = &appConn{launcher: s.d.Launcher, app: spec, dir: s.d.DataDir, notify: s.workerChanged}
-		if s.d.App.MCP != nil {
+		if s.d.App.MCP != nil && s.d.Defences.On(defence.PinCheck) {
 			s.app.verify = s.verifyTools
 		}
 		ctx.SetReceiveTimeout(s.d.IdleTimeout)

@@ -17,10 +17,63 @@ type Name string
 // The defences. Each is checked at exactly one enforcement point; the
 // comment says where. Add new ones here (and to described) — the
 // evaluation's ablation refuses a scenario naming an unknown defence.
+//
+// Switched off, each behaves as the original IsolateGPT (or a system
+// without the defence) does at that point, so the evaluation's ablation can
+// show what the defence stops.
 const (
 	// PlannerIsolation: the planner sees identifiers and typed schemas only,
-	// never an app's description or output (engine/plan PlannerView).
+	// never an app's description (engine/planner). Off: the planner's
+	// request carries every app's and function's description, as SecGPT's
+	// planner reads them.
 	PlannerIsolation Name = "planner_isolation"
+	// MemoryIsolation: the hub's memory holds the user's queries and the
+	// hub's own facts about each step, never an app's output
+	// (actors/query). Off: each step's result is remembered too, as
+	// SecGPT's hub memory records app responses.
+	MemoryIsolation Name = "memory_isolation"
+	// ISCMediation: an app reaches another app only after the user allows
+	// the collaboration and the release of its result (actors/hub/isc.go).
+	// Off: the hub forwards the request and releases the result unasked.
+	ISCMediation Name = "isc_mediation"
+	// HubWarnings: the hub marks a prompt with its own warning when the
+	// flow deserves a second look (actors/permission). Off: no prompt
+	// carries a warning.
+	HubWarnings Name = "hub_warnings"
+	// OutputSchema: every step's result is validated against the
+	// function's declared output schema before anything sees it
+	// (engine/execute). Off: any JSON result is accepted as it is.
+	OutputSchema Name = "output_schema"
+	// OutputCap: an app's result is capped in size, by the hub
+	// (engine/execute) and by the sandbox's launcher, configured from the
+	// same switch (engine, evaluation). Off: any size is read.
+	OutputCap Name = "output_cap"
+	// PinCheck: an MCP server's tools/list is checked against its pin at
+	// every start of its worker (actors/spoke). Off: whatever it reports
+	// runs.
+	PinCheck Name = "pin_check"
+	// HubChoice: choices across apps (min, max) are made by the hub on
+	// typed values (engine/execute). Off: an LLM that reads the candidate
+	// steps' results chooses, as ACE's execution manager does.
+	HubChoice Name = "hub_choice"
+	// DirectCalls: a step whose arguments are complete calls its app
+	// directly, read by no LLM (engine/execute). Off: the step runs in its
+	// app's agent loop, whose LLM reads the app's output, as every app
+	// invocation does in IsolateGPT.
+	DirectCalls Name = "direct_calls"
+	// HubAnswer: the answer is the plan's template, written before any app
+	// ran, filled by the hub with typed values (engine/execute). Off: an
+	// LLM that reads every step's result writes it, as IsolateGPT's
+	// routing spoke and ACE's execution manager do.
+	HubAnswer Name = "hub_answer"
+	// CallLimit: the hub gives up on an app call after its wall-clock
+	// limit, and the step fails alone (engine). Off: the hub waits as long
+	// as the query may take.
+	CallLimit Name = "call_limit"
+	// UserSeparation: each user of a data folder has their own memory,
+	// grants and app folders (actors/hub). Off: every session is the same
+	// user's.
+	UserSeparation Name = "user_separation"
 
 	// Information flow (issue #10). Each is checked at the one place named.
 
@@ -64,6 +117,17 @@ const (
 // described is every defence with one line on what it stops.
 var described = map[Name]string{
 	PlannerIsolation: "the planner never reads app-authored text",
+	MemoryIsolation:  "the hub's memory never holds app output",
+	ISCMediation:     "an app reaches another app only with the user's consent, through the hub",
+	HubWarnings:      "the hub warns on risky flows (outside the plan, across apps, from earlier queries, chosen by an app)",
+	OutputSchema:     "app results are checked against their declared output schema",
+	OutputCap:        "app results are capped in size",
+	PinCheck:         "an MCP server's tools are checked against their pin",
+	HubChoice:        "cross-app choices are made by the hub on typed values, not by an LLM",
+	DirectCalls:      "steps with complete arguments call their app with no LLM",
+	HubAnswer:        "the answer is the hub's template filled with typed values, written by no LLM that read app outputs",
+	CallLimit:        "a call past its wall-clock limit fails alone",
+	UserSeparation:   "users of one data folder never share memory, grants or app data",
 
 	LiteralProvenance:  "a plan literal is the user's only when it occurs in the query; otherwise the planner's, possibly carrying earlier queries",
 	OperatorLabels:     "an operator's result carries the labels of every step it compared",

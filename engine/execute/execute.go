@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tmc/langchaingo/llms"
+
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/permission"
 	"github.com/isolategpt/isolategpt/engine/defence"
@@ -82,7 +84,11 @@ type Executor struct {
 	Query  string
 	Memory []string
 	// Defences is which defences are on (all, outside the evaluation).
+	// Model stands in, in the evaluation's ablation only, for what a
+	// switched-off defence replaced: the LLM that chooses across apps
+	// (defence.HubChoice).
 	Defences defence.Set
+	Model    llms.Model
 }
 
 // OriginMemory is the origin of a data prompt about values that may carry
@@ -165,6 +171,10 @@ func (e *Executor) runNode(ctx context.Context, g *plan.Graph, n *plan.Node, sta
 	}
 	switch n.Kind {
 	case plan.KindOp:
+		if !e.Defences.On(defence.HubChoice) {
+			o, v := e.llmChoice(ctx, n, states, out)
+			return o, v, msg.Usage{}
+		}
 		o, v := e.runOp(n, states, out)
 		return o, v, msg.Usage{}
 	case plan.KindAgent:
@@ -324,6 +334,9 @@ func (e *Executor) runCall(ctx context.Context, n *plan.Node, states map[string]
 	if err != nil {
 		return fail(out, msg.StatusFailed, err.Error()), nil, res.Usage
 	}
+	if !e.Defences.On(defence.DirectCalls) {
+		res = e.readByAgent(ctx, n.ID, app, f.Name, res)
+	}
 	return e.accept(out, res, f.Output)
 }
 
@@ -348,10 +361,17 @@ func (e *Executor) accept(out msg.StepOutcome, res InvokeResult, sc *schema.Sche
 	if limit <= 0 {
 		limit = DefaultMaxResultBytes
 	}
+	if !e.Defences.On(defence.OutputCap) {
+		limit = math.MaxInt32
+	}
 	if len(res.Output) > limit {
 		return fail(out, msg.StatusFailed, fmt.Sprintf("result of %d bytes exceeds the %d-byte cap", len(res.Output), limit)), nil, res.Usage
 	}
-	v, err := sc.DecodeValidate(res.Output, limit)
+	decode := sc.DecodeValidate
+	if !e.Defences.On(defence.OutputSchema) {
+		decode = anyJSON
+	}
+	v, err := decode(res.Output, limit)
 	if err != nil {
 		return fail(out, msg.StatusFailed, "result does not fit the declared output schema: "+err.Error()), nil, res.Usage
 	}

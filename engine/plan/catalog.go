@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/specs"
@@ -110,7 +111,8 @@ func (c *Catalog) render(how rendering) []AppEntry {
 		m := c.apps[id]
 		e := AppEntry{App: m.ID, Kind: m.Kind}
 		if how == withProse {
-			e.Description = m.Description
+			// A prompt app's instructions are its prose too.
+			e.Description = strings.TrimSpace(m.Description + "\n" + m.Instructions)
 		}
 		for _, f := range m.Functions {
 			fe := FunctionEntry{Name: f.Name, Effect: f.Effect, Input: f.Input.Public(), Output: f.Output.Public()}

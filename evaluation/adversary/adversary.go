@@ -71,13 +71,47 @@ func (m *Model) GenerateContent(ctx context.Context, messages []llms.MessageCont
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rule, ok := m.rule(current(messages))
+	req, planning := plannerRequest(messages)
+	asked := current(messages)
+	if planning {
+		// A re-plan's last message is the hub's rejection; the request is
+		// still the query.
+		asked = firstHuman(messages)
+	}
+	rule, ok := m.rule(asked, inputText(messages))
 	if !ok {
 		// The attacker scripted nothing for this request: an obedient LLM
 		// with no instruction for it answers with nothing useful.
 		return text(""), nil
 	}
+	if planning {
+		// A planner that read the canary writes the attacker's plan.
+		return text(PlanFor(rule.Replies, req, inputText(messages))), nil
+	}
+	if rule.Seen != "" {
+		at = max(at, firstWith(messages, rule.Seen))
+	}
 	return Answer(nextReply(rule.Replies, messages[at+1:]), messages, opts.Tools, &m.seq), nil
+}
+
+// firstWith is the index of the first message whose text or tool result
+// holds s (-1 if none).
+func firstWith(messages []llms.MessageContent, s string) int {
+	for i, mc := range messages {
+		for _, p := range mc.Parts {
+			switch p := p.(type) {
+			case llms.TextContent:
+				if strings.Contains(p.Text, s) {
+					return i
+				}
+			case llms.ToolCallResponse:
+				if strings.Contains(p.Content, s) {
+					return i
+				}
+			}
+		}
+	}
+	return -1
 }
 
 // nextReply is the scripted reply for this turn of a conversation: reply n
@@ -224,13 +258,26 @@ func (m *Model) has(s string) bool {
 	return false
 }
 
-func (m *Model) rule(req string) (scenario.Rule, bool) {
+// rule is the first rule whose When is in the current request and whose
+// Seen, if any, is somewhere in the call's input (the attacker's LLM
+// branches on what it has read).
+func (m *Model) rule(req, input string) (scenario.Rule, bool) {
 	for _, r := range m.Attacker.Rules {
-		if r.When == "" || strings.Contains(req, r.When) {
+		if (r.When == "" || strings.Contains(req, r.When)) && (r.Seen == "" || strings.Contains(input, r.Seen)) {
 			return r, true
 		}
 	}
 	return scenario.Rule{}, false
+}
+
+// firstHuman is the first human message: the planner's request.
+func firstHuman(messages []llms.MessageContent) string {
+	for _, mc := range messages {
+		if mc.Role == llms.ChatMessageTypeHuman {
+			return textOf(mc)
+		}
+	}
+	return ""
 }
 
 // current is the last human message: the query, or a spoke's task.

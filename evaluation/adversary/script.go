@@ -18,8 +18,10 @@ import (
 // goes to Inner.
 type Script struct {
 	Inner llms.Model
-	// Plan answers every planner request.
-	Plan string
+	// Plans answer the planner requests whose query holds their When, in
+	// order; Plan answers every other planner request.
+	Plans []scenario.BenignPlan
+	Plan  string
 	// Replies answer every other call: the nth reply answers the call that
 	// has n tool results since the query (or the spoke's task).
 	Replies []scenario.Reply
@@ -38,7 +40,12 @@ func (s *Script) GenerateContent(ctx context.Context, messages []llms.MessageCon
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if isPlannerRequest(messages) {
+	if req, ok := plannerRequest(messages); ok {
+		for _, p := range s.Plans {
+			if strings.Contains(req.Query, p.When) {
+				return text(string(p.Plan)), nil
+			}
+		}
 		if s.Plan != "" {
 			return text(s.Plan), nil
 		}
@@ -60,21 +67,29 @@ func (s *Script) GenerateContent(ctx context.Context, messages []llms.MessageCon
 	return s.Inner.GenerateContent(ctx, messages, options...)
 }
 
-// isPlannerRequest tells the hub's planner call (its user message is the
-// planner's JSON request) from a spoke's agent loop.
-func isPlannerRequest(messages []llms.MessageContent) bool {
+// plannerRequest tells the hub's planner call (its first user message is
+// the planner's JSON request) from a spoke's agent loop and from the other
+// calls the hub makes, and returns the request.
+func plannerRequest(messages []llms.MessageContent) (*planner.Request, bool) {
 	for _, m := range messages {
 		if m.Role != llms.ChatMessageTypeHuman {
 			continue
 		}
-		var b strings.Builder
-		for _, p := range m.Parts {
-			if t, ok := p.(llms.TextContent); ok {
-				b.WriteString(t.Text)
-			}
-		}
 		var req planner.Request
-		return json.Unmarshal([]byte(b.String()), &req) == nil && req.Catalog != nil
+		if json.Unmarshal([]byte(textOf(m)), &req) == nil && req.Catalog != nil {
+			return &req, true
+		}
+		return nil, false
 	}
-	return false
+	return nil, false
+}
+
+func textOf(m llms.MessageContent) string {
+	var b strings.Builder
+	for _, p := range m.Parts {
+		if t, ok := p.(llms.TextContent); ok {
+			b.WriteString(t.Text)
+		}
+	}
+	return b.String()
 }

@@ -1,8 +1,11 @@
 // Package attackapps runs the evaluation's scenario apps: apps whose
-// manifest and answers are a scenario file's data (an attacker's app, or a
-// fixture holding the user's data). They run in-process for speed or in the
-// real sandbox, as one registered worker app that reads its specification
-// from its own data folder.
+// manifest and answers are a scenario file's data (an attacker's app, an
+// attacker's MCP server, or a fixture holding the user's data). Each is an
+// MCP server — in this process behind a pipe for speed, or in the real
+// sandbox as one registered worker app that reads its specification from
+// its own data folder — so the hub reaches it through the same MCP client
+// code as any app: content items, structuredContent, isError, a hang, a
+// crash, an answer that changes from call to call.
 //
 // The worker registration is reachable only through WorkerName, which no
 // manifest id can spell (ids are [a-z0-9_]), so only this package's
@@ -10,22 +13,20 @@
 package attackapps
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	"github.com/isolategpt/isolategpt/evaluation/scenario"
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/sandbox/wire"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
-	"github.com/isolategpt/isolategpt/specs"
 )
 
 // WorkerName is the worker app that serves a scenario app in the sandbox.
@@ -37,66 +38,20 @@ const SpecFile = "scenario_app.json"
 // maxSpecBytes caps the specification a worker reads.
 const maxSpecBytes = 2 << 20
 
-// Spec is what a scenario app is: its manifest and its behaviour.
+// crashExit is a crashing scenario app's exit status in the sandbox.
+const crashExit = 70
+
+// inprocMaxMessageBytes bounds one message of an in-process scenario app:
+// past the hub's own result cap, so that cap is what an oversized answer
+// meets, as it is for any in-process app.
+const inprocMaxMessageBytes = 64 << 20
+
+// Spec is what a scenario app is: its manifest, how its functions behave
+// and, for an MCP server, the tools/list it reports.
 type Spec struct {
 	Manifest  json.RawMessage               `json:"manifest"`
 	Functions map[string]scenario.Behaviour `json:"functions"`
-}
-
-// app answers calls as its specification says.
-type app struct {
-	m     *specs.Manifest
-	spec  Spec
-	tools []sandbox.Tool
-}
-
-func newApp(spec Spec) (*app, error) {
-	m, err := specs.Parse(spec.Manifest)
-	if err != nil {
-		return nil, fmt.Errorf("scenario app: %w", err)
-	}
-	a := &app{m: m, spec: spec}
-	for _, f := range m.Functions {
-		in, err := json.Marshal(f.Input)
-		if err != nil {
-			return nil, fmt.Errorf("scenario app %s: %w", m.ID, err)
-		}
-		out, err := json.Marshal(f.Output)
-		if err != nil {
-			return nil, fmt.Errorf("scenario app %s: %w", m.ID, err)
-		}
-		a.tools = append(a.tools, sandbox.Tool{Name: f.Name, Description: f.Description, InputSchema: in, OutputSchema: out})
-	}
-	return a, nil
-}
-
-// call answers one call. It does not check the arguments: an attacker's
-// app need not, and a fixture's answers do not depend on them but for By.
-func (a *app) call(_ context.Context, name string, args json.RawMessage) (json.RawMessage, error) {
-	if _, ok := a.m.Function(name); !ok {
-		return nil, &sandbox.ToolError{Message: fmt.Sprintf("%s has no function %q", a.m.ID, name)}
-	}
-	b, ok := a.spec.Functions[name]
-	if !ok {
-		return nil, &sandbox.ToolError{Message: fmt.Sprintf("%s.%s: no answer scripted", a.m.ID, name)}
-	}
-	if b.By != "" {
-		var in map[string]any
-		if json.Unmarshal(args, &in) == nil {
-			if out, ok := b.Outputs[fmt.Sprint(in[b.By])]; ok {
-				return bytes.Clone(out), nil
-			}
-		}
-	}
-	switch {
-	case len(b.Output) > 0:
-		return bytes.Clone(b.Output), nil
-	case b.Error != "":
-		return nil, &sandbox.ToolError{Message: b.Error}
-	default:
-		field, _ := json.Marshal(strings.Repeat("A", b.Oversize) + b.Tail)
-		return json.RawMessage(`{"text":` + string(field) + `}`), nil
-	}
+	MCPTools  []json.RawMessage             `json:"mcp_tools,omitempty"`
 }
 
 // Handler is the worker's side: it serves the scenario app whose
@@ -109,32 +64,10 @@ func Handler() (wire.Handler, error) {
 	}
 	defer f.Close()
 	var spec Spec
-	dec := json.NewDecoder(&limited{r: f, n: maxSpecBytes})
-	if err := dec.Decode(&spec); err != nil {
+	if err := json.NewDecoder(io.LimitReader(f, maxSpecBytes)).Decode(&spec); err != nil {
 		return nil, fmt.Errorf("scenario app: specification: %w", err)
 	}
-	a, err := newApp(spec)
-	if err != nil {
-		return nil, err
-	}
-	return wire.NewToolServer(a.tools, a.call), nil
-}
-
-type limited struct {
-	r interface{ Read([]byte) (int, error) }
-	n int
-}
-
-func (l *limited) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, errors.New("specification too large")
-	}
-	if len(p) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.r.Read(p)
-	l.n -= n
-	return n, err
+	return newServer(spec, ".", func() { os.Exit(crashExit) })
 }
 
 // Launcher starts scenario apps, and every other app through Inner.
@@ -144,8 +77,11 @@ type Launcher struct {
 	// Sandboxed runs scenario apps in Inner's workers too (Inner must then
 	// be the sandbox launcher); otherwise they run in this process.
 	Sandboxed bool
-	mu        sync.Mutex
-	apps      map[string]Spec
+	// CallTimeout is, for apps in this process, the wall-clock limit of
+	// one call that the sandbox's launcher enforces on a worker (0: none).
+	CallTimeout time.Duration
+	mu          sync.Mutex
+	apps        map[string]Spec
 }
 
 var _ sandbox.Launcher = (*Launcher)(nil)
@@ -168,15 +104,11 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 	if !ok {
 		return l.Inner.Launch(ctx, a, dataDir)
 	}
-	if !l.Sandboxed {
-		ap, err := newApp(spec)
-		if err != nil {
-			return nil, fmt.Errorf("launch %s: %w", a.ID, err)
-		}
-		return &conn{a: ap}, nil
-	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("launch %s: %w", a.ID, err)
+	}
+	if !l.Sandboxed {
+		return startInProcess(ctx, a.ID, spec, dataDir, l.CallTimeout)
 	}
 	b, err := json.Marshal(spec)
 	if err != nil {
@@ -192,32 +124,63 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 	return c, nil
 }
 
-// conn is an in-process scenario app.
-type conn struct {
-	a      *app
-	closed atomic.Bool
+// startInProcess serves the app on a pair of pipes in this process and
+// connects the hub's MCP client to it. A crash breaks both pipes, as a
+// dead worker's stdio breaks.
+func startInProcess(ctx context.Context, id string, spec Spec, dir string, limit time.Duration) (sandbox.Conn, error) {
+	toClient, fromServer := io.Pipe()
+	toServer, fromClient := io.Pipe()
+	sctx, stop := context.WithCancel(context.Background())
+	dead := errors.New("scenario app crashed")
+	crash := func() {
+		stop()
+		fromServer.CloseWithError(dead)
+		toServer.CloseWithError(dead)
+	}
+	srv, err := newServer(spec, dir, crash)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("launch %s: %w", id, err)
+	}
+	opts := wire.Options{MaxMessageBytes: inprocMaxMessageBytes}
+	go func() {
+		_ = wire.Serve(sctx, toServer, fromServer, srv, opts)
+		fromServer.Close()
+	}()
+	client := wire.NewClient(toClient, fromClient, opts)
+	if _, err := wire.Initialize(ctx, client, "isolategpt", "1"); err != nil {
+		_ = client.Close()
+		crash()
+		return nil, fmt.Errorf("launch %s: %w", id, err)
+	}
+	return &conn{Conn: wire.NewConn(client), app: id, stop: crash, limit: limit}, nil
 }
 
-func (c *conn) ListTools(context.Context) ([]sandbox.Tool, error) {
-	if c.closed.Load() {
-		return nil, sandbox.ErrClosed
-	}
-	return append([]sandbox.Tool(nil), c.a.tools...), nil
+// conn is an in-process scenario app's connection.
+type conn struct {
+	sandbox.Conn
+	app   string
+	stop  func()
+	limit time.Duration
 }
 
 func (c *conn) CallTool(ctx context.Context, name string, args json.RawMessage) (json.RawMessage, error) {
-	if c.closed.Load() {
-		return nil, sandbox.ErrClosed
+	if c.limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.limit)
+		defer cancel()
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	out, err := c.Conn.CallTool(ctx, name, args)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("%s.%s passed its %s wall-clock limit: %w", c.app, name, c.limit, ctx.Err())
 	}
-	return c.a.call(ctx, name, args)
+	return out, err
 }
 
 func (c *conn) Close() error {
-	c.closed.Store(true)
-	return nil
+	err := c.Conn.Close()
+	c.stop()
+	return err
 }
 
 // RegisterWorker makes the worker able to serve scenario apps. Binaries

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/isolategpt/isolategpt/sandbox"
 )
@@ -25,6 +26,10 @@ type Call struct {
 	// Sandboxed is true when the app answered from its own worker process
 	// (its connection reports a PID other than this process's).
 	Sandboxed bool `json:"sandboxed"`
+	// StartMs and EndMs are when the call reached the app and when it
+	// answered, in milliseconds since the recording began.
+	StartMs int64 `json:"start_ms"`
+	EndMs   int64 `json:"end_ms"`
 }
 
 // MaxResult caps a recorded result.
@@ -36,6 +41,7 @@ type Launcher struct {
 	mu      sync.Mutex
 	session int
 	calls   []Call
+	began   time.Time
 }
 
 var _ sandbox.Launcher = (*Launcher)(nil)
@@ -52,6 +58,16 @@ func (l *Launcher) Calls() []Call {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]Call(nil), l.calls...)
+}
+
+// since is the time since the first call of the recording began.
+func (l *Launcher) since() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.began.IsZero() {
+		l.began = time.Now()
+	}
+	return time.Since(l.began).Milliseconds()
 }
 
 // Launch launches through Inner and wraps the connection.
@@ -75,8 +91,9 @@ type conn struct {
 }
 
 func (c *conn) CallTool(ctx context.Context, name string, args json.RawMessage) (json.RawMessage, error) {
+	start := c.l.since()
 	out, err := c.Conn.CallTool(ctx, name, args)
-	rec := Call{App: c.app, Function: name, Args: asJSON(args), Sandboxed: c.sandboxed}
+	rec := Call{App: c.app, Function: name, Args: asJSON(args), Sandboxed: c.sandboxed, StartMs: start, EndMs: c.l.since()}
 	if err != nil {
 		rec.Err = err.Error()
 	} else {
