@@ -104,13 +104,20 @@ func TestGroupOnThisHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("/bin/sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done")
+	// The loop waits for a line: it runs only once it is in the group.
+	cmd := exec.Command("/bin/sh", "-c", "read go; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.Add(cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
+	in.Write([]byte("go\n"))
+	in.Close()
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
