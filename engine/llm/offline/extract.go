@@ -20,9 +20,9 @@ type facts struct {
 	quoted []string
 	// roles holds, for each quoted value, the word just before it that
 	// says what the value is ("with content", "named", "to"), or "".
-	roles []string
-	from  string
-	to    string
+	roles   []string
+	from    string
+	to      string
 	emails  []string
 	dates   []string
 	numbers []string
