@@ -142,7 +142,7 @@ const (
 	mentionName
 )
 
-// namePlaceRE finds a plain word used as a name: after "use", "with",
+// namePlace finds a plain word used as a name: after "use", "with",
 // "in", … (and an optional "my"), before "app", or first and followed by
 // a colon.
 const namePlace = `(?:\b(?:use|using|with|in|on|from|via|ask|open|through|to|into)\s+(?:my\s+|the\s+)?%[1]s\b|\b%[1]s\s+app\b|^\s*%[1]s\s*:)`
@@ -190,7 +190,7 @@ var roleWords = map[string][]string{
 	"contact": {"name"}, "id": {"id"}, "email": {"email", "to"}, "city": {"city"}, "date": {"date"},
 }
 
-// fillerRE are words skipped between a role word and its value: "the
+// fillerWords are words skipped between a role word and its value: "the
 // file \"x\"", "to my \"Elm Avenue\"".
 var fillerWords = map[string]bool{"the": true, "a": true, "an": true, "my": true, "this": true, "that": true, "of": true, "is": true, "be": true}
 
