@@ -181,7 +181,12 @@ func TestCloseWaitsForCommandsInFlight(t *testing.T) {
 	}
 	release := make(chan struct{})
 	started := make(chan struct{})
-	if err := h.Serve(func(ctx context.Context, s *Session) int { close(started); <-release; fmt.Fprint(s.Stdout, "done"); return 7 }, ServeOptions{}); err != nil {
+	if err := h.Serve(func(ctx context.Context, s *Session) int {
+		close(started)
+		<-release
+		fmt.Fprint(s.Stdout, "done")
+		return 7
+	}, ServeOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	cl, err := Dial(dir)
