@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tmc/langchaingo/llms"
@@ -21,52 +22,87 @@ import (
 	"github.com/isolategpt/isolategpt/sandbox/launch"
 )
 
+var evalCmd = &cmdSpec{
+	name:    "eval",
+	summary: "the evaluation suites on isolategpt and the non-isolated baseline",
+	help: `Each suite prints Markdown tables (the same on every run) on stdout and a
+line per scenario or case on stderr as it goes.`,
+	subs: []*cmdSpec{
+		{name: "attacks", summary: "the attack scenarios under the compromised-LLM adversary",
+			new: func() options { return &evalOpts{suite: "attacks"} }},
+		{name: "functionality", summary: "benign and adversarial queries on the offline model",
+			new: func() options { return &evalOpts{suite: "functionality"} }},
+		{name: "case-studies", summary: "the original's four case studies",
+			new: func() options { return &evalOpts{suite: "case-studies"} }},
+	},
+}
+
+type evalOpts struct {
+	suite     string
+	sandboxed bool
+	jsonPath  string
+	only      string
+	timeout   time.Duration
+}
+
+func (o *evalOpts) flags(fs *flag.FlagSet, _ IO) {
+	fs.BoolVar(&o.sandboxed, "sandbox", false, "run every app in its sandboxed worker process (default: in-process, same app code)")
+	fs.StringVar(&o.jsonPath, "json", "", "also write the full results as JSON to this `FILE`")
+	if o.suite == "attacks" {
+		fs.StringVar(&o.only, "scenario", "", "run only the scenario with this `ID`")
+	}
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long; 0 means no limit")
+}
+
 // Eval runs `isolategpt eval attacks|functionality|case-studies [flags]`:
 // the evaluation suites on the isolated architecture and the baseline,
 // printed as Markdown tables (the same on every run), with --json for the
 // full results.
-func Eval(args []string, stdio IO) int {
-	if len(args) == 0 || !slices.Contains([]string{"attacks", "functionality", "case-studies"}, args[0]) {
-		fmt.Fprintln(stdio.Err, "usage: isolategpt eval attacks|functionality|case-studies [--sandbox] [--json FILE]")
+func Eval(args []string, stdio IO) int { return runCommand(stdio, "eval", args...) }
+
+func (o *evalOpts) run(_ []string, stdio IO) int {
+	name := "isolategpt eval " + o.suite
+	if !checkTimeout(o.timeout, stdio, "eval "+o.suite) {
 		return ExitUsage
 	}
-	suite := args[0]
-	fs := flag.NewFlagSet("eval "+suite, flag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
-	sandboxed := fs.Bool("sandbox", false, "run every app in its sandboxed worker process (default: in-process, same app code)")
-	jsonPath := fs.String("json", "", "also write the full results as JSON to this file")
-	only := fs.String("scenario", "", "attacks: run only the scenario with this id")
-	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
-	if err := fs.Parse(args[1:]); err != nil {
-		return ExitUsage
+	jsonPath := stdio.path(o.jsonPath)
+	if jsonPath != "" {
+		// Found out now, not after a long run.
+		if err := checkWritable(jsonPath); err != nil {
+			fmt.Fprintf(stdio.Err, "%s: --json: %v\n", name, err)
+			return ExitUsage
+		}
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stdio.Err, "isolategpt eval: unexpected argument %q\n", fs.Arg(0))
-		return ExitUsage
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := withTimeout(stdio.ctx(), o.timeout)
 	defer cancel()
-	o := evaluation.Options{Sandboxed: *sandboxed}
+	eo := evaluation.Options{Sandboxed: o.sandboxed}
 	var (
 		results any
 		table   string
 		err     error
 	)
-	switch suite {
+	switch o.suite {
 	case "attacks":
 		var scs []*scenario.Scenario
 		if scs, err = evaluation.Scenarios(); err != nil {
 			break
 		}
-		if *only != "" {
-			scs = slices.DeleteFunc(scs, func(s *scenario.Scenario) bool { return s.ID != *only })
+		if o.only != "" {
+			var ids []string
+			for _, s := range scs {
+				ids = append(ids, s.ID)
+			}
+			scs = slices.DeleteFunc(scs, func(s *scenario.Scenario) bool { return s.ID != o.only })
 			if len(scs) == 0 {
-				fmt.Fprintf(stdio.Err, "isolategpt eval: no scenario %q\n", *only)
+				fmt.Fprintf(stdio.Err, "%s: --scenario %q: no such scenario (scenarios: %s)\n", name, o.only, strings.Join(ids, ", "))
 				return ExitUsage
 			}
 		}
 		var rs []evaluation.Result
-		rs, err = evaluation.RunAttacks(ctx, scs, o)
+		rs, err = each(ctx, stdio, o.suite, scs, func(s *scenario.Scenario) string { return s.ID },
+			func(ctx context.Context, s *scenario.Scenario) ([]evaluation.Result, error) {
+				return evaluation.RunAttacks(ctx, []*scenario.Scenario{s}, eo)
+			})
 		results, table = rs, evaluation.AttackTable(rs)+"\n"+evaluation.AttackSummary(rs)
 	case "functionality":
 		var cs []*evaluation.Case
@@ -74,7 +110,10 @@ func Eval(args []string, stdio IO) int {
 			break
 		}
 		var rs []evaluation.CaseResult
-		rs, err = evaluation.RunFunctionality(ctx, cs, o)
+		rs, err = each(ctx, stdio, o.suite, cs, func(c *evaluation.Case) string { return c.ID },
+			func(ctx context.Context, c *evaluation.Case) ([]evaluation.CaseResult, error) {
+				return evaluation.RunFunctionality(ctx, []*evaluation.Case{c}, eo)
+			})
 		results, table = rs, evaluation.FunctionalityTable(rs)+"\n"+evaluation.FunctionalityDetail(rs)
 	case "case-studies":
 		var css []*evaluation.CaseStudy
@@ -82,32 +121,86 @@ func Eval(args []string, stdio IO) int {
 			break
 		}
 		var rs []evaluation.CaseStudyResult
-		rs, err = evaluation.RunCaseStudies(ctx, css, o)
+		rs, err = each(ctx, stdio, o.suite, css, func(c *evaluation.CaseStudy) string { return c.ID },
+			func(ctx context.Context, c *evaluation.CaseStudy) ([]evaluation.CaseStudyResult, error) {
+				return evaluation.RunCaseStudies(ctx, []*evaluation.CaseStudy{c}, eo)
+			})
 		results, table = rs, evaluation.CaseStudyTable(rs)
 	}
 	if err != nil {
-		fmt.Fprintf(stdio.Err, "isolategpt eval %s: %v\n", suite, err)
+		fmt.Fprintf(stdio.Err, "%s: %v\n", name, err)
 		return ExitFailed
 	}
 	model := "the benign offline model (deterministic, not an LLM); simulated user as stated"
-	if suite == "attacks" {
+	if o.suite == "attacks" {
 		model = "the compromised-LLM adversary: any LLM call whose input holds a scenario's canary gets the attacker's script, every other call the offline model (deterministic, not an LLM)"
-	} else if suite == "functionality" {
+	} else if o.suite == "functionality" {
 		model = "the benign offline model (deterministic, not an LLM); a user who approves every prompt"
 	}
-	fmt.Fprintf(stdio.Out, "Model: %s.\nApps: %s.\n\n", model, o.Mode())
+	fmt.Fprintf(stdio.Out, "Model: %s.\nApps: %s.\n\n", model, eo.Mode())
 	fmt.Fprint(stdio.Out, table)
-	if *jsonPath != "" {
+	if jsonPath != "" {
 		b, err := evaluation.MarshalResults(results)
 		if err == nil {
-			err = os.WriteFile(*jsonPath, b, 0o644)
+			err = writeFileAtomic(jsonPath, b)
 		}
 		if err != nil {
-			fmt.Fprintf(stdio.Err, "isolategpt eval %s: write %s: %v\n", suite, *jsonPath, err)
+			fmt.Fprintf(stdio.Err, "%s: write %s: %v\n", name, jsonPath, err)
 			return ExitFailed
 		}
 	}
 	return ExitOK
+}
+
+// each runs one item at a time, saying on stderr how far the run is.
+func each[T, R any](ctx context.Context, stdio IO, suite string, items []T, id func(T) string, run func(context.Context, T) ([]R, error)) ([]R, error) {
+	var out []R
+	for i, it := range items {
+		start := time.Now()
+		rs, err := run(ctx, it)
+		out = append(out, rs...)
+		if err != nil {
+			return out, err
+		}
+		fmt.Fprintf(stdio.Err, "eval %s: %d/%d %s (%s)\n", suite, i+1, len(items), id(it), time.Since(start).Round(time.Millisecond))
+	}
+	return out, nil
+}
+
+// checkWritable reports whether a file can be written at path, without
+// touching a file already there.
+func checkWritable(path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s is a folder", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".isolategpt-check-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// writeFileAtomic writes b to path through a temporary file beside it.
+func writeFileAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".isolategpt-*.json")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // Architectures of `ask --arch` and `batch --arch`.
@@ -116,8 +209,8 @@ const (
 	archVanilla  = "vanilla"
 )
 
-func archFlag(fs *flag.FlagSet) *string {
-	return fs.String("arch", archIsolated, "isolated | vanilla: the non-isolated baseline (one LLM context, no isolation, no mediation, no permission prompts), for comparison only")
+func archFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "arch", archIsolated, "isolated | vanilla: the non-isolated baseline (one LLM context, no isolation, no mediation, no permission prompts), for comparison only")
 }
 
 func checkArch(arch string, stdio IO, cmd string) bool {

@@ -166,7 +166,12 @@ func (m *Model) loadApps(note string) {
 
 func (m *Model) bodyHeight() int { return max(m.height-2, 3) }
 
-func (m *Model) resize() { m.chat.SetSize(m.width, m.bodyHeight()) }
+func (m *Model) resize() {
+	m.chat.SetSize(m.width, m.bodyHeight())
+	if len(m.queue) > 0 {
+		m.dialog.SetSize(m.dialogSize())
+	}
+}
 
 // Update handles one message.
 func (m *Model) Update(t tea.Msg) (tea.Model, tea.Cmd) {
@@ -190,6 +195,9 @@ func (m *Model) Update(t tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case EventMsg:
 		m.live.Observe(t.Event)
+		return m, nil
+	case Remote:
+		m.chat.AddRemote(t.PID, t.Command, t.Query, t.Answer, t.Err, t.Done, t.Code)
 		return m, nil
 	case answerMsg:
 		m.chat.AddAnswer(t.a, t.err)
@@ -289,6 +297,17 @@ func (m *Model) revoke(key string) tea.Cmd {
 
 func (m *Model) openDialog() {
 	m.dialog = dialog.New(m.queue[0].req, m.env.Now, m.env.Grace)
+	m.dialog.SetSize(m.dialogSize())
+}
+
+// dialogSize is the room the dialog has: the body, less a line for the
+// count of prompts waiting behind it.
+func (m *Model) dialogSize() (int, int) {
+	h := m.bodyHeight()
+	if len(m.queue) > 1 {
+		h--
+	}
+	return min(m.width, 96), h
 }
 
 // answer replies to the open dialog and opens the next one, if any.
@@ -343,7 +362,8 @@ func (m *Model) View() string {
 	var body string
 	switch {
 	case len(m.queue) > 0:
-		d := m.dialog.View(min(m.width, 96))
+		w, dh := m.dialogSize()
+		d := m.dialog.ViewSize(w, dh)
 		if n := len(m.queue) - 1; n > 0 {
 			d += "\n" + faint.Render(fmt.Sprintf("%d more permission prompt(s) waiting", n))
 		}

@@ -104,12 +104,15 @@ func (e *Executor) Run(ctx context.Context, g *plan.Graph) *Report {
 		states[n.ID] = &state{done: make(chan struct{})}
 	}
 	var wg sync.WaitGroup
-	for _, n := range g.Nodes {
+	order := newTurns(len(g.Nodes))
+	for i, n := range g.Nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			st := states[n.ID]
 			defer close(st.done)
+			ctx := withTurn(ctx, order, i)
+			defer passTurn(ctx)
 			start := time.Now()
 			st.outcome, st.value, st.usage = e.runNode(ctx, g, n, states)
 			st.outcome.Duration = time.Since(start)
@@ -140,6 +143,12 @@ func (e *Executor) runNode(ctx context.Context, g *plan.Graph, n *plan.Node, sta
 		out.Function = n.Step.Function
 	}
 	for _, d := range n.Deps {
+		select {
+		case <-states[d].done:
+			continue
+		default:
+		}
+		passTurn(ctx) // waiting: later steps may ask meanwhile
 		select {
 		case <-states[d].done:
 		case <-ctx.Done():
@@ -210,7 +219,11 @@ func (e *Executor) runOp(n *plan.Node, states map[string]*state, out msg.StepOut
 
 func (e *Executor) runAgent(ctx context.Context, n *plan.Node, out msg.StepOutcome) (msg.StepOutcome, any, msg.Usage) {
 	app := n.Candidates[0]
+	if err := awaitTurn(ctx); err != nil {
+		return fail(out, msg.StatusFailed, "cancelled: "+err.Error()), nil, msg.Usage{}
+	}
 	allowed, reason, err := e.Gate.Check(ctx, msg.Prompt{Kind: msg.Exec, App: app, Task: n.Step.Agent, InPlan: true, Effect: "write"})
+	passTurn(ctx)
 	if o, stop := gateOutcome(out, allowed, reason, err); stop {
 		return o, nil, msg.Usage{}
 	}
@@ -251,6 +264,9 @@ func (e *Executor) runCall(ctx context.Context, n *plan.Node, states map[string]
 	if err := f.Input.Validate(args); err != nil {
 		return fail(out, msg.StatusFailed, "arguments do not fit "+app+"."+f.Name+": "+err.Error()), nil, msg.Usage{}
 	}
+	if err := awaitTurn(ctx); err != nil {
+		return fail(out, msg.StatusFailed, "cancelled: "+err.Error()), nil, msg.Usage{}
+	}
 	allowed, reason, err := e.Gate.Check(ctx, msg.Prompt{
 		Kind: msg.Exec, App: app, Function: f.Name, Effect: f.Effect, InPlan: true,
 		Data: describeArgs(args, flows, "user"),
@@ -276,6 +292,7 @@ func (e *Executor) runCall(ctx context.Context, n *plan.Node, states map[string]
 			return o, nil, msg.Usage{}
 		}
 	}
+	passTurn(ctx)
 	res, err := e.Invoker.Invoke(ctx, Invocation{StepID: n.ID, App: app, Function: f.Name, Args: out.Args})
 	if err != nil {
 		return fail(out, msg.StatusFailed, err.Error()), nil, res.Usage

@@ -92,6 +92,25 @@ func (m *Model) AddNote(s string) {
 	m.refresh()
 }
 
+// AddRemote shows work another isolategpt process ran through this one:
+// a command (args) starting or ending, or a query (with its answer once
+// done). Queries come with their own command, which is not repeated.
+func (m *Model) AddRemote(pid int, args, query string, a *msg.Answer, err error, done bool, code int) {
+	who := fmt.Sprintf("pid %d", pid)
+	switch {
+	case query != "" && !done:
+		m.entries = append(m.entries, you.Render(who+" ›")+" "+safe.Clean(query)+"\n")
+	case query != "":
+		m.entries = append(m.entries, faint.Render("  (answered for "+who+")")+"\n"+RenderAnswer(a, err, m.width))
+	case strings.HasPrefix(args, "ask"):
+	case !done:
+		m.entries = append(m.entries, faint.Render("⇢ "+who+" runs isolategpt "+safe.Cut(safe.Clean(args), 200))+"\n")
+	default:
+		m.entries = append(m.entries, faint.Render(fmt.Sprintf("⇠ %s: isolategpt %s ended (exit %d)", who, safe.Cut(safe.Clean(args), 200), code))+"\n")
+	}
+	m.refresh()
+}
+
 // Busy reports whether a query is being answered.
 func (m Model) Busy() bool { return m.busy != "" }
 

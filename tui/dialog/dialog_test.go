@@ -93,9 +93,15 @@ func TestKeys(t *testing.T) {
 		{"two left is allow session", []string{"left", "left", "enter"}, msg.AllowSession},
 		{"left stops at allow once", []string{"left", "left", "left", "left", "left", "enter"}, msg.AllowOnce},
 		{"right stops at deny", []string{"left", "right", "right", "enter"}, msg.Deny},
-		{"a digit moves the focus and does not approve", []string{"1"}, ""},
-		{"a digit then enter", []string{"1", "enter"}, msg.AllowOnce},
+		{"a letter moves the focus and does not approve", []string{"o"}, ""},
+		{"a letter then enter", []string{"o", "enter"}, msg.AllowOnce},
+		{"s then enter", []string{"s", "enter"}, msg.AllowSession},
+		{"a then enter", []string{"a", "enter"}, msg.AllowAlways},
+		{"d then enter", []string{"left", "d", "enter"}, msg.Deny},
+		{"digits move nothing", []string{"1", "enter"}, msg.Deny},
 		{"typing letters approves nothing", []string{"y", "e", "s"}, ""},
+		{"a typed word then enter denies", []string{"y", "e", "s", "enter"}, msg.Deny},
+		{"a pasted word then enter denies", []string{"so", "enter"}, msg.Deny},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
