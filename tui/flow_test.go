@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -156,11 +157,10 @@ func TestHistoryAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s1, err := e1.OpenSession(t.Context(), "alice", nil)
+	s1, err := e1.OpenSession(t.Context(), "alice", allowAll{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// No front end: the step is denied, and the turn is still recorded.
 	if _, err := s1.Ask(t.Context(), fareQuery); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,8 @@ func TestHistoryAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := m.View()
-	for _, want := range []string{fareQuery, "metro_hail.estimate_fare denied", "1 earlier turn(s)"} {
+	// The query, its answer (from the audit log) and the hub's facts.
+	for _, want := range []string{fareQuery, "metro_hail estimate fare: currency USD, fare", "metro_hail.estimate_fare ok", "1 earlier turn(s)"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("chat after restart lacks %q:\n%s", want, v)
 		}
@@ -210,4 +211,11 @@ func TestAppsScreenRevokesAGrant(t *testing.T) {
 	if v := m.View(); strings.Contains(v, "  "+key+" ") || !strings.Contains(v, "revoked "+key) {
 		t.Fatalf("apps screen after revoke:\n%s", v)
 	}
+}
+
+// allowAll allows every prompt once.
+type allowAll struct{}
+
+func (allowAll) Prompt(context.Context, *msg.PromptRequest) (msg.Decision, error) {
+	return msg.AllowOnce, nil
 }

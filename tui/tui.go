@@ -9,6 +9,7 @@ package tui
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine"
 	"github.com/isolategpt/isolategpt/engine/metrics"
+	"github.com/isolategpt/isolategpt/engine/store"
 	"github.com/isolategpt/isolategpt/tui/apps"
 	"github.com/isolategpt/isolategpt/tui/chat"
 	"github.com/isolategpt/isolategpt/tui/dialog"
@@ -122,10 +124,59 @@ func New(ctx context.Context, env Env) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tui: history: %w", err)
 	}
-	m.chat.AddHistory(turns)
+	answers, err := historyAnswers(env.Engine.Store(), env.Session.User(), turns)
+	if err != nil {
+		return nil, fmt.Errorf("tui: history: %w", err)
+	}
+	m.chat.AddHistory(turns, answers)
 	m.loadApps("")
 	m.resize()
 	return m, nil
+}
+
+// historyAnswers finds the answers of earlier turns in the audit log: the
+// hub's memory keeps only hub-authored facts (the planner reads it), while
+// the audit log has each answer as the user saw it.
+func historyAnswers(st *store.Store, user string, turns []store.Turn) (map[string]string, error) {
+	out := map[string]string{}
+	if len(turns) == 0 {
+		return out, nil
+	}
+	want := map[string]bool{}
+	for _, t := range turns {
+		want[t.QueryID] = true
+	}
+	err := st.AuditLog(user, func(r store.AuditRecord) error {
+		if r.Kind != "answer" || !want[r.QueryID] {
+			return nil
+		}
+		var d struct {
+			Answer string `json:"answer"`
+		}
+		if json.Unmarshal(r.Detail, &d) == nil && d.Answer != "" {
+			out[r.QueryID] = d.Answer
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Filter runs before every message: once the chat's input line is full,
+// typed characters are dropped here, before each costs an update and a
+// frame (a paste without bracketed paste comes as a message per word).
+func Filter(tm tea.Model, t tea.Msg) tea.Msg {
+	m, ok := tm.(*Model)
+	k, key := t.(tea.KeyMsg)
+	if !ok || !key || k.Paste || (k.Type != tea.KeyRunes && k.Type != tea.KeySpace) ||
+		len(m.queue) > 0 || m.screen != ScreenChat || !m.chat.Full() {
+		return t
+	}
+	n := len(k.Runes)
+	if k.Type == tea.KeySpace {
+		n = 1
+	}
+	m.chat.Drop(n)
+	return nil
 }
 
 // Init starts the refresh ticks.
@@ -349,13 +400,24 @@ func (m *Model) View() string {
 	if info.Offline {
 		model = "offline model (not an LLM)"
 	}
+	narrow := m.width < 90
 	var tabs []string
 	for i, n := range screenNames {
 		label := fmt.Sprintf(" F%d %s ", i+1, n)
+		if narrow {
+			// The current screen's name, the others' keys.
+			label = fmt.Sprintf(" F%d ", i+1)
+			if i == m.screen {
+				label = fmt.Sprintf(" F%d %s ", i+1, n)
+			}
+		}
 		if i == m.screen {
 			label = tabOn.Render(label)
 		}
 		tabs = append(tabs, label)
+	}
+	if narrow && info.Offline {
+		model = "offline model"
 	}
 	header := titleStyle.Render("isolategpt") + faint.Render(" · "+m.env.Session.User()+" · "+model) + "  " + strings.Join(tabs, "")
 	h := m.bodyHeight()
@@ -379,12 +441,13 @@ func (m *Model) View() string {
 	}
 	footer := faint.Render("Tab/F1–F4 screens · Enter ask · PgUp/PgDn scroll · Ctrl+C quit")
 	if len(m.queue) > 0 {
-		footer = faint.Render("permission dialog: ←/→ choose · Enter confirm · Esc deny · Ctrl+C quit (denies)")
+		footer = faint.Render("o/s/a/d or ←/→ choose · Enter confirm · Esc deny · PgUp/PgDn scroll · Ctrl+C quit")
 	}
 	if m.err != "" {
 		footer = errStyle.Render(m.err)
 	}
-	return lipgloss.NewStyle().MaxWidth(m.width).Render(header) + "\n" + fit(body, h) + "\n" + footer
+	cut := lipgloss.NewStyle().MaxWidth(m.width)
+	return cut.Render(header) + "\n" + fit(body, h) + "\n" + cut.Render(footer)
 }
 
 // fit pads or cuts s to exactly n lines, so the frame never scrolls.

@@ -121,7 +121,7 @@ func (m Model) Update(k tea.KeyMsg) (Model, msg.Decision, bool) {
 var (
 	box       = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1)
 	title     = lipgloss.NewStyle().Bold(true)
-	label     = lipgloss.NewStyle().Bold(true).Width(11)
+	label     = lipgloss.NewStyle().Bold(true).Width(labelWidth)
 	warn      = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("9"))
 	untrusted = lipgloss.NewStyle().Foreground(lipgloss.Color("3"))
 	focused   = lipgloss.NewStyle().Reverse(true).Bold(true)
@@ -178,7 +178,7 @@ func (m Model) layout(width, height int) (parts [2][]string, body []string, room
 	top := wrap(title.Render("Permission needed: " + Summary(m.Req.Prompt)))
 	var bottom []string
 	for _, w := range m.warnings() {
-		bottom = append(bottom, wrap(w)...)
+		bottom = append(bottom, wrapFact(w, inner)...)
 	}
 	bottom = append(bottom, "")
 	bottom = append(bottom, m.buttons(inner)...)
@@ -188,10 +188,37 @@ func (m Model) layout(width, height int) (parts [2][]string, body []string, room
 	}
 	bottom = append(bottom, wrap(faint.Render(help))...)
 	for _, l := range m.facts() {
-		body = append(body, wrap(l)...)
+		body = append(body, wrapFact(l, inner)...)
 	}
 	room = height - 2 - len(top) - 1 - len(bottom) // the border takes 2 rows, the gap 1
 	return [2][]string{top, bottom}, body, room
+}
+
+// labelWidth is the width of the labels in front of the facts.
+const labelWidth = 11
+
+// hang separates a fact's label from its value until wrapping, which
+// indents the value's continued rows under its first.
+const hang = "\x00"
+
+func labelled(name, value string) string { return label.Render(name) + hang + value }
+
+// wrapFact wraps a line to width; a labelled fact's value wraps in its own
+// column.
+func wrapFact(l string, width int) []string {
+	head, value, ok := strings.Cut(l, hang)
+	if !ok {
+		return strings.Split(lipgloss.NewStyle().Width(width).Render(l), "\n")
+	}
+	rows := strings.Split(lipgloss.NewStyle().Width(max(width-labelWidth, 8)).Render(value), "\n")
+	for i := range rows {
+		if i == 0 {
+			rows[i] = head + rows[i]
+		} else {
+			rows[i] = strings.Repeat(" ", labelWidth) + rows[i]
+		}
+	}
+	return rows
 }
 
 // boxWidth is the box's width inside its border for a dialog at most
@@ -222,7 +249,7 @@ func (m Model) window(body []string, room int) []string {
 func (m Model) facts() []string {
 	p := m.Req.Prompt
 	var out []string
-	line := func(name, value string) { out = append(out, label.Render(name)+value) }
+	line := func(name, value string) { out = append(out, labelled(name, value)) }
 	kind, ok := kindText[p.Kind]
 	if !ok {
 		kind = fmt.Sprintf("%q (unknown kind)", string(p.Kind))
@@ -272,10 +299,10 @@ func (m Model) warnings() []string {
 	p := m.Req.Prompt
 	var out []string
 	if p.Kind != msg.Pin && !p.InPlan {
-		out = append(out, label.Render("plan")+warn.Render("NOT in the plan for your query"))
+		out = append(out, labelled("plan", warn.Render("NOT in the plan for your query")))
 	}
 	if p.Warning != "" {
-		out = append(out, label.Render("warning")+warn.Render(p.Warning))
+		out = append(out, labelled("warning", warn.Render(p.Warning)))
 	}
 	return out
 }
