@@ -79,10 +79,18 @@ func TestRunDispatch(t *testing.T) {
 	}
 }
 
-// TestMain lets this test binary serve as the sandbox worker.
+// asMain makes this test binary run as isolategpt itself, for the tests
+// that start several isolategpt processes.
+const asMain = "ISOLATEGPT_TEST_AS_MAIN"
+
+// TestMain lets this test binary serve as the sandbox worker, and as
+// isolategpt when asMain is set.
 func TestMain(m *testing.M) {
 	if code, ok := worker.Dispatch(os.Args[1:]); ok {
 		os.Exit(code)
+	}
+	if os.Getenv(asMain) == "1" {
+		os.Exit(run(os.Args[1:]))
 	}
 	os.Exit(m.Run())
 }
