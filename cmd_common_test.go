@@ -345,3 +345,25 @@ func TestAskPromptsInPlanOrder(t *testing.T) {
 		}
 	}
 }
+
+// The issue's own reports, as a user would type them.
+func TestAskNeverInvertsIntent(t *testing.T) {
+	data := t.TempDir()
+	r := command(Ask, "", "--data", data, "--yes", `do NOT book a metro_hail ride from "A" to "B"`)
+	if strings.Contains(r.out, "booking_id") || strings.Contains(r.err, "allowed once") || !strings.Contains(r.out, "refused this query") {
+		t.Errorf("a negated booking: %v", r)
+	}
+	r = command(Ask, "", "--data", data, "--yes", `cancel my metro_hail booking from "A" to "B"`)
+	if strings.Contains(r.err, "book_ride") || !strings.Contains(r.out, "asks to cancel") {
+		t.Errorf("a cancellation: %v", r)
+	}
+	// With an app named "files" installed, "list my files in drive" is
+	// about drive only.
+	if code, out, errs := runApps(t, data, "", "install", "--yes", appFile(t, testManifest)); code != ExitOK {
+		t.Fatalf("install: %s %s", out, errs)
+	}
+	r = command(Ask, "", "--data", data, "--yes", "list my files in drive")
+	if r.code != ExitOK || !strings.Contains(r.err, "Run drive.list") || strings.Contains(r.err, "files.") {
+		t.Errorf("list my files in drive: %v", r)
+	}
+}
