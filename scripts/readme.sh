@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# readme.sh runs every command README.md shows, as a new user would: in a
+# fresh clone of this repository, with an empty home folder (so the data
+# goes to ~/.local/share/isolategpt, as the README says), the built binary
+# on PATH. It runs each ```sh block as one script (every command in it must
+# succeed) and each "$ " line of a ```console block on its own, checking
+# its exit status: 0, or N where the line ends with "# exits N".
+#
+# Not run: the block holding ./scripts/test.sh (it is what runs this), and,
+# when the npm registry was unreachable, the commands that use the MCP
+# servers — each is printed as SKIPPED.
+# Exit status: 0 when every command run did what the README says.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+
+git clone --quiet "$repo" "$work/isolategpt"
+clone="$work/isolategpt"
+export HOME="$work/home"
+mkdir -p "$HOME"
+unset ISOLATEGPT_DATA ISOLATEGPT_LLM ISOLATEGPT_USER XDG_DATA_HOME
+export PATH="$clone:$PATH"
+# This machine's Go environment may turn version stamping off; the README
+# promises --version names the commit.
+export GOFLAGS=-buildvcs=true
+
+# The commands, as a bash script of calls to run_block/run_line, each fed
+# its text on stdin.
+plan=$(awk '
+	function flush() { if (body != "") { printf "run_block %d <<'"'"'README_EOF'"'"'\n%sREADME_EOF\n", start, body } body = "" }
+	/^```/ {
+		if (!inblock) { inblock = 1; kind = substr($0, 4); start = NR + 1; body = ""; next }
+		inblock = 0
+		if (kind == "sh") flush()
+		body = ""
+		next
+	}
+	inblock && kind == "sh" { body = body $0 "\n"; next }
+	inblock && kind == "console" && /^\$ / {
+		printf "run_line %d <<'"'"'README_EOF'"'"'\n%s\nREADME_EOF\n", NR, substr($0, 3)
+	}
+' "$repo/README.md")
+
+ran=0
+skipped=0
+mcp_ok() { [ -f "$clone/.cache/mcp/.installed" ]; }
+
+run_block() {
+	local line=$1 text
+	text=$(cat)
+	if [ "$text" = "./scripts/test.sh" ]; then
+		echo "readme.sh: README.md:$line: SKIPPED (the test command runs this script)"
+		skipped=$((skipped + 1))
+		return
+	fi
+	echo "readme.sh: README.md:$line: running the block:"
+	sed 's/^/    /' <<<"$text"
+	if ! (cd "$clone" && bash -euo pipefail -c "$text"); then
+		echo "readme.sh: README.md:$line: FAILED: the block above" >&2
+		exit 1
+	fi
+	ran=$((ran + 1))
+}
+
+run_line() {
+	local line=$1 text want=0 rc
+	text=$(cat)
+	if [[ $text =~ \#\ exits\ ([0-9]+)$ ]]; then
+		want=${BASH_REMATCH[1]}
+	fi
+	if [[ $text == *".cache/mcp"* || $text == *"Use files"* ]] && ! mcp_ok; then
+		echo "readme.sh: README.md:$line: SKIPPED (no MCP servers: the npm registry was unreachable): $text"
+		skipped=$((skipped + 1))
+		return
+	fi
+	echo "readme.sh: README.md:$line: \$ $text"
+	set +e
+	(cd "$clone" && bash -o pipefail -c "$text")
+	rc=$?
+	set -e
+	if [ "$rc" != "$want" ]; then
+		echo "readme.sh: README.md:$line: FAILED: exit $rc, the README says $want: $text" >&2
+		exit 1
+	fi
+	ran=$((ran + 1))
+}
+
+eval "$plan"
+
+# Where the README says the data went.
+if [ ! -d "$HOME/.local/share/isolategpt/store" ]; then
+	echo "readme.sh: FAILED: no store in ~/.local/share/isolategpt, where the README says the data goes" >&2
+	exit 1
+fi
+echo "readme.sh: $ran README commands and blocks did what the README says; $skipped skipped"
