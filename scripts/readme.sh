@@ -14,12 +14,18 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+# A home folder others may enter, as most are: the sandbox's user must
+# read an MCP server's install folder (README: "it must be readable by the
+# sandbox's user").
+chmod 755 "$work"
 
 git clone --quiet "$repo" "$work/isolategpt"
 clone="$work/isolategpt"
 export HOME="$work/home"
 mkdir -p "$HOME"
 unset ISOLATEGPT_DATA ISOLATEGPT_LLM ISOLATEGPT_USER XDG_DATA_HOME
+# The README's `export PATH=$PWD:$PATH`, which a line run on its own
+# cannot hand on.
 export PATH="$clone:$PATH"
 # This machine's Go environment may turn version stamping off; the README
 # promises --version names the commit.
@@ -56,10 +62,12 @@ run_block() {
 	fi
 	echo "readme.sh: README.md:$line: running the block:"
 	sed 's/^/    /' <<<"$text"
+	local t0=$SECONDS
 	if ! (cd "$clone" && bash -euo pipefail -c "$text"); then
 		echo "readme.sh: README.md:$line: FAILED: the block above" >&2
 		exit 1
 	fi
+	echo "readme.sh: README.md:$line: ok ($((SECONDS - t0))s)"
 	ran=$((ran + 1))
 }
 
@@ -75,6 +83,7 @@ run_line() {
 		return
 	fi
 	echo "readme.sh: README.md:$line: \$ $text"
+	local t0=$SECONDS
 	set +e
 	(cd "$clone" && bash -o pipefail -c "$text")
 	rc=$?
@@ -83,6 +92,7 @@ run_line() {
 		echo "readme.sh: README.md:$line: FAILED: exit $rc, the README says $want: $text" >&2
 		exit 1
 	fi
+	echo "readme.sh: README.md:$line: exit $rc as the README says ($((SECONDS - t0))s)"
 	ran=$((ran + 1))
 }
 
@@ -93,4 +103,4 @@ if [ ! -d "$HOME/.local/share/isolategpt/store" ]; then
 	echo "readme.sh: FAILED: no store in ~/.local/share/isolategpt, where the README says the data goes" >&2
 	exit 1
 fi
-echo "readme.sh: $ran README commands and blocks did what the README says; $skipped skipped"
+echo "readme.sh: $ran README commands and blocks did what the README says; $skipped skipped; ${SECONDS}s"
