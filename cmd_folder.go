@@ -222,8 +222,11 @@ func (c *common) hold(h *control.Holder, stdio IO, name string, o holdOptions, f
 		}
 		fmt.Fprintf(stdio.Err, "isolategpt %s: finishing %d command(s) other processes run on this data folder (%s)…\n", name, len(active), strings.Join(pids, ", "))
 	}
-	h.Close()
+	// In this order: no command may still use the store when it closes,
+	// and the next process may open the store only once it is closed.
+	h.StopServing()
 	closeEngine()
+	h.Close()
 	return code
 }
 
@@ -237,7 +240,21 @@ func (c *common) open(stdio IO) (*engine.Engine, func(), error) {
 		return nil, nil, fmt.Errorf("data folder %s: log: %w", c.data, err)
 	}
 	logger := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	e, err := engine.New(engine.Config{DataDir: c.data, LLM: c.model(), Getenv: stdio.Getenv, Logger: logger})
+	var e *engine.Engine
+	// This process holds the folder's lock, so a store still locked is
+	// one a process that does not take it has open (an isolategpt of
+	// before the lock, a tool): wait a moment, then say so plainly.
+	for start := time.Now(); ; {
+		e, err = engine.New(engine.Config{DataDir: c.data, LLM: c.model(), Getenv: stdio.Getenv, Logger: logger})
+		if err == nil || !strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			err = fmt.Errorf("data folder %s: its store is open in another process that does not take the folder's lock (%s); close that process", c.data, control.LockFile)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		logFile.Close()
 		return nil, nil, err

@@ -291,3 +291,29 @@ func TestShareOneDataFolderAsOrdinaryUser(t *testing.T) {
 	}
 	_ = follower.cmd.Process.Signal(os.Interrupt)
 }
+
+// Short commands racing for one folder: each is holder for a moment, and
+// the others arrive while it starts, serves or shuts down. Every one
+// succeeds, and none meets Badger's lock (the holder closes the store
+// before it lets the folder go).
+func TestCommandsRacingForTheFolder(t *testing.T) {
+	data := t.TempDir()
+	if r := command(Grants, "", "list", "--data", data); r.code != ExitOK {
+		t.Fatal(r)
+	}
+	var procs []*proc
+	for i := range 12 {
+		args := []string{"apps", "list", "--data", data}
+		if i%3 == 1 {
+			args = []string{"grants", "list", "--data", data}
+		} else if i%3 == 2 {
+			args = []string{"audit", "--data", data}
+		}
+		procs = append(procs, start(t, "", args...))
+	}
+	for _, p := range procs {
+		if code := p.wait(t); code != ExitOK || strings.Contains(p.err.String(), "lock") {
+			t.Errorf("%v", p)
+		}
+	}
+}

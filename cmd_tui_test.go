@@ -22,20 +22,20 @@ func tmuxTUI(t *testing.T, w, h int, args ...string) *term {
 		t.Fatalf("tmux is needed for the terminal tests (scripts/test.sh installs it): %v", err)
 	}
 	tm := &term{t: t, name: fmt.Sprintf("isolategpt-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
-	cmd := append([]string{"new-session", "-d", "-s", tm.name, "-x", fmt.Sprint(w), "-y", fmt.Sprint(h),
+	cmd := append([]string{"-L", tm.name, "new-session", "-d", "-s", tm.name, "-x", fmt.Sprint(w), "-y", fmt.Sprint(h),
 		"-e", asMain + "=1", "-e", "TERM=xterm-256color", os.Args[0]}, args...)
 	if out, err := exec.Command("tmux", cmd...).CombinedOutput(); err != nil {
 		t.Fatalf("tmux: %v: %s", err, out)
 	}
 	// Keep the pane after the TUI exits, to read what it left.
-	_ = exec.Command("tmux", "set-option", "-t", tm.name, "remain-on-exit", "on").Run()
-	t.Cleanup(func() { _ = exec.Command("tmux", "kill-session", "-t", tm.name).Run() })
+	_ = exec.Command("tmux", "-L", tm.name, "set-option", "-t", tm.name, "remain-on-exit", "on").Run()
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", tm.name, "kill-server").Run() })
 	return tm
 }
 
 // screen is what the terminal shows now.
 func (tm *term) screen() string {
-	out, err := exec.Command("tmux", "capture-pane", "-p", "-t", tm.name).Output()
+	out, err := exec.Command("tmux", "-L", tm.name, "capture-pane", "-p", "-t", tm.name).Output()
 	if err != nil {
 		tm.t.Fatalf("capture-pane: %v", err)
 	}
@@ -62,9 +62,25 @@ func (tm *term) until(want ...string) string {
 	}
 }
 
+// exited waits for the TUI's process to end (tmux keeps its dead pane).
+func (tm *term) exited() {
+	tm.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.Command("tmux", "-L", tm.name, "list-panes", "-t", tm.name, "-F", "#{pane_dead}").Output()
+		if err == nil && strings.TrimSpace(string(out)) == "1" {
+			return
+		}
+		if time.Now().After(deadline) {
+			tm.t.Fatalf("the TUI did not end: %q %v\n%s", out, err, tm.screen())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (tm *term) keys(k ...string) {
 	tm.t.Helper()
-	if out, err := exec.Command("tmux", append([]string{"send-keys", "-t", tm.name}, k...)...).CombinedOutput(); err != nil {
+	if out, err := exec.Command("tmux", append([]string{"-L", tm.name, "send-keys", "-t", tm.name}, k...)...).CombinedOutput(); err != nil {
 		tm.t.Fatalf("send-keys: %v: %s", err, out)
 	}
 }
@@ -110,8 +126,14 @@ func TestTUIInARealTerminal(t *testing.T) {
 			if code := au.wait(t); code != ExitOK || strings.Count(au.out.String(), "\n") != 2 {
 				t.Fatalf("audit through the TUI: %v", au)
 			}
+			// Quitting hands the folder on: an ask started as the TUI
+			// closes gets it, with no lock error.
 			tm.keys("C-c")
-			tm.until("Pane is dead")
+			late := start(t, "", "ask", "--data", data, "--yes", fareAB)
+			tm.exited()
+			if code := late.wait(t); code != ExitOK || strings.Contains(late.err.String(), "lock") {
+				t.Errorf("ask as the TUI quit: %v", late)
+			}
 		})
 	}
 }

@@ -21,6 +21,12 @@ chmod 755 "$work"
 
 git clone --quiet "$repo" "$work/isolategpt"
 clone="$work/isolategpt"
+# Go's caches stay where they are: a new home must not mean downloading
+# every module and compiling everything again.
+GOMODCACHE=$(go env GOMODCACHE)
+GOCACHE=$(go env GOCACHE)
+GOPATH=$(go env GOPATH)
+export GOMODCACHE GOCACHE GOPATH
 export HOME="$work/home"
 mkdir -p "$HOME"
 unset ISOLATEGPT_DATA ISOLATEGPT_LLM ISOLATEGPT_USER XDG_DATA_HOME
@@ -30,6 +36,10 @@ export PATH="$clone:$PATH"
 # This machine's Go environment may turn version stamping off; the README
 # promises --version names the commit.
 export GOFLAGS=-buildvcs=true
+# The README's tmux commands get a tmux server of their own, which sees
+# this environment (not a running server's).
+export TMUX_TMPDIR="$work/tmux"
+mkdir -p "$TMUX_TMPDIR"
 
 # The commands, as a bash script of calls to run_block/run_line, each fed
 # its text on stdin.

@@ -180,13 +180,20 @@ func Hold(dir, command string) (*Holder, error) {
 	return &Holder{f: f, lock: lf, command: command}, nil
 }
 
-// Close stops serving (waiting for the commands in flight), removes the
-// socket and releases the folder.
-func (h *Holder) Close() error {
+// StopServing stops taking commands, waits for the ones in flight and
+// removes the socket. The folder stays held: close what the commands used
+// (the store) before Close hands the folder on.
+func (h *Holder) StopServing() {
 	if h.srv != nil {
 		h.srv.close()
 		_ = unix.Unlinkat(h.f.fd, SocketFile, 0)
+		h.srv = nil
 	}
+}
+
+// Close stops serving (as StopServing) and releases the folder.
+func (h *Holder) Close() error {
+	h.StopServing()
 	err := h.lock.Close() // closing the descriptor releases the flock
 	h.f.close()
 	return err
