@@ -39,10 +39,10 @@ type auditOpts struct {
 func (o *auditOpts) flags(fs *flag.FlagSet, stdio IO) {
 	o.c.registerData(fs, stdio.Getenv)
 	fs.BoolVar(&o.asJSON, "json", false, "one JSON record per line")
-	fs.StringVar(&o.since, "since", "", "only records from this time on: a duration back from now (`1h`, 30m) or a time (2026-12-01, 2026-12-01T09:30:00Z)")
-	fs.StringVar(&o.query, "query", "", "only the records of this query id")
-	fs.StringVar(&o.kinds, "kind", "", "only these kinds, comma-separated: "+strings.Join(auditKinds, ", "))
-	fs.StringVar(&o.app, "app", "", "only records about this app")
+	fs.StringVar(&o.since, "since", "", "only records from `WHEN` on: a duration back from now (1h, 30m) or a time (2026-12-01, 2026-12-01T09:30:00Z)")
+	fs.StringVar(&o.query, "query", "", "only the records of this query `ID`")
+	fs.StringVar(&o.kinds, "kind", "", "only these `KINDS`, comma-separated: "+strings.Join(auditKinds, ", "))
+	fs.StringVar(&o.app, "app", "", "only records about this `APP`")
 	fs.BoolVar(&o.follow, "follow", false, "keep printing records as they are written, until interrupted")
 }
 

@@ -250,10 +250,14 @@ func (c *cmdSpec) usage(path []*cmdSpec, w io.Writer) {
 		fmt.Fprintln(w, "commands:")
 		for _, s := range c.subs {
 			if !s.hidden {
-				fmt.Fprintf(w, "  %-16s %s\n", strings.TrimSpace(s.name+" "+s.args), s.summary)
+				fmt.Fprintf(w, "  %-18s %s\n", strings.TrimSpace(s.name+" "+s.args), s.summary)
 			}
 		}
-		fmt.Fprintf(w, "\nRun '%s help COMMAND' or '%s COMMAND -h' for a command's flags.\n", name, name)
+		helpName := "isolategpt help"
+		for _, p := range path {
+			helpName += " " + p.name
+		}
+		fmt.Fprintf(w, "\nRun '%s COMMAND' or '%s COMMAND -h' for a command's flags.\n", helpName, name)
 		if c.new == nil {
 			return
 		}
@@ -271,7 +275,13 @@ func (c *cmdSpec) usage(path []*cmdSpec, w io.Writer) {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.help))
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	c.new().flags(fs, IO{Getenv: func(string) string { return "" }})
+	// Defaults as they read for anyone: the home folder as ~.
+	c.new().flags(fs, IO{Getenv: func(k string) string {
+		if k == "HOME" {
+			return "~"
+		}
+		return ""
+	}})
 	var lines []string
 	fs.VisitAll(func(f *flag.Flag) {
 		kind, usage := flag.UnquoteUsage(f)

@@ -317,3 +317,53 @@ func TestCommandsRacingForTheFolder(t *testing.T) {
 		}
 	}
 }
+
+// A command run through the holder reads its own terminal: its prompts go
+// to its stderr and its answers come from its stdin, its files are found
+// from its own working folder, and an install asks it, not the holder.
+func TestServedCommandsUseTheirOwnStdio(t *testing.T) {
+	data := t.TempDir()
+	if r := command(Grants, "", "list", "--data", data); r.code != ExitOK {
+		t.Fatal(r)
+	}
+	holder := start(t, "", "audit", "--follow", "--data", data)
+	waitFor(t, "the control socket", func() string {
+		if _, err := os.Stat(filepath.Join(data, control.SocketFile)); err != nil {
+			return ""
+		}
+		return "up"
+	}, "up")
+
+	a := start(t, "y\no\n", "ask", "--data", data, fareAB)
+	if code := a.wait(t); code != ExitOK || !strings.Contains(a.out.String(), "fare 17.6") ||
+		!strings.Contains(a.err.String(), "── permission (exec) ──") || !strings.Contains(a.err.String(), `"y" is not one of the choices here`) {
+		t.Errorf("ask answered through the holder: %v", a)
+	}
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "policy.json"), []byte(allowRides), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := &proc{cmd: exec.Command(os.Args[0], "batch", "--data", data, "--policy", "policy.json"), out: &syncBuffer{}, err: &syncBuffer{}}
+	b.cmd.Dir = dir
+	b.cmd.Env = append(os.Environ(), asMain+"=1")
+	b.cmd.Stdin = strings.NewReader(`{"id": "1", "query": "Use quick_ride to estimate the fare from \"A\" to \"B\""}` + "\n")
+	b.cmd.Stdout, b.cmd.Stderr = b.out, b.err
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := b.wait(t); code != ExitOK || !strings.Contains(b.out.String(), `"status":"ok"`) {
+		t.Errorf("batch with a relative policy path, through the holder: %v", b)
+	}
+
+	man := appFile(t, testManifest)
+	no := start(t, "n\n", "apps", "install", "--data", data, man)
+	if code := no.wait(t); code != ExitFailed || !strings.Contains(no.out.String(), "Not installed.") {
+		t.Errorf("install refused at the prompt: %v", no)
+	}
+	yes := start(t, "y\n", "apps", "install", "--data", data, man)
+	if code := yes.wait(t); code != ExitOK || !strings.Contains(yes.out.String(), "Installed files") {
+		t.Errorf("install approved at the prompt: %v", yes)
+	}
+	_ = holder.cmd.Process.Kill()
+}

@@ -195,3 +195,29 @@ func TestPinPrompt(t *testing.T) {
 		}
 	}
 }
+
+// A letter names one choice on every prompt; on a prompt that does not
+// offer it, it does nothing ("a" on a write: the focus stays on Deny).
+func TestLettersAreFixed(t *testing.T) {
+	write := readInPlan
+	write.Function, write.Effect = "book_ride", "write"
+	c := &clock{t: time.Unix(1000, 0)}
+	m := New(&msg.PromptRequest{Prompt: write}, c.now, DefaultGrace)
+	c.advance(DefaultGrace)
+	m, _, _ = m.Update(key("a"))
+	if m.Focused() != msg.Deny {
+		t.Errorf("a on a write focused %s", m.Focused())
+	}
+	c.advance(time.Second)
+	m, _, _ = m.Update(key("s"))
+	if m.Focused() != msg.AllowSession {
+		t.Errorf("s focused %s", m.Focused())
+	}
+	for _, p := range []msg.Prompt{readInPlan, write} {
+		for _, d := range p.Choices() {
+			if !strings.Contains(ChoiceLabel(d), "["+d.Key()+"]") {
+				t.Errorf("%s is labelled %q", d, ChoiceLabel(d))
+			}
+		}
+	}
+}
