@@ -41,20 +41,43 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// start runs this test binary as isolategpt with args.
+// start runs this test binary as isolategpt with args; stdin "pipe"
+// keeps its stdin open for the test to write.
 func start(t *testing.T, stdin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(os.Args[0], args...), out: &syncBuffer{}, err: &syncBuffer{}}
-	p.cmd.Env = append(os.Environ(), asMain+"=1")
+	return startWith(t, procOptions{stdin: stdin}, args...)
+}
+
+// procOptions change how startWith runs isolategpt.
+type procOptions struct {
+	stdin string
+	exe   string   // the binary (default: this test binary)
+	env   []string // the environment (default: this one)
+	dir   string   // the working folder
+	cred  *syscall.Credential
+}
+
+func startWith(t *testing.T, o procOptions, args ...string) *proc {
+	t.Helper()
+	if o.exe == "" {
+		o.exe = os.Args[0]
+	}
+	if o.env == nil {
+		o.env = os.Environ()
+	}
+	p := &proc{cmd: exec.Command(o.exe, args...), out: &syncBuffer{}, err: &syncBuffer{}}
+	p.cmd.Env = append(o.env, asMain+"=1")
+	p.cmd.Dir = o.dir
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: o.cred}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.err
-	if stdin == "pipe" {
+	if o.stdin == "pipe" {
 		w, err := p.cmd.StdinPipe()
 		if err != nil {
 			t.Fatal(err)
 		}
 		p.stdin = w
 	} else {
-		p.cmd.Stdin = strings.NewReader(stdin)
+		p.cmd.Stdin = strings.NewReader(o.stdin)
 	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -247,20 +270,7 @@ func TestShareOneDataFolderAsOrdinaryUser(t *testing.T) {
 		}
 	}
 	run := func(stdin string, args ...string) *proc {
-		p := &proc{cmd: exec.Command(exe, args...), out: &syncBuffer{}, err: &syncBuffer{}}
-		p.cmd.Env = []string{asMain + "=1", "HOME=" + base, "PATH=/usr/bin:/bin"}
-		p.cmd.Stdout, p.cmd.Stderr, p.cmd.Stdin = p.out, p.err, strings.NewReader(stdin)
-		p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if p.cmd.ProcessState == nil {
-				_ = p.cmd.Process.Kill()
-				_ = p.cmd.Wait()
-			}
-		})
-		return p
+		return startWith(t, procOptions{stdin: stdin, exe: exe, cred: cred, env: []string{"HOME=" + base, "PATH=/usr/bin:/bin"}}, args...)
 	}
 	// A store to follow.
 	if p := run("", "ask", "--data", data, "--yes", "hello"); p.wait(t) != ExitOK {
@@ -344,14 +354,8 @@ func TestServedCommandsUseTheirOwnStdio(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "policy.json"), []byte(allowRides), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := &proc{cmd: exec.Command(os.Args[0], "batch", "--data", data, "--policy", "policy.json"), out: &syncBuffer{}, err: &syncBuffer{}}
-	b.cmd.Dir = dir
-	b.cmd.Env = append(os.Environ(), asMain+"=1")
-	b.cmd.Stdin = strings.NewReader(`{"id": "1", "query": "Use quick_ride to estimate the fare from \"A\" to \"B\""}` + "\n")
-	b.cmd.Stdout, b.cmd.Stderr = b.out, b.err
-	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	b := startWith(t, procOptions{dir: dir, stdin: `{"id": "1", "query": "Use quick_ride to estimate the fare from \"A\" to \"B\""}` + "\n"},
+		"batch", "--data", data, "--policy", "policy.json")
 	if code := b.wait(t); code != ExitOK || !strings.Contains(b.out.String(), `"status":"ok"`) {
 		t.Errorf("batch with a relative policy path, through the holder: %v", b)
 	}

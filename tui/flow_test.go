@@ -23,6 +23,12 @@ const fareQuery = `Use metro_hail to estimate the fare from "Depot" to "Harbor"`
 // clock; prompts reach it through the prompter.
 func program(t *testing.T, e *engine.Engine) (*teatest.TestModel, *clock) {
 	t.Helper()
+	return programSized(t, e, 100, 30)
+}
+
+// programSized is program in a terminal of w×h cells.
+func programSized(t *testing.T, e *engine.Engine, w, h int) (*teatest.TestModel, *clock) {
+	t.Helper()
 	pr := NewPrompter()
 	t.Cleanup(pr.Close)
 	s := openSession(t, e, pr)
@@ -31,7 +37,7 @@ func program(t *testing.T, e *engine.Engine) (*teatest.TestModel, *clock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h))
 	pr.Attach(tm.Send)
 	stop := Forward(e.System(), tm.Send)
 	t.Cleanup(func() {

@@ -9,7 +9,6 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
-	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/tui/chat"
@@ -108,22 +107,7 @@ func TestPromptFlowAtEachSize(t *testing.T) {
 		t.Run(fmt.Sprintf("%dx%d", sz.w, sz.h), func(t *testing.T) {
 			e := newEngine(t, t.TempDir())
 			decided := decisions(t, e)
-			pr := NewPrompter()
-			t.Cleanup(pr.Close)
-			s := openSession(t, e, pr)
-			clk := newClock()
-			m, err := New(t.Context(), Env{Engine: e, Session: s, Now: clk.Now, Refresh: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(sz.w, sz.h))
-			pr.Attach(tm.Send)
-			stop := Forward(e.System(), tm.Send)
-			t.Cleanup(func() {
-				_ = tm.Quit()
-				tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
-				stop()
-			})
+			tm, clk := programSized(t, e, sz.w, sz.h)
 			ask(tm, "send an email to John Doe with annual_report.pdf from drive as an attachment")
 			for i := range 4 {
 				waitOutput(t, tm, "Permission needed")
