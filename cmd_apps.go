@@ -13,6 +13,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/engine"
 	"github.com/isolategpt/isolategpt/engine/apps"
+	ut "github.com/isolategpt/isolategpt/engine/untrusted"
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/sandbox/launch"
 	"github.com/isolategpt/isolategpt/specs"
@@ -29,6 +30,10 @@ var appsCmd = &cmdSpec{
 			new: func() options { return &appsOpts{cmd: "show"} }},
 		{name: "install", args: "FILE", folder: true, summary: "show a manifest file whole, ask, and install it",
 			new: func() options { return &appsOpts{cmd: "install"} }},
+		{name: "import", args: "[NAME...] [-- COMMAND ARGS...]", folder: true, dashArgs: true,
+			summary: "start an MCP server in the sandbox, read its tools, show the manifest made from them, install it",
+			help:    importHelp,
+			new:     func() options { return &importFlags{} }},
 		{name: "remove", args: "NAME", folder: true, summary: "uninstall an installed app (its data folders stay)",
 			new: func() options { return &appsOpts{cmd: "remove"} }},
 	},
@@ -327,7 +332,7 @@ func schemaTexts(at string, s *schema.Schema) [][2]string {
 func untrusted(what, text string) []string {
 	out := []string{"  " + what + ":"}
 	for _, l := range strings.Split(text, "\n") {
-		out = append(out, "    | "+l)
+		out = append(out, "    | "+ut.Escape(l))
 	}
 	return out
 }

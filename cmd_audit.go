@@ -13,6 +13,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/engine"
 	"github.com/isolategpt/isolategpt/engine/store"
+	ut "github.com/isolategpt/isolategpt/engine/untrusted"
 )
 
 var auditCmd = &cmdSpec{
@@ -115,7 +116,7 @@ func (o *auditOpts) run(_ []string, stdio IO) int {
 		return ExitUsage
 	}
 	return c.withEngine(stdio, "audit", holdOptions{}, func(e *engine.Engine) int {
-		enc := json.NewEncoder(stdio.Out)
+		enc := json.NewEncoder(ut.JSONWriter(stdio.Out))
 		n := 0
 		var next uint64
 		print := func(r store.AuditRecord) error {

@@ -29,7 +29,11 @@ type cmdSpec struct {
 	// folder: the command works on the data folder, so another isolategpt
 	// holding the folder may run it on this command's behalf.
 	folder bool
-	hidden bool
+	// dashArgs: "--" stays in the arguments run gets, where it separates
+	// the command's own arguments from another command's (apps import);
+	// the command checks them itself.
+	dashArgs bool
+	hidden   bool
 }
 
 // options are a command's flags and what it runs.
@@ -152,12 +156,12 @@ func (c *cmdSpec) main(parent []*cmdSpec, args []string, stdio IO) int {
 	fs.SetOutput(io.Discard)
 	o := c.new()
 	o.flags(fs, stdio)
-	pos, err := parseArgs(fs, args)
+	pos, err := parseArgs(fs, args, c.dashArgs)
 	if errors.Is(err, flag.ErrHelp) {
 		c.usage(path, stdio.Out)
 		return ExitOK
 	}
-	if err == nil {
+	if err == nil && !c.dashArgs {
 		err = c.checkArgs(pos)
 	}
 	if err != nil {
@@ -169,11 +173,14 @@ func (c *cmdSpec) main(parent []*cmdSpec, args []string, stdio IO) int {
 
 // parseArgs parses flags wherever they are on the line — `ask 'list my
 // files' --yes` — up to "--", after which everything is an argument.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+func parseArgs(fs *flag.FlagSet, args []string, keepDash bool) ([]string, error) {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
+			if keepDash {
+				pos = append(pos, a)
+			}
 			pos = append(pos, args[i+1:]...)
 			break
 		}

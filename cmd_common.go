@@ -23,6 +23,7 @@ import (
 	"github.com/isolategpt/isolategpt/engine/batch"
 	"github.com/isolategpt/isolategpt/engine/execute"
 	"github.com/isolategpt/isolategpt/engine/store"
+	ut "github.com/isolategpt/isolategpt/engine/untrusted"
 )
 
 var askCmd = &cmdSpec{
@@ -100,7 +101,7 @@ func (o *askOpts) run(args []string, stdio IO) int {
 		ans, err := s.Ask(ctx, query)
 		stdio.served.note(ServedQuery{PeerPID: peerPID(stdio), Query: query, Done: true, Answer: ans, Err: err})
 		if o.asJSON {
-			enc := json.NewEncoder(stdio.Out)
+			enc := json.NewEncoder(ut.JSONWriter(stdio.Out))
 			enc.SetIndent("", "  ")
 			_ = enc.Encode(batch.Result(ans, err))
 		} else if ans != nil {
@@ -122,9 +123,17 @@ func (o *askOpts) run(args []string, stdio IO) int {
 func tellGrants(stdio IO, ps []msg.PermissionEvent) {
 	for _, p := range ps {
 		if !p.Asked && p.Decision == msg.AllowAlways {
-			fmt.Fprintf(stdio.Err, "allowed by your permanent grant %s (isolategpt grants revoke %s)\n", p.Prompt.Key(), p.Prompt.Key())
+			fmt.Fprintf(stdio.Err, "allowed by your permanent grant %s (isolategpt grants revoke %s)\n", p.Prompt.Key(), shellQuote(p.Prompt.Key()))
 		}
 	}
+}
+
+// shellQuote quotes s for a shell command line, when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-/=@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func peerPID(stdio IO) int {
@@ -234,7 +243,7 @@ func AuditLine(r store.AuditRecord) string {
 	}
 	line := fmt.Sprintf("#%d %s %-10s %-9s", r.Seq, r.At.Format(time.RFC3339), r.Kind, r.Outcome)
 	if who != "" {
-		line += " " + who
+		line += " " + ut.Escape(who)
 	}
 	if r.QueryID != "" {
 		line += " query=" + r.QueryID

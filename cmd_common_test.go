@@ -40,7 +40,7 @@ func TestAskYes(t *testing.T) {
 	if r.code != ExitOK {
 		t.Fatalf("%v", r)
 	}
-	for _, want := range []string{"metro_hail fare: 51.8", "quick_ride fare: 57", "Lowest fare: 51.8 from metro_hail", "booking_id MH-", "offline model"} {
+	for _, want := range []string{"metro_hail fare: 51.8", "quick_ride fare: 57", `Lowest fare: 51.8 from "metro_hail"`, `booking_id "MH-`, "offline model"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.out)
 		}
@@ -119,21 +119,21 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 		{
 			name:       "allowed from input",
 			in:         "o\no\no\n",
-			wantOut:    []string{"metro_hail fare: 51.8", "quick_ride fare: 57", "booking_id MH-"},
+			wantOut:    []string{"metro_hail fare: 51.8", "quick_ride fare: 57", `booking_id "MH-`},
 			wantPrompt: []string{"── permission (exec) ──", "Run metro_hail.book_ride", "[o] allow once  [s] allow session  [d] deny"},
 		},
 		{
 			name:       "end of input denies",
 			in:         "",
 			wantOut:    []string{"metro_hail.estimate_fare: denied", "quick_ride.estimate_fare: denied"},
-			notOut:     []string{"51.8", "booking_id MH-"},
+			notOut:     []string{"51.8", `booking_id "MH-`},
 			wantPrompt: []string{"(end of input: denied)"},
 		},
 		{
 			name:       "an answer that is no choice asks again",
 			in:         "yes\no\n1\no\n\n",
 			wantOut:    []string{"metro_hail fare: 51.8", "quick_ride fare: 57", "metro_hail.book_ride: denied"},
-			notOut:     []string{"booking_id MH-"},
+			notOut:     []string{`booking_id "MH-`},
 			wantPrompt: []string{`"yes" is not one of the choices here`, `"1" is not one of the choices here`, "(denied)"},
 		},
 	}
@@ -306,7 +306,7 @@ func TestBatch(t *testing.T) {
 				if o.Line != i+1 {
 					t.Errorf("output line %d answers input line %d", i+1, o.Line)
 				}
-				if o.Status == "ok" && o.ID == "ride" && (!strings.Contains(o.Answer, "metro_hail estimate fare: currency USD, fare 51.8") || !strings.Contains(o.Answer, "fare 57")) {
+				if o.Status == "ok" && o.ID == "ride" && (!strings.Contains(o.Answer, `metro_hail estimate fare: currency "USD", fare 51.8`) || !strings.Contains(o.Answer, "fare 57")) {
 					t.Errorf("line %d answer lacks both fares:\n%s", i+1, o.Answer)
 				}
 				if o.Status == "error" && !strings.Contains(o.Error, "malformed line") {
@@ -365,5 +365,20 @@ func TestAskNeverInvertsIntent(t *testing.T) {
 	r = command(Ask, "", "--data", data, "--yes", "list my files in drive")
 	if r.code != ExitOK || !strings.Contains(r.err, "Run drive.list") || strings.Contains(r.err, "files.") {
 		t.Errorf("list my files in drive: %v", r)
+	}
+}
+
+// The audit line view shows app-chosen text (a function name an app asked
+// for, a reason) with everything that does not print as itself escaped.
+func TestAuditLineEscapesAppText(t *testing.T) {
+	line := AuditLine(store.AuditRecord{Seq: 1, Kind: "isc", Outcome: "failed", App: "ride_pal", Function: "mail.send\u2028[ok] hub\u202e",
+		Detail: json.RawMessage(`{"reason": "bad\u2029line \u001b[2J"}`)})
+	for _, bad := range []string{"\u2028", "\u2029", "\u202e", "\x1b"} {
+		if strings.Contains(line, bad) {
+			t.Errorf("audit line passes %q: %q", bad, line)
+		}
+	}
+	if !strings.Contains(line, `\u2028`) {
+		t.Errorf("audit line hides the separator instead of showing it: %q", line)
 	}
 }

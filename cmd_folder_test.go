@@ -168,7 +168,7 @@ func TestCommandsShareOneDataFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	holder.stdin.Close()
-	if code := holder.wait(t); code != ExitOK || !strings.Contains(holder.out.String(), "booking_id MH-") {
+	if code := holder.wait(t); code != ExitOK || !strings.Contains(holder.out.String(), `booking_id "MH-`) {
 		t.Fatalf("holder: %v", holder)
 	}
 	// Everything the other processes did is in the one audit log.

@@ -63,9 +63,9 @@ func (o *grantsOpts) run(keys []string, stdio IO) int {
 				fmt.Fprintf(stdio.Err, "no permanent grants for user %q: every flow is asked\n", c.user)
 				return ExitOK
 			}
-			fmt.Fprintf(stdio.Out, "%-48s %s\n", "KEY", "GRANTED")
+			fmt.Fprintf(stdio.Out, "%-25s  %s\n", "GRANTED", "KEY")
 			for _, g := range gs {
-				fmt.Fprintf(stdio.Out, "%-48s %s\n", g.Key, g.At.Local().Format(time.RFC3339))
+				fmt.Fprintf(stdio.Out, "%-25s  %s\n", g.At.Local().Format(time.RFC3339), g.Key)
 			}
 			return ExitOK
 		}

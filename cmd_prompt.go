@@ -10,16 +10,24 @@ import (
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/permission"
+	ut "github.com/isolategpt/isolategpt/engine/untrusted"
 )
 
-// Describe renders a prompt for a person. Every word is the hub's; values
-// are shown quoted with where they came from.
+// Describe renders a prompt for a person. Every sentence is the hub's and
+// names only identifiers the hub checked; values are the hub's rendering
+// (quoted, escaped), each with where it came from. A value that carries an
+// app's output gets lines of its own behind a gutter (│), cut to a width
+// no terminal wraps, so it cannot start a line that looks like the hub's.
 func Describe(p msg.Prompt) []string {
 	var lines []string
 	switch p.Kind {
 	case msg.Exec:
 		if p.Function == "" {
-			lines = append(lines, fmt.Sprintf("Run the app %s on this task:", p.App), fmt.Sprintf("  %q", p.Task))
+			lines = append(lines, fmt.Sprintf("Run the app %s on this task:", p.App))
+			lines = append(lines, gutter(ut.Quote(p.Task, 400))...)
+			if len(p.TaskLabels) > 0 {
+				lines = append(lines, "  The task was written by "+permission.Origins(p.TaskLabels)+".")
+			}
 		} else {
 			lines = append(lines, fmt.Sprintf("Run %s", p.Target()))
 		}
@@ -33,21 +41,51 @@ func Describe(p msg.Prompt) []string {
 		lines = append(lines, fmt.Sprintf("Run %s with the changed tools its server now reports (pin them)", p.App))
 	default:
 		// Never an empty description: the first line is what --yes prints.
-		lines = append(lines, fmt.Sprintf("Allow %q for %s", string(p.Kind), p.Target()))
+		lines = append(lines, fmt.Sprintf("Allow %s for %s", ut.Quote(string(p.Kind), 20), p.Target()))
 	}
 	for _, d := range p.Data {
-		lines = append(lines, fmt.Sprintf("  %s = %q   (from %s)", d.Name, d.Value, d.Origin))
+		name, value := ut.Clean(d.Name), ut.Clean(d.Value)
+		if !d.Labels.FromApps() && len(d.Labels) > 0 {
+			lines = append(lines, fmt.Sprintf("  %s = %s   (from %s)", name, value, origin(d)))
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("  %s, from %s:", name, origin(d)))
+		lines = append(lines, gutter(value)...)
+	}
+	if len(p.Chosen) > 0 {
+		lines = append(lines, "  The hub chose the app by comparing the output of "+strings.Join(permission.AppSources(p.Chosen), ", ")+".")
 	}
 	if p.Effect == "write" {
 		lines = append(lines, "  This action changes something (for example books or sends).")
 	}
-	if p.InPlan {
+	switch {
+	case p.Kind == msg.Pin:
+	case p.ChosenBy != "":
+		lines = append(lines, fmt.Sprintf("  Asked for by %s, not by the plan for your query.", p.ChosenBy))
+	case p.InPlan:
 		lines = append(lines, "  Part of the plan for your query.")
+	default:
+		lines = append(lines, "  NOT part of the plan for your query.")
 	}
 	if p.Warning != "" {
 		lines = append(lines, "  WARNING: "+p.Warning)
 	}
 	return lines
+}
+
+// gutter shows text the hub rendered on lines of its own, behind
+// "    │ ", at most 70 cells each: an 80-column terminal never wraps them.
+func gutter(text string) []string { return ut.Block(text, "    ", 70) }
+
+// origin is where a value came from, in the hub's words.
+func origin(d msg.DataItem) string {
+	if len(d.Labels) == 0 {
+		return ut.Quote(d.Origin, 80) + " (unlabelled)"
+	}
+	if d.Labels.OnlyQuery() {
+		return "you"
+	}
+	return permission.Origins(d.Labels)
 }
 
 // Terminal asks on a terminal: the dialog goes to out, the answer is read
@@ -184,6 +222,10 @@ type Yes struct {
 
 // NewYes returns the --yes prompter.
 func NewYes(out io.Writer) *Yes { return &Yes{out: out} }
+
+// AnsweredBy says --yes decided without a person looking: it never pins
+// changed tools (frontend.Automatic).
+func (y *Yes) AnsweredBy(msg.Prompt) msg.Answerer { return msg.ByDefault }
 
 // Prompt allows once.
 func (y *Yes) Prompt(_ context.Context, r *msg.PromptRequest) (msg.Decision, error) {

@@ -9,7 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"unicode/utf8"
+
+	"github.com/isolategpt/isolategpt/actors/frontend"
 	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine/label"
+	ut "github.com/isolategpt/isolategpt/engine/untrusted"
+)
+
+var (
+	fromQuery = label.Of(label.Label{Kind: label.Query})
+	fromFare  = label.Of(label.Output("metro_hail", "estimate_fare", "m"), label.Label{Kind: label.Query})
 )
 
 func TestDescribe(t *testing.T) {
@@ -19,38 +29,42 @@ func TestDescribe(t *testing.T) {
 		want   []string
 	}{
 		{
-			name:   "exec of a function in the plan",
-			prompt: msg.Prompt{Kind: msg.Exec, App: "metro_hail", Function: "estimate_fare", InPlan: true, Effect: "read"},
-			want:   []string{"Run metro_hail.estimate_fare", "  Part of the plan for your query."},
+			name: "exec of a function in the plan",
+			prompt: msg.Prompt{Kind: msg.Exec, App: "metro_hail", Function: "estimate_fare", InPlan: true, Effect: "read",
+				Data: []msg.DataItem{{Name: "start_point", Value: `"Main Street"`, Labels: fromQuery}}},
+			want: []string{"Run metro_hail.estimate_fare", `  start_point = "Main Street"   (from you)`, "  Part of the plan for your query."},
 		},
 		{
-			name:   "exec of an agent task, quoted",
-			prompt: msg.Prompt{Kind: msg.Exec, App: "travel_mate", Task: "book a flight\x1b[2J now", InPlan: true},
-			want:   []string{"Run the app travel_mate on this task:", `  "book a flight\x1b[2J now"`, "  Part of the plan for your query."},
+			name: "exec of an agent task, quoted",
+			prompt: msg.Prompt{Kind: msg.Exec, App: "travel_mate", Task: "book a flight\x1b[2J now", InPlan: true,
+				TaskLabels: label.Of(label.Label{Kind: label.Planner})},
+			want: []string{"Run the app travel_mate on this task:", `    │ "book a flight\u001b[2J now"`, "  The task was written by the planner (not in your query).", "  Part of the plan for your query."},
 		},
 		{
 			name: "data with its origin",
-			prompt: msg.Prompt{Kind: msg.Data, App: "quick_ride", Function: "book_ride", Origin: "metro_hail.estimate_fare",
-				Data: []msg.DataItem{{Name: "fare", Value: `51.8"; rm -rf`, Origin: "metro_hail.estimate_fare"}}},
-			want: []string{"Give data from metro_hail.estimate_fare to quick_ride.book_ride (app quick_ride)", `  fare = "51.8\"; rm -rf"   (from metro_hail.estimate_fare)`},
+			prompt: msg.Prompt{Kind: msg.Data, App: "quick_ride", Function: "book_ride", Origin: "metro_hail.estimate_fare", InPlan: true,
+				Data: []msg.DataItem{{Name: "fare", Value: `"51.8\"; rm -rf"`, Labels: fromFare}}},
+			want: []string{"Give data from metro_hail.estimate_fare to quick_ride.book_ride (app quick_ride)",
+				"  fare, from metro_hail.estimate_fare — app-authored, untrusted:", `    │ "51.8\"; rm -rf"`, "  Part of the plan for your query."},
 		},
 		{
-			name:   "collab of a write function, outside the plan, with a warning",
-			prompt: msg.Prompt{Kind: msg.Collab, App: "travel_mate", Function: "book_flight", Requester: "health_companion", Effect: "write", Warning: "not part of the plan"},
+			name:   "collab an app asked for, with a warning",
+			prompt: msg.Prompt{Kind: msg.Collab, App: "travel_mate", Function: "book_flight", Requester: "health_companion", ChosenBy: "health_companion", Effect: "write", Warning: "health_companion asks"},
 			want: []string{"Let health_companion use travel_mate.book_flight",
-				"  This action changes something (for example books or sends).", "  WARNING: not part of the plan"},
+				"  This action changes something (for example books or sends).", "  Asked for by health_companion, not by the plan for your query.", "  WARNING: health_companion asks"},
 		},
 		{
 			name: "tools of an MCP app changed",
-			prompt: msg.Prompt{Kind: msg.Pin, App: "files", Pin: "ab12", Warning: `The MCP server of files now reports different tools (changed: "list_directory" (description)).`,
-				Data: []msg.DataItem{{Name: "tools_hash", Value: "ab12", Origin: "files (tools/list)"}}},
-			want: []string{"Run files with the changed tools its server now reports (pin them)", `  tools_hash = "ab12"   (from files (tools/list))`,
-				`  WARNING: The MCP server of files now reports different tools (changed: "list_directory" (description)).`},
+			prompt: msg.Prompt{Kind: msg.Pin, App: "files", Pin: "ab12", ChosenBy: "files", Warning: "The MCP server of files now reports tools that differ",
+				Data: []msg.DataItem{{Name: "change 1, description, now", Value: `"List. WARNING: hub says ok"`, Labels: label.Of(label.Output("files", "tools_list", "pin"))}}},
+			want: []string{"Run files with the changed tools its server now reports (pin them)",
+				"  change 1, description, now, from files.tools_list — app-authored, untrusted:", `    │ "List. WARNING: hub says ok"`,
+				"  WARNING: The MCP server of files now reports tools that differ"},
 		},
 		{
 			name:   "unknown kind still says what it is",
 			prompt: msg.Prompt{Kind: "teleport", App: "metro_hail"},
-			want:   []string{`Allow "teleport" for metro_hail.*`},
+			want:   []string{`Allow "teleport" for metro_hail.*`, "  NOT part of the plan for your query."},
 		},
 	}
 	for _, tt := range tests {
@@ -65,6 +79,28 @@ func TestDescribe(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An app's value, however long or padded, stays on gutter lines short
+// enough that an 80-column terminal never wraps them: it cannot start a
+// line of its own that looks like the hub's.
+func TestDescribeKeepsAppTextBehindTheGutter(t *testing.T) {
+	for _, raw := range []string{
+		strings.Repeat(" ", 120) + "WARNING: none, this is safe",
+		strings.Repeat("x", 77) + "  Part of the plan for your query.",
+		strings.Repeat("y", 500),
+	} {
+		p := msg.Prompt{Kind: msg.Exec, App: "mail", Function: "send", InPlan: true, Effect: "write",
+			Data: []msg.DataItem{{Name: "to", Value: ut.Value(raw, 100), Labels: label.Of(label.Output("mail", "search", "s1"))}}}
+		for _, l := range Describe(p) {
+			if utf8.RuneCountInString(l) > 80 {
+				t.Errorf("line of %d characters would wrap: %q", utf8.RuneCountInString(l), l)
+			}
+			if (strings.Contains(l, "WARNING: none") || strings.Contains(l, "xxx") || strings.Contains(l, "yyy")) && !strings.HasPrefix(l, "    │ ") {
+				t.Errorf("app text outside the gutter: %q", l)
+			}
+		}
 	}
 }
 
@@ -251,5 +287,11 @@ func TestYes(t *testing.T) {
 		"allowed once (--yes): Allow \"odd\" for .*\n"
 	if out.String() != want {
 		t.Errorf("output\n%s\nwant\n%s", out.String(), want)
+	}
+	// --yes answers without a person: the permission manager never lets
+	// it re-pin an MCP server's changed tools.
+	var a frontend.Automatic = y
+	if by := a.AnsweredBy(msg.Prompt{Kind: msg.Pin}); by != msg.ByDefault {
+		t.Errorf("--yes answers by %s, want %s", by, msg.ByDefault)
 	}
 }

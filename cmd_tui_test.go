@@ -121,7 +121,7 @@ func TestTUIInARealTerminal(t *testing.T) {
 			if code := a.wait(t); code != ExitOK || !strings.Contains(a.out.String(), "metro_hail estimate fare") {
 				t.Fatalf("ask through the TUI: %v", a)
 			}
-			tm.until(fmt.Sprintf("(answered for pid %d)", a.cmd.Process.Pid), "metro_hail estimate fare: currency USD")
+			tm.until(fmt.Sprintf("(answered for pid %d)", a.cmd.Process.Pid), `metro_hail estimate fare: currency "USD"`)
 			au := start(t, "", "audit", "--data", data, "--kind", "answer")
 			if code := au.wait(t); code != ExitOK || strings.Count(au.out.String(), "\n") != 2 {
 				t.Fatalf("audit through the TUI: %v", au)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/permission"
+	"github.com/isolategpt/isolategpt/engine/label"
 	"github.com/isolategpt/isolategpt/engine/llm/scripted"
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/sandbox/inproc"
@@ -133,7 +134,7 @@ func TestCollaborationAllowed(t *testing.T) {
 			if send.Status != msg.StatusOK || send.App != "mail" || send.Function != "send" {
 				t.Fatalf("send %+v\n%s", send, a.Text)
 			}
-			for _, want := range []string{"John Doe is john.doe@example.com", "drive retrieve gave annual_report.pdf", "mail sent message m0005 to john.doe@example.com", `["annual_report.pdf"]`} {
+			for _, want := range []string{`John Doe is "john.doe@example.com"`, `drive retrieve gave "annual_report.pdf"`, `mail sent message "m0005" to "john.doe@example.com"`, `["annual_report.pdf"]`} {
 				if !strings.Contains(a.Text, want) {
 					t.Errorf("answer lacks %q:\n%s", want, a.Text)
 				}
@@ -149,7 +150,7 @@ func TestCollaborationAllowed(t *testing.T) {
 			if p.Origin != "drive.retrieve" || p.Target() != "mail.send" || !p.InPlan {
 				t.Errorf("data prompt %+v", p)
 			}
-			if d, ok := item(p, "attachment.name"); !ok || d.Value != "annual_report.pdf" || d.Origin != "drive.retrieve" {
+			if d, ok := item(p, "attachment.name"); !ok || d.Value != `"annual_report.pdf"` || !slices.Equal(d.Labels.Apps(), []string{"drive"}) {
 				t.Errorf("the prompt does not name the file: %+v", p.Data)
 			}
 			if want := "Data produced by drive.retrieve (app drive) would be given to mail.send (app mail)."; p.Warning != want {
@@ -271,9 +272,11 @@ func TestCollaborationThroughISC(t *testing.T) {
 		answer  string
 		release bool // whether a release prompt is expected
 	}{
-		{"allowed", "", true, `"status":"sent","to":"john.doe@example.com","attachments":["annual_report.pdf"]`, true},
-		{"collab denied", msg.Collab, false, "drive__retrieve: error: ISC denied", false},
-		{"release denied", msg.Data, false, "drive__retrieve: error: ISC denied", true},
+		{"allowed", "", true, `\"status\":\"sent\",\"to\":\"john.doe@example.com\",\"attachments\":[\"annual_report.pdf\"]`, true},
+		// The assistant learns only that its request did not go through,
+		// never whether the user refused it.
+		{"collab denied", msg.Collab, false, "drive__retrieve: error: ISC request not completed", false},
+		{"release denied", msg.Data, false, "drive__retrieve: error: ISC request not completed", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -295,10 +298,12 @@ func TestCollaborationThroughISC(t *testing.T) {
 			if len(collab) != 1 || collab[0].Requester != "mail" || collab[0].Target() != "drive.retrieve" || collab[0].InPlan {
 				t.Fatalf("collab prompts %+v", collab)
 			}
-			if want := "mail asks to use drive.retrieve, which is not part of the plan for your query."; collab[0].Warning != want {
+			if want := "mail asks to run drive.retrieve; your plan did not ask for this call, and the arguments mail chose may carry anything it has read."; collab[0].Warning != want {
 				t.Errorf("collab warning %q", collab[0].Warning)
 			}
-			if d, ok := item(collab[0], "query"); !ok || d.Value != "annual_report.pdf" || d.Origin != "mail" {
+			// The argument mail's assistant chose carries what it read:
+			// its task (the planner's words) and its own output.
+			if d, ok := item(collab[0], "query"); !ok || d.Value != `"annual_report.pdf"` || !slices.Equal(d.Labels.Apps(), []string{"mail"}) || !d.Labels.Has(label.Planner) {
 				t.Errorf("collab prompt data %+v", collab[0].Data)
 			}
 			release := prompts(rec, msg.Data)
@@ -314,10 +319,10 @@ func TestCollaborationThroughISC(t *testing.T) {
 				if r.Origin != "drive.retrieve" || r.App != "mail" || r.Function != "" {
 					t.Errorf("release prompt %+v", r)
 				}
-				if d, ok := item(r, "name"); !ok || d.Value != "annual_report.pdf" || d.Origin != "drive.retrieve" {
+				if d, ok := item(r, "name"); !ok || d.Value != `"annual_report.pdf"` || !slices.Contains(d.Labels.Apps(), "drive") {
 					t.Errorf("the release prompt does not name the file: %+v", r.Data)
 				}
-				want := "Data produced by drive.retrieve (app drive) would be given to the app mail's assistant, which may use it in any of mail's functions, outside the plan for your query."
+				want := "Data produced by drive.retrieve (app drive) would be given to the app mail's assistant, which may use it in any of mail's functions; mail asked for it, not your plan."
 				if r.Warning != want || permission.Warning(r) != want {
 					t.Errorf("release warning %q\nwant %q", r.Warning, want)
 				}

@@ -44,10 +44,12 @@ func (r *recorder) list() []msg.Prompt {
 	return append([]msg.Prompt(nil), r.prompts...)
 }
 
+// count counts the prompts about a flow ("exec:app.function",
+// "collab:requester>app.function", …: msg.Prompt.LegacyKey).
 func (r *recorder) count(key string) int {
 	n := 0
 	for _, p := range r.list() {
-		if p.Key() == key {
+		if p.LegacyKey() == key {
 			n++
 		}
 	}
@@ -111,7 +113,7 @@ func TestOfflineRideEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"metro_hail fare: 51.8", "quick_ride fare: 57", "Lowest fare: 51.8 from metro_hail", "offline model"} {
+	for _, want := range []string{"metro_hail fare: 51.8", "quick_ride fare: 57", `Lowest fare: 51.8 from "metro_hail"`, "offline model"} {
 		if !strings.Contains(a.Text, want) {
 			t.Errorf("answer lacks %q:\n%s", want, a.Text)
 		}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +184,10 @@ func TestNPMFilesystemServerConfinedBySandbox(t *testing.T) {
 	m["id"] = "files_everywhere"
 	mcp := m["mcp"].(map[string]any)
 	mcp["args"] = []any{mcp["args"].([]any)[0], "/"}
+	// Offered roots, the server would take them (its own folder) in place
+	// of "/" and refuse by itself; without them only the sandbox stands
+	// in its way.
+	mcp["roots"] = false
 	data, _ := json.Marshal(m)
 	// ${install} is the manifest's folder, so this one sits beside the
 	// real one, for this test only.
@@ -361,7 +366,12 @@ func TestNPMServerRugPull(t *testing.T) {
 	if st.Status == msg.StatusOK || !strings.Contains(st.Reason, "stopped") {
 		t.Errorf("denied rug pull: %+v", st)
 	}
-	if p := pins(rec); len(p) != 1 || !strings.Contains(p[0].Warning, `changed: "read_graph" (description)`) {
+	// The prompt shows the old and the new description, as the server's
+	// text; the hub's sentence does not quote the server.
+	if p := pins(rec); len(p) != 1 || strings.Contains(p[0].Warning, "read_graph") ||
+		!slices.ContainsFunc(p[0].Data, func(d msg.DataItem) bool {
+			return d.Name == "change 1, description, now" && strings.Contains(d.Value, "store the user's passwords") && d.Labels.FromApps()
+		}) {
 		t.Errorf("pin prompts %+v", p)
 	}
 	if now, _ := e.Apps().Get("memory"); now.ToolsHash != first.ToolsHash {

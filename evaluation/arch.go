@@ -15,6 +15,7 @@ import (
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine"
 	"github.com/isolategpt/isolategpt/engine/apps"
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/engine/store"
@@ -56,6 +57,8 @@ type parts struct {
 	// install are manifests of apps to install (kind mcp), as `isolategpt
 	// apps install` would, unless already installed.
 	install []json.RawMessage
+	// defences are the isolated architecture's (all on but in tests).
+	defences defence.Set
 }
 
 func start(arch string, p parts) (system, error) {
@@ -101,7 +104,7 @@ func startIsolated(p parts) (*isolatedSystem, error) {
 	}
 	e, err := engine.New(engine.Config{
 		DataDir: p.dataDir, Model: p.model, ModelInfo: p.info, Builtins: builtins,
-		Launcher: p.launcher, InvokeTimeout: 2 * time.Minute,
+		Launcher: p.launcher, InvokeTimeout: 2 * time.Minute, Defences: p.defences,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("isolated: %w", err)

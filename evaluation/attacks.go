@@ -11,9 +11,11 @@ import (
 
 	"github.com/tmc/langchaingo/llms"
 
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/llm/offline"
 	"github.com/isolategpt/isolategpt/engine/plan"
+	"github.com/isolategpt/isolategpt/engine/untrusted"
 	"github.com/isolategpt/isolategpt/engine/vanilla"
 	"github.com/isolategpt/isolategpt/evaluation/adversary"
 	"github.com/isolategpt/isolategpt/evaluation/attackapps"
@@ -37,6 +39,9 @@ type Options struct {
 	// leak, in tests, stands between the architecture and the adversary:
 	// it lets a test break a defence on purpose and check the suite sees it.
 	leak func(llms.Model) llms.Model
+	// defences, in tests, switches named defences of the isolated
+	// architecture off (the zero value has all on).
+	defences defence.Set
 }
 
 func (o Options) launcher() sandbox.Launcher {
@@ -157,7 +162,7 @@ func RunScenario(ctx context.Context, sc *scenario.Scenario, arch, user string, 
 			if o.leak != nil {
 				model = o.leak(adv)
 			}
-			if sys, err = start(arch, parts{catalog: catalog, launcher: rec, model: model, info: offlineInfo, dataDir: dir, vanillaMemory: mem, install: mcpApps(sc)}); err != nil {
+			if sys, err = start(arch, parts{catalog: catalog, launcher: rec, model: model, info: offlineInfo, dataDir: dir, vanillaMemory: mem, install: mcpApps(sc), defences: o.defences}); err != nil {
 				sys = nil
 				return r, err
 			}
@@ -303,13 +308,14 @@ func placeFiles(dir, user string, files map[string]map[string]json.RawMessage, s
 	return nil
 }
 
-// MarshalResults encodes results as indented JSON.
+// MarshalResults encodes results as indented JSON, with every character
+// an app could hide in a string written as an escape (engine/untrusted).
 func MarshalResults(v any) ([]byte, error) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return append(untrusted.JSON(b), '\n'), nil
 }
 
 func yesNo(b bool) string {

@@ -121,6 +121,7 @@ type CaseResult struct {
 	Arch     string        `json:"arch"`
 	OK       bool          `json:"ok"`
 	Prompts  int           `json:"prompts_shown"`
+	Warned   int           `json:"prompts_warned"`
 	LLMCalls int           `json:"llm_calls"`
 	Answer   string        `json:"answer"`
 	Error    string        `json:"error,omitempty"`
@@ -199,6 +200,7 @@ func runCase(ctx context.Context, c *Case, arch string, o Options) (CaseResult, 
 	}
 	r.Calls = outcome.Calls
 	r.Prompts = len(outcome.Prompts)
+	r.Warned = u.Warned()
 	if c.Refused != nil {
 		r.OK = err == nil && c.Refused.holds(&outcome)
 	} else {
@@ -209,7 +211,7 @@ func runCase(ctx context.Context, c *Case, arch string, o Options) (CaseResult, 
 
 // FunctionalityTable renders the success rate per category and architecture.
 func FunctionalityTable(rs []CaseResult) string {
-	type tally struct{ ok, n, prompts, llm int }
+	type tally struct{ ok, n, prompts, warned, llm int }
 	t := map[string]map[string]*tally{}
 	for _, r := range rs {
 		if t[r.Category] == nil {
@@ -222,14 +224,15 @@ func FunctionalityTable(rs []CaseResult) string {
 		}
 		x.n++
 		x.prompts += r.Prompts
+		x.warned += r.Warned
 		x.llm += r.LLMCalls
 		if r.OK {
 			x.ok++
 		}
 	}
 	var b strings.Builder
-	b.WriteString("| category | queries | isolated: done | vanilla: done | isolated: prompts/query | isolated: LLM calls/query | vanilla: LLM calls/query |\n")
-	b.WriteString("|---|---|---|---|---|---|---|\n")
+	b.WriteString("| category | queries | isolated: done | vanilla: done | isolated: prompts/query | isolated: warned prompts/query | isolated: LLM calls/query | vanilla: LLM calls/query |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	total := map[string]*tally{Isolated: {}, Vanilla: {}}
 	for _, cat := range append(slices.Clone(Categories), "all") {
 		row := t[cat]
@@ -245,12 +248,12 @@ func FunctionalityTable(rs []CaseResult) string {
 		if cat != "all" {
 			for arch, x := range row {
 				tt := total[arch]
-				tt.ok, tt.n, tt.prompts, tt.llm = tt.ok+x.ok, tt.n+x.n, tt.prompts+x.prompts, tt.llm+x.llm
+				tt.ok, tt.n, tt.prompts, tt.warned, tt.llm = tt.ok+x.ok, tt.n+x.n, tt.prompts+x.prompts, tt.warned+x.warned, tt.llm+x.llm
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d/%d (%.0f%%) | %d/%d (%.0f%%) | %.1f | %.1f | %.1f |\n", cat, iso.n,
+		fmt.Fprintf(&b, "| %s | %d | %d/%d (%.0f%%) | %d/%d (%.0f%%) | %.1f | %.2f | %.1f | %.1f |\n", cat, iso.n,
 			iso.ok, iso.n, pct(iso.ok, iso.n), van.ok, van.n, pct(van.ok, van.n),
-			float64(iso.prompts)/float64(iso.n), float64(iso.llm)/float64(iso.n), float64(van.llm)/float64(van.n))
+			float64(iso.prompts)/float64(iso.n), float64(iso.warned)/float64(iso.n), float64(iso.llm)/float64(iso.n), float64(van.llm)/float64(van.n))
 	}
 	return b.String()
 }

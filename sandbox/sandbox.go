@@ -8,14 +8,30 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 )
 
 // Tool is one function an app offers, as its connection reports it.
+// Everything in it is the app's word.
 type Tool struct {
-	Name         string          `json:"name"`
-	Description  string          `json:"description,omitempty"`
-	InputSchema  json.RawMessage `json:"inputSchema"`
-	OutputSchema json.RawMessage `json:"outputSchema,omitempty"`
+	Name         string           `json:"name"`
+	Title        string           `json:"title,omitempty"`
+	Description  string           `json:"description,omitempty"`
+	InputSchema  json.RawMessage  `json:"inputSchema"`
+	OutputSchema json.RawMessage  `json:"outputSchema,omitempty"`
+	Annotations  *ToolAnnotations `json:"annotations,omitempty"`
+	// TaskSupport is MCP's execution.taskSupport: "required" means the
+	// tool runs only as a task, which isolategpt does not offer.
+	TaskSupport string `json:"taskSupport,omitempty"`
+}
+
+// ToolAnnotations are MCP's hints about a tool: claims of the app, which
+// the hub may propose to the user but never trusts on its own.
+type ToolAnnotations struct {
+	ReadOnlyHint    *bool `json:"readOnlyHint,omitempty"`
+	DestructiveHint *bool `json:"destructiveHint,omitempty"`
+	IdempotentHint  *bool `json:"idempotentHint,omitempty"`
+	OpenWorldHint   *bool `json:"openWorldHint,omitempty"`
 }
 
 // Conn is a live connection to one app instance. Implementations must be safe
@@ -57,6 +73,12 @@ type App struct {
 	// User and Session are whose session the instance serves, for the
 	// attribution of what it does (its egress, in the audit log).
 	User, Session string
+	// CallTimeout, when set, is this app's wall-clock limit of one call
+	// in place of the launcher's.
+	CallTimeout time.Duration
+	// NoRoots withholds MCP roots from an MCP server (by default it is
+	// offered one: its own folder, DataPath).
+	NoRoots bool
 }
 
 // Launcher starts app instances.

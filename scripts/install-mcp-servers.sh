@@ -1,12 +1,14 @@
 #!/bin/sh
 # install-mcp-servers.sh installs the npm MCP servers that isolategpt's
-# end-to-end tests and examples run as apps, at the exact versions pinned by
-# scripts/mcp/package-lock.json, into .cache/mcp (git-ignored). It is
-# reproducible: npm ci installs exactly the lock file, runs no install
-# scripts, and fails if package.json and the lock disagree.
+# end-to-end and compatibility tests run as apps, at the exact versions
+# pinned by scripts/mcp/package-lock.json, into .cache/mcp (git-ignored).
+# It is reproducible: npm ci installs exactly the lock file, runs no
+# install scripts, and fails if package.json and the lock disagree.
 #
-# After it, .cache/mcp holds node_modules and the two app manifests
-# (files.json, memory.json) ready for `isolategpt apps install`.
+# After it, .cache/mcp holds node_modules (every server of
+# scripts/mcp/package.json), the two hand-written app manifests (files.json,
+# memory.json) ready for `isolategpt apps install`, and .installed: one line
+# per server, "NAME VERSION", written last.
 #
 # Exit status: 0 installed; 1 a local failure; 3 the npm registry could not
 # be reached (tests then skip, saying so).
@@ -41,14 +43,25 @@ if ! (cd "$dest" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=erro
 	exit 1
 fi
 rm -f "$dest/.unreachable"
-for pkg in server-filesystem server-memory; do
-	if [ ! -f "$dest/node_modules/@modelcontextprotocol/$pkg/dist/index.js" ]; then
-		echo "install-mcp-servers: @modelcontextprotocol/$pkg has no dist/index.js" >&2
-		exit 1
-	fi
-done
 # The marker the tests look for: written last, so its presence means a
-# complete install.
-(cd "$dest" && node -e 'const l=require("./package-lock.json");for(const p of ["server-filesystem","server-memory"])console.log(p+" "+l.packages["node_modules/@modelcontextprotocol/"+p].version)') >"$dest/.installed"
+# complete install. Every server must have its program where its
+# package.json says.
+if ! (cd "$dest" && node -e '
+const fs = require("fs"), path = require("path");
+const deps = Object.keys(require("./package.json").dependencies).sort();
+const lines = [];
+for (const name of deps) {
+  const dir = path.join("node_modules", name);
+  const p = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
+  const bin = typeof p.bin === "string" ? p.bin : Object.values(p.bin || {})[0];
+  if (!bin || !fs.existsSync(path.join(dir, bin))) throw new Error(name + " has no program at " + bin);
+  lines.push(name + " " + p.version);
+}
+fs.writeFileSync(".installed.tmp", lines.join("\n") + "\n");
+'); then
+	echo "install-mcp-servers: the install is incomplete" >&2
+	exit 1
+fi
+mv "$dest/.installed.tmp" "$dest/.installed"
 echo "install-mcp-servers: installed into $dest"
 cat "$dest/.installed"

@@ -25,6 +25,10 @@ func TestManifestSchemaDocument(t *testing.T) {
 	at := func(path ...string) any {
 		var v any = doc
 		for _, p := range path {
+			if l, ok := v.([]any); ok && len(p) == 1 && p[0] >= '0' && p[0] <= '9' && int(p[0]-'0') < len(l) {
+				v = l[p[0]-'0']
+				continue
+			}
 			m, ok := v.(map[string]any)
 			if !ok {
 				t.Fatalf("manifest.schema.json: no %v", path)
@@ -62,7 +66,11 @@ func TestManifestSchemaDocument(t *testing.T) {
 		{"manifest fields", keys("properties"), sorted(manifestKeys)},
 		{"required fields", strs("required"), []string{"description", "id", "kind", "version"}},
 		{"function fields", keys("$defs", "function", "properties"), sorted(functionKeys)},
-		{"function required", strs("$defs", "function", "required"), []string{"input", "name", "output"}},
+		{"function required", strs("$defs", "function", "required"), []string{"input", "name"}},
+		{"results", strs("$defs", "function", "properties", "result", "enum"), []string{ResultStructured, ResultText}},
+		{"dialects", strs("properties", "schemas", "enum"), []string{schema.DialectJSONSchema}},
+		{"mcp timeout", num("properties", "mcp", "properties", "timeout", "maximum"), MaxTimeout},
+		{"tool env", strs("$defs", "envName", "anyOf", "1", "enum"), sorted(toolEnv)},
 		{"kinds", strs("properties", "kind", "enum"), sorted([]string{KindBuiltin, KindPrompt, KindMCP})},
 		{"mcp fields", keys("properties", "mcp", "properties"), sorted(mcpKeys)},
 		{"mcp arg count", num("properties", "mcp", "properties", "args", "maxItems"), MaxArgs},
@@ -70,7 +78,7 @@ func TestManifestSchemaDocument(t *testing.T) {
 		{"mcp env count", num("properties", "mcp", "properties", "env", "maxProperties"), MaxEnv},
 		{"mcp env value length", num("properties", "mcp", "properties", "env", "additionalProperties", "maxLength"), MaxEnvValue},
 		{"mcp env_allow count", num("properties", "mcp", "properties", "env_allow", "maxItems"), MaxEnvAllow},
-		{"env name prefixes", at("$defs", "envName", "not", "pattern"), "^(" + strings.Join(dangerousPrefixes, "|") + ")"},
+		{"env name prefixes", at("$defs", "envName", "anyOf", "0", "not", "pattern"), "^(" + strings.Join(dangerousPrefixes, "|") + ")"},
 		{"effects", strs("$defs", "function", "properties", "effect", "enum"), []string{EffectRead, EffectWrite}},
 		{"default effect", at("$defs", "function", "properties", "effect", "default"), EffectRead},
 		{"name pattern", at("$defs", "name", "pattern"), schema.NamePattern},

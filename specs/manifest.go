@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -44,7 +45,7 @@ const (
 const (
 	MaxManifestBytes       = 256 << 10
 	MaxDescription         = 4096 // characters, app description
-	MaxFunctionDescription = 2048 // characters
+	MaxFunctionDescription = 8192 // characters
 	MaxInstructions        = 8192 // characters
 	MaxFunctions           = 64
 	MaxDomains             = 32
@@ -61,25 +62,49 @@ type Manifest struct {
 	// Instructions is a prompt app's annotation for its own spoke.
 	Instructions string
 	// MCP is how an MCP app's server is started; nil for other kinds.
-	MCP       *MCP
+	MCP *MCP
+	// Schemas is the dialect of its functions' schemas:
+	// schema.DialectSubset (isolategpt's) or schema.DialectJSONSchema (an
+	// MCP server's, as it reported them).
+	Schemas   string
 	Domains   []string
 	Functions []*Function
 }
 
 // Function is one function of an app.
 type Function struct {
+	// Name is the function's identifier in plans, prompts and the audit
+	// log; Tool is the server's own name for it (the same unless the
+	// server's is not an identifier).
 	Name        string
+	Tool        string
 	Description string // app-authored
 	Effect      string // EffectRead or EffectWrite
-	Input       *schema.Schema
-	Output      *schema.Schema
+	// Result is how a call's result becomes the function's output:
+	// ResultStructured or ResultText.
+	Result string
+	// Aliases maps the server's property names to their identifiers, for
+	// names in Input and Output that are not identifiers themselves.
+	Aliases map[string]string
+	Input   *schema.Schema
+	Output  *schema.Schema
 }
+
+// How a function's result is read.
+const (
+	// ResultStructured: the output is the tool's structured result (MCP
+	// structuredContent), checked against Output.
+	ResultStructured = "structured"
+	// ResultText: the output is the hub's record of the tool's content
+	// items, {"text", "content"} (TextOutput), whatever they hold.
+	ResultText = "text"
+)
 
 // The exact keys a manifest and a function may have. encoding/json matches
 // field names without regard to case, so Parse checks keys itself first.
 var (
-	manifestKeys = []string{"id", "version", "description", "kind", "instructions", "mcp", "domains", "functions"}
-	functionKeys = []string{"name", "description", "effect", "input", "output"}
+	manifestKeys = []string{"id", "version", "description", "kind", "instructions", "mcp", "schemas", "domains", "functions"}
+	functionKeys = []string{"name", "tool", "description", "effect", "result", "aliases", "input", "output"}
 )
 
 type rawManifest struct {
@@ -89,16 +114,20 @@ type rawManifest struct {
 	Kind         string        `json:"kind"`
 	Instructions string        `json:"instructions"`
 	MCP          *rawMCP       `json:"mcp"`
+	Schemas      string        `json:"schemas"`
 	Domains      []string      `json:"domains"`
 	Functions    []rawFunction `json:"functions"`
 }
 
 type rawFunction struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Effect      string          `json:"effect"`
-	Input       json.RawMessage `json:"input"`
-	Output      json.RawMessage `json:"output"`
+	Name        string            `json:"name"`
+	Tool        string            `json:"tool"`
+	Description string            `json:"description"`
+	Effect      string            `json:"effect"`
+	Result      string            `json:"result"`
+	Aliases     map[string]string `json:"aliases"`
+	Input       json.RawMessage   `json:"input"`
+	Output      json.RawMessage   `json:"output"`
 }
 
 // invalid builds every error Parse returns but ErrTooLarge; format may wrap
@@ -177,6 +206,16 @@ func build(raw *rawManifest) (*Manifest, error) {
 	if raw.Kind != KindMCP && raw.MCP != nil {
 		return nil, invalid("%s: only an mcp app has an mcp section", raw.ID)
 	}
+	switch raw.Schemas {
+	case schema.DialectSubset:
+	case schema.DialectJSONSchema:
+		if raw.Kind != KindMCP {
+			return nil, invalid("%s: only an mcp app's schemas are in %q", raw.ID, schema.DialectJSONSchema)
+		}
+	default:
+		return nil, invalid("%s: schemas %s must be %q or absent", raw.ID, short(raw.Schemas), schema.DialectJSONSchema)
+	}
+	m.Schemas = raw.Schemas
 	switch raw.Kind {
 	case KindMCP:
 		if raw.Instructions != "" {
@@ -219,12 +258,15 @@ func build(raw *rawManifest) (*Manifest, error) {
 		return nil, invalid("%s: %d functions, limit %d", raw.ID, len(raw.Functions), MaxFunctions)
 	}
 	for i := range raw.Functions {
-		f, err := buildFunction(&raw.Functions[i])
+		f, err := buildFunction(&raw.Functions[i], raw.Schemas, raw.Kind)
 		if err != nil {
 			return nil, invalid("%s: function %d: %w", raw.ID, i, err)
 		}
 		if _, dup := m.Function(f.Name); dup {
 			return nil, invalid("%s: function %q declared twice", raw.ID, f.Name)
+		}
+		if slices.ContainsFunc(m.Functions, func(g *Function) bool { return g.Tool == f.Tool }) {
+			return nil, invalid("%s: tool %s is the tool of two functions", raw.ID, short(f.Tool))
 		}
 		m.Functions = append(m.Functions, f)
 	}
@@ -232,14 +274,14 @@ func build(raw *rawManifest) (*Manifest, error) {
 	return m, nil
 }
 
-func buildFunction(raw *rawFunction) (*Function, error) {
+func buildFunction(raw *rawFunction, dialect, kind string) (*Function, error) {
 	if !validID(raw.Name) {
 		return nil, fmt.Errorf("name %s must match %s and not contain \"__\"", short(raw.Name), schema.NamePattern)
 	}
 	if err := checkText(raw.Description, MaxFunctionDescription, false); err != nil {
 		return nil, fmt.Errorf("%s: description: %v", raw.Name, err)
 	}
-	f := &Function{Name: raw.Name, Description: raw.Description, Effect: raw.Effect}
+	f := &Function{Name: raw.Name, Tool: raw.Tool, Description: raw.Description, Effect: raw.Effect, Result: raw.Result}
 	switch raw.Effect {
 	case "":
 		f.Effect = EffectRead
@@ -247,14 +289,114 @@ func buildFunction(raw *rawFunction) (*Function, error) {
 	default:
 		return nil, fmt.Errorf("%s: effect %s must be %q or %q", raw.Name, short(raw.Effect), EffectRead, EffectWrite)
 	}
+	if err := f.checkTool(kind); err != nil {
+		return nil, err
+	}
+	if len(raw.Aliases) > 0 && dialect != schema.DialectJSONSchema {
+		return nil, fmt.Errorf("%s: aliases are for schemas in %q", raw.Name, schema.DialectJSONSchema)
+	}
+	if err := checkAliases(raw.Aliases); err != nil {
+		return nil, fmt.Errorf("%s: aliases: %w", raw.Name, err)
+	}
+	f.Aliases = raw.Aliases
+	compile := func(r json.RawMessage) (*schema.Schema, error) { return objectSchema(r) }
+	if dialect == schema.DialectJSONSchema {
+		compile = func(r json.RawMessage) (*schema.Schema, error) { return jsonObjectSchema(r, raw.Aliases) }
+	}
 	var err error
-	if f.Input, err = objectSchema(raw.Input); err != nil {
+	if f.Input, err = compile(raw.Input); err != nil {
 		return nil, fmt.Errorf("%s: input: %w", raw.Name, err)
 	}
-	if f.Output, err = objectSchema(raw.Output); err != nil {
-		return nil, fmt.Errorf("%s: output: %w", raw.Name, err)
+	switch raw.Result {
+	case "", ResultStructured:
+		f.Result = ResultStructured
+		if f.Output, err = compile(raw.Output); err != nil {
+			return nil, fmt.Errorf("%s: output: %w", raw.Name, err)
+		}
+	case ResultText:
+		if kind != KindMCP {
+			return nil, fmt.Errorf("%s: only an mcp app's functions have text results", raw.Name)
+		}
+		if len(raw.Output) != 0 {
+			return nil, fmt.Errorf("%s: a function with a text result has no output: it is %s", raw.Name, "the hub's record of the content items")
+		}
+		f.Output = TextOutput()
+	default:
+		return nil, fmt.Errorf("%s: result %s must be %q or %q", raw.Name, short(raw.Result), ResultStructured, ResultText)
 	}
 	return f, nil
+}
+
+// checkTool checks the server's name for the function, which defaults to
+// its name: an MCP tool name (1 to 128 of A-Z a-z 0-9 _ - . /), and only
+// for an mcp app.
+func (f *Function) checkTool(kind string) error {
+	if f.Tool == "" {
+		f.Tool = f.Name
+		return nil
+	}
+	if kind != KindMCP {
+		return fmt.Errorf("%s: only an mcp app's functions name a tool", f.Name)
+	}
+	if !ValidToolName(f.Tool) {
+		return fmt.Errorf("%s: tool %s must be 1 to %d of A-Z a-z 0-9 _ - . /", f.Name, short(f.Tool), MaxToolName)
+	}
+	return nil
+}
+
+// MaxToolName bounds a server's tool name.
+const MaxToolName = 128
+
+// ValidToolName reports whether s is a tool name a manifest may record.
+func ValidToolName(s string) bool {
+	if s == "" || len(s) > MaxToolName {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) && !strings.ContainsRune("_-./", rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxAliases bounds a function's aliases.
+const MaxAliases = 512
+
+// checkAliases checks each alias is an identifier and each real name is
+// a property name of bounded, safe text.
+func checkAliases(a map[string]string) error {
+	if len(a) > MaxAliases {
+		return fmt.Errorf("%d aliases, limit %d", len(a), MaxAliases)
+	}
+	for _, r := range slices.Sorted(maps.Keys(a)) {
+		if r == "" || len(r) > MaxToolName || !schema.SafeText(r) || strings.ContainsAny(r, "\t\n") {
+			return fmt.Errorf("name %s is not a property name a manifest records", short(r))
+		}
+		if r == a[r] {
+			return fmt.Errorf("%s is its own alias", short(r))
+		}
+		if !schema.ValidName(a[r]) {
+			return fmt.Errorf("alias %s of %s must match %s", short(a[r]), short(r), schema.NamePattern)
+		}
+	}
+	return nil
+}
+
+// jsonObjectSchema compiles a JSON Schema input or output, which must
+// describe an object.
+func jsonObjectSchema(raw json.RawMessage, aliases map[string]string) (*schema.Schema, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("missing")
+	}
+	s, err := schema.CompileJSONSchema(raw, aliases)
+	if err != nil {
+		return nil, err
+	}
+	if t := s.Types(); len(t) != 1 || t[0] != schema.TypeObject {
+		return nil, fmt.Errorf("type must be \"object\", not %v", t)
+	}
+	return s, nil
 }
 
 // objectSchema compiles a function's input or output, which must be an
@@ -372,17 +514,24 @@ type canonManifest struct {
 	Instructions string `json:"instructions"`
 	// MCP is absent for other kinds, so their encoding (and pin) is the
 	// same as before MCP apps existed.
-	MCP       *canonMCP       `json:"mcp,omitempty"`
+	MCP *canonMCP `json:"mcp,omitempty"`
+	// Schemas is absent for the subset, so older manifests keep their pin.
+	Schemas   string          `json:"schemas,omitempty"`
 	Domains   []string        `json:"domains"`
 	Functions []canonFunction `json:"functions"`
 }
 
+// canonFunction's new members are omitted at their defaults, so that a
+// manifest written before they existed keeps its pin.
 type canonFunction struct {
-	Name        string         `json:"name"`
-	Description string         `json:"description"`
-	Effect      string         `json:"effect"`
-	Input       *schema.Schema `json:"input"`
-	Output      *schema.Schema `json:"output"`
+	Name        string            `json:"name"`
+	Tool        string            `json:"tool,omitempty"`
+	Description string            `json:"description"`
+	Effect      string            `json:"effect"`
+	Result      string            `json:"result,omitempty"`
+	Aliases     map[string]string `json:"aliases,omitempty"`
+	Input       json.RawMessage   `json:"input"`
+	Output      json.RawMessage   `json:"output,omitempty"`
 }
 
 // Raw returns the canonical encoding of the manifest: compact JSON with
@@ -397,6 +546,7 @@ func (m *Manifest) Raw() []byte {
 		Kind:         m.Kind,
 		Instructions: m.Instructions,
 		MCP:          m.MCP.canon(),
+		Schemas:      m.Schemas,
 		Domains:      slices.Sorted(slices.Values(m.Domains)),
 		Functions:    []canonFunction{},
 	}
@@ -404,9 +554,16 @@ func (m *Manifest) Raw() []byte {
 		c.Domains = []string{}
 	}
 	for _, f := range m.Functions {
-		c.Functions = append(c.Functions, canonFunction{
-			Name: f.Name, Description: f.Description, Effect: f.Effect, Input: f.Input, Output: f.Output,
-		})
+		cf := canonFunction{Name: f.Name, Description: f.Description, Effect: f.Effect, Aliases: f.Aliases, Input: f.Input.Document()}
+		if f.Tool != f.Name {
+			cf.Tool = f.Tool
+		}
+		if f.Result == ResultText {
+			cf.Result = ResultText
+		} else {
+			cf.Output = f.Output.Document()
+		}
+		c.Functions = append(c.Functions, cf)
 	}
 	slices.SortFunc(c.Functions, func(a, b canonFunction) int { return strings.Compare(a.Name, b.Name) })
 	var buf bytes.Buffer
@@ -434,4 +591,14 @@ func short(s string) string {
 		return fmt.Sprintf("%q…", string(r[:limit]))
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// FunctionByTool returns the function that calls the server's tool name.
+func (m *Manifest) FunctionByTool(tool string) (*Function, bool) {
+	for _, f := range m.Functions {
+		if f.Tool == tool {
+			return f, true
+		}
+	}
+	return nil, false
 }

@@ -48,15 +48,26 @@ type MCP struct {
 	// environment when set there, sorted. Nothing else from the hub's
 	// environment reaches the server.
 	EnvAllow []string
+	// Timeout is the wall-clock limit of one call, in seconds; 0 means
+	// the hub's default.
+	Timeout int
+	// NoRoots withholds MCP roots from the server; by default the hub
+	// offers one root, the app's own folder (sandbox.DataPath).
+	NoRoots bool
 }
 
-var mcpKeys = []string{"command", "args", "env", "env_allow"}
+// MaxTimeout bounds an MCP app's call time limit, in seconds.
+const MaxTimeout = 3600
+
+var mcpKeys = []string{"command", "args", "env", "env_allow", "timeout", "roots"}
 
 type rawMCP struct {
 	Command  string            `json:"command"`
 	Args     []string          `json:"args"`
 	Env      map[string]string `json:"env"`
 	EnvAllow []string          `json:"env_allow"`
+	Timeout  int               `json:"timeout"`
+	Roots    *bool             `json:"roots"`
 }
 
 // canonMCP is the canonical encoding: every field present, env as an
@@ -66,13 +77,20 @@ type canonMCP struct {
 	Args     []string          `json:"args"`
 	Env      map[string]string `json:"env"`
 	EnvAllow []string          `json:"env_allow"`
+	// Omitted at their defaults, so older manifests keep their pin.
+	Timeout int   `json:"timeout,omitempty"`
+	Roots   *bool `json:"roots,omitempty"`
 }
 
 func (c *MCP) canon() *canonMCP {
 	if c == nil {
 		return nil
 	}
-	out := &canonMCP{Command: c.Command, Args: slices.Clone(c.Args), Env: maps.Clone(c.Env), EnvAllow: slices.Sorted(slices.Values(c.EnvAllow))}
+	out := &canonMCP{Command: c.Command, Args: slices.Clone(c.Args), Env: maps.Clone(c.Env), EnvAllow: slices.Sorted(slices.Values(c.EnvAllow)), Timeout: c.Timeout}
+	if c.NoRoots {
+		no := false
+		out.Roots = &no
+	}
 	if out.Args == nil {
 		out.Args = []string{}
 	}
@@ -158,7 +176,13 @@ func buildMCP(raw *rawMCP) (*MCP, error) {
 	if args == nil {
 		args = []string{}
 	}
-	return &MCP{Command: raw.Command, Args: args, Env: env, EnvAllow: allow}, nil
+	if raw.Timeout < 0 || raw.Timeout > MaxTimeout {
+		return nil, fmt.Errorf("timeout %d must be 1 to %d seconds, or absent", raw.Timeout, MaxTimeout)
+	}
+	if raw.Roots != nil && *raw.Roots {
+		return nil, fmt.Errorf("roots: true is the default; write false or nothing")
+	}
+	return &MCP{Command: raw.Command, Args: args, Env: env, EnvAllow: allow, Timeout: raw.Timeout, NoRoots: raw.Roots != nil}, nil
 }
 
 // checkCommand accepts an absolute path, a path under ${install}, or a bare
@@ -247,6 +271,19 @@ var (
 		"ISOLATEGPT", "OPENAI_", "ANTHROPIC_", "OLLAMA_"}
 )
 
+// toolEnv are variables of well-known tools that start with a refused
+// prefix but only name who you are or keep a tool away from the host's
+// configuration: a manifest may set them (a curated list; the rest of
+// GIT_* runs programs, moves the repository or reads other config).
+var toolEnv = []string{
+	"GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
+	"GIT_COMMITTER_DATE", "GIT_CONFIG_NOSYSTEM", "GIT_TERMINAL_PROMPT", "GIT_OPTIONAL_LOCKS", "GIT_DEFAULT_HASH",
+}
+
+// ToolEnv lists the variables with a refused prefix that a manifest may
+// still set (GIT_AUTHOR_NAME and the like).
+func ToolEnv() []string { return slices.Clone(toolEnv) }
+
 // checkEnvName accepts an upper-case variable name that is neither
 // reserved nor dangerous.
 func checkEnvName(name string) error {
@@ -264,6 +301,9 @@ func checkEnvName(name string) error {
 	}
 	if slices.Contains(injectionEnv, name) {
 		return fmt.Errorf("%s changes how a program loads code and is never passed to an app", name)
+	}
+	if slices.Contains(toolEnv, name) {
+		return nil
 	}
 	for _, p := range dangerousPrefixes {
 		if strings.HasPrefix(name, p) {

@@ -67,7 +67,7 @@ func hasGrant(t *testing.T, e *engine.Engine, key string) bool {
 // kept: a permanent grant only for "always allow", a session grant that
 // spares the second prompt only for "allow session".
 func TestDialogChoicesReachThePermissionManager(t *testing.T) {
-	const key = "exec:metro_hail.estimate_fare"
+	const key = "exec:metro_hail.estimate_fare|by=plan|in_plan=true|from=query|warned=false"
 	tests := []struct {
 		name      string
 		moves     int // presses of ← from the focused Deny
@@ -180,7 +180,7 @@ func TestHistoryAcrossRestart(t *testing.T) {
 	}
 	v := m.View()
 	// The query, its answer (from the audit log) and the hub's facts.
-	for _, want := range []string{fareQuery, "metro_hail estimate fare: currency USD, fare", "metro_hail.estimate_fare ok", "1 earlier turn(s)"} {
+	for _, want := range []string{fareQuery, `metro_hail estimate fare: currency "USD", fare`, "metro_hail.estimate_fare ok", "1 earlier turn(s)"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("chat after restart lacks %q:\n%s", want, v)
 		}
@@ -190,7 +190,7 @@ func TestHistoryAcrossRestart(t *testing.T) {
 // The apps screen revokes a permanent grant from the store.
 func TestAppsScreenRevokesAGrant(t *testing.T) {
 	e := newEngine(t, t.TempDir())
-	const key = "exec:metro_hail.estimate_fare"
+	const key = "exec:metro_hail.estimate_fare|by=plan|in_plan=true|from=query|warned=false"
 	if err := e.Store().PutGrant("alice", store.Grant{Key: key}); err != nil {
 		t.Fatal(err)
 	}

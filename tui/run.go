@@ -98,7 +98,7 @@ func Forward(system *actor.ActorSystem, send func(tea.Msg)) (stop func()) {
 	sub := system.EventStream.Subscribe(func(ev any) {
 		switch ev.(type) {
 		case *msg.SpokeStarted, *msg.SpokeStopped, *msg.SpokeCrashed, *msg.WorkerChanged,
-			*msg.StepStarted, *msg.StepFinished, *msg.ISCRouted, *msg.PermissionDecided:
+			*msg.StepStarted, *msg.StepFinished, *msg.ISCRouted, *msg.PermissionDecided, *msg.ToolProgress:
 			select {
 			case ch <- ev:
 			default:

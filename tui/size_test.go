@@ -44,9 +44,13 @@ func TestDialogFitsEverySize(t *testing.T) {
 			v := m.View()
 			checkFrame(t, v, sz.w, sz.h)
 			plain := ansi.Strip(v)
-			for _, want := range []string{"Permission needed", "[o] allow once", "[s] allow session", "[d] deny", "Data produced by", "(app mail)"} {
-				if !strings.Contains(flat(plain), want) {
-					t.Errorf("frame lacks %q:\n%s", want, plain)
+			want := []string{"Permission needed", "Data produced by", "(app mail)"}
+			for _, d := range warnedFlow().Prompt.Choices() {
+				want = append(want, "["+d.Key()+"] "+d.Label())
+			}
+			for _, w := range want {
+				if !strings.Contains(flat(plain), w) {
+					t.Errorf("frame lacks %q:\n%s", w, plain)
 				}
 			}
 			if sz.h >= 60 {

@@ -18,6 +18,17 @@ type Prompter interface {
 	Prompt(ctx context.Context, r *msg.PromptRequest) (msg.Decision, error)
 }
 
+// Automatic is implemented by prompters that answer without a person
+// looking at the prompt — --yes, a batch policy — to say, prompt by
+// prompt, whether a rule that names this kind of prompt decided
+// (msg.ByRule) or a blanket default did (msg.ByDefault). A prompter that
+// does not implement it is a person (the terminal, the TUI, the
+// evaluation's simulated users). A changed tools/list is pinned only by a
+// person or a rule.
+type Automatic interface {
+	AnsweredBy(p msg.Prompt) msg.Answerer
+}
+
 // PrompterFunc adapts a function to Prompter.
 type PrompterFunc func(ctx context.Context, r *msg.PromptRequest) (msg.Decision, error)
 
@@ -53,8 +64,12 @@ func (f *frontEnd) Receive(ctx actor.Context) {
 		// goroutine so this actor keeps receiving.
 		go func() {
 			d := f.ask(pctx, r)
+			by := msg.ByPerson
+			if a, ok := f.p.(Automatic); ok {
+				by = a.AnsweredBy(r.Prompt)
+			}
 			if sender != nil {
-				system.Root.Send(sender, &msg.PromptReply{Decision: d})
+				system.Root.Send(sender, &msg.PromptReply{Decision: d, By: by})
 			}
 		}()
 	}

@@ -24,11 +24,13 @@ import (
 	"github.com/isolategpt/isolategpt/actors/query"
 	"github.com/isolategpt/isolategpt/actors/spoke"
 	"github.com/isolategpt/isolategpt/engine/defence"
+	"github.com/isolategpt/isolategpt/engine/label"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/engine/planner"
 	"github.com/isolategpt/isolategpt/engine/store"
 	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/specs"
 )
 
 // Defaults.
@@ -124,6 +126,20 @@ type spokeEntry struct {
 	user     string
 	app      string
 	inflight map[string]int // query id → calls in progress
+	// timeout is how long the hub waits for one of its calls.
+	timeout time.Duration
+}
+
+// callTimeout is how long a call of app m may take: the hub's limit, or
+// longer for an MCP app whose manifest sets a longer one (with a margin,
+// so that the worker's own limit fires first and names itself).
+func (h *hub) callTimeout(m *specs.Manifest) time.Duration {
+	if m.MCP != nil && m.MCP.Timeout > 0 {
+		if d := time.Duration(m.MCP.Timeout)*time.Second + 5*time.Second; d > h.d.InvokeTimeout {
+			return d
+		}
+	}
+	return h.d.InvokeTimeout
 }
 
 type queryEntry struct {
@@ -134,12 +150,28 @@ type queryEntry struct {
 	asker    *actor.PID
 	calls    map[string]bool
 	finished bool
+	// seen is, per app, the labels of everything that app's assistant
+	// has been given in this query: its tasks and what ISC released to it.
+	seen map[string]label.Set
+}
+
+// read is what app's assistant has been given in this query, with its own
+// label: whatever it sends or answers may carry any of it.
+func (q *queryEntry) read(app string) label.Set {
+	if len(q.seen[app]) == 0 {
+		return label.Of(label.Output(app, "", "isc"))
+	}
+	return q.seen[app]
+}
+
+func (q *queryEntry) saw(app string, ls label.Set) {
+	q.seen[app] = q.seen[app].Union(ls)
 }
 
 func newHub(d Deps) *hub {
 	return &hub{
 		d:        d,
-		planner:  &planner.Planner{Model: d.Model, Catalog: d.Catalog},
+		planner:  &planner.Planner{Model: d.Model, Catalog: d.Catalog, Defences: d.Defences},
 		sessions: map[string]*session{},
 		spokes:   map[string]*spokeEntry{},
 		queries:  map[string]*queryEntry{},
@@ -272,7 +304,7 @@ func (h *hub) ask(ctx actor.Context, m *msg.AskRequest) {
 		ctx.Respond(&msg.AskReply{QueryID: m.QueryID, Err: "start query: " + err.Error()})
 		return
 	}
-	q := &queryEntry{pid: pid, id: m.QueryID, session: s.id, user: s.user, asker: ctx.Sender()}
+	q := &queryEntry{pid: pid, id: m.QueryID, session: s.id, user: s.user, asker: ctx.Sender(), seen: map[string]label.Set{}}
 	h.queries[pid.Id] = q
 	h.byQuery[q.id] = q
 }
@@ -356,7 +388,7 @@ func (h *hub) spokeFor(ctx actor.Context, s *session, app string) (*spokeEntry, 
 		return nil, err
 	}
 	var peers []plan.AppEntry
-	for _, e := range h.d.Catalog.PlannerView() {
+	for _, e := range h.d.Catalog.View(h.d.Defences) {
 		if e.App != app {
 			peers = append(peers, e)
 		}
@@ -371,12 +403,12 @@ func (h *hub) spokeFor(ctx actor.Context, s *session, app string) (*spokeEntry, 
 		App: m, User: s.user, SessionID: s.id, Launcher: h.d.Launcher, DataDir: filepath.Join(h.d.AppsDir, s.user, app),
 		InstallDir: installDir, Installed: h.d.Installed, Getenv: h.d.Getenv,
 		Memory: mem, Model: h.d.Model, Peers: peers, IdleTimeout: h.d.SpokeIdle,
-		CallTimeout: h.d.InvokeTimeout, Logger: h.d.Logger.With("app", app),
+		CallTimeout: h.callTimeout(m), Logger: h.d.Logger.With("app", app), Defences: h.d.Defences,
 	})), name)
 	if err != nil {
 		return nil, fmt.Errorf("start spoke %s: %w", app, err)
 	}
-	e := &spokeEntry{pid: pid, name: name, session: s.id, user: s.user, app: app, inflight: map[string]int{}}
+	e := &spokeEntry{pid: pid, name: name, session: s.id, user: s.user, app: app, inflight: map[string]int{}, timeout: h.callTimeout(m)}
 	s.spokes[app] = pid
 	h.spokes[pid.Id] = e
 	h.d.Audit(store.AuditRecord{User: s.user, Session: s.id, Kind: "spoke", App: app, Outcome: "started"})
@@ -402,8 +434,16 @@ func (h *hub) invoke(ctx actor.Context, m *msg.InvokeRequest) {
 		return
 	}
 	ctx.ActorSystem().EventStream.Publish(&msg.StepStarted{QueryID: m.QueryID, SessionID: q.session, StepID: m.StepID, App: m.App, Function: m.Function, Agent: m.Task != ""})
+	if m.Task != "" {
+		// The assistant reads its task; what it later sends through ISC
+		// or answers carries the task's labels and all it is released.
+		q.saw(m.App, label.Of(label.Output(m.App, "", m.StepID)).Union(m.Labels))
+	}
 	h.forward(ctx, sp, m, func(r *msg.InvokeReply) {
 		r.CallID = m.CallID
+		if m.Task != "" {
+			r.Labels = r.Labels.Union(q.seen[m.App])
+		}
 		ctx.Respond(r)
 	})
 }
@@ -412,7 +452,7 @@ func (h *hub) invoke(ctx actor.Context, m *msg.InvokeRequest) {
 // done with the reply (or a failure) on the hub's own goroutine.
 func (h *hub) forward(ctx actor.Context, sp *spokeEntry, m *msg.InvokeRequest, done func(*msg.InvokeReply)) {
 	sp.inflight[m.QueryID]++
-	f := ctx.RequestFuture(sp.pid, m, h.d.InvokeTimeout)
+	f := ctx.RequestFuture(sp.pid, m, sp.timeout)
 	ctx.ReenterAfter(f, func(res any, err error) {
 		if sp.inflight[m.QueryID]--; sp.inflight[m.QueryID] <= 0 {
 			delete(sp.inflight, m.QueryID)

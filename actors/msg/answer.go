@@ -3,6 +3,8 @@ package msg
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/isolategpt/isolategpt/engine/label"
 )
 
 // Step statuses.
@@ -24,6 +26,9 @@ type StepOutcome struct {
 	Status   string          `json:"status"`
 	Reason   string          `json:"reason,omitempty"`
 	Tools    []ToolTrace     `json:"tools,omitempty"`
+	// Labels are where the step's result came from: its app's output and
+	// everything the step was given (engine/label).
+	Labels label.Set `json:"labels,omitempty"`
 	// Duration is written as duration_ms (see MarshalJSON).
 	Duration time.Duration `json:"-"`
 }
@@ -34,6 +39,7 @@ type PermissionEvent struct {
 	Decision Decision `json:"decision"`
 	Asked    bool     `json:"asked"`
 	Reason   string   `json:"reason,omitempty"`
+	Bounded  bool     `json:"bounded,omitempty"`
 }
 
 // Answer is the result of one query.

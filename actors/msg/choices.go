@@ -1,16 +1,5 @@
 package msg
 
-// Choices are the decisions a prompt offers, in the order every front end
-// shows them, Deny last. "Always allow" is offered only where a permanent
-// grant is allowed.
-func (p Prompt) Choices() []Decision {
-	c := []Decision{AllowOnce, AllowSession}
-	if p.PermanentAllowed() {
-		c = append(c, AllowAlways)
-	}
-	return append(c, Deny)
-}
-
 // Key is the letter that picks a decision, the same on the terminal, in the
 // TUI and in every prompt: o allow once, s allow session, a always allow,
 // d deny. A letter never changes meaning with the prompt; a prompt that

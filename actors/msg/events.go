@@ -62,6 +62,18 @@ type WorkerChanged struct {
 	Reason string
 }
 
+// ToolProgress is published when an MCP server reports progress on a
+// call (notifications/progress). Message is the server's, untrusted.
+type ToolProgress struct {
+	QueryID  string
+	App      string
+	Function string
+	Spoke    string
+	Progress float64
+	Total    float64 // 0 when the server does not know
+	Message  string
+}
+
 // StepStarted is published when the hub routes a step to a spoke.
 type StepStarted struct {
 	QueryID   string

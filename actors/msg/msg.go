@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/isolategpt/isolategpt/engine/label"
 )
 
 // ── Sessions ────────────────────────────────────────────────────────────────
@@ -86,6 +88,9 @@ type InvokeRequest struct {
 	Function  string
 	Args      json.RawMessage
 	Task      string
+	// Labels are where the arguments or the task came from; the hub
+	// carries them into whatever the app's assistant asks for.
+	Labels label.Set
 }
 
 // InvokeReply answers InvokeRequest. Result is the app's raw output, not
@@ -99,6 +104,9 @@ type InvokeReply struct {
 	AppErr bool
 	Usage  Usage
 	Tools  []ToolTrace
+	// Labels are what the result carries besides its app's own output:
+	// the spoke's memory of earlier tasks, data released to its assistant.
+	Labels label.Set
 }
 
 // ToolTrace records one tool call a spoke made inside its agent loop.
@@ -190,9 +198,10 @@ type PromptRequest struct {
 	Prompt    Prompt
 }
 
-// PromptReply is the user's answer.
+// PromptReply is the user's answer, and who gave it.
 type PromptReply struct {
 	Decision Decision
+	By       Answerer
 }
 
 // PermissionDecided is published on the event stream for every decision.
@@ -203,6 +212,9 @@ type PermissionDecided struct {
 	Decision  Decision `json:"decision"`
 	Asked     bool     `json:"asked"`
 	Reason    string   `json:"reason,omitempty"`
+	// Bounded is true when the request was denied unasked because its
+	// app had used up its prompts for the query.
+	Bounded bool `json:"bounded,omitempty"`
 }
 
 // ── Events for observers (published on the actor system's event stream) ─────

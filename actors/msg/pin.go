@@ -19,6 +19,30 @@ type ToolsChangedRequest struct {
 	Changes []string
 	// Missing are functions of the manifest the server no longer offers.
 	Missing []string
+	// Diffs are the old and new text of each part that changed, as the
+	// server wrote them (untrusted).
+	Diffs []ToolChange
+}
+
+// Parts of a tool a ToolChange can be about, in the hub's words.
+const (
+	PartAdded        = "added tool"
+	PartRemoved      = "removed tool"
+	PartDescription  = "description"
+	PartInputSchema  = "input schema"
+	PartOutputSchema = "output schema"
+)
+
+// ToolChange is one part of one tool that differs from the pin. Tool, Old
+// and New are the server's text, never the hub's: a prompt shows them
+// quoted, as data.
+type ToolChange struct {
+	Tool string
+	Part string
+	// Old is the pinned text ("" for an added tool), New what the server
+	// reports now ("" for a removed one).
+	Old string
+	New string
 }
 
 // ToolsChangedReply answers ToolsChangedRequest.

@@ -1,14 +1,15 @@
 // Package permission is the permission manager actor: it decides whether a
-// flow (exec, data, collab) may happen, from the session's grants, the
+// flow (exec, data, collab, pin) may happen, from the session's grants, the
 // user's permanent grants, or by asking the session's front end — and
-// denies when there is no front end or no answer in time.
+// denies when there is no front end or no answer in time. It computes the
+// hub's warning for every request from the request's labels (warning.go);
+// a warned request is never answered by a grant.
 package permission
 
 import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -21,13 +22,24 @@ import (
 // DefaultPromptTimeout is how long the user has to answer a prompt.
 const DefaultPromptTimeout = 5 * time.Minute
 
+// DefaultPromptBound is how many prompts one app's requests may put to the
+// user in one query (consent fatigue): enough for two ISC round trips.
+const DefaultPromptBound = 4
+
+// maxBoundedQueries is how many queries' prompt counts a session keeps.
+const maxBoundedQueries = 64
+
 // Deps are what the permission manager needs.
 type Deps struct {
 	Store         *store.Store
 	Sessions      *Sessions
 	PromptTimeout time.Duration
-	Audit         func(store.AuditRecord)
-	Logger        *slog.Logger
+	// PromptBound is how many prompts an app's own requests (ISC, its
+	// assistant's actions) may raise in one query; past it they are
+	// denied without asking. The plan's own steps are never bounded.
+	PromptBound int
+	Audit       func(store.AuditRecord)
+	Logger      *slog.Logger
 	// Defences is which defences are on (all, outside the evaluation).
 	Defences defence.Set
 }
@@ -45,6 +57,25 @@ type session struct {
 	user     string
 	frontEnd *actor.PID
 	grants   map[string]bool
+	// asked counts, per query, the prompts each app's requests raised;
+	// queries lists those queries, oldest first, to forget the oldest.
+	asked   map[string]map[string]int
+	queries []string
+}
+
+// count is how many prompts app's requests raised in a query so far.
+func (s *session) count(queryID, app string) int { return s.asked[queryID][app] }
+
+func (s *session) add(queryID, app string) {
+	if s.asked[queryID] == nil {
+		if len(s.queries) >= maxBoundedQueries {
+			delete(s.asked, s.queries[0])
+			s.queries = s.queries[1:]
+		}
+		s.asked[queryID] = map[string]int{}
+		s.queries = append(s.queries, queryID)
+	}
+	s.asked[queryID][app]++
 }
 
 // Props returns the permission manager's props.
@@ -58,6 +89,9 @@ func Props(d Deps) *actor.Props {
 	if d.Sessions == nil {
 		d.Sessions = NewSessions()
 	}
+	if d.PromptBound <= 0 {
+		d.PromptBound = DefaultPromptBound
+	}
 	return actor.PropsFromProducer(func() actor.Actor { return &manager{d: d} })
 }
 
@@ -68,7 +102,7 @@ type manager struct {
 func (m *manager) Receive(ctx actor.Context) {
 	switch r := ctx.Message().(type) {
 	case *msg.SessionOpened:
-		m.d.Sessions.m[r.SessionID] = &session{user: r.User, frontEnd: r.FrontEnd, grants: map[string]bool{}}
+		m.d.Sessions.m[r.SessionID] = &session{user: r.User, frontEnd: r.FrontEnd, grants: map[string]bool{}, asked: map[string]map[string]int{}}
 	case *msg.SessionClosed:
 		delete(m.d.Sessions.m, r.SessionID)
 	case *msg.PermissionRequest:
@@ -76,74 +110,110 @@ func (m *manager) Receive(ctx actor.Context) {
 	}
 }
 
+// decide answers one request:
+//
+//	warning from the labels (always recomputed here, one place)
+//	  not warned: session grant → permanent grant
+//	  an app's own request past its bound → denied unasked
+//	  no front end → denied
+//	  ask → pin approvals only from a person or a pin rule → record
 func (m *manager) decide(ctx actor.Context, r *msg.PermissionRequest) {
 	s, ok := m.d.Sessions.m[r.SessionID]
 	if !ok {
-		m.reply(ctx, r, "", msg.Deny, false, "unknown session")
+		m.reply(ctx, r, r.Prompt, "", msg.Deny, false, "unknown session")
 		return
 	}
 	p := r.Prompt
-	if p.Warning == "" {
-		p.Warning = Warning(p)
+	p.Warning = warning(p, m.d.Defences.On(defence.AppDataWrites))
+	scoped := m.d.Defences.On(defence.GrantScope)
+	key := p.LegacyKey()
+	if scoped {
+		key = p.Key()
 	}
-	key := p.Key()
-	if s.grants[key] {
-		m.reply(ctx, r, s.user, msg.AllowSession, false, "allowed for this session")
-		return
-	}
-	if p.PermanentAllowed() {
-		granted, err := m.d.Store.HasGrant(s.user, key)
-		if err != nil {
-			m.reply(ctx, r, s.user, msg.Deny, false, "cannot read permanent grants: "+err.Error())
+	// A grant answers only what the hub would not warn about: a warned
+	// request is always put to the user.
+	if !scoped || p.Warning == "" {
+		if s.grants[key] {
+			m.reply(ctx, r, p, s.user, msg.AllowSession, false, "allowed for this session")
 			return
 		}
-		if granted {
-			m.reply(ctx, r, s.user, msg.AllowAlways, false, "always allowed")
-			return
+		if m.permanentAllowed(p, scoped) {
+			granted, err := m.d.Store.HasGrant(s.user, key)
+			if err != nil {
+				m.reply(ctx, r, p, s.user, msg.Deny, false, "cannot read permanent grants: "+err.Error())
+				return
+			}
+			if granted {
+				m.reply(ctx, r, p, s.user, msg.AllowAlways, false, "always allowed")
+				return
+			}
 		}
 	}
 	if s.frontEnd == nil {
-		m.reply(ctx, r, s.user, msg.Deny, false, "no front end to ask")
+		m.reply(ctx, r, p, s.user, msg.Deny, false, "no front end to ask")
 		return
+	}
+	if p.ChosenBy != "" && p.Kind != msg.Pin && m.d.Defences.On(defence.ConsentBound) {
+		if n := s.count(r.QueryID, p.ChosenBy); n >= m.d.PromptBound {
+			reason := fmt.Sprintf("%s has already raised %d prompts in this query; its further requests are denied without asking you", p.ChosenBy, n)
+			m.respond(ctx, r, p, s.user, msg.Deny, false, reason, true)
+			return
+		}
+		s.add(r.QueryID, p.ChosenBy)
 	}
 	f := ctx.RequestFuture(s.frontEnd, &msg.PromptRequest{QueryID: r.QueryID, SessionID: r.SessionID, Prompt: p}, m.d.PromptTimeout)
 	ctx.ReenterAfter(f, func(res any, err error) {
-		d, reason := msg.Deny, ""
+		d, by, reason := msg.Deny, msg.ByDefault, ""
 		switch rep, ok := res.(*msg.PromptReply); {
 		case err != nil:
 			reason = "no answer: " + err.Error()
 		case !ok:
 			reason = fmt.Sprintf("front end answered with %T", res)
 		default:
-			d = rep.Decision
+			d, by = rep.Decision, rep.By
 		}
-		d, reason = m.record(r.SessionID, p, d, reason)
-		m.reply(ctx, r, s.user, d, true, reason)
+		if p.Kind == msg.Pin && d.Allows() && by != msg.ByPerson && by != msg.ByRule && m.d.Defences.On(defence.PinByPerson) {
+			d, reason = msg.Deny, "changed tools are pinned only by a person or by a policy rule for pins, not by --yes or a default"
+		}
+		d, reason = m.record(r.SessionID, p, key, scoped, d, reason)
+		m.reply(ctx, r, p, s.user, d, true, reason)
 	})
 }
 
-// record stores a session or permanent grant. A permanent grant the prompt
-// did not offer counts once; one that cannot be stored counts once too, and
-// says so.
-func (m *manager) record(sessionID string, p msg.Prompt, d msg.Decision, reason string) (msg.Decision, string) {
+// permanentAllowed is whether a permanent grant may answer p; with the
+// grant_scope defence off, as before labels: any read step of the plan.
+func (m *manager) permanentAllowed(p msg.Prompt, scoped bool) bool {
+	if scoped {
+		return p.PermanentAllowed()
+	}
+	return p.Kind != msg.Pin && p.Effect != "write" && p.InPlan
+}
+
+// record stores a session or permanent grant under key. A grant the
+// prompt did not offer counts once; one that cannot be stored counts once
+// too, and says so.
+func (m *manager) record(sessionID string, p msg.Prompt, key string, scoped bool, d msg.Decision, reason string) (msg.Decision, string) {
 	switch d {
 	case msg.AllowOnce, msg.Deny:
 		return d, reason
 	case msg.AllowSession:
+		if scoped && !p.SessionAllowed() {
+			return msg.AllowOnce, "allow session is not offered for this request; allowed once"
+		}
 		if s, ok := m.d.Sessions.m[sessionID]; ok {
-			s.grants[p.Key()] = true
+			s.grants[key] = true
 		}
 		return d, reason
 	case msg.AllowAlways:
-		if !p.PermanentAllowed() {
+		if !m.permanentAllowed(p, scoped) {
 			return msg.AllowOnce, "always-allow is not offered for this flow; allowed once"
 		}
 		s, ok := m.d.Sessions.m[sessionID]
 		if !ok {
 			return msg.AllowOnce, "session ended before the grant could be stored; allowed once"
 		}
-		if err := m.d.Store.PutGrant(s.user, store.Grant{Key: p.Key(), At: time.Now().UTC()}); err != nil {
-			m.d.Logger.Error("store grant", "key", p.Key(), "err", err)
+		if err := m.d.Store.PutGrant(s.user, store.Grant{Key: key, At: time.Now().UTC()}); err != nil {
+			m.d.Logger.Error("store grant", "key", key, "err", err)
 			return msg.AllowOnce, "could not store the permanent grant; allowed once"
 		}
 		return d, reason
@@ -152,64 +222,23 @@ func (m *manager) record(sessionID string, p msg.Prompt, d msg.Decision, reason 
 	}
 }
 
-func (m *manager) reply(ctx actor.Context, r *msg.PermissionRequest, user string, d msg.Decision, asked bool, reason string) {
-	ctx.Respond(&msg.PermissionReply{CallID: r.CallID, QueryID: r.QueryID, Allowed: d.Allows(), Decision: d, Asked: asked, Reason: reason})
-	ev := &msg.PermissionDecided{QueryID: r.QueryID, SessionID: r.SessionID, Prompt: r.Prompt, Decision: d, Asked: asked, Reason: reason}
+func (m *manager) reply(ctx actor.Context, r *msg.PermissionRequest, p msg.Prompt, user string, d msg.Decision, asked bool, reason string) {
+	m.respond(ctx, r, p, user, d, asked, reason, false)
+}
+
+// respond answers the request and tells observers and the audit log what
+// was decided about p, the prompt as the hub warned it.
+func (m *manager) respond(ctx actor.Context, r *msg.PermissionRequest, p msg.Prompt, user string, d msg.Decision, asked bool, reason string, bounded bool) {
+	// Published before the reply, so that the query's record of its
+	// decisions is complete by the time the request goes on.
+	ev := &msg.PermissionDecided{QueryID: r.QueryID, SessionID: r.SessionID, Prompt: p, Decision: d, Asked: asked, Reason: reason, Bounded: bounded}
 	ctx.ActorSystem().EventStream.Publish(ev)
+	ctx.Respond(&msg.PermissionReply{CallID: r.CallID, QueryID: r.QueryID, Allowed: d.Allows(), Decision: d, Asked: asked, Reason: reason})
 	if m.d.Audit != nil && user != "" {
 		detail, _ := json.Marshal(ev)
 		m.d.Audit(store.AuditRecord{
 			User: user, Session: r.SessionID, QueryID: r.QueryID, Kind: "permission",
-			App: r.Prompt.App, Function: r.Prompt.Function, Outcome: string(d), Detail: detail,
+			App: p.App, Function: p.Function, Outcome: string(d), Detail: detail,
 		})
 	}
-}
-
-// Warning is the hub's own warning for a prompt, if it has one.
-func Warning(p msg.Prompt) string {
-	switch {
-	case !p.InPlan && p.Kind == msg.Collab:
-		return fmt.Sprintf("%s asks to use %s, which is not part of the plan for your query.", p.Requester, p.Target())
-	case !p.InPlan && p.Kind == msg.Data:
-		return fmt.Sprintf("%s, outside the plan for your query.", Flow(p))
-	case !p.InPlan:
-		return fmt.Sprintf("%s is not part of the plan for your query.", p.Target())
-	case p.Kind == msg.Data && p.Origin != "user":
-		return Flow(p) + "."
-	}
-	return ""
-}
-
-// Flow says, in the hub's words, where a data flow's values come from and
-// where they would go: "Data produced by drive.retrieve (app drive) would be
-// given to mail.send (app mail)". Every name in it is an identifier the hub
-// checked; nothing an app wrote.
-func Flow(p msg.Prompt) string {
-	return fmt.Sprintf("%s would be given to %s", source(p.Origin), Destination(p))
-}
-
-func source(origin string) string {
-	switch {
-	case origin == "" || origin == "user":
-		return "Data from your query"
-	case origin == "hub":
-		return "Data the hub chose"
-	case origin == "memory":
-		return "Data from your earlier queries"
-	}
-	app, fn, _ := strings.Cut(origin, ".")
-	if fn == "*" || fn == "" {
-		return fmt.Sprintf("Data produced by the app %s's assistant", app)
-	}
-	return fmt.Sprintf("Data produced by %s (app %s)", origin, app)
-}
-
-// Destination names who would receive a flow: a function of an app, or an
-// app's assistant (its agent loop), which may use the data in any of its
-// app's functions.
-func Destination(p msg.Prompt) string {
-	if p.Function == "" || p.Function == "*" {
-		return fmt.Sprintf("the app %s's assistant, which may use it in any of %s's functions", p.App, p.App)
-	}
-	return fmt.Sprintf("%s (app %s)", p.Target(), p.App)
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,10 +27,14 @@ import (
 	"github.com/isolategpt/isolategpt/engine/llm/offline"
 	"github.com/isolategpt/isolategpt/engine/planner"
 	"github.com/isolategpt/isolategpt/engine/store"
+	"github.com/isolategpt/isolategpt/engine/untrusted"
 )
 
 // DefaultMemoryTurns is how many earlier turns the planner is shown.
 const DefaultMemoryTurns = 5
+
+// maxAppError caps how much of an app's error text an answer quotes.
+const maxAppError = 300
 
 // Deps are what a query actor needs.
 type Deps struct {
@@ -98,7 +103,7 @@ func (q *queryActor) Receive(ctx actor.Context) {
 		// Publish, which races.
 		q.sub = ctx.ActorSystem().EventStream.Subscribe(func(ev any) {
 			if e, ok := ev.(*msg.PermissionDecided); ok && e.QueryID == qid {
-				q.perms.add(msg.PermissionEvent{Prompt: e.Prompt, Decision: e.Decision, Asked: e.Asked, Reason: e.Reason})
+				q.perms.add(msg.PermissionEvent{Prompt: e.Prompt, Decision: e.Decision, Asked: e.Asked, Reason: e.Reason, Bounded: e.Bounded})
 			}
 		})
 		runCtx, cancel := context.WithTimeout(context.Background(), q.timeout())
@@ -189,8 +194,9 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 		Gate:    &gate{q: q},
 		// A value the planner carried over from an earlier query is a
 		// flow of the user's earlier data, asked about as one.
-		Query:  q.d.Query,
-		Memory: memory,
+		Query:    q.d.Query,
+		Memory:   memory,
+		Defences: q.d.Defences,
 		OnStep: func(o msg.StepOutcome) {
 			q.audit("step", o.App, o.Function, o.Status, o)
 			system.EventStream.Publish(&msg.StepFinished{QueryID: q.d.QueryID, Outcome: o})
@@ -199,7 +205,23 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 	rep := ex.Run(ctx, res.Graph)
 	ans.Steps = rep.Steps
 	ans.Usage = ans.Usage.Add(rep.Usage)
-	return finish(execute.Render(res.Graph, rep), nil)
+	return finish(ex.Render(res.Graph, rep)+bounded(q.perms.list()), nil)
+}
+
+// bounded says, in the hub's words, which apps used up their prompts for
+// this query, so that the user knows their further requests were denied
+// without asking.
+func bounded(events []msg.PermissionEvent) string {
+	var apps []string
+	for _, e := range events {
+		if e.Bounded && !slices.Contains(apps, e.Prompt.ChosenBy) {
+			apps = append(apps, e.Prompt.ChosenBy)
+		}
+	}
+	if len(apps) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("\n\n⟨The hub stopped asking you about requests from %s in this query: each had raised as many prompts as one app may, and its further requests were denied without asking.⟩", strings.Join(apps, ", "))
 }
 
 // memory is what the planner is shown of earlier turns: the user's own
@@ -244,7 +266,7 @@ type invoker struct{ q *queryActor }
 func (i *invoker) Invoke(ctx context.Context, inv execute.Invocation) (execute.InvokeResult, error) {
 	r, err := i.q.client.Call(ctx, i.q.d.Hub, &msg.InvokeRequest{
 		QueryID: i.q.d.QueryID, SessionID: i.q.d.SessionID, StepID: inv.StepID,
-		App: inv.App, Function: inv.Function, Args: inv.Args, Task: inv.Task,
+		App: inv.App, Function: inv.Function, Args: inv.Args, Task: inv.Task, Labels: inv.Labels,
 	})
 	if err != nil {
 		return execute.InvokeResult{}, err
@@ -253,11 +275,11 @@ func (i *invoker) Invoke(ctx context.Context, inv execute.Invocation) (execute.I
 	if !ok {
 		return execute.InvokeResult{}, fmt.Errorf("hub answered with %T", r)
 	}
-	res := execute.InvokeResult{Output: rep.Result, Usage: rep.Usage, Tools: rep.Tools}
+	res := execute.InvokeResult{Output: rep.Result, Usage: rep.Usage, Tools: rep.Tools, Labels: rep.Labels}
 	switch {
 	case rep.Err != "" && rep.AppErr:
 		// The app's own words: quoted, never trusted.
-		return res, fmt.Errorf("%w: %s reported %q", execute.ErrAppFailed, inv.App, execute.Preview(rep.Err))
+		return res, fmt.Errorf("%w: %s reported %s", execute.ErrAppFailed, inv.App, untrusted.Quote(rep.Err, maxAppError))
 	case rep.Err != "":
 		return res, errors.New(rep.Err)
 	}

@@ -1,7 +1,9 @@
 package spoke
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,6 +21,8 @@ type Installed interface {
 	InstallDir(app string) (string, error)
 	CheckTools(app string, tools []sandbox.Tool) (apps.ToolCheck, error)
 	Repin(app string, tools []sandbox.Tool, hash string) error
+	// PinnedTools is the tools/list pinned now, for showing what changed.
+	PinnedTools(app string) ([]sandbox.Tool, error)
 }
 
 // ErrToolsDenied marks calls refused because the app's tools changed and
@@ -74,7 +78,11 @@ func (s *spoke) verifyTools(ctx context.Context, c sandbox.Conn) (sandbox.Conn, 
 	// Nothing runs while the user decides.
 	_ = c.Close()
 	s.d.Logger.Warn("tools changed", "app", id, "tools_hash", chk.Hash, "changes", strings.Join(chk.Changes, "; "))
-	allowed, reason, err := s.askRepin(ctx, chk)
+	pinned, err := s.d.Installed.PinnedTools(id)
+	if err != nil {
+		return nil, fmt.Errorf("app %s: read its pinned tools: %w", id, err)
+	}
+	allowed, reason, err := s.askRepin(ctx, chk, toolChanges(pinned, tools))
 	if err != nil {
 		return nil, fmt.Errorf("app %s: its tools changed and the user could not be asked: %w", id, err)
 	}
@@ -116,8 +124,8 @@ func (s *spoke) checkTools(ctx context.Context, c sandbox.Conn) (apps.ToolCheck,
 }
 
 // askRepin asks the user, through the hub and the permission manager.
-func (s *spoke) askRepin(ctx context.Context, chk apps.ToolCheck) (bool, string, error) {
-	r, err := s.client.Call(ctx, s.hub, &msg.ToolsChangedRequest{QueryID: queryOf(ctx), Hash: chk.Hash, Changes: chk.Changes, Missing: chk.Missing})
+func (s *spoke) askRepin(ctx context.Context, chk apps.ToolCheck, diffs []msg.ToolChange) (bool, string, error) {
+	r, err := s.client.Call(ctx, s.hub, &msg.ToolsChangedRequest{QueryID: queryOf(ctx), Hash: chk.Hash, Changes: chk.Changes, Missing: chk.Missing, Diffs: diffs})
 	if err != nil {
 		return false, "", err
 	}
@@ -126,4 +134,75 @@ func (s *spoke) askRepin(ctx context.Context, chk apps.ToolCheck) (bool, string,
 		return false, "", fmt.Errorf("hub answered with %T", r)
 	}
 	return rep.Allowed, rep.Reason, nil
+}
+
+// toolChanges lists, part by part, how the server's tools differ from the
+// pinned ones, with the old and the new text as the server wrote them.
+func toolChanges(pinned, now []sandbox.Tool) []msg.ToolChange {
+	byName := func(ts []sandbox.Tool) map[string]sandbox.Tool {
+		m := make(map[string]sandbox.Tool, len(ts))
+		for _, t := range ts {
+			m[t.Name] = t
+		}
+		return m
+	}
+	old, cur := byName(pinned), byName(now)
+	var out []msg.ToolChange
+	for _, t := range now {
+		o, ok := old[t.Name]
+		if !ok {
+			out = append(out, msg.ToolChange{Tool: t.Name, Part: msg.PartAdded, New: toolText(t)})
+			continue
+		}
+		if o.Description != t.Description {
+			out = append(out, msg.ToolChange{Tool: t.Name, Part: msg.PartDescription, Old: o.Description, New: t.Description})
+		}
+		if a, b := compact(o.InputSchema), compact(t.InputSchema); a != b {
+			out = append(out, msg.ToolChange{Tool: t.Name, Part: msg.PartInputSchema, Old: a, New: b})
+		}
+		if a, b := compact(o.OutputSchema), compact(t.OutputSchema); a != b {
+			out = append(out, msg.ToolChange{Tool: t.Name, Part: msg.PartOutputSchema, Old: a, New: b})
+		}
+	}
+	for _, t := range pinned {
+		if _, ok := cur[t.Name]; !ok {
+			out = append(out, msg.ToolChange{Tool: t.Name, Part: msg.PartRemoved, Old: toolText(t)})
+		}
+	}
+	return out
+}
+
+// toolText is a whole tool, as JSON, for an added or removed one.
+func toolText(t sandbox.Tool) string {
+	b, _ := json.Marshal(map[string]any{"description": t.Description, "inputSchema": json.RawMessage(orNull(t.InputSchema)), "outputSchema": json.RawMessage(orNull(t.OutputSchema))})
+	return string(b)
+}
+
+// compact is a schema in the pin's canonical form — keys sorted, numbers
+// as written, absent as null — so that only a real change shows ("" for
+// text that is not JSON, which then compares as written).
+func compact(raw json.RawMessage) string {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return "null"
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return string(raw)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return string(raw)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+func orNull(raw json.RawMessage) json.RawMessage {
+	if len(bytes.TrimSpace(raw)) == 0 || !json.Valid(raw) {
+		return json.RawMessage("null")
+	}
+	return raw
 }

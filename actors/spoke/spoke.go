@@ -22,6 +22,8 @@ import (
 	"github.com/isolategpt/isolategpt/actors/rpc"
 	"github.com/isolategpt/isolategpt/engine/agent"
 	"github.com/isolategpt/isolategpt/engine/apps"
+	"github.com/isolategpt/isolategpt/engine/defence"
+	"github.com/isolategpt/isolategpt/engine/label"
 	"github.com/isolategpt/isolategpt/engine/llm"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/engine/store"
@@ -59,6 +61,8 @@ type Deps struct {
 	IdleTimeout time.Duration
 	CallTimeout time.Duration
 	Logger      *slog.Logger
+	// Defences is which defences are on (all, outside the evaluation).
+	Defences defence.Set
 }
 
 // Props returns a spoke's props.
@@ -154,17 +158,18 @@ func (s *spoke) serve(m *msg.InvokeRequest) (reply *msg.InvokeReply) {
 	}
 	usage := &llm.Usage{}
 	ctx = llm.WithUsage(ctx, usage)
-	var memory []store.Entry
-	if s.d.Memory != nil {
-		var err error
-		if memory, err = s.d.Memory.Recent(memoryEntries); err != nil {
-			return &msg.InvokeReply{Err: "read spoke memory: " + err.Error()}
-		}
+	memory, err := s.memory()
+	if err != nil {
+		return &msg.InvokeReply{Err: "read spoke memory: " + err.Error()}
 	}
 	loop := &agent.Loop{Model: s.d.Model, App: s.d.App, Peers: s.d.Peers}
 	text, trace, err := loop.Run(ctx, m.Task, memory, &tools{s: s, queryID: m.QueryID})
 	u := usage.Snapshot()
 	reply = &msg.InvokeReply{Tools: trace, Usage: msg.Usage{Calls: u.Calls, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}}
+	if len(memory) > 0 {
+		// Earlier tasks are the planner's words from earlier queries.
+		reply.Labels = label.Of(label.Label{Kind: label.Memory})
+	}
 	if err != nil {
 		reply.Err = err.Error()
 		return reply
@@ -176,6 +181,27 @@ func (s *spoke) serve(m *msg.InvokeRequest) (reply *msg.InvokeReply) {
 	}
 	reply.Result, _ = json.Marshal(map[string]string{"text": text})
 	return reply
+}
+
+// memory is what the app's assistant is shown of its earlier sessions:
+// the tasks the planner gave it, never its own earlier answers, which can
+// quote what it read (an injected email) and would re-arm it after the
+// source is gone. With the spoke_memory_tasks defence off, answers too.
+func (s *spoke) memory() ([]store.Entry, error) {
+	if s.d.Memory == nil {
+		return nil, nil
+	}
+	recent, err := s.d.Memory.Recent(memoryEntries)
+	if err != nil || !s.d.Defences.On(defence.SpokeMemoryTasks) {
+		return recent, err
+	}
+	var tasks []store.Entry
+	for _, e := range recent {
+		if e.Role == "task" {
+			tasks = append(tasks, e)
+		}
+	}
+	return tasks, nil
 }
 
 func (s *spoke) selfSend(m any) {
@@ -198,8 +224,18 @@ func (s *spoke) callOwn(ctx context.Context, function string, args json.RawMessa
 	if err != nil {
 		return nil, err
 	}
+	// An MCP app's function is called by its tool's name, with the
+	// server's property names; its structured result comes back under the
+	// hub's identifiers.
+	ctx, tool, args, f, err := s.mcpCall(ctx, function, args)
+	if err != nil {
+		return nil, err
+	}
 	s.workerChanged(msg.WorkerChanged{State: msg.WorkerBusy, PID: pidOf(conn), Calls: int(s.calls.Add(1))})
-	out, err := conn.CallTool(ctx, function, args)
+	out, err := conn.CallTool(ctx, tool, args)
+	if err == nil {
+		out, err = mcpResult(f, out)
+	}
 	n := int(s.calls.Add(-1))
 	switch {
 	case errors.Is(err, sandbox.ErrDead):

@@ -146,7 +146,10 @@ func (l *Loop) dispatch(ctx context.Context, name string, args json.RawMessage, 
 			return nil, fmt.Errorf("approval for %s: %w", name, err)
 		}
 		if !ok {
-			return nil, fmt.Errorf("the user did not allow %s: %s", name, reason)
+			// The hub's reason reads the same whether the user refused or
+			// the request failed: the assistant learns only that it did
+			// not run.
+			return nil, fmt.Errorf("%s did not run: %s", name, reason)
 		}
 	}
 	out, err := tools.CallOwn(ctx, name, canon)

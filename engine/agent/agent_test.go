@@ -164,7 +164,7 @@ func TestToolCalls(t *testing.T) {
 			call:       rawCall("book_ride", `{"start_point":"A","end_point":"B"}`),
 			tools:      &fakeTools{},
 			wantAsked:  []call{{"book_ride", `{"end_point":"B","start_point":"A"}`}},
-			wantSeen:   []string{"saw: error: the user did not allow book_ride: denied by the user"},
+			wantSeen:   []string{"saw: error: book_ride did not run: denied by the user"},
 			wantStatus: msg.StatusFailed,
 		},
 		{

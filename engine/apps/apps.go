@@ -182,12 +182,19 @@ func (r *Registry) Install(c *Candidate, replace bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rec := store.ManifestRecord{App: m.ID, Hash: m.Hash(), Raw: m.Raw(), InstalledAt: time.Now().UTC(), Source: c.Source, Dir: c.Dir}
+	if c.Tools != nil {
+		canon, err := CanonicalTools(c.Tools)
+		if err != nil {
+			return fmt.Errorf("install %s: %w", m.ID, err)
+		}
+		rec.ToolsHash, rec.Tools = hashOf(canon), canon
+	}
 	old, err := r.st.Manifest(m.ID)
 	switch {
 	case err == nil && !replace:
 		return fmt.Errorf("install %s: %w (remove it first, or replace it)", m.ID, ErrExists)
 	case err == nil:
-		if prev, perr := specs.Parse(old.Raw); perr == nil && old.Dir == c.Dir && sameLaunch(prev, m) {
+		if prev, perr := specs.Parse(old.Raw); perr == nil && old.Dir == c.Dir && sameLaunch(prev, m) && c.Tools == nil {
 			rec.ToolsHash, rec.Tools = old.ToolsHash, old.Tools
 		}
 	case !errors.Is(err, store.ErrNotFound):

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/specs"
 )
 
@@ -18,6 +19,10 @@ type Candidate struct {
 	// app's ${install} names.
 	Source string
 	Dir    string
+	// Tools, when set, is the tools/list the user reviewed with the
+	// manifest (apps import): Install pins it, so the first start is
+	// checked against it rather than pinning whatever the server says.
+	Tools []sandbox.Tool
 }
 
 // Load reads and checks a manifest file for installing. The file is read
@@ -79,6 +84,27 @@ func (c *Candidate) Unreadable(uid, gid int) []string {
 		}
 	}
 	return out
+}
+
+// Blocked returns the first folder on the way to dir (dir included) that
+// uid/gid may not search, or "" when it can reach dir: where a server's
+// install folder must not be. Root (uid 0) is never blocked.
+func Blocked(dir string, uid, gid int) string {
+	if uid == 0 {
+		return ""
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return dir
+	}
+	cur := "/"
+	for _, part := range append([]string{""}, strings.Split(strings.TrimPrefix(abs, "/"), "/")...) {
+		cur = filepath.Join(cur, part)
+		if !permits(cur, uid, gid, 1) {
+			return cur
+		}
+	}
+	return ""
 }
 
 // reachableBy reports whether uid/gid may search every folder on the way

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -23,6 +24,11 @@ type canonTool struct {
 	Description  string          `json:"description"`
 	InputSchema  json.RawMessage `json:"inputSchema"`
 	OutputSchema json.RawMessage `json:"outputSchema"`
+	// Omitted when absent, so a pin taken before they were read stays
+	// the same for a server that sends none of them.
+	Title       string                   `json:"title,omitempty"`
+	Annotations *sandbox.ToolAnnotations `json:"annotations,omitempty"`
+	TaskSupport string                   `json:"taskSupport,omitempty"`
 }
 
 // CanonicalTools returns the pinned encoding of a tools/list: tools sorted
@@ -40,7 +46,8 @@ func CanonicalTools(tools []sandbox.Tool) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tool %q: outputSchema: %w", short(t.Name), err)
 		}
-		out = append(out, canonTool{Name: t.Name, Description: t.Description, InputSchema: in, OutputSchema: outSchema})
+		out = append(out, canonTool{Name: t.Name, Description: t.Description, InputSchema: in, OutputSchema: outSchema,
+			Title: t.Title, Annotations: t.Annotations, TaskSupport: t.TaskSupport})
 	}
 	slices.SortFunc(out, func(a, b canonTool) int { return strings.Compare(a.Name, b.Name) })
 	for i := 1; i < len(out); i++ {
@@ -183,7 +190,12 @@ func (r *Registry) PinnedTools(app string) ([]sandbox.Tool, error) {
 	}
 	out := make([]sandbox.Tool, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, sandbox.Tool{Name: t.Name, Description: t.Description, InputSchema: t.InputSchema, OutputSchema: t.OutputSchema})
+		tool := sandbox.Tool{Name: t.Name, Description: t.Description, InputSchema: t.InputSchema, OutputSchema: t.OutputSchema,
+			Title: t.Title, Annotations: t.Annotations, TaskSupport: t.TaskSupport}
+		if string(tool.OutputSchema) == "null" {
+			tool.OutputSchema = nil
+		}
+		out = append(out, tool)
 	}
 	return out, nil
 }
@@ -191,7 +203,7 @@ func (r *Registry) PinnedTools(app string) ([]sandbox.Tool, error) {
 func missing(m *specs.Manifest, tools []sandbox.Tool) []string {
 	var out []string
 	for _, f := range m.Functions {
-		if !slices.ContainsFunc(tools, func(t sandbox.Tool) bool { return t.Name == f.Name }) {
+		if !slices.ContainsFunc(tools, func(t sandbox.Tool) bool { return t.Name == f.Tool }) {
 			out = append(out, f.Name)
 		}
 	}
@@ -230,6 +242,15 @@ func diffTools(oldRaw, newRaw []byte) []string {
 		}
 		if !bytes.Equal(o.OutputSchema, t.OutputSchema) {
 			parts = append(parts, "output schema")
+		}
+		if o.Title != t.Title {
+			parts = append(parts, "title")
+		}
+		if !reflect.DeepEqual(o.Annotations, t.Annotations) {
+			parts = append(parts, "annotations")
+		}
+		if o.TaskSupport != t.TaskSupport {
+			parts = append(parts, "task support")
 		}
 		if len(parts) > 0 {
 			changed = append(changed, fmt.Sprintf("%s (%s)", quote(t.Name), strings.Join(parts, ", ")))

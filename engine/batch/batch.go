@@ -18,6 +18,7 @@ import (
 	"github.com/isolategpt/isolategpt/actors/frontend"
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine"
+	"github.com/isolategpt/isolategpt/engine/untrusted"
 	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
@@ -91,7 +92,7 @@ func (r *Runner) Run(ctx context.Context, in io.Reader, out io.Writer) (Summary,
 			_ = s.Close()
 		}
 	}()
-	enc := json.NewEncoder(out)
+	enc := json.NewEncoder(untrusted.JSONWriter(out))
 	br := bufio.NewReaderSize(in, 64<<10)
 	for n := 1; ; n++ {
 		line, tooLong, err := readLine(br)

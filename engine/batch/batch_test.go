@@ -147,6 +147,10 @@ func TestPolicyPinNeedsItsOwnRule(t *testing.T) {
 		// Only the default decides it here, never the wildcard rules.
 		t.Errorf("allow-all rules: %s, want the default", got)
 	}
+	// ... and the permission manager lets no default re-pin (frontend.Automatic).
+	if by := all.AnsweredBy(pin); by != msg.ByDefault {
+		t.Errorf("a default's answer is by %s, want %s", by, msg.ByDefault)
+	}
 	strict, err := ParsePolicy([]byte(`{"rules": [{"kind": "*", "decision": "allow_session"}]}`), e.Catalog())
 	if err != nil {
 		t.Fatal(err)
@@ -160,5 +164,8 @@ func TestPolicyPinNeedsItsOwnRule(t *testing.T) {
 	}
 	if got := own.Decide(pin); got != msg.AllowOnce {
 		t.Errorf("pin rule: %s, want allow_once", got)
+	}
+	if by := own.AnsweredBy(pin); by != msg.ByRule {
+		t.Errorf("a pin rule's answer is by %s, want %s", by, msg.ByRule)
 	}
 }

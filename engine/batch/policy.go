@@ -97,6 +97,21 @@ func match(pattern, s string) bool { return wild(pattern) || pattern == s }
 
 // Decide answers one prompt.
 func (p *Policy) Decide(pr msg.Prompt) msg.Decision {
+	d, _ := p.decide(pr)
+	return d
+}
+
+// AnsweredBy says whether a rule or the default decides pr
+// (frontend.Automatic): the permission manager lets only a rule re-pin
+// changed tools.
+func (p *Policy) AnsweredBy(pr msg.Prompt) msg.Answerer {
+	if _, byRule := p.decide(pr); byRule {
+		return msg.ByRule
+	}
+	return msg.ByDefault
+}
+
+func (p *Policy) decide(pr msg.Prompt) (msg.Decision, bool) {
 	for _, r := range p.Rules {
 		// Running an app whose MCP tools changed (a possible rug pull) is
 		// decided only by a rule that names kind "pin"; an allow-all rule
@@ -106,10 +121,10 @@ func (p *Policy) Decide(pr msg.Prompt) msg.Decision {
 		}
 		if match(string(r.Kind), string(pr.Kind)) && match(r.App, pr.App) && match(r.Function, pr.Function) &&
 			match(r.Requester, pr.Requester) && match(r.Origin, pr.Origin) {
-			return r.Decision
+			return r.Decision, true
 		}
 	}
-	return p.Default
+	return p.Default, false
 }
 
 // Prompt implements frontend.Prompter.

@@ -391,3 +391,32 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	})
 }
+
+// A client never finds the socket open to others, not even while a
+// holder is creating it (the socket gets its mode before its name).
+func TestSocketIsNeverSeenOpen(t *testing.T) {
+	dir := t.TempDir()
+	for range 100 {
+		h, err := Hold(dir, "ask")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range 20 {
+				if cl, err := Dial(dir); err == nil {
+					cl.Close()
+				} else if errors.Is(err, ErrUnsafe) {
+					t.Errorf("Dial while the socket is made: %v", err)
+					return
+				}
+			}
+		}()
+		if err := h.Serve(echo, ServeOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		h.Close()
+	}
+}

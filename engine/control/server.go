@@ -74,17 +74,23 @@ func (h *Holder) Serve(handle Handler, o ServeOptions) error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	path := h.f.path(SocketFile)
-	// A socket left by a holder that died: we hold the lock, so it is
-	// nobody's.
-	_ = unix.Unlinkat(h.f.fd, SocketFile, 0)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	// The socket is made under a name of its own, given mode 0600, and
+	// only then renamed into place: a client never finds it open to others,
+	// not even for the moment between bind and chmod. A socket left by a
+	// holder that died is replaced: we hold the lock, so it is nobody's.
+	tmp := fmt.Sprintf("%s.%d", SocketFile, os.Getpid())
+	_ = unix.Unlinkat(h.f.fd, tmp, 0)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: h.f.path(tmp), Net: "unix"})
 	if err != nil {
 		return fmt.Errorf("data folder %s: control socket: %w", h.f.dir, err)
 	}
 	ln.SetUnlinkOnClose(false)
-	if err := unix.Fchmodat(h.f.fd, SocketFile, 0o600, 0); err != nil {
+	if err := unix.Fchmodat(h.f.fd, tmp, 0o600, 0); err == nil {
+		err = unix.Renameat(h.f.fd, tmp, h.f.fd, SocketFile)
+	}
+	if err != nil {
 		ln.Close()
+		_ = unix.Unlinkat(h.f.fd, tmp, 0)
 		return fmt.Errorf("data folder %s: control socket: %w", h.f.dir, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

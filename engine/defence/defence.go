@@ -21,11 +21,61 @@ const (
 	// PlannerIsolation: the planner sees identifiers and typed schemas only,
 	// never an app's description or output (engine/plan PlannerView).
 	PlannerIsolation Name = "planner_isolation"
+
+	// Information flow (issue #10). Each is checked at the one place named.
+
+	// LiteralProvenance: a plan literal is "from you" only when it occurs
+	// in the query exactly; otherwise it is the planner's, and may carry
+	// the user's earlier queries (engine/execute, labelling literals).
+	LiteralProvenance Name = "literal_provenance"
+	// OperatorLabels: an operator's result, which app won included,
+	// carries the labels of every step it compared (engine/execute runOp).
+	OperatorLabels Name = "operator_labels"
+	// AppChosenActions: an action an app chose (ISC, its assistant) is
+	// never "in the plan" and is always warned (actors/hub).
+	AppChosenActions Name = "app_chosen_actions"
+	// AppDataWrites: a write whose arguments carry app output is warned,
+	// same app or another (actors/permission Warning).
+	AppDataWrites Name = "app_data_writes"
+	// GrantScope: grants are keyed by everything the prompt showed and
+	// never answer a request the hub warns about (actors/permission).
+	GrantScope Name = "grant_scope"
+	// CatalogIdentifiers: no app-written string but identifiers reaches
+	// the planner's catalog or an assistant's peer list (engine/plan View).
+	CatalogIdentifiers Name = "catalog_identifiers"
+	// SafeText: app text in answers is escaped and quoted (engine/execute
+	// Render).
+	SafeText Name = "safe_text"
+	// PinByPerson: a changed tools/list is re-pinned only by a person or
+	// an explicit pin rule, never by --yes or a policy default
+	// (actors/permission).
+	PinByPerson Name = "pin_by_person"
+	// UniformRefusals: a requesting app cannot tell a denial from a
+	// failure, and never sees another app's error text (actors/hub).
+	UniformRefusals Name = "uniform_refusals"
+	// SpokeMemoryTasks: an app's assistant is shown its earlier tasks,
+	// never its earlier answers (actors/spoke).
+	SpokeMemoryTasks Name = "spoke_memory_tasks"
+	// ConsentBound: an app gets at most a few prompts per query; past
+	// that its requests are denied without asking (actors/permission).
+	ConsentBound Name = "consent_bound"
 )
 
 // described is every defence with one line on what it stops.
 var described = map[Name]string{
 	PlannerIsolation: "the planner never reads app-authored text",
+
+	LiteralProvenance:  "a plan literal is the user's only when it occurs in the query; otherwise the planner's, possibly carrying earlier queries",
+	OperatorLabels:     "an operator's result carries the labels of every step it compared",
+	AppChosenActions:   "an action an app chose is never in the plan and is always warned",
+	AppDataWrites:      "a write whose arguments carry app output is warned, same app or another",
+	GrantScope:         "grants are keyed by everything the prompt showed and never answer a warned request",
+	CatalogIdentifiers: "no app-written string but identifiers reaches the planner or an assistant's peer list",
+	SafeText:           "app text in answers is escaped and quoted",
+	PinByPerson:        "a changed tools/list is re-pinned only by a person or an explicit pin rule",
+	UniformRefusals:    "a requesting app cannot tell a denial from a failure or read another app's error text",
+	SpokeMemoryTasks:   "an app's assistant is shown its earlier tasks, never its earlier answers",
+	ConsentBound:       "an app gets a bounded number of prompts per query; past it its requests are denied unasked",
 }
 
 // Set is which defences are on. The zero value has every defence on.

@@ -3,6 +3,13 @@
 // checked by a Gate (the permission manager), every result is validated
 // against its declared schema before anything else sees it, and operators
 // choose among typed values without any LLM.
+//
+// Every value the executor handles carries a provenance label set
+// (engine/label), assigned where it enters and propagated by every step
+// (labels.go): a literal by where it provably came from, a result by its
+// app and everything the app was given, an operator's result by every step
+// it compared. Prompts carry the labels; the permission manager words its
+// warnings from them.
 package execute
 
 import (
@@ -10,16 +17,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/permission"
+	"github.com/isolategpt/isolategpt/engine/defence"
+	"github.com/isolategpt/isolategpt/engine/label"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/specs/schema"
 )
@@ -34,6 +40,8 @@ type Invocation struct {
 	Function string // empty for an agent step
 	Args     json.RawMessage
 	Task     string // agent steps only
+	// Labels are where the arguments or the task came from.
+	Labels label.Set
 }
 
 // InvokeResult is the raw, unvalidated output of an invocation.
@@ -41,6 +49,9 @@ type InvokeResult struct {
 	Output json.RawMessage
 	Usage  msg.Usage
 	Tools  []msg.ToolTrace
+	// Labels are what the output carries besides its app's own label
+	// (what the hub released to the app's assistant, its memory).
+	Labels label.Set
 }
 
 // Invoker runs invocations on apps (through the hub and the app's spoke).
@@ -65,16 +76,18 @@ type Executor struct {
 	// OnStep, if set, is called as each step finishes.
 	OnStep func(msg.StepOutcome)
 	// Query and Memory are the user's query and the hub memory the planner
-	// was shown. A literal argument the planner took from Memory rather
-	// than from Query is a flow of the user's earlier data to an app: it
-	// gets a data prompt with origin OriginMemory.
+	// was shown: a literal is the user's only when it occurs in Query;
+	// any other literal is the planner's and, when Memory is not empty,
+	// may carry the user's earlier queries (label.Literal).
 	Query  string
 	Memory []string
+	// Defences is which defences are on (all, outside the evaluation).
+	Defences defence.Set
 }
 
-// OriginMemory is the origin of values the planner took from the user's
-// earlier queries.
-const OriginMemory = "memory"
+// OriginMemory is the origin of a data prompt about values that may carry
+// the user's earlier queries.
+const OriginMemory = string(label.Memory)
 
 // Report is the outcome of a run.
 type Report struct {
@@ -96,6 +109,10 @@ type state struct {
 	value   any
 	usage   msg.Usage
 }
+
+// labels is where the step's result came from (set whether or not the
+// step succeeded: an operator also learns from a failure).
+func (st *state) labels() label.Set { return st.outcome.Labels }
 
 // Run executes every step of g and returns when all have finished.
 func (e *Executor) Run(ctx context.Context, g *plan.Graph) *Report {
@@ -181,6 +198,13 @@ func (e *Executor) runOp(n *plan.Node, states map[string]*state, out msg.StepOut
 		bestRaw  json.Number
 		excluded []string
 	)
+	// Which app wins depends on every value compared, and on which steps
+	// failed: the result carries the labels of all of them.
+	if e.Defences.On(defence.OperatorLabels) {
+		for _, id := range n.Step.Of {
+			out.Labels = out.Labels.Union(states[id].labels())
+		}
+	}
 	for _, id := range n.Step.Of {
 		st := states[id]
 		if st.outcome.Status != msg.StatusOK {
@@ -219,16 +243,31 @@ func (e *Executor) runOp(n *plan.Node, states map[string]*state, out msg.StepOut
 
 func (e *Executor) runAgent(ctx context.Context, n *plan.Node, out msg.StepOutcome) (msg.StepOutcome, any, msg.Usage) {
 	app := n.Candidates[0]
+	task := n.Step.Agent
+	taskLabels := e.literal(task)
+	out.Labels = label.Of(label.Output(app, "", n.ID)).Union(taskLabels)
 	if err := awaitTurn(ctx); err != nil {
 		return fail(out, msg.StatusFailed, "cancelled: "+err.Error()), nil, msg.Usage{}
 	}
-	allowed, reason, err := e.Gate.Check(ctx, msg.Prompt{Kind: msg.Exec, App: app, Task: n.Step.Agent, InPlan: true, Effect: "write"})
+	allowed, reason, err := e.Gate.Check(ctx, msg.Prompt{
+		Kind: msg.Exec, App: app, Task: task, TaskLabels: taskLabels, InPlan: true, Step: n.ID, Effect: "write",
+	})
 	passTurn(ctx)
 	if o, stop := gateOutcome(out, allowed, reason, err); stop {
 		return o, nil, msg.Usage{}
 	}
-	res, err := e.Invoker.Invoke(ctx, Invocation{StepID: n.ID, App: app, Task: n.Step.Agent})
+	if taskLabels.Has(label.Memory) {
+		p := msg.Prompt{
+			Kind: msg.Data, App: app, InPlan: true, Step: n.ID, Effect: "write", Origin: OriginMemory,
+			Data: []msg.DataItem{item("task", task, taskLabels)},
+		}
+		if o, stop := e.checkFlow(ctx, out, p); stop {
+			return o, nil, msg.Usage{}
+		}
+	}
+	res, err := e.Invoker.Invoke(ctx, Invocation{StepID: n.ID, App: app, Task: task, Labels: taskLabels})
 	out.Tools = res.Tools
+	out.Labels = out.Labels.Union(res.Labels)
 	if err != nil {
 		return fail(out, msg.StatusFailed, err.Error()), nil, res.Usage
 	}
@@ -238,66 +277,85 @@ func (e *Executor) runAgent(ctx context.Context, n *plan.Node, out msg.StepOutco
 func (e *Executor) runCall(ctx context.Context, n *plan.Node, states map[string]*state, out msg.StepOutcome) (msg.StepOutcome, any, msg.Usage) {
 	for _, d := range n.Deps {
 		if st := states[d]; st.outcome.Status != msg.StatusOK {
+			// Whether it runs depends on its dependencies' outcomes.
+			for _, dd := range n.Deps {
+				out.Labels = out.Labels.Union(states[dd].labels())
+			}
 			return fail(out, msg.StatusSkipped, fmt.Sprintf("depends on step %s, which %s", d, pastTense(st.outcome.Status))), nil, msg.Usage{}
 		}
 	}
 	app := out.App
+	// A call on an operator's choice: which app runs depends on every
+	// value the operator compared.
+	var chosen label.Set
 	if n.Step.On != "" {
-		chosen, _ := states[n.Step.On].value.(map[string]any)
-		app, _ = chosen["app"].(string)
+		op := states[n.Step.On]
+		choice, _ := op.value.(map[string]any)
+		app, _ = choice["app"].(string)
 		out.App = app
+		chosen = op.labels()
 	}
 	f, ok := n.Functions[app]
 	if !ok {
 		return fail(out, msg.StatusFailed, fmt.Sprintf("operator chose app %q, which has no function %s", app, n.Step.Function)), nil, msg.Usage{}
 	}
-	args, flows, err := resolveArgs(n, states)
+	args, argLabels, err := e.resolveArgs(n, states)
+	out.Labels = label.Of(label.Output(app, f.Name, n.ID)).Union(chosen)
+	for _, ls := range argLabels {
+		out.Labels = out.Labels.Union(ls)
+	}
 	if err != nil {
 		return fail(out, msg.StatusFailed, err.Error()), nil, msg.Usage{}
-	}
-	for name, a := range n.Args {
-		if a.Ref == nil && e.fromMemory(a.Value) {
-			flows[name] = OriginMemory
-		}
 	}
 	out.Args = mustJSON(args)
 	if err := f.Input.Validate(args); err != nil {
 		return fail(out, msg.StatusFailed, "arguments do not fit "+app+"."+f.Name+": "+err.Error()), nil, msg.Usage{}
 	}
+	items := describeArgs(args, argLabels)
 	if err := awaitTurn(ctx); err != nil {
 		return fail(out, msg.StatusFailed, "cancelled: "+err.Error()), nil, msg.Usage{}
 	}
 	allowed, reason, err := e.Gate.Check(ctx, msg.Prompt{
-		Kind: msg.Exec, App: app, Function: f.Name, Effect: f.Effect, InPlan: true,
-		Data: describeArgs(args, flows, "user"),
+		Kind: msg.Exec, App: app, Function: f.Name, Effect: f.Effect, InPlan: true, Step: n.ID,
+		Data: items, Chosen: chosen,
 	})
 	if o, stop := gateOutcome(out, allowed, reason, err); stop {
 		return o, nil, msg.Usage{}
 	}
-	for _, origin := range sortedOrigins(flows, app) {
+	for _, origin := range flowSources(newTo(app, n, states, argLabels), app) {
 		p := msg.Prompt{
-			Kind: msg.Data, App: app, Function: f.Name, Effect: f.Effect, InPlan: true,
-			Origin: origin, Data: describeFlow(args, flows, origin),
+			Kind: msg.Data, App: app, Function: f.Name, Effect: f.Effect, InPlan: true, Step: n.ID,
+			Origin: origin, Data: carrying(items, origin),
 		}
-		allowed, reason, err := e.Gate.Check(ctx, p)
-		if err == nil && !allowed {
-			// Say which flow was refused, in the hub's words: the answer
-			// attributes the stop to the flow, not to the app.
-			if reason == "" {
-				reason = "denied"
-			}
-			reason = fmt.Sprintf("%s: %s, so %s did not run", reason, permission.Flow(p), p.Target())
-		}
-		if o, stop := gateOutcome(out, allowed, reason, err); stop {
+		if o, stop := e.checkFlow(ctx, out, p); stop {
 			return o, nil, msg.Usage{}
 		}
 	}
+	var given label.Set
+	for _, ls := range argLabels {
+		given = given.Union(ls)
+	}
 	passTurn(ctx)
-	res, err := e.Invoker.Invoke(ctx, Invocation{StepID: n.ID, App: app, Function: f.Name, Args: out.Args})
+	res, err := e.Invoker.Invoke(ctx, Invocation{StepID: n.ID, App: app, Function: f.Name, Args: out.Args, Labels: given})
+	out.Labels = out.Labels.Union(res.Labels)
 	if err != nil {
 		return fail(out, msg.StatusFailed, err.Error()), nil, res.Usage
 	}
 	return e.accept(out, res, f.Output)
+}
+
+// checkFlow asks a data prompt and, when it is refused, says which flow
+// was refused, in the hub's words: the answer attributes the stop to the
+// flow, not to the app.
+func (e *Executor) checkFlow(ctx context.Context, out msg.StepOutcome, p msg.Prompt) (msg.StepOutcome, bool) {
+	allowed, reason, err := e.Gate.Check(ctx, p)
+	if err == nil && !allowed {
+		if reason == "" {
+			reason = "denied"
+		}
+		reason = fmt.Sprintf("%s: %s, so %s did not run", reason, permission.Flow(p), p.Target())
+	}
+	return gateOutcome(out, allowed, reason, err)
 }
 
 // accept validates a raw result against its schema. Nothing downstream sees
@@ -332,129 +390,54 @@ func gateOutcome(out msg.StepOutcome, allowed bool, reason string, err error) (m
 	return out, false
 }
 
-// resolveArgs fills references with earlier results. flows maps each
-// argument filled from another step to the "app.function" it came from.
-func resolveArgs(n *plan.Node, states map[string]*state) (map[string]any, map[string]string, error) {
+// resolveArgs fills references with earlier results and labels every
+// argument: a literal by where it provably came from, a reference by the
+// labels of the step it points into.
+func (e *Executor) resolveArgs(n *plan.Node, states map[string]*state) (map[string]any, map[string]label.Set, error) {
 	args := make(map[string]any, len(n.Args))
-	flows := map[string]string{}
+	labels := make(map[string]label.Set, len(n.Args))
 	for name, a := range n.Args {
 		if a.Ref == nil {
 			args[name] = a.Value
+			labels[name] = e.literal(a.Value)
 			continue
 		}
 		st := states[a.Ref.Step]
+		labels[name] = st.labels()
 		v, ok := lookup(st.value, a.Ref.Path)
 		if !ok {
-			return nil, nil, fmt.Errorf("argument %q: %s has no value", name, a.Ref)
+			return nil, labels, fmt.Errorf("argument %q: %s has no value", name, a.Ref)
 		}
 		args[name] = v
-		flows[name] = originOf(st, a.Ref)
 	}
-	return args, flows, nil
+	return args, labels, nil
 }
 
-// originOf names the app and function a referenced value came from. An
-// operator's "app" and "step" fields are the hub's own choice; its "value"
-// came from the chosen app.
-func originOf(st *state, r *plan.Ref) string {
-	if st.outcome.Kind == string(plan.KindOp) {
-		if len(r.Path) == 1 && r.Path[0] != "value" {
-			return "hub"
-		}
-		return st.outcome.App + ".*"
-	}
-	if st.outcome.Function == "" {
-		return st.outcome.App + ".*"
-	}
-	return st.outcome.App + "." + st.outcome.Function
-}
-
-// fromMemory reports whether a literal argument holds text that is in the
-// hub memory the planner saw but not in the query: the planner carried it
-// over from an earlier query.
-func (e *Executor) fromMemory(v any) bool {
-	if len(e.Memory) == 0 {
-		return false
-	}
-	query := strings.ToLower(e.Query)
-	var texts []string
-	switch t := v.(type) {
-	case string:
-		texts = []string{t}
-	case []any:
-		for _, item := range t {
-			if s, ok := item.(string); ok {
-				texts = append(texts, s)
+// newTo keeps the labels of the arguments that may bring app something
+// new: an argument that is app's own output (a call or agent step that ran
+// on app) carries only what app already had — its own data and what it
+// was given, each asked about when it was given — so it is no new flow.
+func newTo(app string, n *plan.Node, states map[string]*state, argLabels map[string]label.Set) map[string]label.Set {
+	out := make(map[string]label.Set, len(argLabels))
+	for name, ls := range argLabels {
+		if a := n.Args[name]; a.Ref != nil {
+			if o := states[a.Ref.Step].outcome; o.Kind != string(plan.KindOp) && o.App == app {
+				continue
 			}
 		}
+		out[name] = ls
 	}
-	for _, s := range texts {
-		s = strings.ToLower(strings.TrimSpace(s))
-		// Short values ("no", "1") are everywhere; they say nothing of
-		// where they came from.
-		if len([]rune(s)) < 4 || strings.Contains(query, s) {
-			continue
-		}
-		for _, m := range e.Memory {
-			if strings.Contains(strings.ToLower(m), s) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// sortedOrigins lists the apps, other than the destination, that supply
-// arguments: each is a data flow the user approves.
-func sortedOrigins(flows map[string]string, dest string) []string {
-	seen := map[string]bool{}
-	for _, o := range flows {
-		if o == "hub" || strings.HasPrefix(o, dest+".") {
-			continue
-		}
-		seen[o] = true
-	}
-	out := make([]string, 0, len(seen))
-	for o := range seen {
-		out = append(out, o)
-	}
-	sort.Strings(out)
 	return out
 }
 
-func describeArgs(args map[string]any, flows map[string]string, literalOrigin string) []msg.DataItem {
-	names := make([]string, 0, len(args))
-	for k := range args {
-		names = append(names, k)
+// literal labels a value the planner wrote (label.Literal). With the
+// literal_provenance defence off, as before labels: every literal is the
+// user's.
+func (e *Executor) literal(v any) label.Set {
+	if !e.Defences.On(defence.LiteralProvenance) {
+		return label.Of(label.Label{Kind: label.Query})
 	}
-	sort.Strings(names)
-	items := make([]msg.DataItem, 0, len(names))
-	for _, k := range names {
-		origin := literalOrigin
-		if o, ok := flows[k]; ok {
-			origin = o
-		}
-		// An object (a file to attach) is shown field by field, so that
-		// its name is never cut off behind its content.
-		if obj, ok := args[k].(map[string]any); ok && len(obj) > 0 {
-			for _, f := range slices.Sorted(maps.Keys(obj)) {
-				items = append(items, msg.DataItem{Name: k + "." + f, Value: PromptValue(obj[f]), Origin: origin})
-			}
-			continue
-		}
-		items = append(items, msg.DataItem{Name: k, Value: PromptValue(args[k]), Origin: origin})
-	}
-	return items
-}
-
-func describeFlow(args map[string]any, flows map[string]string, origin string) []msg.DataItem {
-	var items []msg.DataItem
-	for _, it := range describeArgs(args, flows, "user") {
-		if it.Origin == origin {
-			items = append(items, it)
-		}
-	}
-	return items
+	return label.Literal(v, e.Query, len(e.Memory) > 0)
 }
 
 func pastTense(status string) string {

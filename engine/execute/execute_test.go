@@ -117,7 +117,7 @@ func TestRideBooksTheCheapestApp(t *testing.T) {
 		t.Fatalf("booking %+v", book)
 	}
 	text := Render(graph(t, ride), r)
-	for _, want := range []string{"metro_hail 51.8", "quick_ride 57", "booked MH-1 with metro_hail", "[m] metro_hail.estimate_fare: ok", "[q] quick_ride.estimate_fare: ok"} {
+	for _, want := range []string{"metro_hail 51.8", "quick_ride 57", `booked "MH-1" with "metro_hail"`, "[m] metro_hail.estimate_fare: ok", "[q] quick_ride.estimate_fare: ok"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("answer lacks %q:\n%s", want, text)
 		}
@@ -265,7 +265,7 @@ func TestReferenceFromAnotherAppIsADataFlow(t *testing.T) {
 		if len(data) != 1 || data[0].Origin != "symptom_solver.*" || data[0].App != "metro_hail" {
 			t.Fatalf("data prompts %+v", data)
 		}
-		if len(data[0].Data) != 1 || data[0].Data[0].Name != "start_point" || data[0].Data[0].Value != "Main Street" {
+		if len(data[0].Data) != 1 || data[0].Data[0].Name != "start_point" || data[0].Data[0].Value != `"Main Street"` {
 			t.Errorf("data shown %+v", data[0].Data)
 		}
 		if o := outcome(t, r, "b"); o.Status != msg.StatusOK {
@@ -287,12 +287,15 @@ func TestReferenceFromAnotherAppIsADataFlow(t *testing.T) {
 	})
 }
 
-func TestPreviewStripsControlAndBidi(t *testing.T) {
+func TestPreviewEscapesControlAndBidi(t *testing.T) {
 	got := Preview("ok\x1b[2J\u202eevil\nline")
 	if strings.ContainsAny(got, "\x1b\u202e\n") {
 		t.Errorf("Preview left control characters: %q", got)
 	}
-	if long := Preview(strings.Repeat("a", 1000)); len([]rune(long)) != maxPreview+1 {
+	if want := `"ok\u001b[2J\u202eevil\nline"`; got != want {
+		t.Errorf("Preview = %s, want %s", got, want)
+	}
+	if long := Preview(strings.Repeat("a", 1000)); !strings.HasSuffix(long, "… (1000 characters)") || len([]rune(long)) > maxPreview+30 {
 		t.Errorf("Preview did not cut: %d runes", len([]rune(long)))
 	}
 }

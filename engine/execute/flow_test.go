@@ -8,6 +8,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/permission"
+	"github.com/isolategpt/isolategpt/engine/label"
 )
 
 // collab is the offline planner's plan for the original's collaboration
@@ -18,6 +19,9 @@ const collab = `{"steps": [
  {"id": "s3", "app": "mail", "function": "send", "args": {"to": {"$ref": "c1.email"}, "attachment": {"$ref": "d2"},
    "subject": "annual_report.pdf", "message": "Please find annual_report.pdf attached."}}],
  "answer": "sent {{s3.id}} to {{s3.to}} with {{s3.attachments}}"}`
+
+// collabQuery is the query the collab plan was made for.
+const collabQuery = "send an email to John Doe with annual_report.pdf from drive as an attachment"
 
 // content is long enough that a preview of the whole file object would cut
 // its name off.
@@ -53,7 +57,7 @@ func TestDataFlowPromptNamesOriginAndDestination(t *testing.T) {
 	inv := &fakeInvoker{fn: mailAndDrive}
 	gate := &fakeGate{}
 	g := graph(t, collab)
-	r := (&Executor{Invoker: inv, Gate: gate}).Run(t.Context(), g)
+	r := (&Executor{Invoker: inv, Gate: gate, Query: collabQuery}).Run(t.Context(), g)
 	if o := outcome(t, r, "s3"); o.Status != msg.StatusOK {
 		t.Fatalf("send %+v", o)
 	}
@@ -70,11 +74,11 @@ func TestDataFlowPromptNamesOriginAndDestination(t *testing.T) {
 	byName := map[string]msg.DataItem{}
 	for _, d := range p.Data {
 		byName[d.Name] = d
-		if d.Origin != "drive.retrieve" {
-			t.Errorf("item %s from %s in a prompt about drive.retrieve's data", d.Name, d.Origin)
+		if got := d.Labels.Apps(); len(got) != 1 || got[0] != "drive" {
+			t.Errorf("item %s from %s in a prompt about drive.retrieve's data", d.Name, d.Labels)
 		}
 	}
-	if d := byName["attachment.name"]; d.Value != "annual_report.pdf" {
+	if d := byName["attachment.name"]; d.Value != `"annual_report.pdf"` {
 		t.Errorf("the prompt does not show the file's name: %+v", p.Data)
 	}
 	if _, ok := byName["to"]; ok {
@@ -96,12 +100,26 @@ func TestDataFlowPromptNamesOriginAndDestination(t *testing.T) {
 	}
 	origins := map[string]string{}
 	for _, d := range exec.Data {
-		origins[d.Name] = d.Origin
+		origins[d.Name] = permission.Origins(d.Labels)
 	}
-	if origins["to"] != "mail.find_contact" || origins["attachment.name"] != "drive.retrieve" || origins["subject"] != "user" {
-		t.Errorf("exec prompt origins %v", origins)
+	// The query names the file; the planner wrote the subject line.
+	wantFrom := map[string]string{
+		"to":              "mail.find_contact — app-authored, untrusted",
+		"attachment.name": "drive.retrieve — app-authored, untrusted",
+		"subject":         "your query",
+		"message":         "the planner (not in your query)",
 	}
-	if text := Render(g, r); !strings.Contains(text, "sent m0005 to john.doe@example.com with") {
+	for k, v := range wantFrom {
+		if origins[k] != v {
+			t.Errorf("exec prompt: %s from %q, want %q", k, origins[k], v)
+		}
+	}
+	// mail.send is a write fed by app output (mail's own contact and
+	// drive's file): its exec prompt is warned, naming both.
+	if w := permission.Warning(*exec); !strings.Contains(w, "attachment, to come from app output (drive.retrieve, mail.find_contact)") {
+		t.Errorf("exec warning %q", w)
+	}
+	if text := Render(g, r); !strings.Contains(text, `sent "m0005" to "john.doe@example.com" with`) {
 		t.Errorf("answer %s", text)
 	}
 }
@@ -152,10 +170,10 @@ func TestPromptValue(t *testing.T) {
 		in   any
 		want string
 	}{
-		{"short", "annual_report.pdf", "annual_report.pdf"},
+		{"short", "annual_report.pdf", `"annual_report.pdf"`},
 		{"number", json.Number("655"), "655"},
-		{"long, with its length", long, long[:100] + "… (400 characters)"},
-		{"control characters count in the length", strings.Repeat("\x01", 150) + "x", "x… (151 characters)"},
+		{"long, with its length", long, `"` + long[:100] + `"… (400 characters)`},
+		{"control characters are shown, and count", strings.Repeat("\x01", 101), `"` + strings.Repeat(`\u0001`, 100) + `"… (101 characters)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,8 +228,8 @@ func TestDataFromEarlierQueriesIsAFlow(t *testing.T) {
 			names := map[string]bool{}
 			for _, d := range p.Data {
 				names[d.Name] = true
-				if d.Origin != OriginMemory {
-					t.Errorf("item %s from %s", d.Name, d.Origin)
+				if !d.Labels.Has(label.Memory) {
+					t.Errorf("item %s from %s", d.Name, d.Labels)
 				}
 			}
 			// Paris, Irvine and the date are in this query; the name, the
@@ -219,7 +237,7 @@ func TestDataFromEarlierQueriesIsAFlow(t *testing.T) {
 			if !names["special_requirements"] || !names["name"] || !names["email"] || names["destination_city"] || names["departure_date"] {
 				t.Errorf("flow items %v", names)
 			}
-			if w := permission.Warning(p); w != "Data from your earlier queries would be given to travel_mate.book_flight (app travel_mate)." {
+			if w := permission.Warning(p); w != "Data the planner wrote, not found in your query and possibly carried over from your earlier queries, would be given to travel_mate.book_flight (app travel_mate)." {
 				t.Errorf("warning %q", w)
 			}
 			if tt.deny && len(inv.calls) != 0 {

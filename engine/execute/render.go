@@ -5,87 +5,48 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode"
+	"unicode/utf8"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/plan"
+	"github.com/isolategpt/isolategpt/engine/untrusted"
+	"github.com/isolategpt/isolategpt/specs/schema"
 )
 
 // maxPreview caps how much of one value a prompt or an answer shows.
 const maxPreview = 300
 
-// Preview renders a value for a person: strings as they are with control
-// characters removed, numbers as written, anything else as compact JSON;
-// long values are cut with an ellipsis.
-func Preview(v any) string {
-	var s string
-	switch t := v.(type) {
-	case string:
-		s = t
-	case json.Number:
-		s = t.String()
-	case nil:
-		s = "null"
-	default:
-		b, err := json.Marshal(t)
-		if err != nil {
-			s = fmt.Sprint(t)
-		} else {
-			s = string(b)
-		}
-	}
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' {
-			return ' '
-		}
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			return -1
-		}
-		// Bidirectional overrides can make text read differently from what
-		// it is; a prompt must show what is really there.
-		if unicode.Is(unicode.Bidi_Control, r) {
-			return -1
-		}
-		return r
-	}, s)
-	if r := []rune(s); len(r) > maxPreview {
-		s = string(r[:maxPreview]) + "…"
-	}
-	return s
-}
+// Preview renders a value for a person (engine/untrusted): a string quoted
+// with every character that does not print as itself escaped, a number as
+// written, anything else as compact JSON; long values are cut.
+func Preview(v any) string { return untrusted.Value(v, maxPreview) }
 
 // maxPromptValue caps one value in a permission prompt: enough to
 // recognise it, short enough that the other values stay in view.
 const maxPromptValue = 100
 
 // PromptValue renders a value for a permission prompt: as Preview, but a
-// long value is cut sooner and says how long it really is.
-func PromptValue(v any) string {
-	s := Preview(v)
-	full := s
-	if t, ok := v.(string); ok {
-		full = t
-	}
-	n := len([]rune(full))
-	if n <= maxPromptValue {
-		return s
-	}
-	if r := []rune(strings.TrimSuffix(s, "…")); len(r) > maxPromptValue {
-		s = string(r[:maxPromptValue])
-	}
-	return s + fmt.Sprintf("… (%d characters)", n)
-}
+// long value is cut sooner; a cut value says how long it really is.
+func PromptValue(v any) string { return untrusted.Value(v, maxPromptValue) }
 
 // Render fills the plan's answer template with the report's values and
 // appends each step's outcome, attributed to its app. Only the hub writes
-// the words around the values.
-func Render(g *plan.Graph, r *Report) string {
+// the words around the values: an app's string is shown quoted and
+// escaped, so it cannot start a line, hide a character or pose as the
+// hub's words (the safe_text defence, which the evaluation alone switches
+// off).
+func (e *Executor) Render(g *plan.Graph, r *Report) string {
+	value := Preview
+	if !e.Defences.On(defence.SafeText) {
+		value = rawValue
+	}
 	var b strings.Builder
 	for i, line := range templateLines(g.Template) {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		b.WriteString(renderLine(g, r, line))
+		b.WriteString(renderLine(r, line, value))
 	}
 	text := strings.TrimSpace(b.String())
 	if len(r.Steps) == 0 {
@@ -99,13 +60,56 @@ func Render(g *plan.Graph, r *Report) string {
 	s.WriteString("Steps:")
 	for _, o := range r.Steps {
 		s.WriteString("\n  ")
-		s.WriteString(OutcomeLine(o))
+		line := OutcomeLine(o)
+		if utf8.RuneCountInString(line) <= maxStepLine {
+			s.WriteString(line)
+			continue
+		}
+		// A long result goes on gutter lines of its own, laid out by the
+		// hub, so no terminal wrap can start a line with app text.
+		head, result := stepParts(o)
+		s.WriteString(head)
+		if result != "" {
+			s.WriteString(":")
+			for _, l := range untrusted.Block(result, "\n      ", maxStepLine-8) {
+				s.WriteString(l)
+			}
+		}
 	}
 	return s.String()
 }
 
+// maxStepLine is the longest step line the hub writes whole: with its
+// indent it fits an 80-column terminal.
+const maxStepLine = 76
+
+// Render is Executor.Render with every defence on.
+func Render(g *plan.Graph, r *Report) string { return (&Executor{}).Render(g, r) }
+
+// rawValue is how values were shown before the safe_text defence: as the
+// app wrote them.
+func rawValue(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	if n, ok := v.(json.Number); ok {
+		return n.String()
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
 // OutcomeLine is one line about one step: who ran what, and what came of it.
 func OutcomeLine(o msg.StepOutcome) string {
+	head, result := stepParts(o)
+	if result == "" {
+		return head
+	}
+	return head + " → " + result
+}
+
+// stepParts is a step's line without its result, and its result rendered.
+func stepParts(o msg.StepOutcome) (head, result string) {
 	who := o.App
 	switch {
 	case o.Kind == string(plan.KindOp):
@@ -117,17 +121,17 @@ func OutcomeLine(o msg.StepOutcome) string {
 	case o.App != "":
 		who = o.App + " (agent)"
 	}
-	line := fmt.Sprintf("[%s] %s: %s", o.Step, who, o.Status)
+	head = fmt.Sprintf("[%s] %s: %s", o.Step, who, o.Status)
+	if o.Reason != "" {
+		// The hub's words, with any app text in them already quoted.
+		head += " (" + untrusted.Escape(cutRunes(o.Reason, maxPreview)) + ")"
+	}
 	if o.Status == msg.StatusOK && o.Kind != string(plan.KindOp) && len(o.Result) > 0 {
-		var v any
-		if json.Unmarshal(o.Result, &v) == nil {
-			line += " → " + Preview(v)
+		if v, err := schema.Decode(o.Result, DefaultMaxResultBytes); err == nil {
+			result = Preview(v)
 		}
 	}
-	if o.Reason != "" {
-		line += " (" + Preview(o.Reason) + ")"
-	}
-	return line
+	return head, result
 }
 
 // templateLines splits a template into its lines.
@@ -154,7 +158,7 @@ func templateLines(segs []plan.Segment) [][]plan.Segment {
 // which did not succeed says so once, after the words that introduce it
 // ("book ride with metro_hail: ⟨step act was denied⟩"), instead of a
 // marker in place of each of that step's values.
-func renderLine(g *plan.Graph, r *Report, line []plan.Segment) string {
+func renderLine(r *Report, line []plan.Segment, value func(any) string) string {
 	var b strings.Builder
 	for i, seg := range line {
 		if seg.Ref == nil {
@@ -162,7 +166,7 @@ func renderLine(g *plan.Graph, r *Report, line []plan.Segment) string {
 			continue
 		}
 		if _, ok := r.Value(seg.Ref.Step); ok {
-			b.WriteString(renderRef(g, r, seg.Ref))
+			b.WriteString(renderRef(r, seg.Ref, value))
 			continue
 		}
 		var missing []string
@@ -179,14 +183,21 @@ func renderLine(g *plan.Graph, r *Report, line []plan.Segment) string {
 		}
 		var marks []string
 		for _, step := range missing {
-			marks = append(marks, renderRef(g, r, &plan.Ref{Step: step}))
+			marks = append(marks, renderRef(r, &plan.Ref{Step: step}, value))
 		}
 		return strings.TrimSpace(head + " " + strings.Join(marks, " "))
 	}
 	return b.String()
 }
 
-func renderRef(g *plan.Graph, r *Report, ref *plan.Ref) string {
+func cutRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+func renderRef(r *Report, ref *plan.Ref, value func(any) string) string {
 	v, ok := r.Value(ref.Step)
 	if !ok {
 		status := "did not run"
@@ -201,5 +212,5 @@ func renderRef(g *plan.Graph, r *Report, ref *plan.Ref) string {
 	if !ok {
 		return fmt.Sprintf("⟨%s: no value⟩", ref)
 	}
-	return Preview(v)
+	return value(v)
 }

@@ -21,8 +21,8 @@ func TestRenderDeniedStepOnce(t *testing.T) {
 	text := Render(g, (&Executor{Invoker: inv, Gate: gate}).Run(t.Context(), g))
 	for _, want := range []string{
 		"metro_hail fare: 51.8\n",
-		"Lowest fare: 51.8 from metro_hail.\n",
-		"book ride with metro_hail: ⟨step act was denied⟩\n",
+		"Lowest fare: 51.8 from \"metro_hail\".\n",
+		"book ride with \"metro_hail\": ⟨step act was denied⟩\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("answer lacks %q:\n%s", want, text)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tmc/langchaingo/llms"
 
+	"github.com/isolategpt/isolategpt/engine/defence"
 	"github.com/isolategpt/isolategpt/engine/plan"
 )
 
@@ -31,6 +32,9 @@ type Request struct {
 type Planner struct {
 	Model   llms.Model
 	Catalog *plan.Catalog
+	// Defences is which defences are on (all, outside the evaluation): the
+	// catalog the model sees is plan.Catalog.View.
+	Defences defence.Set
 }
 
 // Result is an accepted plan and how it was reached.
@@ -42,7 +46,7 @@ type Result struct {
 
 // Plan asks the model for a plan and validates it, re-planning once.
 func (p *Planner) Plan(ctx context.Context, query string, memory []string) (*Result, error) {
-	req := Request{Query: query, Memory: memory, Catalog: p.Catalog.PlannerView()}
+	req := Request{Query: query, Memory: memory, Catalog: p.Catalog.View(p.Defences)}
 	if req.Memory == nil {
 		req.Memory = []string{}
 	}

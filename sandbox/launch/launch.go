@@ -99,6 +99,9 @@ func (l *Launcher) defaults() (exe string, callTimeout, startTimeout time.Durati
 func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (sandbox.Conn, error) {
 	app := a.ID
 	_, callTimeout, startTimeout, maxMsg := l.defaults()
+	if a.CallTimeout > 0 {
+		callTimeout = a.CallTimeout
+	}
 	// The worker's own cap only protects the worker; the hub's decoder
 	// enforces the output limit, since a hostile worker would not honour one.
 	cfg, err := l.appConfig(a)
@@ -119,7 +122,7 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 			cfg.Env = append(cfg.Env, proxyEnv()...)
 		}
 	}
-	c, err := l.launch(ctx, cfg, dataDir, callTimeout, startTimeout, maxMsg)
+	c, err := l.launch(ctx, cfg, dataDir, callTimeout, startTimeout, wire.Options{MaxMessageBytes: maxMsg, NoRoots: a.NoRoots})
 	if err != nil {
 		stopProxy()
 		return nil, err
@@ -159,7 +162,8 @@ func (l *Launcher) appConfig(a sandbox.App) (worker.Config, error) {
 }
 
 // launch spawns a worker with cfg and completes the MCP handshake.
-func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string, callTimeout, startTimeout time.Duration, maxMsg int) (*conn, error) {
+func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string, callTimeout, startTimeout time.Duration, opts wire.Options) (*conn, error) {
+	maxMsg := opts.MaxMessageBytes
 	app := cfg.App
 	inR, inW, err := os.Pipe()
 	if err != nil {
@@ -180,15 +184,19 @@ func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string
 		return nil, err
 	}
 	status.Close()
-	client := wire.NewClient(outR, inW, wire.Options{MaxMessageBytes: maxMsg})
+	if l.Logger != nil {
+		opts.OnSkip = func(err error) { l.Logger.Info("skipped a line that is not a message", "app", app, "err", err) }
+	}
+	client := wire.NewClient(outR, inW, opts)
 	ictx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if _, err := wire.Initialize(ictx, client, "isolategpt", "0"); err != nil {
+	init, err := wire.Initialize(ictx, client, "isolategpt", "0")
+	if err != nil {
 		client.Close()
 		p.kill()
 		return nil, fmt.Errorf("launch %s: initialize: %w%s", app, err, p.why())
 	}
-	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg, stop: func() {}, memLimit: cfg.Policy.Limits.AddressSpace}, nil
+	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg, stop: func() {}, memLimit: cfg.Policy.Limits.AddressSpace, init: init}, nil
 }
 
 // spawn starts a worker with the given stdio (nil stderr means captured),
@@ -333,7 +341,13 @@ type conn struct {
 	stop func()
 	// memLimit is the worker's address-space limit, for error messages.
 	memLimit uint64
+	// init is the app's answer to initialize.
+	init *wire.InitializeResult
 }
+
+// Server is what the app said of itself in its initialize reply (its
+// name, version and instructions: the app's words).
+func (c *conn) Server() wire.InitializeResult { return *c.init }
 
 func (c *conn) ListTools(ctx context.Context) ([]sandbox.Tool, error) {
 	tools, err := c.inner.ListTools(ctx)

@@ -32,8 +32,11 @@ const ctrlQueue = 64
 // Close or as soon as the stream breaks. Everything read from r is hostile
 // input: any message the decoder refuses, a reply nobody waits for, or a
 // second reply to one call breaks the connection, and every pending and
-// later call fails with an error wrapping ErrBroken and the cause. Requests
-// the peer sends are refused with CodeMethodNotFound and never acted on.
+// later call fails with an error wrapping ErrBroken and the cause, except
+// a line that is not JSON at all (a banner, a log line), which is skipped.
+// Of the requests the peer sends, ping and roots/list are answered, and
+// sampling and elicitation go to the Host of the call in flight
+// (WithCall); any other is refused with CodeMethodNotFound.
 type Client struct {
 	r    io.Reader
 	w    io.Writer
@@ -45,6 +48,7 @@ type Client struct {
 	done chan struct{}
 
 	nextID atomic.Uint64
+	hosts  hosts
 
 	mu        sync.Mutex
 	err       error // terminal: ErrClosed or ErrBroken wrapping the cause
@@ -64,6 +68,7 @@ func NewClient(r io.Reader, w io.Writer, opts Options) *Client {
 		pending:   map[uint64]chan *Message{},
 		abandoned: map[uint64]struct{}{},
 	}
+	c.hosts.sem = make(chan struct{}, maxPeerRequests)
 	go c.readLoop(NewDecoder(r, opts))
 	go c.writeLoop()
 	return c
@@ -281,6 +286,15 @@ func (c *Client) writeLoop() {
 func (c *Client) readLoop(dec *Decoder) {
 	for {
 		m, err := dec.Decode()
+		if errors.Is(err, ErrInvalidJSON) || errors.Is(err, ErrInvalidUTF8) {
+			// A banner or a log line on stdout is not a message; the
+			// framing is intact, so it is skipped, as MCP's own clients
+			// do. Valid JSON that breaks JSON-RPC still breaks the stream.
+			if c.opts.OnSkip != nil {
+				c.opts.OnSkip(err)
+			}
+			continue
+		}
 		if err != nil {
 			c.fail(err)
 			return
@@ -300,18 +314,11 @@ func (c *Client) readLoop(dec *Decoder) {
 func (c *Client) handle(m *Message) error {
 	switch {
 	case m.IsRequest():
-		// A worker has nothing to ask the hub; refuse without acting.
-		frame, err := marshalMessage(&Message{ID: m.ID, Error: &RPCError{Code: CodeMethodNotFound, Message: "method not found"}}, c.max)
-		if err != nil {
-			return fmt.Errorf("refuse peer request: %w", err)
-		}
-		select {
-		case c.ctrl <- frame:
-			return nil
-		default:
-			return ErrPeerFlood
-		}
+		return c.peerRequest(m)
 	case m.IsNotification():
+		if m.Method == MethodProgress {
+			c.progress(m.Params)
+		}
 		if c.opts.OnNotify != nil {
 			c.opts.OnNotify(m.Method, m.Params)
 		}

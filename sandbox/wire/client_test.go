@@ -143,7 +143,7 @@ func TestPeerRequestsAreRefused(t *testing.T) {
 		defer mu.Unlock()
 		notes = append(notes, method+" "+string(params))
 	}})
-	p.send(`{"jsonrpc":"2.0","id":"evil","method":"sampling/createMessage","params":{}}` + "\n")
+	p.send(`{"jsonrpc":"2.0","id":"evil","method":"evil/act","params":{}}` + "\n")
 	m := p.recv()
 	if string(m.ID) != `"evil"` || m.Error == nil || m.Error.Code != CodeMethodNotFound {
 		t.Fatalf("answer to a peer request = %+v", m)

@@ -91,19 +91,82 @@ func parseTool(raw json.RawMessage, i int) (sandbox.Tool, error) {
 	if t.OutputSchema, err = o.obj("outputSchema", false); err != nil {
 		return t, err
 	}
+	if t.Title, err = o.str("title", false, maxInfoBytes); err != nil {
+		return t, err
+	}
+	if t.Annotations, err = parseAnnotations(o); err != nil {
+		return t, err
+	}
+	exec, err := o.obj("execution", false)
+	if err != nil {
+		return t, err
+	}
+	if exec != nil {
+		eo, err := parseObject(exec, o.what+".execution")
+		if err != nil {
+			return t, err
+		}
+		if t.TaskSupport, err = eo.str("taskSupport", false, 32); err != nil {
+			return t, err
+		}
+	}
 	return t, nil
 }
 
+// parseAnnotations reads a tool's hints; anything but a boolean where a
+// hint is given is refused.
+func parseAnnotations(o object) (*sandbox.ToolAnnotations, error) {
+	raw, err := o.obj("annotations", false)
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	ao, err := parseObject(raw, o.what+".annotations")
+	if err != nil {
+		return nil, err
+	}
+	a := &sandbox.ToolAnnotations{}
+	for _, h := range []struct {
+		key string
+		dst **bool
+	}{{"readOnlyHint", &a.ReadOnlyHint}, {"destructiveHint", &a.DestructiveHint}, {"idempotentHint", &a.IdempotentHint}, {"openWorldHint", &a.OpenWorldHint}} {
+		v, err := ao.get(h.key, false)
+		if err != nil || v == nil {
+			continue
+		}
+		b, err := ao.boolean(h.key)
+		if err != nil {
+			return nil, err
+		}
+		*h.dst = &b
+	}
+	if *a == (sandbox.ToolAnnotations{}) {
+		return nil, nil
+	}
+	return a, nil
+}
+
 // CallTool runs tools/call. A result marked isError becomes a
-// *sandbox.ToolError carrying its text. Otherwise the result is its
-// structuredContent, which must be an object; failing that, the one text
-// item if it is a JSON object; failing that, {"text": <all text>}.
+// *sandbox.ToolError carrying its text. Otherwise what it returns depends
+// on the CallOptions ctx carries (WithCall): ResultText gives the hub's
+// record of the content items, {"text", "content"}; ResultStructured the
+// structuredContent object (or, from a server that puts it only in text,
+// the one text item that is a JSON object); no options, what built-in apps
+// have always returned (structured content, one JSON object text, or
+// {"text"}). A Host in the options is asked for progress reports and
+// answers the server's sampling and elicitation during the call.
 func (c *conn) CallTool(ctx context.Context, name string, args json.RawMessage) (json.RawMessage, error) {
+	opts := callOptions(ctx)
+	params := CallToolParams{Name: name, Arguments: args}
+	if opts.Host != nil {
+		token, remove := c.c.hosts.add(opts.Host)
+		defer remove()
+		params.Meta = &CallMeta{ProgressToken: token}
+	}
 	var raw json.RawMessage
-	if err := c.c.Call(ctx, MethodToolsCall, CallToolParams{Name: name, Arguments: args}, &raw); err != nil {
+	if err := c.c.Call(ctx, MethodToolsCall, params, &raw); err != nil {
 		return nil, fmt.Errorf("call tool %s: %w", name, err)
 	}
-	out, err := toolResult(raw)
+	out, err := toolResult(raw, opts.Result)
 	if err != nil {
 		var te *sandbox.ToolError
 		if errors.As(err, &te) {
@@ -114,33 +177,20 @@ func (c *conn) CallTool(ctx context.Context, name string, args json.RawMessage) 
 	return out, nil
 }
 
-func toolResult(raw json.RawMessage) (json.RawMessage, error) {
+func toolResult(raw json.RawMessage, mode string) (json.RawMessage, error) {
 	o, err := parseObject(raw, "result")
 	if err != nil {
 		return nil, err
 	}
-	items, err := o.array("content", false)
+	items, err := parseContent(o)
 	if err != nil {
 		return nil, err
 	}
 	var texts []string
-	for i, item := range items {
-		co, err := parseObject(item, fmt.Sprintf("content[%d]", i))
-		if err != nil {
-			return nil, err
+	for _, it := range items {
+		if it.Type == ContentText {
+			texts = append(texts, it.Text)
 		}
-		typ, err := co.str("type", true, -1)
-		if err != nil {
-			return nil, err
-		}
-		if typ != ContentText {
-			continue // images, audio, resources: nothing the hub reads
-		}
-		text, err := co.str("text", true, -1)
-		if err != nil {
-			return nil, err
-		}
-		texts = append(texts, text)
 	}
 	isError, err := o.boolean("isError")
 	if err != nil {
@@ -156,6 +206,21 @@ func toolResult(raw json.RawMessage) (json.RawMessage, error) {
 	structured, err := o.obj("structuredContent", false)
 	if err != nil {
 		return nil, err
+	}
+	switch mode {
+	case ResultText:
+		if items == nil {
+			items = []ContentItem{}
+		}
+		return json.Marshal(TextResult{Text: strings.Join(texts, "\n"), Content: items})
+	case ResultStructured:
+		if structured != nil {
+			return structured, nil
+		}
+		if len(texts) == 1 && checkJSON([]byte(texts[0])) == nil && firstByte([]byte(texts[0])) == '{' {
+			return compact([]byte(texts[0])), nil
+		}
+		return nil, fmt.Errorf("%w: the tool declares a structured result and returned none", ErrNoStructured)
 	}
 	if structured != nil {
 		return structured, nil

@@ -10,8 +10,9 @@
 // value, repeats a key in any object, has a member JSON-RPC does not define,
 // or is not a well-formed request, notification or response. On the hub's
 // Client any refusal, a reply to no pending call and a second reply to one
-// call break the connection for every caller (fail closed); the worker's
-// Server answers a bad line and reads on.
+// call break the connection for every caller (fail closed), except a line
+// that is not JSON at all (a server's banner or log line), which is logged
+// and skipped; the worker's Server answers a bad line and reads on.
 //
 // One session, hub on the left, the worker's stdin/stdout on the right:
 //
@@ -21,13 +22,22 @@
 //	  │ ──notifications/initialized─────────────────────────────▶ │
 //	  │ ──tools/list {cursor?}──────────────────────────────────▶ │
 //	  │ ◀──result {tools: [{name, inputSchema, …}], nextCursor?}─ │  (≤ 1000 tools)
-//	  │ ──tools/call {name, arguments}──────────────────────────▶ │
-//	  │ ◀──result {content: [{type:"text", text}],─────────────── │
-//	  │            structuredContent?, isError?}                  │
+//	  │ ◀──roots/list, ping (answered at once)─────────────────── │
+//	  │ ──tools/call {name, arguments, _meta.progressToken}─────▶ │
+//	  │ ◀──notifications/progress {progressToken} → Host──────── │
+//	  │ ◀──sampling/createMessage, elicitation/create → Host───── │  (only while a call is in flight)
+//	  │ ◀──result {content: [text|image|audio|resource|──────────  │
+//	  │            resource_link], structuredContent?, isError?}  │
 //	  │ ──notifications/cancelled {requestId}───────────────────▶ │  (a call's ctx ended)
 //	  │      (close stdin) ─────────────────────────────────────▶ │  EOF: Serve returns
 //
 // Calls are matched to replies by numeric id and may overlap; the worker
-// handles at most Options.MaxConcurrent at once. A request the worker sends
-// the hub is answered with -32601 and never acted on.
+// handles at most Options.MaxConcurrent at once. Of the requests an MCP
+// server sends the hub, ping and roots/list (the app's own folder, unless
+// Options.NoRoots) are answered by the Client; sampling and elicitation go
+// to the Host the hub gave the call in flight (WithCall), at most four at
+// once; anything else is answered with -32601 and never acted on. A call's
+// CallOptions also say how its result is read: the hub's record of its
+// typed content items (ResultText) or its structured content
+// (ResultStructured).
 package wire

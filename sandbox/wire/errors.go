@@ -47,6 +47,9 @@ var (
 	// ErrProtocol marks an MCP message that is valid JSON-RPC but breaks
 	// the MCP shapes this package accepts.
 	ErrProtocol = errors.New("MCP protocol violation")
+	// ErrNoStructured marks a tool whose function reads a structured
+	// result and which returned none: the app's failure, not the stream's.
+	ErrNoStructured = errors.New("no structured result")
 )
 
 // brokenError reads as "wire: connection broken" and is also

@@ -14,6 +14,7 @@ import (
 
 // FuzzClientAgainstHostilePeer lets the fuzzer be the worker. The first
 // byte picks what the hub does (call a tool, list tools, or initialize);
+// (or call a tool with a Host and a text or structured result);
 // the rest is everything the worker writes once it has read the hub's
 // first request, after which it hangs up. Whatever it writes, the hub's
 // operation must return within the deadline, never panic, and return only
@@ -33,6 +34,9 @@ func FuzzClientAgainstHostilePeer(f *testing.F) {
 		"\x02" + `{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"w","version":"1"}}}` + "\n",
 		"\x02" + `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}` + "\n",
 		"\x00", "\x00\n", "\x00{", "\x01[]\n",
+		"\x03banner\n" + `{"jsonrpc":"2.0","id":"s","method":"sampling/createMessage","params":{"messages":[{"role":"user","content":{"type":"text","text":"hi"}}]}}` + "\n" + `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p1","progress":1}}` + "\n" + `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"image","data":"AA","mimeType":"image/png"},{"type":"resource_link","uri":"x://y","size":1}]}}` + "\n",
+		"\x04" + `{"jsonrpc":"2.0","id":"e","method":"elicitation/create","params":{"message":"m"}}` + "\n" + `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"resource","resource":{"uri":"x://y","blob":"AA"}}],"structuredContent":{"a":1}}}` + "\n",
+		"\x03" + `{"jsonrpc":"2.0","id":9,"method":"roots/list"}` + "\n" + `{"jsonrpc":"2.0","id":10,"method":"ping"}` + "\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -40,7 +44,7 @@ func FuzzClientAgainstHostilePeer(f *testing.F) {
 		if len(in) == 0 {
 			return
 		}
-		op, script := in[0]%3, in[1:]
+		op, script := in[0]%5, in[1:]
 		cr, pw := io.Pipe()
 		pr, cw := io.Pipe()
 		c := NewClient(cr, cw, Options{MaxMessageBytes: 4096})
@@ -60,6 +64,14 @@ func FuzzClientAgainstHostilePeer(f *testing.F) {
 			switch op {
 			case 0:
 				out, err := conn.CallTool(context.Background(), "t", json.RawMessage(`{}`))
+				checkToolResult(t, out, err)
+			case 3, 4:
+				mode := ResultText
+				if op == 4 {
+					mode = ResultStructured
+				}
+				ctx := WithCall(context.Background(), CallOptions{Result: mode, Host: &fakeHost{}})
+				out, err := conn.CallTool(ctx, "t", json.RawMessage(`{}`))
 				checkToolResult(t, out, err)
 			case 1:
 				tools, err := conn.ListTools(context.Background())

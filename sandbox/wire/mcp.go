@@ -33,9 +33,15 @@ type Implementation struct {
 	Version string `json:"version"`
 }
 
-// ClientCapabilities are the optional features a client offers; the hub
-// offers none (no sampling, roots or elicitation for apps).
-type ClientCapabilities struct{}
+// ClientCapabilities are the optional features a client offers: the hub
+// offers roots (the app's own folder), sampling (on the app's own model)
+// and elicitation (asked of the user), each answered under the same
+// permission model as everything else.
+type ClientCapabilities struct {
+	Roots       *struct{} `json:"roots,omitempty"`
+	Sampling    *struct{} `json:"sampling,omitempty"`
+	Elicitation *struct{} `json:"elicitation,omitempty"`
+}
 
 // ToolsCapability says a server has tools.
 type ToolsCapability struct {
@@ -79,6 +85,12 @@ type ListToolsResult struct {
 type CallToolParams struct {
 	Name      string          `json:"name"`
 	Arguments json.RawMessage `json:"arguments,omitempty"`
+	Meta      *CallMeta       `json:"_meta,omitempty"`
+}
+
+// CallMeta asks for progress reports under a token.
+type CallMeta struct {
+	ProgressToken string `json:"progressToken,omitempty"`
 }
 
 // Content is one item of a tool's unstructured result. This package writes
@@ -107,6 +119,10 @@ func Initialize(ctx context.Context, c *Client, clientName, clientVersion string
 	params := InitializeParams{
 		ProtocolVersion: ProtocolVersion,
 		ClientInfo:      Implementation{Name: clientName, Version: clientVersion},
+		Capabilities:    ClientCapabilities{Sampling: &struct{}{}, Elicitation: &struct{}{}},
+	}
+	if !c.opts.NoRoots {
+		params.Capabilities.Roots = &struct{}{}
 	}
 	var raw json.RawMessage
 	if err := c.Call(ctx, MethodInitialize, params, &raw); err != nil {

@@ -38,6 +38,12 @@ type Options struct {
 	// It runs on the client's reader goroutine and must not block; params
 	// are the peer's and untrusted.
 	OnNotify func(method string, params json.RawMessage)
+	// OnSkip, if set, hears of each line a Client skipped because it was
+	// not JSON. It runs on the reader goroutine and must not block.
+	OnSkip func(err error)
+	// NoRoots makes a Client offer no MCP roots; by default it offers one,
+	// the app's folder as the app sees it (sandbox.DataPath).
+	NoRoots bool
 }
 
 func (o Options) maxBytes() int {

@@ -15,6 +15,12 @@ func Assignable(from, to *Schema) bool {
 	if from == nil || to == nil || len(from.types) == 0 {
 		return false
 	}
+	if to.anyValue {
+		return true
+	}
+	if from.anyValue {
+		return false
+	}
 	for _, t := range from.types {
 		if !accepts(to, t) {
 			return false

@@ -74,6 +74,10 @@ func compileNode(v any, path string, depth int) (*Schema, error) {
 			return nil, fmt.Errorf("compile schema at %s: keyword %s: %w", path, quoteShort(k), ErrUnsupportedKeyword)
 		}
 	}
+	if len(obj) == 0 {
+		// {} accepts every value, as in JSON Schema.
+		return anySchema(), nil
+	}
 	s := &Schema{}
 	rawType, ok := obj["type"]
 	if !ok {
@@ -167,8 +171,12 @@ func compileText(v any) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("must be a string")
 	}
-	if n := utf8.RuneCountInString(s); n > MaxDescription {
-		return "", fmt.Errorf("%d characters, limit %d", n, MaxDescription)
+	return compileTextLimit(s, MaxDescription)
+}
+
+func compileTextLimit(s string, limit int) (string, error) {
+	if n := utf8.RuneCountInString(s); n > limit {
+		return "", fmt.Errorf("%d characters, limit %d", n, limit)
 	}
 	if !SafeText(s) {
 		return "", fmt.Errorf("control or bidirectional formatting characters")

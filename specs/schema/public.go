@@ -20,6 +20,12 @@ func (s *Schema) MarshalJSON() ([]byte, error) { return json.Marshal(s.render(tr
 
 func (s *Schema) render(prose bool) map[string]any {
 	out := map[string]any{}
+	if s.anyValue {
+		if prose && s.desc != "" {
+			out["description"] = s.desc
+		}
+		return out
+	}
 	if len(s.types) == 1 {
 		out["type"] = s.types[0]
 	} else {

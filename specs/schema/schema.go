@@ -71,7 +71,24 @@ type Schema struct {
 	title      string
 	def        any
 	hasDef     bool
+	// anyValue marks a schema that accepts every JSON value (written {}).
+	anyValue bool
+	// addl is the schema of undeclared properties, when a JSON Schema
+	// gives one (additional is then true).
+	addl *Schema
+	// realNames maps a property's alias to its author's name, where
+	// they differ (JSON Schema only).
+	realNames map[string]string
+	// real is set on the root of a schema compiled from JSON Schema.
+	real *real
 }
+
+// Any reports whether the schema accepts every JSON value.
+func (s *Schema) Any() bool { return s.anyValue }
+
+// RealName is the name the schema's author gave a declared property, for
+// its alias: the same name unless the author's was not an identifier.
+func (s *Schema) RealName(alias string) string { return s.realName(alias) }
 
 // Types returns the JSON types the schema accepts, in a fixed order.
 func (s *Schema) Types() []string { return slices.Clone(s.types) }

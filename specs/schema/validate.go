@@ -17,6 +17,9 @@ func (s *Schema) Validate(v any) error {
 	if s == nil {
 		return &ValidationError{Path: "$", Reason: "no schema"}
 	}
+	if s.real != nil {
+		return s.validateReal(v)
+	}
 	return s.validate(v, "$")
 }
 
@@ -37,6 +40,9 @@ func invalid(path, format string, args ...any) error {
 }
 
 func (s *Schema) validate(v any, path string) error {
+	if s.anyValue {
+		return nil
+	}
 	if reason := s.typeMismatch(v); reason != "" {
 		return invalid(path, "%s", reason)
 	}

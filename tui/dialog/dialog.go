@@ -13,8 +13,12 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/actors/permission"
+	"github.com/isolategpt/isolategpt/engine/untrusted"
+	"github.com/isolategpt/isolategpt/tui/safe"
 )
 
 // DefaultGrace is how long keys are ignored after a dialog opens.
@@ -119,13 +123,13 @@ func (m Model) Update(k tea.KeyMsg) (Model, msg.Decision, bool) {
 }
 
 var (
-	box       = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1)
-	title     = lipgloss.NewStyle().Bold(true)
-	label     = lipgloss.NewStyle().Bold(true).Width(labelWidth)
-	warn      = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("9"))
-	untrusted = lipgloss.NewStyle().Foreground(lipgloss.Color("3"))
-	focused   = lipgloss.NewStyle().Reverse(true).Bold(true)
-	faint     = lipgloss.NewStyle().Faint(true)
+	box     = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1)
+	title   = lipgloss.NewStyle().Bold(true)
+	label   = lipgloss.NewStyle().Bold(true).Width(labelWidth)
+	warn    = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("9"))
+	appText = lipgloss.NewStyle().Foreground(lipgloss.Color("3"))
+	focused = lipgloss.NewStyle().Reverse(true).Bold(true)
+	faint   = lipgloss.NewStyle().Faint(true)
 )
 
 var kindText = map[msg.Kind]string{
@@ -134,6 +138,9 @@ var kindText = map[msg.Kind]string{
 	msg.Collab: "collab — one app uses another",
 	msg.Pin:    "pin — run an app whose server's tools changed since they were pinned",
 }
+
+// labelWidth is the width of the dialog's left column.
+const labelWidth = 11
 
 // View renders the dialog at most width columns wide, as tall as it needs.
 func (m Model) View(width int) string { return m.ViewSize(width, 0) }
@@ -147,19 +154,26 @@ func (m Model) maxOffset() int {
 		return 0
 	}
 	_, body, room := m.layout(m.w, m.h)
-	return max(len(body)-max(room-1, 1), 0)
+	return max(len(body)-max(room-1, 0), 0)
 }
 
 // ViewSize renders the dialog in at most width×height cells (height 0: no
-// limit). The title, the warning, the choices and the help line are always
-// shown; the facts between them scroll (PgUp/PgDn) when they do not fit,
-// with a line saying how many are hidden.
+// limit). Every sentence in it is the hub's; a value whose labels include
+// an app's output is shown on lines of its own behind a gutter (┆), wrapped
+// by the dialog itself, so that no layout can make it start a line that
+// looks like the hub's. The title, the warning, the choices and the help
+// line are always shown; the facts between them scroll (PgUp/PgDn) when
+// they do not fit, with a line saying how many are hidden.
 func (m Model) ViewSize(width, height int) string {
 	parts, body, room := m.layout(width, height)
 	if height > 0 {
 		body = m.window(body, max(room, 1))
 	}
-	lines := append(append(append(parts[0], ""), body...), parts[1]...)
+	gap := []string{""}
+	if height > 0 && len(parts[0])+1+len(body)+len(parts[1]) > height-2 {
+		gap = nil // no air between the title and the facts
+	}
+	lines := append(append(append(parts[0], gap...), body...), parts[1]...)
 	if height > 0 && len(lines) > height-2 {
 		// Too small even for the essentials: keep the choices.
 		lines = lines[len(lines)-max(height-2, 1):]
@@ -167,63 +181,59 @@ func (m Model) ViewSize(width, height int) string {
 	return box.Width(boxWidth(width)).Render(strings.Join(lines, "\n"))
 }
 
-// layout wraps the dialog's lines to its width: the top (title) and the
+// boxWidth is the box's width inside its border for a dialog at most
+// width columns wide, with a column of air on each side.
+func boxWidth(width int) int { return max(width-4, 20) }
+
+// layout wraps the dialog's rows to its width: the top (title) and the
 // bottom (warnings, choices, help) that always show, the facts between,
 // and how many rows the facts get at this height.
 func (m Model) layout(width, height int) (parts [2][]string, body []string, room int) {
-	inner := boxWidth(width) - 2 // the padding
-	wrap := func(s string) []string {
-		return strings.Split(lipgloss.NewStyle().Width(inner).Render(s), "\n")
-	}
-	top := wrap(title.Render("Permission needed: " + Summary(m.Req.Prompt)))
-	var bottom []string
-	for _, w := range m.warnings() {
-		bottom = append(bottom, wrapFact(w, inner)...)
-	}
+	r := rows{inner: boxWidth(width) - 2} // the padding
+	top := r.plain(title.Render("Permission needed: " + Summary(m.Req.Prompt)))
+	bottom := m.warnings(&r)
 	bottom = append(bottom, "")
-	bottom = append(bottom, m.buttons(inner)...)
+	bottom = append(bottom, m.buttons(r.inner)...)
 	help := "←/→ or a letter choose · Enter confirm · Esc deny"
 	if m.InGrace() {
-		help = "(keys are ignored for a moment so typing cannot answer)"
+		help = "(keys ignored a moment: typing cannot answer)"
 	}
-	bottom = append(bottom, wrap(faint.Render(help))...)
-	for _, l := range m.facts() {
-		body = append(body, wrapFact(l, inner)...)
-	}
+	bottom = append(bottom, r.plain(faint.Render(help))...)
+	body = m.facts(&r)
 	room = height - 2 - len(top) - 1 - len(bottom) // the border takes 2 rows, the gap 1
+	if room < 2 {
+		room++ // the gap goes first
+	}
 	return [2][]string{top, bottom}, body, room
 }
 
-// labelWidth is the width of the labels in front of the facts.
-const labelWidth = 11
+// rows wraps the dialog's lines to its inner width.
+type rows struct{ inner int }
 
-// hang separates a fact's label from its value until wrapping, which
-// indents the value's continued rows under its first.
-const hang = "\x00"
+// plain wraps a line of the hub's words.
+func (r rows) plain(s string) []string { return strings.Split(ansi.Wordwrap(s, r.inner, ""), "\n") }
 
-func labelled(name, value string) string { return label.Render(name) + hang + value }
-
-// wrapFact wraps a line to width; a labelled fact's value wraps in its own
-// column.
-func wrapFact(l string, width int) []string {
-	head, value, ok := strings.Cut(l, hang)
-	if !ok {
-		return strings.Split(lipgloss.NewStyle().Width(width).Render(l), "\n")
-	}
-	rows := strings.Split(lipgloss.NewStyle().Width(max(width-labelWidth, 8)).Render(value), "\n")
-	for i := range rows {
-		if i == 0 {
-			rows[i] = head + rows[i]
-		} else {
-			rows[i] = strings.Repeat(" ", labelWidth) + rows[i]
+// fact is a line of the hub's own words, wrapped under its label.
+func (r rows) fact(name, text string, style lipgloss.Style) []string {
+	var out []string
+	for i, l := range strings.Split(ansi.Wordwrap(text, max(r.inner-labelWidth, 10), ""), "\n") {
+		if i > 0 {
+			name = ""
 		}
+		out = append(out, label.Render(name)+style.Render(l))
 	}
-	return rows
+	return out
 }
 
-// boxWidth is the box's width inside its border for a dialog at most
-// width columns wide, with a column of air on each side.
-func boxWidth(width int) int { return max(width-4, 18) }
+// block is text an app wrote (or that carries an app's output), cut into
+// rows of its own behind the gutter.
+func (r rows) block(text string) []string {
+	var out []string
+	for _, l := range strings.Split(ansi.Hardwrap(safe.Clean(text), max(r.inner-labelWidth-2, 10), true), "\n") {
+		out = append(out, label.Render("")+appText.Render("┆ ")+l)
+	}
+	return out
+}
 
 // window is the part of body that fits in room rows at the scroll offset,
 // with a line that says what is hidden.
@@ -231,7 +241,8 @@ func (m Model) window(body []string, room int) []string {
 	if len(body) <= room {
 		return body
 	}
-	show := max(room-1, 1)
+	// One row goes to the line that says what is hidden.
+	show := max(room-1, 0)
 	off := min(m.offset, len(body)-show)
 	out := append([]string{}, body[off:off+show]...)
 	above, below := off, len(body)-off-show
@@ -245,11 +256,11 @@ func (m Model) window(body []string, room int) []string {
 	return append(out, faint.Render(strings.Join(parts, " · ")))
 }
 
-// facts are the hub's lines about the flow, the part that scrolls.
-func (m Model) facts() []string {
+// facts are the hub's rows about the flow, the part that scrolls.
+func (m Model) facts(r *rows) []string {
 	p := m.Req.Prompt
 	var out []string
-	line := func(name, value string) { out = append(out, labelled(name, value)) }
+	line := func(name, value string) { out = append(out, r.fact(name, value, lipgloss.NewStyle())...) }
 	kind, ok := kindText[p.Kind]
 	if !ok {
 		kind = fmt.Sprintf("%q (unknown kind)", string(p.Kind))
@@ -267,13 +278,14 @@ func (m Model) facts() []string {
 		if i == 0 {
 			name = "data"
 		}
-		if d.Origin == "" || d.Origin == "user" {
-			line(name, fmt.Sprintf("%s = %s  %s", d.Name, Quote(d.Value), faint.Render("(from you)")))
+		from := origins(d)
+		if !appAuthored(d) {
+			line(name, fmt.Sprintf("%s = %s  %s", safe.Clean(d.Name), safe.Clean(d.Value), faint.Render("(from "+from+")")))
 			continue
 		}
 		// An app wrote this value: say so before showing it.
-		line(name, d.Name+"  "+untrusted.Render("from "+d.Origin+" — app-authored, untrusted:"))
-		line("", Quote(d.Value))
+		line(name, safe.Clean(d.Name)+"  "+appText.Render("from "+from+":"))
+		out = append(out, r.block(d.Value)...)
 	}
 	if p.Origin != "" {
 		line("from", p.Origin)
@@ -282,27 +294,36 @@ func (m Model) facts() []string {
 		line("goes to", p.Target())
 	}
 	if p.Task != "" {
-		line("task", Quote(p.Task)+"  "+faint.Render("(written by the planner)"))
+		line("task", "written by "+permission.Origins(p.TaskLabels)+":")
+		out = append(out, r.block(untrusted.Quote(p.Task, maxValue))...)
+	}
+	if len(p.Chosen) > 0 {
+		line("app chosen", "by the hub, comparing "+strings.Join(permission.AppSources(p.Chosen), ", "))
 	}
 	if p.Effect == "write" {
 		line("effect", "changes something (for example books or sends)")
 	}
-	if p.Kind != msg.Pin && p.InPlan {
+	if p.Kind != msg.Pin && p.ChosenBy == "" && p.InPlan {
 		line("plan", "part of the plan for your query")
 	}
 	return out
 }
 
-// warnings are the lines that never scroll away: a flow outside the plan
+// warnings are the rows that never scroll away: a flow outside the plan
 // and the hub's warning.
-func (m Model) warnings() []string {
+func (m Model) warnings(r *rows) []string {
 	p := m.Req.Prompt
 	var out []string
-	if p.Kind != msg.Pin && !p.InPlan {
-		out = append(out, labelled("plan", warn.Render("NOT in the plan for your query")))
+	switch {
+	case p.Kind == msg.Pin:
+		// Not a flow of the plan: a question about the app itself.
+	case p.ChosenBy != "":
+		out = append(out, r.fact("plan", "NOT in the plan: "+p.ChosenBy+" asked for this, not your query", warn)...)
+	case !p.InPlan:
+		out = append(out, r.fact("plan", "NOT in the plan for your query", warn)...)
 	}
 	if p.Warning != "" {
-		out = append(out, labelled("warning", warn.Render(p.Warning)))
+		out = append(out, r.fact("warning", p.Warning, warn)...)
 	}
 	return out
 }
@@ -328,6 +349,28 @@ func (m Model) buttons(width int) []string {
 	return append(rows, row)
 }
 
+// appAuthored reports whether a value carries an app's output.
+func appAuthored(d msg.DataItem) bool {
+	if len(d.Labels) == 0 {
+		return d.Origin != "" && d.Origin != "user"
+	}
+	return d.Labels.FromApps()
+}
+
+// origins is where a value came from, in the hub's words.
+func origins(d msg.DataItem) string {
+	if len(d.Labels) == 0 {
+		if d.Origin == "" || d.Origin == "user" {
+			return "you"
+		}
+		return safe.Clean(d.Origin) + " — app-authored, untrusted"
+	}
+	if d.Labels.OnlyQuery() {
+		return "you"
+	}
+	return permission.Origins(d.Labels)
+}
+
 // Summary is the dialog's one-line title, every word the hub's.
 func Summary(p msg.Prompt) string {
 	switch p.Kind {
@@ -349,12 +392,6 @@ func Summary(p msg.Prompt) string {
 // ChoiceLabel names a decision for a person, with its letter: "[o] allow once".
 func ChoiceLabel(d msg.Decision) string { return "[" + d.Key() + "] " + d.Label() }
 
-// Quote shows a value as a quoted Go string — control characters and
-// terminal escapes escaped, never interpreted — cut to a readable length.
-func Quote(s string) string {
-	r := []rune(s)
-	if len(r) > maxValue {
-		return fmt.Sprintf("%q…", string(r[:maxValue]))
-	}
-	return fmt.Sprintf("%q", s)
-}
+// Quote shows text as a quoted string with everything that does not print
+// as itself escaped (engine/untrusted), cut to a readable length.
+func Quote(s string) string { return untrusted.Quote(s, maxValue) }

@@ -8,6 +8,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
+	lbl "github.com/isolategpt/isolategpt/engine/label"
+	"github.com/isolategpt/isolategpt/engine/untrusted"
 )
 
 type clock struct{ t time.Time }
@@ -159,7 +161,7 @@ func TestAppTextIsQuotedAndMarkedUntrusted(t *testing.T) {
 			t.Errorf("view passes %q to the terminal:\n%s", bad, v)
 		}
 	}
-	for _, want := range []string{`\x1b[2J`, `\u202e`, "from mail.read — app-authored, untrusted:", "NOT in the plan", "this flow is not in the plan", "give data from mail.read to travel_mate.book_flight"} {
+	for _, want := range []string{`\u001b[2J`, `\u202e`, "from mail.read — app-authored, untrusted:", "NOT in the plan", "this flow is not in the plan", "give data from mail.read to travel_mate.book_flight"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("view lacks %q:\n%s", want, v)
 		}
@@ -171,8 +173,46 @@ func TestAppTextIsQuotedAndMarkedUntrusted(t *testing.T) {
 
 func TestLongValuesAreCut(t *testing.T) {
 	long := strings.Repeat("x", 5000)
-	if q := Quote(long); len(q) > maxValue+10 {
+	if q := Quote(long); len(q) > maxValue+30 || !strings.HasSuffix(q, "(5000 characters)") {
 		t.Fatalf("quoted value is %d bytes", len(q))
+	}
+}
+
+// App text cannot make a line of the dialog look like the hub's: padded
+// to push its words to the start of a line, or long enough to wrap, every
+// line it is on starts with the gutter, and it never reaches the label
+// column.
+func TestAppTextStaysBehindItsGutter(t *testing.T) {
+	fake := "warning    everything is fine, allow it"
+	for _, value := range []string{
+		strings.Repeat(" ", 200) + fake,
+		strings.Repeat("x", 85) + fake,
+		strings.Repeat("x", 300) + fake,
+	} {
+		p := msg.Prompt{Kind: msg.Data, App: "travel_mate", Function: "book_flight", Origin: "mail.read", InPlan: true,
+			Data: []msg.DataItem{{Name: "body", Value: untrusted.Quote(value, 0), Origin: "mail.read", Labels: lbl.Of(lbl.Output("mail", "read", "r"))}}}
+		for _, width := range []int{60, 100, 140} {
+			v := New(&msg.PromptRequest{Prompt: p}, (&clock{}).now, 0).View(width)
+			for _, l := range strings.Split(v, "\n") {
+				if strings.Contains(l, "everything") && !strings.Contains(l, "┆") {
+					t.Fatalf("app text on a line without the gutter at width %d:\n%s", width, v)
+				}
+				if strings.HasPrefix(strings.TrimLeft(l, "│ "), "warning    everything") {
+					t.Fatalf("app text starts a line at width %d:\n%s", width, v)
+				}
+			}
+		}
+	}
+}
+
+// A warned prompt offers only allow once and deny: a grant never answers
+// a request the hub warns about.
+func TestWarnedPromptsOfferOnlyOnce(t *testing.T) {
+	p := readInPlan
+	p.Warning = "mail's assistant chose to run mail.send"
+	got := New(&msg.PromptRequest{Prompt: p}, (&clock{}).now, 0).Choices()
+	if len(got) != 2 || got[0] != msg.AllowOnce || got[1] != msg.Deny {
+		t.Errorf("warned prompt offers %v", got)
 	}
 }
 

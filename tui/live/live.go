@@ -124,6 +124,20 @@ func (m *Model) Observe(ev any) {
 			who = o.App + " (agent)"
 		}
 		m.log(mark(o.Status), "step %s %s: %s %s", o.Step, who, o.Status, o.Duration.Round(time.Microsecond).String())
+	case *msg.ToolProgress:
+		if _, ok := m.byID[e.Spoke]; !ok {
+			return
+		}
+		done := fmt.Sprintf("%g", e.Progress)
+		if e.Total > 0 {
+			done = fmt.Sprintf("%g/%g", e.Progress, e.Total)
+		}
+		line := fmt.Sprintf("%s.%s progress %s", e.App, e.Function, done)
+		if e.Message != "" {
+			// The server's words: quoted, cut, marked.
+			line += fmt.Sprintf(" (app says %q)", safe.Cut(e.Message, 60))
+		}
+		m.log("…", "%s", line)
 	case *msg.ISCRouted:
 		line := fmt.Sprintf("%sISC %s → %s: %s", m.tag(e.SessionID), e.From, e.Function, e.Status)
 		if e.Reason != "" {

@@ -3,17 +3,22 @@ package safe
 import (
 	"strings"
 	"testing"
-	"unicode"
+
+	"github.com/isolategpt/isolategpt/engine/untrusted"
 )
 
 func TestClean(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"plain", "fare 51.8", "fare 51.8"},
-		{"clear screen", "a\x1b[2Jb", "a[2Jb"},
-		{"title change", "\x1b]0;owned\a", "]0;owned"},
-		{"newline and tab", "a\nb\tc", "abc"},
-		{"bidi override", "abc\u202edef", "abcdef"},
-		{"C1 control", "a\u009bb", "ab"},
+		{"clear screen", "a\x1b[2Jb", `a\u001b[2Jb`},
+		{"title change", "\x1b]0;owned\a", `\u001b]0;owned\u0007`},
+		{"newline and tab", "a\nb\tc", `a\nb\tc`},
+		{"bidi override", "abc\u202edef", `abc\u202edef`},
+		{"C1 control", "a\u009bb", `a\u009bb`},
+		{"line separator", "a\u2028b", `a\u2028b`},
+		{"tag characters", "a\U000e0041b", `a\U000e0041b`},
+		{"the hub's indentation is kept", "        tool x", "        tool x"},
+		{"the hub's own escapes pass", `"a\nb"`, `"a\nb"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -25,11 +30,13 @@ func TestClean(t *testing.T) {
 }
 
 func FuzzClean(f *testing.F) {
-	f.Add("a\x1b[2Jb\u202e\u009b")
+	f.Add("a\x1b[2Jb\u202e\u009b\u2028\U000e0041\ufe0f")
 	f.Fuzz(func(t *testing.T, s string) {
 		out := Clean(s)
-		if strings.IndexFunc(out, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) >= 0 {
-			t.Fatalf("Clean(%q) = %q keeps a control character", s, out)
+		for _, r := range out {
+			if !untrusted.Prints(r) && !strings.ContainsRune("⟨⟩│┆", r) {
+				t.Fatalf("Clean(%q) = %q keeps %U", s, out, r)
+			}
 		}
 	})
 }

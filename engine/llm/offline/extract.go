@@ -37,7 +37,7 @@ var (
 	emailRE  = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`)
 	dateRE   = regexp.MustCompile(`(?i)\b\d{4}-\d{2}-\d{2}\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?\b`)
 	numberRE = regexp.MustCompile(`(?:^|\s|\$)(-?\d+(?:\.\d+)?)\b`)
-	pairRE   = regexp.MustCompile(`([A-Za-z][A-Za-z ]{0,30}?)\s*=\s*([^,;\n]+)`)
+	pairRE   = regexp.MustCompile(`([A-Za-z][A-Za-z0-9_ ]{0,40}?)\s*=\s*([^,;\n]+)`)
 	// An identifier joined by underscores (an app id such as quick_ride, a
 	// function name) is one word: its parts are not words of the query.
 	wordRE = regexp.MustCompile(`[a-z0-9]+(?:_[a-z0-9]+)*`)
@@ -395,7 +395,30 @@ func (f facts) pair(key string) (string, bool) {
 
 func (f facts) valueFor(name string, ps map[string]any, fits func(any) bool) (any, bool) {
 	typ, _ := ps["type"].(string)
-	if typ == "number" || typ == "integer" {
+	if typ == "number" || typ == "integer" || typ == "boolean" {
+		// "name = value" names the value; otherwise the first number that
+		// fits stands for a number.
+		for _, key := range append([]string{name}, synonyms[name]...) {
+			raw, ok := f.pair(key)
+			if !ok {
+				continue
+			}
+			var v any = jsonNumber(raw)
+			if typ == "boolean" {
+				switch strings.ToLower(raw) {
+				case "true", "yes":
+					v = true
+				case "false", "no":
+					v = false
+				}
+			}
+			if fits(v) {
+				return v, true
+			}
+		}
+		if typ == "boolean" {
+			return nil, false
+		}
 		for _, n := range f.numbers {
 			if v := jsonNumber(n); fits(v) {
 				return v, true
