@@ -87,7 +87,7 @@ run_line() {
 	if [[ $text =~ \#\ exits\ ([0-9]+)$ ]]; then
 		want=${BASH_REMATCH[1]}
 	fi
-	if [[ $text == *".cache/mcp"* || $text == *"Use files"* ]] && ! mcp_ok; then
+	if [[ $text == *".cache/mcp"* || $text == *"npx "* || $text == *"Use files"* || $text == *"Use everything"* ]] && ! mcp_ok; then
 		echo "readme.sh: README.md:$line: SKIPPED (no MCP servers: the npm registry was unreachable): $text"
 		skipped=$((skipped + 1))
 		return
