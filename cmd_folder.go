@@ -232,7 +232,7 @@ func (c *common) hold(h *control.Holder, stdio IO, name string, o holdOptions, f
 
 // open starts an engine on the data folder, logging to a file in it.
 func (c *common) open(stdio IO) (*engine.Engine, func(), error) {
-	if err := os.MkdirAll(c.data, 0o700); err != nil {
+	if err := control.MakeFolder(c.data); err != nil {
 		return nil, nil, fmt.Errorf("data folder %s: %w", c.data, err)
 	}
 	logFile, err := os.OpenFile(filepath.Join(c.data, "isolategpt.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

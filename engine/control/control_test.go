@@ -420,3 +420,36 @@ func TestSocketIsNeverSeenOpen(t *testing.T) {
 		h.Close()
 	}
 }
+
+// A new data folder: others may pass through it but not list or write it;
+// its new parents are made as mkdir -p makes them. An existing folder is
+// left as it is.
+func TestMakeFolder(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "home", ".local", "share", "isolategpt")
+	if err := MakeFolder(dir); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{dir: 0o711, filepath.Dir(dir): 0o755, filepath.Join(base, "home"): 0o755} {
+		st, err := os.Stat(path)
+		if err != nil || st.Mode().Perm() != want&^umask() {
+			t.Errorf("%s: %v %v, want %04o", path, st.Mode(), err, want&^umask())
+		}
+	}
+	own := filepath.Join(base, "own")
+	if err := os.Mkdir(own, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := MakeFolder(own); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(own); st.Mode().Perm() != 0o700 {
+		t.Errorf("an existing folder was changed to %v", st.Mode())
+	}
+}
+
+func umask() os.FileMode {
+	m := syscall.Umask(0)
+	syscall.Umask(m)
+	return os.FileMode(m)
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -65,10 +66,29 @@ type folder struct {
 	fd  int
 }
 
-// openFolder opens dir, creating it (mode 0700) if missing, and checks that
-// it belongs to this user and that no one else may write in it.
+// MakeFolder creates a missing data folder: its parents as mkdir -p
+// would (0755), the folder itself 0711 — only its owner may list or write
+// in it; others, the sandbox's user among them, may only pass through to
+// the one place meant for them (an MCP server's install folder). What is
+// in it keeps to itself: the store, the apps' folders and the log are 0700
+// or 0600.
+func MakeFolder(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// openFolder opens dir, creating it (MakeFolder) if missing, and checks
+// that it belongs to this user and that no one else may write in it.
 func openFolder(dir string) (*folder, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := MakeFolder(dir); err != nil {
 		return nil, fmt.Errorf("data folder %s: %w", dir, err)
 	}
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
