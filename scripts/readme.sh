@@ -4,7 +4,9 @@
 # goes to ~/.local/share/isolategpt, as the README says), the built binary
 # on PATH. It runs each ```sh block as one script (every command in it must
 # succeed) and each "$ " line of a ```console block on its own, checking
-# its exit status: 0, or N where the line ends with "# exits N".
+# its exit status: 0, or N where the line ends with "# exits N". What the
+# README shows typed at a question ("[y/N] y", "(Enter = deny): o") in a
+# command's output is fed to that command's stdin, in order.
 #
 # Not run: the block holding ./scripts/test.sh (it is what runs this), and,
 # when the npm registry was unreachable, the commands that use the MCP
@@ -49,13 +51,22 @@ plan=$(awk '
 		if (!inblock) { inblock = 1; kind = substr($0, 4); start = NR + 1; body = ""; next }
 		inblock = 0
 		if (kind == "sh") flush()
+		if (kind == "console") emit()
 		body = ""
 		next
 	}
 	inblock && kind == "sh" { body = body $0 "\n"; next }
-	inblock && kind == "console" && /^\$ / {
-		printf "run_line %d <<'"'"'README_EOF'"'"'\n%s\nREADME_EOF\n", NR, substr($0, 3)
+	function emit() {
+		if (cmd != "") printf "ANSWERS=\"%s\" run_line %d <<'"'"'README_EOF'"'"'\n%s\nREADME_EOF\n", answers, cmdline, cmd
+		cmd = ""; answers = ""
 	}
+	inblock && kind == "console" && /^\$ / { emit(); cmd = substr($0, 3); cmdline = NR; next }
+	# What the README shows typed at a question is fed to the command.
+	inblock && kind == "console" && cmd != "" && match($0, /(\[y\/N\]|\(Enter = deny\):) [^ ]+$/) {
+		n = split($0, w, " "); answers = answers w[n] "\\n"; next
+	}
+	!inblock || kind != "console" { emit() }
+	END { emit() }
 ' "$repo/README.md")
 
 ran=0
@@ -95,7 +106,7 @@ run_line() {
 	echo "readme.sh: README.md:$line: \$ $text"
 	local t0=$SECONDS
 	set +e
-	(cd "$clone" && bash -o pipefail -c "$text")
+	(cd "$clone" && printf '%b' "${ANSWERS:-}" | bash -o pipefail -c "$text")
 	rc=$?
 	set -e
 	if [ "$rc" != "$want" ]; then
