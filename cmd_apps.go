@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -211,7 +210,7 @@ func appsInstall(reg *apps.Registry, file string, yes bool, stdio IO) int {
 // and the end of input, is no.
 func confirm(stdio IO, q string) bool {
 	fmt.Fprintf(stdio.Out, "%s [y/N] ", q)
-	line, err := bufio.NewReader(stdio.In).ReadString('\n')
+	line, err := readLine(stdio.In)
 	if err != nil && (!errors.Is(err, io.EOF) || line == "") {
 		fmt.Fprintln(stdio.Out)
 		return false
@@ -221,6 +220,30 @@ func confirm(stdio IO, q string) bool {
 		return true
 	}
 	return false
+}
+
+// maxAnswer bounds a typed answer.
+const maxAnswer = 4096
+
+// readLine reads one line a byte at a time: a later question reads the
+// next line, which a buffered reader would have swallowed (answers piped
+// in, or relayed from another process, come several lines at once).
+func readLine(r io.Reader) (string, error) {
+	var b strings.Builder
+	buf := make([]byte, 1)
+	for b.Len() < maxAnswer {
+		n, err := r.Read(buf)
+		if n == 1 {
+			if buf[0] == '\n' {
+				return b.String(), nil
+			}
+			b.WriteByte(buf[0])
+		}
+		if err != nil {
+			return b.String(), err
+		}
+	}
+	return b.String(), nil
 }
 
 func appsRemove(reg *apps.Registry, id string, stdio IO) int {
