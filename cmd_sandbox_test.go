@@ -33,8 +33,12 @@ func TestSandboxRun(t *testing.T) {
 		{"a built-in app's policy runs no program", []string{"run", "--app", "metro_hail", "--", "/bin/true"}, ExitUsage, "", "operation not permitted"},
 		{"unknown app", []string{"run", "--app", "ghost", "--", "/bin/true"}, ExitUsage, "", "ghost"},
 		{"a domain that is not eTLD+1", []string{"run", "--allow-domain", "api.example.com", "--", "/bin/true"}, ExitUsage, "", `declare "example.com"`},
-		{"no command", []string{"run"}, ExitUsage, "", "usage"},
+		{"no command", []string{"run"}, ExitUsage, "", "missing CMD"},
 		{"no subcommand", []string{}, ExitUsage, "", "usage"},
+		{"a missing program is named", []string{"run", "--", "/missing"}, 127, "", "/missing: no such program"},
+		{"a missing program on PATH", []string{"run", "--", "no-such-tool"}, 127, "", "no such program on the sandbox's PATH"},
+		{"a folder is no program", []string{"run", "--", "/tmp"}, 127, "", "/tmp: is a folder"},
+		{"flags before --, the command's after", []string{"run", "--", "/bin/sh", "-c", "echo $0", "--app"}, 0, "--app\n", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
