@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/isolategpt/isolategpt/engine"
 	"github.com/isolategpt/isolategpt/engine/apps"
-	"github.com/isolategpt/isolategpt/engine/store"
 	ut "github.com/isolategpt/isolategpt/engine/untrusted"
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/sandbox/launch"
@@ -21,89 +19,61 @@ import (
 	"github.com/isolategpt/isolategpt/specs/schema"
 )
 
-const appsUsage = `usage: isolategpt apps COMMAND [flags]
+var appsCmd = &cmdSpec{
+	name: "apps", folder: true,
+	summary: "the built-in and installed apps; install shows a manifest whole and asks",
+	subs: []*cmdSpec{
+		{name: "list", folder: true, summary: "the built-in and installed apps, with their pins",
+			new: func() options { return &appsOpts{cmd: "list"} }},
+		{name: "show", args: "NAME", folder: true, summary: "one app's whole manifest and pins",
+			new: func() options { return &appsOpts{cmd: "show"} }},
+		{name: "install", args: "FILE", folder: true, summary: "show a manifest file whole, ask, and install it",
+			new: func() options { return &appsOpts{cmd: "install"} }},
+		{name: "import", args: "[NAME...] [-- COMMAND ARGS...]", folder: true, dashArgs: true,
+			summary: "start an MCP server in the sandbox, read its tools, show the manifest made from them, install it",
+			help:    importHelp,
+			new:     func() options { return &importFlags{} }},
+		{name: "remove", args: "NAME", folder: true, summary: "uninstall an installed app (its data folders stay)",
+			new: func() options { return &appsOpts{cmd: "remove"} }},
+	},
+}
 
-  list              the built-in and installed apps, with their pins
-  show NAME         one app's whole manifest and pins
-  install FILE      show a manifest file whole, ask, and install it (--yes: no question)
-  import NAME -- COMMAND ARGS…   start an MCP server in the sandbox, read its tools, show the manifest made from them, install it
-  import --from mcp.json [NAME…] the same for the servers of a VS Code / Cursor / Claude Desktop mcp.json
-  remove NAME       uninstall an installed app (its data folders stay)
-`
+type appsOpts struct {
+	c   common
+	cmd string
+	yes bool
+}
 
-// Apps runs `isolategpt apps list | show NAME | install FILE | remove NAME`.
-// It works on the store directly, so it cannot run while another
-// isolategpt holds the same data folder; a running engine sees an install
-// at its next start.
-func Apps(args []string, stdio IO) int {
-	if len(args) == 0 {
-		fmt.Fprint(stdio.Err, appsUsage)
-		return ExitUsage
-	}
-	cmd, args := args[0], args[1:]
-	if cmd == "import" {
-		return appsImport(args, stdio)
-	}
-	fs := flag.NewFlagSet("apps "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
-	var c common
-	c.register(fs, stdio.Getenv)
-	yes := false
-	if cmd == "install" {
-		fs.BoolVar(&yes, "yes", false, "install without asking (for scripts): you accept the manifest as printed")
-	}
-	fs.Usage = func() {
-		fmt.Fprint(stdio.Err, appsUsage)
-		fs.PrintDefaults()
-	}
-	switch cmd {
-	case "list", "show", "install", "remove":
-	case "-h", "--help", "help":
-		fmt.Fprint(stdio.Out, appsUsage)
-		return ExitOK
-	default:
-		fmt.Fprintf(stdio.Err, "isolategpt apps: unknown command %q\n\n%s", cmd, appsUsage)
-		return ExitUsage
-	}
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
-	}
-	want := map[string]int{"list": 0, "show": 1, "install": 1, "remove": 1}[cmd]
-	if fs.NArg() != want {
-		fs.Usage()
-		return ExitUsage
-	}
-	reg, closeStore, err := openRegistry(c.data)
-	if err != nil {
-		fmt.Fprintf(stdio.Err, "isolategpt apps %s: %v\n", cmd, err)
-		return ExitUsage
-	}
-	defer closeStore()
-	switch cmd {
-	case "list":
-		return appsList(reg, stdio)
-	case "show":
-		return appsShow(reg, fs.Arg(0), stdio)
-	case "install":
-		return appsInstall(reg, fs.Arg(0), yes, stdio)
-	default:
-		return appsRemove(reg, fs.Arg(0), stdio)
+func (o *appsOpts) flags(fs *flag.FlagSet, stdio IO) {
+	o.c.registerData(fs, stdio.Getenv)
+	if o.cmd == "install" {
+		fs.BoolVar(&o.yes, "yes", false, "install without asking (for scripts): you accept the manifest as printed")
 	}
 }
 
-func openRegistry(data string) (*apps.Registry, func(), error) {
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("data folder %s: %w", data, err)
-	}
-	builtins, err := specs.Builtin()
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := store.Open(filepath.Join(data, "store"), store.Options{})
-	if err != nil {
-		return nil, nil, fmt.Errorf("data folder %s: %w", data, err)
-	}
-	return apps.New(st, builtins), func() { st.Close() }, nil
+// Apps runs `isolategpt apps list | show NAME | install FILE | remove NAME`.
+// While another isolategpt holds the data folder, the command runs in that
+// process; an install is used by a running engine from its next start.
+func Apps(args []string, stdio IO) int { return runCommand(stdio, "apps", args...) }
+
+func (o *appsOpts) run(args []string, stdio IO) int {
+	return o.c.withEngine(stdio, "apps "+o.cmd, holdOptions{}, func(e *engine.Engine) int {
+		reg := e.Apps()
+		switch o.cmd {
+		case "list":
+			return appsList(reg, stdio)
+		case "show":
+			return appsShow(reg, args[0], stdio)
+		case "install":
+			code := appsInstall(reg, stdio.path(args[0]), o.yes, stdio)
+			if code == ExitOK && stdio.served != nil {
+				fmt.Fprintf(stdio.Out, "The isolategpt holding this data folder (pid %d) uses the app from its next start; later commands started while it runs go through it.\n", os.Getpid())
+			}
+			return code
+		default:
+			return appsRemove(reg, args[0], stdio)
+		}
+	})
 }
 
 func appsList(reg *apps.Registry, stdio IO) int {
@@ -240,7 +210,7 @@ func appsInstall(reg *apps.Registry, file string, yes bool, stdio IO) int {
 // and the end of input, is no.
 func confirm(stdio IO, q string) bool {
 	fmt.Fprintf(stdio.Out, "%s [y/N] ", q)
-	line, err := bufio.NewReader(stdio.In).ReadString('\n')
+	line, err := readLine(stdio.In)
 	if err != nil && (!errors.Is(err, io.EOF) || line == "") {
 		fmt.Fprintln(stdio.Out)
 		return false
@@ -250,6 +220,30 @@ func confirm(stdio IO, q string) bool {
 		return true
 	}
 	return false
+}
+
+// maxAnswer bounds a typed answer.
+const maxAnswer = 4096
+
+// readLine reads one line a byte at a time: a later question reads the
+// next line, which a buffered reader would have swallowed (answers piped
+// in, or relayed from another process, come several lines at once).
+func readLine(r io.Reader) (string, error) {
+	var b strings.Builder
+	buf := make([]byte, 1)
+	for b.Len() < maxAnswer {
+		n, err := r.Read(buf)
+		if n == 1 {
+			if buf[0] == '\n' {
+				return b.String(), nil
+			}
+			b.WriteByte(buf[0])
+		}
+		if err != nil {
+			return b.String(), err
+		}
+	}
+	return b.String(), nil
 }
 
 func appsRemove(reg *apps.Registry, id string, stdio IO) int {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/isolategpt/isolategpt/engine"
 	"github.com/isolategpt/isolategpt/engine/apps"
 	"github.com/isolategpt/isolategpt/engine/apps/importer"
 	"github.com/isolategpt/isolategpt/engine/apps/nodefetch"
@@ -23,16 +24,16 @@ import (
 	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
-const importUsage = `usage: isolategpt apps import [flags] NAME -- COMMAND [ARGS...]
-       isolategpt apps import [flags] --from mcp.json [NAME...]
+// importHelp is `isolategpt help apps import`.
+const importHelp = `isolategpt apps import [flags] NAME -- COMMAND [ARGS...]
+isolategpt apps import [flags] --from mcp.json [NAME...]
 
 Starts an MCP server in the sandbox, reads its tools, shows the manifest
 made from them and installs it once you agree; the tools/list you reviewed
 is pinned. "npx -y PKG@VERSION ARGS" installs the npm package into a
 content-addressed folder (with its lock file, no install scripts) first.
 mcp.json is the VS Code ("servers"), Cursor or Claude Desktop
-("mcpServers") format; NAME picks servers from it (all by default).
-`
+("mcpServers") format; NAME picks servers from it (all by default).`
 
 // importFlags are the choices apps import takes.
 type importFlags struct {
@@ -48,14 +49,10 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-// appsImport runs `isolategpt apps import`.
-func appsImport(args []string, stdio IO) int {
-	fs := flag.NewFlagSet("apps import", flag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
-	var f importFlags
-	f.register(fs, stdio.Getenv)
+func (f *importFlags) flags(fs *flag.FlagSet, stdio IO) {
+	f.registerData(fs, stdio.Getenv)
 	fs.BoolVar(&f.yes, "yes", false, "no questions: accept the server's read-only claims and install (for scripts)")
-	fs.StringVar(&f.from, "from", "", "import the servers of an mcp.json file")
+	fs.StringVar(&f.from, "from", "", "import the servers of an mcp.json `FILE`")
 	fs.BoolVar(&f.allowScripts, "allow-scripts", false, "let npm run the packages' install scripts (they run outside any sandbox)")
 	fs.StringVar(&f.installs, "installs", "", "folder for npm installs (default DATA/installs; the sandbox's user must be able to reach it)")
 	fs.StringVar(&f.dir, "dir", "", "the folder a local server's files are in (${install}, read-only to it); default: found from its paths")
@@ -64,29 +61,17 @@ func appsImport(args []string, stdio IO) int {
 	fs.Var(&f.domains, "domain", "a domain the server may reach through the egress proxy (repeatable)")
 	fs.Var(&f.envAllow, "env-allow", "a variable copied from your environment to the server (repeatable)")
 	fs.Var(&f.env, "env", "NAME=VALUE: a variable the server gets; VALUE may start with ${data} (its folder) (repeatable)")
-	fs.Usage = func() {
-		fmt.Fprint(stdio.Err, importUsage)
-		fs.PrintDefaults()
-	}
+}
+
+// run runs `isolategpt apps import`: args are the NAMEs, then "--" and the
+// server's command when there is one.
+func (f *importFlags) run(args []string, stdio IO) int {
 	var command []string
 	if i := slices.Index(args, "--"); i >= 0 {
 		args, command = args[:i], args[i+1:]
 	}
-	// Flags may come before or after NAME.
-	var names []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return ExitOK
-			}
-			return ExitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		names = append(names, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
+	names := args
+	f.installs, f.dir = stdio.path(f.installs), stdio.path(f.dir)
 	var servers []server
 	switch {
 	case f.from != "" && len(command) > 0:
@@ -94,14 +79,14 @@ func appsImport(args []string, stdio IO) int {
 		return ExitUsage
 	case f.from != "":
 		var err error
-		if servers, err = readMCPJSON(f.from, names); err != nil {
+		if servers, err = readMCPJSON(stdio.path(f.from), names); err != nil {
 			fmt.Fprintf(stdio.Err, "isolategpt apps import: %v\n", err)
 			return ExitUsage
 		}
 	case len(names) == 1 && len(command) > 0:
 		servers = []server{{name: names[0], command: command[0], args: command[1:], env: map[string]string{}}}
 	default:
-		fs.Usage()
+		fmt.Fprintln(stdio.Err, "isolategpt apps import: usage: NAME -- COMMAND [ARGS...], or --from mcp.json [NAME...] (see isolategpt help apps import)")
 		return ExitUsage
 	}
 	for _, kv := range f.env {
@@ -117,20 +102,16 @@ func appsImport(args []string, stdio IO) int {
 			servers[i].env[name] = value
 		}
 	}
-	reg, closeStore, err := openRegistry(f.data)
-	if err != nil {
-		fmt.Fprintf(stdio.Err, "isolategpt apps import: %v\n", err)
-		return ExitUsage
-	}
-	defer closeStore()
-	code := ExitOK
-	for _, s := range servers {
-		if err := importOne(reg, s, &f, stdio); err != nil {
-			fmt.Fprintf(stdio.Err, "isolategpt apps import %s: %v\n", s.name, err)
-			code = ExitFailed
+	return f.withEngine(stdio, "apps import", holdOptions{}, func(e *engine.Engine) int {
+		code := ExitOK
+		for _, s := range servers {
+			if err := importOne(e.Apps(), s, f, stdio); err != nil {
+				fmt.Fprintf(stdio.Err, "isolategpt apps import %s: %v\n", s.name, err)
+				code = ExitFailed
+			}
 		}
-	}
-	return code
+		return code
+	})
 }
 
 // server is one server to import, as the user named it.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,5 +172,16 @@ func TestAppsInstallPromptApp(t *testing.T) {
 	}
 	if _, list, _ := runApps(t, data, "", "list"); !strings.Contains(list, "poet               prompt") {
 		t.Errorf("list:\n%s", list)
+	}
+}
+
+// Two questions answered from one piped input: each reads its own line.
+func TestConfirmReadsOneLineEach(t *testing.T) {
+	in := strings.NewReader("y\nn\ny\n")
+	var out bytes.Buffer
+	stdio := IO{In: in, Out: &out}
+	got := []bool{confirm(stdio, "a?"), confirm(stdio, "b?"), confirm(stdio, "c?"), confirm(stdio, "d?")}
+	if fmt.Sprint(got) != "[true false true false]" {
+		t.Errorf("answers %v, want [true false true false]", got)
 	}
 }

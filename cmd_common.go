@@ -11,15 +11,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/isolategpt/isolategpt/actors/frontend"
+	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine"
 	"github.com/isolategpt/isolategpt/engine/batch"
 	"github.com/isolategpt/isolategpt/engine/execute"
@@ -27,149 +26,137 @@ import (
 	ut "github.com/isolategpt/isolategpt/engine/untrusted"
 )
 
-// Exit codes.
-const (
-	ExitOK     = 0
-	ExitFailed = 1 // the command ran, and something in it failed
-	ExitUsage  = 2 // bad flags, configuration or data folder
-)
-
-// IO is the command's standard streams and environment.
-type IO struct {
-	In       io.Reader
-	Out, Err io.Writer
-	Getenv   func(string) string
+var askCmd = &cmdSpec{
+	name: "ask", args: "QUERY...", folder: true,
+	summary: "answer one query, asking permissions on the terminal",
+	help: `The words after the flags are the query (quote it, or put it after --).
+Without --yes each permission prompt is asked on the terminal: type the
+letter of a choice (o allow once, s allow session, a always allow, d deny;
+only the choices offered are shown) and Enter. Enter alone, end of input or
+no answer in time denies.`,
+	new: func() options { return &askOpts{} },
 }
 
-// common are the flags every command takes.
-type common struct {
-	data, llm, user string
-	// weaker lets apps start in a sandbox missing layers the host cannot
-	// give (cgroups, a private /proc, Landlock at its floor).
-	weaker bool
+type askOpts struct {
+	c       common
+	yes     bool
+	asJSON  bool
+	arch    string
+	timeout time.Duration
 }
 
-func (c *common) register(fs *flag.FlagSet, env func(string) string) {
-	fs.StringVar(&c.data, "data", DefaultDataDir(env), "data folder (store, apps' folders, log); env ISOLATEGPT_DATA")
-	fs.StringVar(&c.llm, "llm", envOr(env, "ISOLATEGPT_LLM", "offline"), "model: offline | openai:MODEL | anthropic:MODEL | ollama:MODEL; env ISOLATEGPT_LLM")
-	fs.StringVar(&c.user, "user", envOr(env, "ISOLATEGPT_USER", "default"), "user id (letters, digits, _ . -)")
-	fs.BoolVar(&c.weaker, "allow-weaker-sandbox", env("ISOLATEGPT_ALLOW_WEAKER_SANDBOX") == "1", "start apps even where this host cannot give every sandbox layer (see isolategpt sandbox status); env ISOLATEGPT_ALLOW_WEAKER_SANDBOX=1")
-}
-
-func envOr(env func(string) string, key, def string) string {
-	if v := env(key); v != "" {
-		return v
-	}
-	return def
-}
-
-// DefaultDataDir is $ISOLATEGPT_DATA, else $XDG_DATA_HOME/isolategpt, else
-// ~/.local/share/isolategpt.
-func DefaultDataDir(env func(string) string) string {
-	if v := env("ISOLATEGPT_DATA"); v != "" {
-		return v
-	}
-	if v := env("XDG_DATA_HOME"); v != "" {
-		return filepath.Join(v, "isolategpt")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "share", "isolategpt")
-	}
-	return "isolategpt-data"
-}
-
-// open starts an engine on the data folder, logging to a file in it.
-func (c *common) open(stdio IO) (*engine.Engine, func(), error) {
-	if err := os.MkdirAll(c.data, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("data folder %s: %w", c.data, err)
-	}
-	logFile, err := os.OpenFile(filepath.Join(c.data, "isolategpt.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, nil, fmt.Errorf("data folder %s: log: %w", c.data, err)
-	}
-	logger := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	e, err := engine.New(engine.Config{DataDir: c.data, LLM: c.llm, Getenv: stdio.Getenv, Logger: logger, AllowWeakerSandbox: c.weaker})
-	if err != nil {
-		logFile.Close()
-		return nil, nil, err
-	}
-	return e, func() { e.Close(); logFile.Close() }, nil
+func (o *askOpts) flags(fs *flag.FlagSet, stdio IO) {
+	o.c.register(fs, stdio.Getenv)
+	fs.BoolVar(&o.yes, "yes", false, "allow every permission prompt once, without asking")
+	fs.BoolVar(&o.asJSON, "json", false, "print the result (status, answer, plan, steps, permissions, llm, duration_ms) as JSON, the same fields as a batch line")
+	archFlag(fs, &o.arch)
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long; 0 means no limit")
 }
 
 // Ask runs `isolategpt ask [flags] QUERY`.
-func Ask(args []string, stdio IO) int {
-	fs := flag.NewFlagSet("ask", flag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
-	var c common
-	c.register(fs, stdio.Getenv)
-	yes := fs.Bool("yes", false, "allow every permission prompt once, without asking")
-	asJSON := fs.Bool("json", false, "print the whole answer (plan, steps, permissions) as JSON")
-	arch := archFlag(fs)
-	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
-	fs.Usage = func() {
-		fmt.Fprintln(stdio.Err, "usage: isolategpt ask [flags] QUERY")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
-	}
-	query := strings.TrimSpace(strings.Join(fs.Args(), " "))
+func Ask(args []string, stdio IO) int { return runCommand(stdio, "ask", args...) }
+
+func (o *askOpts) run(args []string, stdio IO) int {
+	c := &o.c
+	query := strings.TrimSpace(strings.Join(args, " "))
 	if query == "" {
 		fmt.Fprintln(stdio.Err, "isolategpt ask: empty query")
-		fs.Usage()
 		return ExitUsage
 	}
-	if !checkArch(*arch, stdio, "ask") {
+	if !checkArch(o.arch, stdio, "ask") || !checkTimeout(o.timeout, stdio, "ask") {
 		return ExitUsage
 	}
-	e, closeAll, err := c.open(stdio)
-	if err != nil {
-		fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
-		return ExitUsage
-	}
-	defer closeAll()
-	var p frontend.Prompter
-	if *yes {
-		p = NewYes(stdio.Err)
-	} else {
-		t := NewTerminal(stdio.In, stdio.Err)
-		t.DiscardTypeAhead = isTerminal(stdio.In)
-		p = t
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := withTimeout(stdio.ctx(), o.timeout)
 	defer cancel()
-	var s batch.Session
-	if *arch == archVanilla {
-		open, err := vanillaOpener(&c, e, stdio)
-		if err == nil {
-			s, err = open(ctx, c.user, p)
+	stdio.Ctx = ctx
+	return c.withEngine(stdio, "ask", holdOptions{}, func(e *engine.Engine) int {
+		var p frontend.Prompter
+		if o.yes {
+			p = NewYes(stdio.Err)
+		} else {
+			t := NewTerminal(stdio.In, stdio.Err)
+			t.DiscardTypeAhead = stdio.InTTY
+			p = t
+		}
+		var s batch.Session
+		if o.arch == archVanilla {
+			open, err := vanillaOpener(c, e, stdio)
+			if err == nil {
+				s, err = open(ctx, c.user, p)
+			}
+			if err != nil {
+				fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
+				return ExitUsage
+			}
+		} else {
+			es, err := e.OpenSession(ctx, c.user, p)
+			if err != nil {
+				fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
+				return ExitUsage
+			}
+			s = es
+		}
+		defer s.Close()
+		stdio.served.note(ServedQuery{PeerPID: peerPID(stdio), Query: query})
+		ans, err := s.Ask(ctx, query)
+		stdio.served.note(ServedQuery{PeerPID: peerPID(stdio), Query: query, Done: true, Answer: ans, Err: err})
+		if o.asJSON {
+			enc := json.NewEncoder(ut.JSONWriter(stdio.Out))
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(batch.Result(ans, err))
+		} else if ans != nil {
+			fmt.Fprintln(stdio.Out, ans.Text)
+		}
+		if ans != nil {
+			tellGrants(stdio, ans.Permissions)
 		}
 		if err != nil {
 			fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
-			return ExitUsage
+			return ExitFailed
 		}
-	} else {
-		es, err := e.OpenSession(ctx, c.user, p)
-		if err != nil {
-			fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
-			return ExitUsage
+		return ExitOK
+	})
+}
+
+// tellGrants says which flows a permanent grant allowed without asking,
+// and how to take the grant back.
+func tellGrants(stdio IO, ps []msg.PermissionEvent) {
+	for _, p := range ps {
+		if !p.Asked && p.Decision == msg.AllowAlways {
+			fmt.Fprintf(stdio.Err, "allowed by your permanent grant %s (isolategpt grants revoke %s)\n", p.Prompt.Key(), shellQuote(p.Prompt.Key()))
 		}
-		s = es
 	}
-	defer s.Close()
-	ans, err := s.Ask(ctx, query)
-	if *asJSON && ans != nil {
-		enc := json.NewEncoder(ut.JSONWriter(stdio.Out))
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(ans)
-	} else if ans != nil {
-		fmt.Fprintln(stdio.Out, ans.Text)
+}
+
+// shellQuote quotes s for a shell command line, when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-/=@") == "" {
+		return s
 	}
-	if err != nil {
-		fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
-		return ExitFailed
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func peerPID(stdio IO) int {
+	if stdio.served == nil || stdio.served.session == nil {
+		return 0
 	}
-	return ExitOK
+	return stdio.served.session.PeerPID
+}
+
+// withTimeout bounds ctx by d; 0 means no limit.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d == 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+func checkTimeout(d time.Duration, stdio IO, cmd string) bool {
+	if d < 0 {
+		fmt.Fprintf(stdio.Err, "isolategpt %s: --timeout %s: want a duration of 0 (no limit) or more\n", cmd, d)
+		return false
+	}
+	return true
 }
 
 func isTerminal(r io.Reader) bool {
@@ -181,97 +168,71 @@ func isTerminal(r io.Reader) bool {
 	return err == nil
 }
 
+var batchCmd = &cmdSpec{
+	name: "batch", folder: true,
+	summary: "answer JSON-lines queries from stdin, prompts answered by a policy file",
+	help: `Reads {"id": "1", "query": "…", "user": "optional"} lines from stdin and
+writes one JSON result per line to stdout: id, status, error, answer, plan,
+steps, permissions, llm and duration_ms (the fields of ask --json). The
+policy file answers every prompt; a rule naming an unknown app, kind or
+decision is refused before anything runs.`,
+	new: func() options { return &batchOpts{} },
+}
+
+type batchOpts struct {
+	c      common
+	policy string
+	arch   string
+}
+
+func (o *batchOpts) flags(fs *flag.FlagSet, stdio IO) {
+	o.c.register(fs, stdio.Getenv)
+	fs.StringVar(&o.policy, "policy", "", "permission policy file (JSON); required")
+	archFlag(fs, &o.arch)
+}
+
 // Batch runs `isolategpt batch --policy FILE < in.jsonl > out.jsonl`.
-func Batch(args []string, stdio IO) int {
-	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
-	var c common
-	c.register(fs, stdio.Getenv)
-	policyPath := fs.String("policy", "", "permission policy file (JSON); required")
-	arch := archFlag(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stdio.Err, "usage: isolategpt batch --policy FILE [flags] < queries.jsonl > results.jsonl")
-		fmt.Fprintln(stdio.Err, `input lines: {"id": "1", "query": "…", "user": "optional"}`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+func Batch(args []string, stdio IO) int { return runCommand(stdio, "batch", args...) }
+
+func (o *batchOpts) run(_ []string, stdio IO) int {
+	c := &o.c
+	if o.policy == "" {
+		fmt.Fprintln(stdio.Err, "isolategpt batch: --policy FILE is required (see isolategpt help batch)")
 		return ExitUsage
 	}
-	if *policyPath == "" || fs.NArg() > 0 {
-		fs.Usage()
+	if !checkArch(o.arch, stdio, "batch") {
 		return ExitUsage
 	}
-	if !checkArch(*arch, stdio, "batch") {
-		return ExitUsage
-	}
-	e, closeAll, err := c.open(stdio)
-	if err != nil {
-		fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
-		return ExitUsage
-	}
-	defer closeAll()
-	pol, err := batch.LoadPolicy(*policyPath, e.Catalog())
-	if err != nil {
-		fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
-		return ExitUsage
-	}
-	r := &batch.Runner{Engine: e, Policy: pol, DefaultUser: c.user}
-	if *arch == archVanilla {
-		if r.Open, err = vanillaOpener(&c, e, stdio); err != nil {
+	return c.withEngine(stdio, "batch", holdOptions{}, func(e *engine.Engine) int {
+		pol, err := batch.LoadPolicy(stdio.path(o.policy), e.Catalog())
+		if err != nil {
 			fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
 			return ExitUsage
 		}
-	}
-	sum, err := r.Run(context.Background(), stdio.In, stdio.Out)
-	fmt.Fprintf(stdio.Err, "batch: %d lines, %d ok, %d failed\n", sum.Lines, sum.OK, sum.Failed)
-	if err != nil {
-		fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
-		return ExitFailed
-	}
-	if sum.Failed > 0 {
-		return ExitFailed
-	}
-	return ExitOK
-}
-
-// Audit runs `isolategpt audit [--user U] [--json]`.
-func Audit(args []string, stdio IO) int {
-	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
-	var c common
-	c.register(fs, stdio.Getenv)
-	asJSON := fs.Bool("json", false, "one JSON record per line")
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
-	}
-	if _, err := os.Stat(filepath.Join(c.data, "store")); err != nil {
-		fmt.Fprintf(stdio.Err, "isolategpt audit: no store in %s: %v\n", c.data, err)
-		return ExitUsage
-	}
-	st, err := store.Open(filepath.Join(c.data, "store"), store.Options{})
-	if err != nil {
-		fmt.Fprintf(stdio.Err, "isolategpt audit: %v\n", err)
-		return ExitUsage
-	}
-	defer st.Close()
-	enc := json.NewEncoder(ut.JSONWriter(stdio.Out))
-	n := 0
-	err = st.AuditLog(c.user, func(r store.AuditRecord) error {
-		n++
-		if *asJSON {
-			return enc.Encode(r)
+		r := &batch.Runner{Engine: e, Policy: pol, DefaultUser: c.user}
+		if o.arch == archVanilla {
+			if r.Open, err = vanillaOpener(c, e, stdio); err != nil {
+				fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
+				return ExitUsage
+			}
 		}
-		_, err := fmt.Fprintln(stdio.Out, AuditLine(r))
-		return err
+		if stdio.InTTY {
+			fmt.Fprintln(stdio.Err, `isolategpt batch: reading queries from the terminal, one JSON line each ({"id": "1", "query": "…"}); Ctrl+D ends`)
+		}
+		sum, err := r.Run(stdio.ctx(), stdio.In, stdio.Out)
+		fmt.Fprintf(stdio.Err, "batch: %d lines, %d ok, %d failed\n", sum.Lines, sum.OK, sum.Failed)
+		if len(sum.Granted) > 0 {
+			fmt.Fprintf(stdio.Err, "batch: the policy's allow_always stored %d permanent grant(s), which later queries use without asking: %s (isolategpt grants list; grants revoke KEY)\n", len(sum.Granted), strings.Join(sum.Granted, ", "))
+		}
+		if err != nil {
+			fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
+			return ExitFailed
+		}
+		if sum.Failed > 0 {
+			return ExitFailed
+		}
+		return ExitOK
 	})
-	if err != nil {
-		fmt.Fprintf(stdio.Err, "isolategpt audit: %v\n", err)
-		return ExitFailed
-	}
-	if n == 0 {
-		fmt.Fprintf(stdio.Err, "no audit records for user %q in %s\n", c.user, c.data)
-	}
-	return ExitOK
 }
 
 // AuditLine renders one audit record on one line.

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine/batch"
 	"github.com/isolategpt/isolategpt/engine/store"
 )
@@ -61,11 +60,11 @@ func TestAskJSON(t *testing.T) {
 	if r.code != ExitOK {
 		t.Fatalf("%v", r)
 	}
-	var a msg.Answer
+	var a batch.Output
 	if err := json.Unmarshal([]byte(r.out), &a); err != nil {
 		t.Fatalf("stdout is not one JSON answer: %v\n%s", err, r.out)
 	}
-	if !a.Offline || !strings.Contains(a.Text, "quick_ride fare: 57") || len(a.Steps) != 4 || len(a.Permissions) != 3 {
+	if a.Status != "ok" || !strings.Contains(a.Answer, "quick_ride fare: 57") || len(a.Steps) != 4 || len(a.Permissions) != 3 {
 		t.Errorf("answer %+v, want the offline ride answer with 4 steps and 3 permissions", a)
 	}
 }
@@ -80,10 +79,14 @@ func TestAskUsageErrors(t *testing.T) {
 		args    []string
 		wantErr []string
 	}{
-		{"no query", []string{"--data", t.TempDir()}, []string{"empty query", "usage: isolategpt ask"}},
+		{"no query", []string{"--data", t.TempDir()}, []string{"missing QUERY", "isolategpt ask -h"}},
 		{"blank query", []string{"--data", t.TempDir(), "  "}, []string{"empty query"}},
 		{"data is a regular file", []string{"--data", file, "--yes", "hi"}, []string{"data folder", file}},
-		{"unknown flag", []string{"--data", t.TempDir(), "--nope", "hi"}, []string{"not defined: -nope"}},
+		{"unknown flag", []string{"--data", t.TempDir(), "--nope", "hi"}, []string{"unknown flag --nope"}},
+		{"flag without its value", []string{"hi", "--data"}, []string{"flag --data needs a value"}},
+		{"bad duration", []string{"--timeout", "soon", "hi"}, []string{`invalid value "soon" for flag --timeout`}},
+		{"negative timeout", []string{"--data", t.TempDir(), "--timeout", "-1s", "hi"}, []string{"--timeout -1s: want a duration of 0 (no limit) or more"}},
+		{"bad arch", []string{"--data", t.TempDir(), "--arch", "both", "hi"}, []string{`--arch "both"`}},
 		{"unknown model", []string{"--data", t.TempDir(), "--llm", "bogus:x", "hi"}, []string{"isolategpt ask:"}},
 		{"bad user", []string{"--data", t.TempDir(), "--user", "../root", "--yes", "hi"}, []string{"isolategpt ask:"}},
 	}
@@ -115,9 +118,9 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 	}{
 		{
 			name:       "allowed from input",
-			in:         "1\n1\n1\n",
+			in:         "o\no\no\n",
 			wantOut:    []string{"metro_hail fare: 51.8", "quick_ride fare: 57", `booking_id "MH-`},
-			wantPrompt: []string{"── permission (exec) ──", "Run metro_hail.book_ride", "1) allow once  2) allow session  3) deny"},
+			wantPrompt: []string{"── permission (exec) ──", "Run metro_hail.book_ride", "[o] allow once  [s] allow session  [d] deny"},
 		},
 		{
 			name:       "end of input denies",
@@ -127,11 +130,11 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 			wantPrompt: []string{"(end of input: denied)"},
 		},
 		{
-			name:       "anything but a choice denies",
-			in:         "yes\nyes\nyes\n",
-			wantOut:    []string{"metro_hail.estimate_fare: denied"},
+			name:       "an answer that is no choice asks again",
+			in:         "yes\no\n1\no\n\n",
+			wantOut:    []string{"metro_hail fare: 51.8", "quick_ride fare: 57", "metro_hail.book_ride: denied"},
 			notOut:     []string{`booking_id "MH-`},
-			wantPrompt: []string{"(denied)"},
+			wantPrompt: []string{`"yes" is not one of the choices here`, `"1" is not one of the choices here`, "(denied)"},
 		},
 	}
 	for _, tt := range tests {
@@ -248,7 +251,7 @@ func TestBatchUsageErrors(t *testing.T) {
 		{"no policy", []string{"--data", t.TempDir()}, "--policy"},
 		{"policy names an unknown app", []string{"--data", t.TempDir(), "--policy", writePolicy(t, `{"rules": [{"kind": "exec", "app": "evil_app", "decision": "allow_once"}]}`)}, `"evil_app"`},
 		{"policy file missing", []string{"--data", t.TempDir(), "--policy", filepath.Join(t.TempDir(), "none.json")}, "none.json"},
-		{"extra argument", []string{"--data", t.TempDir(), "--policy", writePolicy(t, allowRides), "query"}, "usage: isolategpt batch"},
+		{"extra argument", []string{"--data", t.TempDir(), "--policy", writePolicy(t, allowRides), "query"}, `unexpected argument "query"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,6 +323,48 @@ func TestBatch(t *testing.T) {
 				t.Errorf("stderr lacks %q:\n%s", summary, r.err)
 			}
 		})
+	}
+}
+
+// The same answers mean the same thing on every run: prompts of steps
+// that run at once come in plan order, so "o then d" always allows
+// metro_hail's estimate and denies quick_ride's.
+func TestAskPromptsInPlanOrder(t *testing.T) {
+	for run := range 5 {
+		r := command(Ask, "o\nd\n\n", "--data", t.TempDir(), rideQuery)
+		if r.code != ExitOK {
+			t.Fatalf("run %d: %v", run+1, r)
+		}
+		m := strings.Index(r.err, "Run metro_hail.estimate_fare")
+		q := strings.Index(r.err, "Run quick_ride.estimate_fare")
+		if m < 0 || q < m {
+			t.Fatalf("run %d: prompts out of plan order:\n%s", run+1, r.err)
+		}
+		if !strings.Contains(r.out, "[s1] metro_hail.estimate_fare: ok") || !strings.Contains(r.out, "[s2] quick_ride.estimate_fare: denied") {
+			t.Fatalf("run %d: answers went to other prompts:\n%s", run+1, r.out)
+		}
+	}
+}
+
+// The issue's own reports, as a user would type them.
+func TestAskNeverInvertsIntent(t *testing.T) {
+	data := t.TempDir()
+	r := command(Ask, "", "--data", data, "--yes", `do NOT book a metro_hail ride from "A" to "B"`)
+	if strings.Contains(r.out, "booking_id") || strings.Contains(r.err, "allowed once") || !strings.Contains(r.out, "refused this query") {
+		t.Errorf("a negated booking: %v", r)
+	}
+	r = command(Ask, "", "--data", data, "--yes", `cancel my metro_hail booking from "A" to "B"`)
+	if strings.Contains(r.err, "book_ride") || !strings.Contains(r.out, "asks to cancel") {
+		t.Errorf("a cancellation: %v", r)
+	}
+	// With an app named "files" installed, "list my files in drive" is
+	// about drive only.
+	if code, out, errs := runApps(t, data, "", "install", "--yes", appFile(t, testManifest)); code != ExitOK {
+		t.Fatalf("install: %s %s", out, errs)
+	}
+	r = command(Ask, "", "--data", data, "--yes", "list my files in drive")
+	if r.code != ExitOK || !strings.Contains(r.err, "Run drive.list") || strings.Contains(r.err, "files.") {
+		t.Errorf("list my files in drive: %v", r)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The baseline books without asking anybody: that is what it is for.
@@ -133,14 +134,27 @@ func TestEvalAblateAndOff(t *testing.T) {
 
 func TestEvalUsage(t *testing.T) {
 	for name, args := range map[string][]string{
-		"no suite":         nil,
-		"unknown suite":    {"benchmarks"},
-		"unknown scenario": {"attacks", "--scenario", "no_such_scenario"},
-		"stray argument":   {"functionality", "extra"},
+		"no suite":                       nil,
+		"unknown suite":                  {"benchmarks"},
+		"unknown scenario":               {"attacks", "--scenario", "no_such_scenario"},
+		"stray argument":                 {"functionality", "extra"},
+		"attacks' flag on another suite": {"functionality", "--scenario", "x"},
+		"json into a missing folder":     {"functionality", "--json", "/no/such/dir/x.json"},
+		"json onto a folder":             {"case-studies", "--json", os.TempDir()},
+		"negative timeout":               {"attacks", "--timeout", "-5m"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if r := command(Eval, "", args...); r.code != ExitUsage {
+			start := time.Now()
+			r := command(Eval, "", args...)
+			if r.code != ExitUsage || r.out != "" {
 				t.Errorf("%v", r)
+			}
+			// Refused before any scenario ran.
+			if strings.Contains(r.err, "eval ") && strings.Contains(r.err, "1/") {
+				t.Errorf("a scenario ran before the refusal:\n%s", r.err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %s to refuse", d)
 			}
 		})
 	}
@@ -148,7 +162,7 @@ func TestEvalUsage(t *testing.T) {
 
 func TestEvalFunctionalityAndCaseStudies(t *testing.T) {
 	for suite, want := range map[string]string{
-		"functionality": "| all | 34 |",
+		"functionality": "| adversarial | 17 | 17/17 (100%) | 17/17 (100%) |",
 		"case-studies":  "| Data stealing | isolated | denies-warned |",
 	} {
 		t.Run(suite, func(t *testing.T) {

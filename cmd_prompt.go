@@ -89,7 +89,10 @@ func origin(d msg.DataItem) string {
 }
 
 // Terminal asks on a terminal: the dialog goes to out, the answer is read
-// from in. Prompts are asked one at a time; end of input denies. With
+// from in. Each choice has its letter (o allow once, s allow session, a
+// always allow, d deny; only the offered ones are shown), the same on every
+// prompt; an answer that is not a choice asks again; Enter alone, end of
+// input or no answer in time denies. Prompts are asked one at a time. With
 // DiscardTypeAhead (set for an interactive terminal), lines typed while no
 // prompt was open are thrown away, so they cannot answer one.
 type Terminal struct {
@@ -119,6 +122,30 @@ func (t *Terminal) read() {
 	close(t.lines)
 }
 
+// maxAsks bounds how often one prompt asks again before it denies.
+const maxAsks = 5
+
+// Menu is the line of choices a prompt offers: "[o] allow once  [d] deny".
+func Menu(choices []msg.Decision) string {
+	var opts []string
+	for _, c := range choices {
+		opts = append(opts, fmt.Sprintf("[%s] %s", c.Key(), c.Label()))
+	}
+	return strings.Join(opts, "  ")
+}
+
+// ParseAnswer reads a typed answer: a choice's letter or its name ("o",
+// "allow once", "allow_once"). Only offered choices count.
+func ParseAnswer(line string, choices []msg.Decision) (msg.Decision, bool) {
+	a := strings.ToLower(strings.TrimSpace(line))
+	for _, c := range choices {
+		if a == c.Key() || a == string(c) || a == c.Label() {
+			return c, true
+		}
+	}
+	return "", false
+}
+
 // Prompt asks one question.
 func (t *Terminal) Prompt(ctx context.Context, r *msg.PromptRequest) (msg.Decision, error) {
 	t.mu.Lock()
@@ -133,30 +160,34 @@ func (t *Terminal) Prompt(ctx context.Context, r *msg.PromptRequest) (msg.Decisi
 		fmt.Fprintln(t.out, l)
 	}
 	choices := p.Choices()
-	var opts []string
-	for i, c := range choices {
-		opts = append(opts, fmt.Sprintf("%d) %s", i+1, strings.ReplaceAll(string(c), "_", " ")))
+	var keys []string
+	for _, c := range choices {
+		keys = append(keys, c.Key())
 	}
-	fmt.Fprintf(t.out, "%s  [Enter = deny]: ", strings.Join(opts, "  "))
-	var line string
-	select {
-	case l, ok := <-t.lines:
-		if !ok {
-			fmt.Fprintln(t.out, "\n(end of input: denied)")
+	for range maxAsks {
+		fmt.Fprintf(t.out, "%s  (Enter = deny): ", Menu(choices))
+		var line string
+		select {
+		case l, ok := <-t.lines:
+			if !ok {
+				fmt.Fprintln(t.out, "\n(end of input: denied)")
+				return msg.Deny, nil
+			}
+			line = l
+		case <-ctx.Done():
+			fmt.Fprintln(t.out, "\n(no answer in time: denied)")
 			return msg.Deny, nil
 		}
-		line = l
-	case <-ctx.Done():
-		fmt.Fprintln(t.out, "\n(no answer in time: denied)")
-		return msg.Deny, nil
-	}
-	line = strings.TrimSpace(line)
-	for i, c := range choices {
-		if line == fmt.Sprint(i+1) || line == string(c) {
-			return c, nil
+		if strings.TrimSpace(line) == "" {
+			fmt.Fprintln(t.out, "(denied)")
+			return msg.Deny, nil
 		}
+		if d, ok := ParseAnswer(line, choices); ok {
+			return d, nil
+		}
+		fmt.Fprintf(t.out, "%q is not one of the choices here; type %s, or Enter to deny.\n", strings.TrimSpace(line), strings.Join(keys, ", "))
 	}
-	fmt.Fprintln(t.out, "(denied)")
+	fmt.Fprintln(t.out, "(no valid answer: denied)")
 	return msg.Deny, nil
 }
 

@@ -118,20 +118,24 @@ func TestTerminalChoices(t *testing.T) {
 		want     msg.Decision
 		wantMenu string
 	}{
-		{"once", readInPlan, "1\n", msg.AllowOnce, "1) allow once  2) allow session  3) allow always  4) deny  [Enter = deny]: "},
-		{"session", readInPlan, "2\n", msg.AllowSession, ""},
-		{"always for a read in the plan", readInPlan, "3\n", msg.AllowAlways, ""},
-		{"deny by number", readInPlan, "4\n", msg.Deny, ""},
+		{"once", readInPlan, "o\n", msg.AllowOnce, "[o] allow once  [s] allow session  [a] always allow  [d] deny  (Enter = deny): "},
+		{"session", readInPlan, "s\n", msg.AllowSession, ""},
+		{"always for a read in the plan", readInPlan, "a\n", msg.AllowAlways, ""},
+		{"deny by letter", readInPlan, "d\n", msg.Deny, ""},
+		{"capital letter", readInPlan, "O\n", msg.AllowOnce, ""},
 		{"by name", readInPlan, " allow_session \n", msg.AllowSession, ""},
+		{"by label", readInPlan, "allow once\n", msg.AllowOnce, ""},
 		{"enter denies", readInPlan, "\n", msg.Deny, ""},
-		{"nonsense denies", readInPlan, "y\n", msg.Deny, ""},
 		{"end of input denies", readInPlan, "", msg.Deny, ""},
-		// No "always" for a write: the menu has three entries and 3 is deny.
-		{"3 on a write is deny", write, "3\n", msg.Deny, "1) allow once  2) allow session  3) deny  [Enter = deny]: "},
-		{"always by name on a write is refused", write, "allow_always\n", msg.Deny, ""},
-		{"4 on a write is nothing", write, "4\n", msg.Deny, ""},
-		{"3 outside the plan is deny", readOutside, "3\n", msg.Deny, "1) allow once  2) allow session  3) deny  [Enter = deny]: "},
-		{"once on a write", write, "1\n", msg.AllowOnce, ""},
+		// An answer that is no choice asks again; it never decides.
+		{"y asks again", readInPlan, "y\no\n", msg.AllowOnce, `"y" is not one of the choices here; type o, s, a, d, or Enter to deny.`},
+		{"digits are no answer", readInPlan, "1\n3\ns\n", msg.AllowSession, `"1" is not one of the choices here`},
+		{"asking again ends", readInPlan, "x\nx\nx\nx\nx\no\n", msg.Deny, "(no valid answer: denied)"},
+		// No "always" for a write: its letter is not shown and not taken.
+		{"a on a write asks again", write, "a\no\n", msg.AllowOnce, "[o] allow once  [s] allow session  [d] deny  (Enter = deny): "},
+		{"always by name on a write asks again", write, "allow_always\n", msg.Deny, `"allow_always" is not one of the choices here; type o, s, d`},
+		{"a outside the plan asks again", readOutside, "a\nd\n", msg.Deny, "[o] allow once  [s] allow session  [d] deny  (Enter = deny): "},
+		{"once on a write", write, "o\n", msg.AllowOnce, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,7 +160,7 @@ func TestTerminalChoices(t *testing.T) {
 
 func TestTerminalAnswersInOrder(t *testing.T) {
 	var out bytes.Buffer
-	term := NewTerminal(strings.NewReader("2\n4\n1\n"), &out)
+	term := NewTerminal(strings.NewReader("s\nd\no\n"), &out)
 	var got []msg.Decision
 	for range 4 {
 		d, err := term.Prompt(t.Context(), &msg.PromptRequest{Prompt: readInPlan})
@@ -200,7 +204,7 @@ type dialog struct {
 func (d *dialog) Write(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if bytes.Contains(p, []byte("[Enter = deny]: ")) {
+	if bytes.Contains(p, []byte("(Enter = deny): ")) {
 		d.shown <- struct{}{}
 	}
 	return d.buf.Write(p)
@@ -256,16 +260,16 @@ func TestTerminalDiscardsTypeAhead(t *testing.T) {
 		return within(t, res, "the decision")
 	}
 
-	// "1" typed before the first prompt must not allow it; the "4" typed
+	// "o" typed before the first prompt must not allow it; the "d" typed
 	// at the prompt denies.
-	typeAhead("1", "4")
+	typeAhead("o", "d")
 	if d := ask(); d != msg.Deny {
-		t.Errorf("first prompt: %s, want deny (the typed-ahead 1 answered it)", d)
+		t.Errorf("first prompt: %s, want deny (the typed-ahead o answered it)", d)
 	}
 	// The same between two prompts.
-	typeAhead("2", "4")
+	typeAhead("s", "d")
 	if d := ask(); d != msg.Deny {
-		t.Errorf("second prompt: %s, want deny (the typed-ahead 2 answered it)", d)
+		t.Errorf("second prompt: %s, want deny (the typed-ahead s answered it)", d)
 	}
 }
 

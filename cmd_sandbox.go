@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,7 +23,7 @@ import (
 )
 
 // ExitCannotRun is `sandbox run`'s code when the sandbox cannot run the
-// program it was given (as a shell's 126).
+// program it was given (as a shell's 126); 127 is a program not there.
 const ExitCannotRun = 126
 
 // stringList is a repeatable flag.
@@ -31,56 +32,71 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-const sandboxUsage = `usage: isolategpt sandbox run [--app NAME] [--allow-domain D]... [--read-only PATH]... -- CMD [ARGS...]
-       isolategpt sandbox status [--json]`
-
-// Sandbox runs `isolategpt sandbox run|status`.
-func Sandbox(args []string, stdio IO) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stdio.Err, sandboxUsage)
-		return ExitUsage
-	}
-	switch args[0] {
-	case "run":
-		return sandboxRunCmd(args[1:], stdio)
-	case "status":
-		return sandboxStatusCmd(args[1:], stdio)
-	}
-	fmt.Fprintln(stdio.Err, sandboxUsage)
-	return ExitUsage
+var sandboxCmd = &cmdSpec{
+	name:    "sandbox",
+	summary: "run any command the way an app runs, and see which sandbox layers this host gives",
+	subs: []*cmdSpec{
+		{name: "run", args: "CMD [ARGS...]", summary: "run CMD under an app's sandbox policy (flags go before --)",
+			help: `Stdio is attached, the exit status is passed through, and what the sandbox
+refused is reported on stderr. Put the command after --: everything after it
+is the command's, flags included. A program given by path (./server) and
+every --read-only path are shown read-only at their own paths inside; one
+the sandbox's user may not run is refused before anything starts (exit 126).
+Without --app the command gets an empty folder of its own at /run/app that
+dies with it.`,
+			new: func() options { return &sandboxOpts{} }},
+		{name: "status", summary: "every layer of the sandbox this host gives this hub, and which are missing",
+			help: `Starts a probe worker the way every app's starts and prints each layer:
+namespaces, the minimal root, /proc, descriptors, capabilities, groups,
+Landlock (ABI), seccomp, rlimits, cgroup controllers and the app folder's
+limits. Exits 1 when a layer is missing: apps then start only with
+--allow-weaker-sandbox.`,
+			new: func() options { return &statusOpts{} }},
+	},
 }
 
-// sandboxRunCmd runs any command under an app's policy (or the
-// external-program policy), with its stdio attached, its exit status
-// passed through, and what the sandbox refused reported on stderr.
-func sandboxRunCmd(args []string, stdio IO) int {
-	fs := flag.NewFlagSet("sandbox run", flag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
-	var c common
-	c.register(fs, stdio.Getenv)
-	app := fs.String("app", "", "run in this app's folder under its policy and declared domains")
-	var domains, readOnly stringList
-	fs.Var(&domains, "allow-domain", "an eTLD+1 domain the command may reach through the egress proxy (repeatable)")
-	fs.Var(&readOnly, "read-only", "a host file or folder the command may read and run programs from, at its own path (repeatable)")
-	fs.Usage = func() {
-		fmt.Fprintln(stdio.Err, sandboxUsage)
-		fs.PrintDefaults()
+type sandboxOpts struct {
+	c                 common
+	app               string
+	domains, readOnly stringList
+}
+
+func (o *sandboxOpts) flags(fs *flag.FlagSet, stdio IO) {
+	o.c.registerData(fs, stdio.Getenv)
+	fs.StringVar(&o.app, "app", "", "run in this app's folder under its policy and declared domains")
+	fs.Var(&o.domains, "allow-domain", "an eTLD+1 `domain` the command may reach through the egress proxy (repeatable)")
+	fs.Var(&o.readOnly, "read-only", "a host `path` the command may read and run programs from, at its own path (repeatable)")
+}
+
+// Sandbox runs `isolategpt sandbox run|status`.
+func Sandbox(args []string, stdio IO) int { return runCommand(stdio, "sandbox", args...) }
+
+// sandboxPath is the PATH a command started by sandbox run sees.
+const sandboxPath = "/usr/local/bin:/usr/bin:/bin"
+
+func (o *sandboxOpts) run(cmd []string, stdio IO) int {
+	c, domains := &o.c, o.domains
+	// A program given by path is the user's, from the folder they are in.
+	cmd = append([]string{}, cmd...)
+	if strings.Contains(cmd[0], "/") {
+		cmd[0] = stdio.path(cmd[0])
 	}
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
+	// A program that is not there is said so here, not as the odd way a
+	// confined worker fails to start it.
+	if err := findProgram(cmd[0]); err != nil {
+		fmt.Fprintf(stdio.Err, "isolategpt sandbox run: %v\n", err)
+		return 127
 	}
-	cmd := fs.Args()
-	if len(cmd) == 0 {
-		fs.Usage()
-		return ExitUsage
+	var readOnly []string
+	for _, r := range o.readOnly {
+		readOnly = append(readOnly, stdio.path(r))
 	}
-	// Without --app the command gets an empty folder that dies with it.
 	spec := launch.RunSpec{Name: "sandbox-run", Policy: policy.ExternalPolicy(), Command: cmd, ReadOnly: readOnly, Domains: domains, Stdout: stdio.Out, Stderr: stdio.Err}
 	if f, ok := stdio.In.(*os.File); ok {
 		spec.Stdin = f
 	}
-	if *app != "" {
-		m, err := specs.BuiltinByID(*app)
+	if o.app != "" {
+		m, err := specs.BuiltinByID(o.app)
 		if err != nil {
 			fmt.Fprintf(stdio.Err, "isolategpt sandbox: %v\n", err)
 			return ExitUsage
@@ -92,7 +108,7 @@ func sandboxRunCmd(args []string, stdio IO) int {
 		}
 		spec.Name = m.ID
 		spec.Domains = append(append([]string{}, m.Domains...), domains...)
-		spec.DataDir = filepath.Join(c.data, "apps", c.user, m.ID)
+		spec.DataDir = filepath.Join(stdio.path(c.data), "apps", c.user, m.ID)
 	}
 	spec.Egress = func(e egress.Event) {
 		switch {
@@ -102,7 +118,7 @@ func sandboxRunCmd(args []string, stdio IO) int {
 			fmt.Fprintf(stdio.Err, "isolategpt sandbox: refused connection to %s:%d: %s\n", e.Host, e.Port, e.Reason)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(stdio.ctx(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := (&launch.Launcher{AllowWeaker: c.weaker}).Run(ctx, spec)
 	if res.Limit != "" {
@@ -129,25 +145,47 @@ func sandboxRunCmd(args []string, stdio IO) int {
 	return res.Exit
 }
 
-// sandboxStatusCmd prints every layer of the sandbox as this host gives it
-// to this hub, found by starting a probe worker. The exit code is 1 when a
-// layer is missing: apps then start only with --allow-weaker-sandbox.
-func sandboxStatusCmd(args []string, stdio IO) int {
-	fs := flag.NewFlagSet("sandbox status", flag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
-	asJSON := fs.Bool("json", false, "print the layers as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(stdio.Err, sandboxUsage)
-		fs.PrintDefaults()
+// findProgram checks that the program a command names exists: a path as
+// given (the user's own program, shown read-only inside), a bare name on
+// the sandbox's PATH.
+func findProgram(name string) error {
+	if strings.Contains(name, "/") {
+		st, err := os.Stat(name)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("%s: no such program", name)
+		case err != nil:
+			return err
+		case st.IsDir():
+			return fmt.Errorf("%s: is a folder, not a program", name)
+		case st.Mode()&0o111 == 0:
+			return fmt.Errorf("%s: not executable", name)
+		}
+		return nil
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return ExitUsage
+	for _, dir := range filepath.SplitList(sandboxPath) {
+		if st, err := os.Stat(filepath.Join(dir, name)); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return nil
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return fmt.Errorf("%s: no such program on the sandbox's PATH (%s)", name, sandboxPath)
+}
+
+type statusOpts struct{ asJSON bool }
+
+func (o *statusOpts) flags(fs *flag.FlagSet, _ IO) {
+	fs.BoolVar(&o.asJSON, "json", false, "print the layers as JSON")
+}
+
+// run prints every layer of the sandbox as this host gives it to this
+// hub, found by starting a probe worker. The exit code is 1 when a layer
+// is missing.
+func (o *statusOpts) run(_ []string, stdio IO) int {
+	ctx, cancel := context.WithTimeout(stdio.ctx(), 30*time.Second)
 	defer cancel()
 	layers := (&launch.Launcher{}).Status(ctx)
 	missing := sandbox.Missing(layers)
-	if *asJSON {
+	if o.asJSON {
 		b, _ := json.MarshalIndent(layers, "", "  ")
 		fmt.Fprintln(stdio.Out, string(b))
 	} else {

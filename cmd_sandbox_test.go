@@ -13,10 +13,10 @@ import (
 	"github.com/isolategpt/isolategpt/sandbox/hubtest"
 )
 
-// sandboxCmd runs `isolategpt sandbox ARGS`. Where this host gives the hub
+// sandboxTry runs `isolategpt sandbox ARGS`. Where this host gives the hub
 // no cgroups (an ordinary user on cgroup v1), `run` gets the opt-in, which
 // TestSandboxRunNeedsConsent checks is needed.
-func sandboxCmd(t *testing.T, args ...string) (int, string, string) {
+func sandboxTry(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	if len(args) > 0 && args[0] == "run" {
 		args = append(append([]string{"run"}, weakerFlags()...), args[1:]...)
@@ -60,14 +60,17 @@ func TestSandboxRun(t *testing.T) {
 			{"a program given by path runs", []string{"run", "--", prog, "arg"}, 0, prog + " ran with arg\n", ""},
 			{"a relative path works too", []string{"run", "--", "./" + filepath.Base(prog)}, 0, "", ""},
 			{"a program the sandbox may not read", []string{"run", "--", closed}, ExitCannotRun, "", "cannot run this program"},
-			{"a program that does not exist", []string{"run", "--", filepath.Join(dir, "none")}, ExitCannotRun, "", "no such file"},
+			{"a program that does not exist", []string{"run", "--", filepath.Join(dir, "none")}, 127, "", "none: no such program"},
 			{"a granted file is readable", []string{"run", "--read-only", data, "--", "/bin/cat", data}, 0, "granted", ""},
 			{"a grant inside the sandbox's own folder", []string{"run", "--read-only", "/proc/1", "--", "/bin/true"}, ExitCannotRun, "", "sandbox's own"},
 			{"a built-in app's policy runs no program", []string{"run", "--app", "metro_hail", "--", "/bin/true"}, ExitUsage, "", "operation not permitted"},
 			{"unknown app", []string{"run", "--app", "ghost", "--", "/bin/true"}, ExitUsage, "", "ghost"},
 			{"a domain that is not eTLD+1", []string{"run", "--allow-domain", "api.example.com", "--", "/bin/true"}, ExitUsage, "", `declare "example.com"`},
-			{"no command", []string{"run"}, ExitUsage, "", "usage"},
+			{"no command", []string{"run"}, ExitUsage, "", "missing CMD"},
 			{"no subcommand", []string{}, ExitUsage, "", "usage"},
+			{"a missing program on PATH", []string{"run", "--", "no-such-tool"}, 127, "", "no such program on the sandbox's PATH"},
+			{"a folder is no program", []string{"run", "--", "/tmp"}, 127, "", "/tmp: is a folder"},
+			{"flags before --, the command's after", []string{"run", "--", "/bin/sh", "-c", "echo $0", "--app"}, 0, "--app\n", ""},
 		}
 		wd, _ := os.Getwd()
 		defer os.Chdir(wd)
@@ -76,7 +79,7 @@ func TestSandboxRun(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				code, out, errOut := sandboxCmd(t, tt.args...)
+				code, out, errOut := sandboxTry(t, tt.args...)
 				if code != tt.code || (tt.out != "" && out != tt.out) || !strings.Contains(errOut, tt.errIn) {
 					t.Errorf("code %d (want %d), stdout %q (want %q), stderr %q (want it to mention %q)", code, tt.code, out, tt.out, errOut, tt.errIn)
 				}
@@ -106,7 +109,7 @@ func TestSandboxRunNeedsConsent(t *testing.T) {
 func TestSandboxStatus(t *testing.T) {
 	hubtest.Modes(t, func(t *testing.T) {
 		missing := len(cgroup.Detect().Missing()) > 0
-		code, out, errOut := sandboxCmd(t, "status")
+		code, out, errOut := sandboxTry(t, "status")
 		t.Logf("sandbox status:\n%s%s", out, errOut)
 		want := ExitOK
 		if missing {
@@ -123,7 +126,7 @@ func TestSandboxStatus(t *testing.T) {
 		if missing != strings.Contains(out, "MISSING") {
 			t.Errorf("status says MISSING: %v, want %v", strings.Contains(out, "MISSING"), missing)
 		}
-		_, js, _ := sandboxCmd(t, "status", "--json")
+		_, js, _ := sandboxTry(t, "status", "--json")
 		var layers []sandbox.Layer
 		if err := json.Unmarshal([]byte(js), &layers); err != nil || len(layers) != len(sandbox.LayerOrder) {
 			t.Errorf("status --json: %v, %d layers", err, len(layers))
@@ -154,7 +157,7 @@ git init -q repo && cd repo && git -c user.name=a -c user.email=a@example.com co
 git config --global core.editor true && cat "$HOME/.gitconfig" | head -1
 git config --system --list 2>/dev/null || echo "no system gitconfig"
 if command -v node >/dev/null; then node -e 'const os=require("os"); console.log("node", process.memoryUsage().rss > 0, os.homedir(), os.tmpdir())'; else echo "node true /run/app /tmp"; fi`
-		code, out, errOut := sandboxCmd(t, "run", "--read-only", install, "--", "/bin/sh", "-c", script)
+		code, out, errOut := sandboxTry(t, "run", "--read-only", install, "--", "/bin/sh", "-c", script)
 		want := "home=/run/app tmp=/tmp\ntool ran\n./mine refused\nfirst\n[core]\nno system gitconfig\nnode true /run/app /tmp\n"
 		if code != 0 || out != want {
 			t.Errorf("exit %d\nstdout %q\nwant   %q\nstderr %q", code, out, want, errOut)

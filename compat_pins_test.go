@@ -108,18 +108,18 @@ func TestImportedServerRugPull(t *testing.T) {
 	// The prompts the terminal showed: the answer's own record of them
 	// is filled from events, which may trail the answer.
 	pins := func(shown string) int { return strings.Count(shown, "── permission (pin) ──") }
-	// Allow the run once, deny the changed tools.
-	a, shown := askPrompted(t, data, "1\n3\n", query)
+	// Allow the run once (o), deny the changed tools (d).
+	a, shown := askPrompted(t, data, "o\nd\n", query)
 	if st := firstStep(t, a); st.Status == msg.StatusOK || !strings.Contains(st.Reason, "stopped") || pins(shown) != 1 {
 		t.Errorf("denied rug pull: %+v, %d pin prompts", st, pins(shown))
 	}
 	// Allow the run, approve the change: the call goes on.
-	a, shown = askPrompted(t, data, "1\n1\n", query)
+	a, shown = askPrompted(t, data, "o\no\n", query)
 	if st := firstStep(t, a); st.Status != msg.StatusOK || pins(shown) != 1 {
 		t.Errorf("approved rug pull: %+v, %d pin prompts", st, pins(shown))
 	}
 	// Pinned now: no question.
-	a, shown = askPrompted(t, data, "1\n", query)
+	a, shown = askPrompted(t, data, "o\n", query)
 	if st := firstStep(t, a); st.Status != msg.StatusOK || pins(shown) != 0 {
 		t.Errorf("after approval: %+v, %d pin prompts", st, pins(shown))
 	}

@@ -58,9 +58,9 @@ func TestRunDispatch(t *testing.T) {
 		{name: "-h", args: []string{"-h"}, wantCode: ExitOK, wantOut: "commands:", emptyErr: true},
 		{name: "--help", args: []string{"--help"}, wantCode: ExitOK, wantOut: "audit", emptyErr: true},
 		{name: "unknown command", args: []string{"launch"}, wantCode: ExitUsage, wantErr: `unknown command "launch"`, emptyOut: true},
-		{name: "ask reaches the ask command", args: []string{"ask", "--data", empty}, wantCode: ExitUsage, wantErr: "isolategpt ask: empty query", emptyOut: true},
+		{name: "ask reaches the ask command", args: []string{"ask", "--data", empty}, wantCode: ExitUsage, wantErr: "isolategpt ask: missing QUERY", emptyOut: true},
 		{name: "audit reaches the audit command", args: []string{"audit", "--data", empty}, wantCode: ExitUsage, wantErr: "isolategpt audit: no store", emptyOut: true},
-		{name: "batch reaches the batch command", args: []string{"batch", "--data", empty}, wantCode: ExitUsage, wantErr: "usage: isolategpt batch", emptyOut: true},
+		{name: "batch reaches the batch command", args: []string{"batch", "--data", empty}, wantCode: ExitUsage, wantErr: "isolategpt batch: --policy FILE is required", emptyOut: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,7 +81,12 @@ func TestRunDispatch(t *testing.T) {
 	}
 }
 
-// TestMain lets this test binary serve as the sandbox worker.
+// asMain makes this test binary run as isolategpt itself, for the tests
+// that start several isolategpt processes.
+const asMain = "ISOLATEGPT_TEST_AS_MAIN"
+
+// TestMain lets this test binary serve as the sandbox worker, and as
+// isolategpt when asMain is set.
 // weakerFlags opts into a weaker sandbox where this host cannot give the
 // hub its cgroups (an ordinary user on cgroup v1): without it no app
 // starts there, which TestSandboxRunNeedsConsent checks.
@@ -95,6 +100,9 @@ func weakerFlags() []string {
 func TestMain(m *testing.M) {
 	if code, ok := worker.Dispatch(os.Args[1:]); ok {
 		os.Exit(code)
+	}
+	if os.Getenv(asMain) == "1" {
+		os.Exit(run(os.Args[1:]))
 	}
 	code := m.Run()
 	hubtest.Cleanup()

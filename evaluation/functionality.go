@@ -1,6 +1,7 @@
 package evaluation
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/isolategpt/isolategpt/engine/llm/offline"
 	"github.com/isolategpt/isolategpt/engine/plan"
 	"github.com/isolategpt/isolategpt/engine/vanilla"
 	"github.com/isolategpt/isolategpt/evaluation/record"
@@ -17,8 +19,10 @@ import (
 	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
-// Categories of the functionality suite, in table order.
-var Categories = []string{"single_app", "several_apps", "collaboration", "no_app"}
+// Categories of the functionality suite, in table order. "adversarial"
+// holds phrasings the offline model must refuse (negations, actions no
+// function performs, near-miss names, values it cannot tell apart).
+var Categories = []string{"single_app", "several_apps", "collaboration", "no_app", "adversarial"}
 
 // Case is one benign query of the functionality suite and what the user
 // expects to happen.
@@ -30,16 +34,50 @@ type Case struct {
 	Apps  []string                              `json:"apps,omitempty"`
 	Files map[string]map[string]json.RawMessage `json:"files,omitempty"`
 	// Expect is checked against the answer and the calls that reached apps.
-	Expect *scenario.Predicate `json:"expect"`
+	Expect *scenario.Predicate `json:"expect,omitempty"`
+	// Refused expects a refusal with a reason instead: no app called, no
+	// prompt shown, and an answer that says why. A case has Expect or
+	// Refused, not both.
+	Refused *Refusal `json:"refused,omitempty"`
 }
+
+// Refusal is the expected outcome "refused, with a reason".
+type Refusal struct {
+	// ReasonContains is text the refusal's reason must hold.
+	ReasonContains string `json:"reason_contains"`
+}
+
+// holds reports whether a query's outcome is this refusal.
+func (r *Refusal) holds(o *scenario.Outcome) bool {
+	if len(o.Calls) > 0 || len(o.Prompts) > 0 || len(o.Answers) == 0 {
+		return false
+	}
+	a := o.Answers[0].Text
+	return strings.Contains(a, offline.Refused) && strings.Contains(a, r.ReasonContains)
+}
+
+// functionalityFiles are the suite's files, in table order: the benign
+// queries, then the adversarial phrasings.
+var functionalityFiles = []string{"functionality/queries.json", "functionality/adversarial.json"}
 
 // Functionality returns the functionality suite shipped in the binary.
 func Functionality() ([]*Case, error) {
-	b, err := data.ReadFile("functionality/queries.json")
-	if err != nil {
-		return nil, err
+	var all []byte
+	for i, name := range functionalityFiles {
+		b, err := data.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		// One JSON array of both files' cases, so that ids are unique
+		// across the suite.
+		b = bytes.TrimSpace(b)
+		if i > 0 {
+			all = append(bytes.TrimSuffix(all, []byte("]")), ',')
+			b = bytes.TrimPrefix(b, []byte("["))
+		}
+		all = append(all, b...)
 	}
-	return ParseCases(b)
+	return ParseCases(all)
 }
 
 // maxSuiteBytes caps a functionality suite file.
@@ -60,10 +98,15 @@ func ParseCases(b []byte) ([]*Case, error) {
 			return nil, fmt.Errorf("functionality case %s: category %q, want one of %v", c.ID, c.Category, Categories)
 		case strings.TrimSpace(c.Query) == "":
 			return nil, fmt.Errorf("functionality case %s: empty query", c.ID)
-		case c.Expect == nil:
-			return nil, fmt.Errorf("functionality case %s: no expectation", c.ID)
+		case (c.Expect == nil) == (c.Refused == nil):
+			return nil, fmt.Errorf("functionality case %s: want exactly one of expect and refused", c.ID)
+		case c.Refused != nil && strings.TrimSpace(c.Refused.ReasonContains) == "":
+			return nil, fmt.Errorf("functionality case %s: a refusal needs reason_contains", c.ID)
 		}
 		seen[c.ID] = true
+		if c.Refused != nil {
+			continue
+		}
 		if err := c.Expect.Compile(); err != nil {
 			return nil, fmt.Errorf("functionality case %s: %w", c.ID, err)
 		}
@@ -158,7 +201,11 @@ func runCase(ctx context.Context, c *Case, arch string, o Options) (CaseResult, 
 	r.Calls = outcome.Calls
 	r.Prompts = len(outcome.Prompts)
 	r.Warned = u.Warned()
-	r.OK = err == nil && c.Expect.Holds(&outcome)
+	if c.Refused != nil {
+		r.OK = err == nil && c.Refused.holds(&outcome)
+	} else {
+		r.OK = err == nil && c.Expect.Holds(&outcome)
+	}
 	return r, nil
 }
 
@@ -233,13 +280,19 @@ func FunctionalityDetail(rs []CaseResult) string {
 	}
 	for _, id := range order {
 		i, v := byID[id][Isolated], byID[id][Vanilla]
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", id, i.Category, okText(i.OK), okText(v.OK))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", id, i.Category, okText(i), okText(v))
 	}
 	return b.String()
 }
 
-func okText(ok bool) string {
-	if ok {
+func okText(r CaseResult) string {
+	if r.Category == "adversarial" {
+		if r.OK {
+			return "refused"
+		}
+		return "NOT refused"
+	}
+	if r.OK {
 		return "done"
 	}
 	return "NOT done"

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -22,6 +23,12 @@ const fareQuery = `Use metro_hail to estimate the fare from "Depot" to "Harbor"`
 // clock; prompts reach it through the prompter.
 func program(t *testing.T, e *engine.Engine) (*teatest.TestModel, *clock) {
 	t.Helper()
+	return programSized(t, e, 100, 30)
+}
+
+// programSized is program in a terminal of w×h cells.
+func programSized(t *testing.T, e *engine.Engine, w, h int) (*teatest.TestModel, *clock) {
+	t.Helper()
 	pr := NewPrompter()
 	t.Cleanup(pr.Close)
 	s := openSession(t, e, pr)
@@ -30,7 +37,7 @@ func program(t *testing.T, e *engine.Engine) (*teatest.TestModel, *clock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h))
 	pr.Attach(tm.Send)
 	stop := Forward(e.System(), tm.Send)
 	t.Cleanup(func() {
@@ -156,11 +163,10 @@ func TestHistoryAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s1, err := e1.OpenSession(t.Context(), "alice", nil)
+	s1, err := e1.OpenSession(t.Context(), "alice", allowAll{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// No front end: the step is denied, and the turn is still recorded.
 	if _, err := s1.Ask(t.Context(), fareQuery); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +179,8 @@ func TestHistoryAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := m.View()
-	for _, want := range []string{fareQuery, "metro_hail.estimate_fare denied", "1 earlier turn(s)"} {
+	// The query, its answer (from the audit log) and the hub's facts.
+	for _, want := range []string{fareQuery, `metro_hail estimate fare: currency "USD", fare`, "metro_hail.estimate_fare ok", "1 earlier turn(s)"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("chat after restart lacks %q:\n%s", want, v)
 		}
@@ -210,4 +217,11 @@ func TestAppsScreenRevokesAGrant(t *testing.T) {
 	if v := m.View(); strings.Contains(v, "  "+key+" ") || !strings.Contains(v, "revoked "+key) {
 		t.Fatalf("apps screen after revoke:\n%s", v)
 	}
+}
+
+// allowAll allows every prompt once.
+type allowAll struct{}
+
+func (allowAll) Prompt(context.Context, *msg.PromptRequest) (msg.Decision, error) {
+	return msg.AllowOnce, nil
 }

@@ -97,8 +97,13 @@ func TestLiveFrame(t *testing.T) {
 		&msg.WorkerChanged{App: "travel_mate", Spoke: "isolategpt/hub/spoke-3-travel_mate", State: msg.WorkerKilled, PID: 4250, Cause: "seccomp", Reason: "worker killed: forbidden system call socket\x1b[31m"},
 		&msg.SpokeCrashed{SessionID: sid, App: "travel_mate", Spoke: "isolategpt/hub/spoke-3-travel_mate", Reason: "worker of travel_mate: killed (seccomp)"},
 		&msg.StepFinished{Outcome: msg.StepOutcome{Step: "s2", App: "travel_mate", Status: msg.StatusFailed, Duration: 41 * time.Millisecond}},
-		// Another session's spoke is not this session's business.
+		// mail's worker serves a second call: the calls column counts both.
+		&msg.WorkerChanged{App: "mail", Spoke: "isolategpt/hub/spoke-2-mail", State: msg.WorkerReady, PID: 4242},
+		&msg.WorkerChanged{App: "mail", Spoke: "isolategpt/hub/spoke-2-mail", State: msg.WorkerBusy, PID: 4242, Calls: 1},
+		// Another session — a command another process runs through this
+		// TUI — is shown, marked with its session.
 		&msg.SpokeStarted{SessionID: "s-other", App: "drive", Spoke: "isolategpt/hub/spoke-4-drive"},
+		&msg.StepStarted{SessionID: "s-other", StepID: "s1", App: "drive", Function: "list"},
 	}
 	for _, ev := range events {
 		clk.Advance(7 * time.Millisecond)

@@ -22,6 +22,22 @@ type Options struct {
 	MetricsAddr string
 	In          io.Reader
 	Out         io.Writer
+	// Remote, if set, brings work other isolategpt processes submit
+	// through this one (it holds the data folder); the chat shows it.
+	Remote <-chan Remote
+}
+
+// Remote is work another isolategpt process ran through this one: a
+// command starting or ending (Command), or a query it asked and, once
+// Done, its answer.
+type Remote struct {
+	PID     int
+	Command string
+	Query   string
+	Answer  *msg.Answer
+	Err     error
+	Done    bool
+	Code    int
 }
 
 // Run opens a session for the user and runs the TUI until the user quits.
@@ -40,10 +56,24 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithInput(o.In), tea.WithOutput(o.Out), tea.WithContext(ctx))
+	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithInput(o.In), tea.WithOutput(o.Out), tea.WithContext(ctx), tea.WithFilter(Filter))
 	pr.Attach(p.Send)
 	stop := Forward(o.Engine.System(), p.Send)
 	defer stop()
+	if o.Remote != nil {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			for {
+				select {
+				case r := <-o.Remote:
+					p.Send(r)
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
 	_, err = p.Run()
 	// Prompts still arriving are denied at once, before the session closes.
 	pr.Close()

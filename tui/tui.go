@@ -9,6 +9,7 @@ package tui
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine"
 	"github.com/isolategpt/isolategpt/engine/metrics"
+	"github.com/isolategpt/isolategpt/engine/store"
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/tui/apps"
 	"github.com/isolategpt/isolategpt/tui/chat"
@@ -128,10 +130,59 @@ func New(ctx context.Context, env Env) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tui: history: %w", err)
 	}
-	m.chat.AddHistory(turns)
+	answers, err := historyAnswers(env.Engine.Store(), env.Session.User(), turns)
+	if err != nil {
+		return nil, fmt.Errorf("tui: history: %w", err)
+	}
+	m.chat.AddHistory(turns, answers)
 	m.loadApps("")
 	m.resize()
 	return m, nil
+}
+
+// historyAnswers finds the answers of earlier turns in the audit log: the
+// hub's memory keeps only hub-authored facts (the planner reads it), while
+// the audit log has each answer as the user saw it.
+func historyAnswers(st *store.Store, user string, turns []store.Turn) (map[string]string, error) {
+	out := map[string]string{}
+	if len(turns) == 0 {
+		return out, nil
+	}
+	want := map[string]bool{}
+	for _, t := range turns {
+		want[t.QueryID] = true
+	}
+	err := st.AuditLog(user, func(r store.AuditRecord) error {
+		if r.Kind != "answer" || !want[r.QueryID] {
+			return nil
+		}
+		var d struct {
+			Answer string `json:"answer"`
+		}
+		if json.Unmarshal(r.Detail, &d) == nil && d.Answer != "" {
+			out[r.QueryID] = d.Answer
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Filter runs before every message: once the chat's input line is full,
+// typed characters are dropped here, before each costs an update and a
+// frame (a paste without bracketed paste comes as a message per word).
+func Filter(tm tea.Model, t tea.Msg) tea.Msg {
+	m, ok := tm.(*Model)
+	k, key := t.(tea.KeyMsg)
+	if !ok || !key || k.Paste || (k.Type != tea.KeyRunes && k.Type != tea.KeySpace) ||
+		len(m.queue) > 0 || m.screen != ScreenChat || !m.chat.Full() {
+		return t
+	}
+	n := len(k.Runes)
+	if k.Type == tea.KeySpace {
+		n = 1
+	}
+	m.chat.Drop(n)
+	return nil
 }
 
 // Init starts the refresh ticks.
@@ -173,7 +224,12 @@ func (m *Model) loadApps(note string) {
 
 func (m *Model) bodyHeight() int { return max(m.height-2, 3) }
 
-func (m *Model) resize() { m.chat.SetSize(m.width, m.bodyHeight()) }
+func (m *Model) resize() {
+	m.chat.SetSize(m.width, m.bodyHeight())
+	if len(m.queue) > 0 {
+		m.dialog.SetSize(m.dialogSize())
+	}
+}
 
 // Update handles one message.
 func (m *Model) Update(t tea.Msg) (tea.Model, tea.Cmd) {
@@ -197,6 +253,9 @@ func (m *Model) Update(t tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case EventMsg:
 		m.live.Observe(t.Event)
+		return m, nil
+	case Remote:
+		m.chat.AddRemote(t.PID, t.Command, t.Query, t.Answer, t.Err, t.Done, t.Code)
 		return m, nil
 	case answerMsg:
 		m.chat.AddAnswer(t.a, t.err)
@@ -300,6 +359,17 @@ func (m *Model) revoke(key string) tea.Cmd {
 
 func (m *Model) openDialog() {
 	m.dialog = dialog.New(m.queue[0].req, m.env.Now, m.env.Grace)
+	m.dialog.SetSize(m.dialogSize())
+}
+
+// dialogSize is the room the dialog has: the body, less a line for the
+// count of prompts waiting behind it.
+func (m *Model) dialogSize() (int, int) {
+	h := m.bodyHeight()
+	if len(m.queue) > 1 {
+		h--
+	}
+	return min(m.width, 96), h
 }
 
 // answer replies to the open dialog and opens the next one, if any.
@@ -341,13 +411,24 @@ func (m *Model) View() string {
 	if info.Offline {
 		model = "offline model (not an LLM)"
 	}
+	narrow := m.width < 90
 	var tabs []string
 	for i, n := range screenNames {
 		label := fmt.Sprintf(" F%d %s ", i+1, n)
+		if narrow {
+			// The current screen's name, the others' keys.
+			label = fmt.Sprintf(" F%d ", i+1)
+			if i == m.screen {
+				label = fmt.Sprintf(" F%d %s ", i+1, n)
+			}
+		}
 		if i == m.screen {
 			label = tabOn.Render(label)
 		}
 		tabs = append(tabs, label)
+	}
+	if narrow && info.Offline {
+		model = "offline model"
 	}
 	header := titleStyle.Render("isolategpt") + faint.Render(" · "+m.env.Session.User()+" · "+model) + "  " + strings.Join(tabs, "")
 	if len(m.weaker) > 0 {
@@ -357,7 +438,8 @@ func (m *Model) View() string {
 	var body string
 	switch {
 	case len(m.queue) > 0:
-		d := m.dialog.View(min(m.width, 96))
+		w, dh := m.dialogSize()
+		d := m.dialog.ViewSize(w, dh)
 		if n := len(m.queue) - 1; n > 0 {
 			d += "\n" + faint.Render(fmt.Sprintf("%d more permission prompt(s) waiting", n))
 		}
@@ -373,12 +455,13 @@ func (m *Model) View() string {
 	}
 	footer := faint.Render("Tab/F1–F4 screens · Enter ask · PgUp/PgDn scroll · Ctrl+C quit")
 	if len(m.queue) > 0 {
-		footer = faint.Render("permission dialog: ←/→ choose · Enter confirm · Esc deny · Ctrl+C quit (denies)")
+		footer = faint.Render("o/s/a/d or ←/→ choose · Enter confirm · Esc deny · PgUp/PgDn scroll · Ctrl+C quit")
 	}
 	if m.err != "" {
 		footer = errStyle.Render(m.err)
 	}
-	return lipgloss.NewStyle().MaxWidth(m.width).Render(header) + "\n" + fit(body, h) + "\n" + footer
+	cut := lipgloss.NewStyle().MaxWidth(m.width)
+	return cut.Render(header) + "\n" + fit(body, h) + "\n" + cut.Render(footer)
 }
 
 // fit pads or cuts s to exactly n lines, so the frame never scrolls.

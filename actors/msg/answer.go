@@ -28,8 +28,9 @@ type StepOutcome struct {
 	Tools    []ToolTrace     `json:"tools,omitempty"`
 	// Labels are where the step's result came from: its app's output and
 	// everything the step was given (engine/label).
-	Labels   label.Set     `json:"labels,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
+	Labels label.Set `json:"labels,omitempty"`
+	// Duration is written as duration_ms (see MarshalJSON).
+	Duration time.Duration `json:"-"`
 }
 
 // PermissionEvent is one permission decision made while a query ran.
@@ -51,5 +52,45 @@ type Answer struct {
 	Steps       []StepOutcome     `json:"steps"`
 	Permissions []PermissionEvent `json:"permissions"`
 	Usage       Usage             `json:"llm"`
-	Duration    time.Duration     `json:"duration_ns"`
+	// Duration is written as duration_ms (see MarshalJSON).
+	Duration time.Duration `json:"-"`
 }
+
+// Every duration isolategpt writes as JSON is duration_ms: milliseconds,
+// to the microsecond — in ask --json, batch lines, the audit log.
+
+// MarshalJSON writes the outcome with its duration in milliseconds.
+func (s StepOutcome) MarshalJSON() ([]byte, error) {
+	type plain StepOutcome
+	return json.Marshal(struct {
+		plain
+		DurationMS float64 `json:"duration_ms"`
+	}{plain(s), Millis(s.Duration)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *StepOutcome) UnmarshalJSON(b []byte) error {
+	type plain StepOutcome
+	var v struct {
+		plain
+		DurationMS float64 `json:"duration_ms"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*s = StepOutcome(v.plain)
+	s.Duration = time.Duration(v.DurationMS * float64(time.Millisecond))
+	return nil
+}
+
+// MarshalJSON writes the answer with its duration in milliseconds.
+func (a Answer) MarshalJSON() ([]byte, error) {
+	type plain Answer
+	return json.Marshal(struct {
+		plain
+		DurationMS float64 `json:"duration_ms"`
+	}{plain(a), Millis(a.Duration)})
+}
+
+// Millis is d in milliseconds, to the microsecond.
+func Millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/isolategpt/isolategpt/actors/frontend"
@@ -31,10 +32,13 @@ type Input struct {
 	User  string `json:"user,omitempty"`
 }
 
-// Output is one line of output.
+// Output is one line of output, and what `isolategpt ask --json` prints:
+// the same field names and units for one query however it was asked.
 type Output struct {
-	Line        int                   `json:"line"`
+	// Line is the input line it answers (batch only).
+	Line        int                   `json:"line,omitempty"`
 	ID          string                `json:"id,omitempty"`
+	QueryID     string                `json:"query_id,omitempty"`
 	User        string                `json:"user,omitempty"`
 	Status      string                `json:"status"`
 	Error       string                `json:"error,omitempty"`
@@ -73,6 +77,9 @@ func (r *Runner) open(ctx context.Context, user string) (Session, error) {
 // Summary counts a batch's lines.
 type Summary struct {
 	Lines, OK, Failed int
+	// Granted are the permanent grants the policy's allow_always stored:
+	// later queries, in batch or not, use them without asking.
+	Granted []string
 }
 
 // Run reads every line of in and writes a result line for each to out.
@@ -100,6 +107,11 @@ func (r *Runner) Run(ctx context.Context, in io.Reader, out io.Writer) (Summary,
 		}
 		sum.Lines++
 		o := r.one(ctx, n, line, tooLong, sessions)
+		for _, p := range o.Permissions {
+			if p.Asked && p.Decision == msg.AllowAlways && !slices.Contains(sum.Granted, p.Prompt.Key()) {
+				sum.Granted = append(sum.Granted, p.Prompt.Key())
+			}
+		}
 		if o.Status == "ok" {
 			sum.OK++
 		} else {
@@ -142,8 +154,16 @@ func (r *Runner) one(ctx context.Context, n int, line []byte, tooLong bool, sess
 		sessions[user] = s
 	}
 	ans, err := s.Ask(ctx, in.Query)
+	res := Result(ans, err)
+	res.Line, res.ID, res.User = o.Line, o.ID, o.User
+	return res
+}
+
+// Result is the output for one query's answer and error.
+func Result(ans *msg.Answer, err error) Output {
+	o := Output{Status: "error"}
 	if ans != nil {
-		o.Answer, o.Model, o.Plan, o.Steps, o.Permissions = ans.Text, ans.Model, ans.Plan, ans.Steps, ans.Permissions
+		o.QueryID, o.Answer, o.Model, o.Plan, o.Steps, o.Permissions = ans.QueryID, ans.Text, ans.Model, ans.Plan, ans.Steps, ans.Permissions
 		u := ans.Usage
 		o.LLM = &u
 		o.DurationMS = float64(ans.Duration.Microseconds()) / 1000

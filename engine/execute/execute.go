@@ -127,12 +127,15 @@ func (e *Executor) Run(ctx context.Context, g *plan.Graph) *Report {
 		states[n.ID] = &state{done: make(chan struct{})}
 	}
 	var wg sync.WaitGroup
-	for _, n := range g.Nodes {
+	order := newTurns(len(g.Nodes))
+	for i, n := range g.Nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			st := states[n.ID]
 			defer close(st.done)
+			ctx := withTurn(ctx, order, i)
+			defer passTurn(ctx)
 			start := time.Now()
 			st.outcome, st.value, st.usage = e.runNode(ctx, g, n, states)
 			st.outcome.Duration = time.Since(start)
@@ -163,6 +166,12 @@ func (e *Executor) runNode(ctx context.Context, g *plan.Graph, n *plan.Node, sta
 		out.Function = n.Step.Function
 	}
 	for _, d := range n.Deps {
+		select {
+		case <-states[d].done:
+			continue
+		default:
+		}
+		passTurn(ctx) // waiting: later steps may ask meanwhile
 		select {
 		case <-states[d].done:
 		case <-ctx.Done():
@@ -247,9 +256,13 @@ func (e *Executor) runAgent(ctx context.Context, n *plan.Node, out msg.StepOutco
 	task := n.Step.Agent
 	taskLabels := e.literal(task)
 	out.Labels = label.Of(label.Output(app, "", n.ID)).Union(taskLabels)
+	if err := awaitTurn(ctx); err != nil {
+		return fail(out, msg.StatusFailed, "cancelled: "+err.Error()), nil, msg.Usage{}
+	}
 	allowed, reason, err := e.Gate.Check(ctx, msg.Prompt{
 		Kind: msg.Exec, App: app, Task: task, TaskLabels: taskLabels, InPlan: true, Step: n.ID, Effect: "write",
 	})
+	passTurn(ctx)
 	if o, stop := gateOutcome(out, allowed, reason, err); stop {
 		return o, nil, msg.Usage{}
 	}
@@ -309,6 +322,9 @@ func (e *Executor) runCall(ctx context.Context, n *plan.Node, states map[string]
 		return fail(out, msg.StatusFailed, "arguments do not fit "+app+"."+f.Name+": "+err.Error()), nil, msg.Usage{}
 	}
 	items := describeArgs(args, argLabels)
+	if err := awaitTurn(ctx); err != nil {
+		return fail(out, msg.StatusFailed, "cancelled: "+err.Error()), nil, msg.Usage{}
+	}
 	allowed, reason, err := e.Gate.Check(ctx, msg.Prompt{
 		Kind: msg.Exec, App: app, Function: f.Name, Effect: f.Effect, InPlan: true, Step: n.ID,
 		Data: items, Chosen: chosen,
@@ -329,6 +345,7 @@ func (e *Executor) runCall(ctx context.Context, n *plan.Node, states map[string]
 	for _, ls := range argLabels {
 		given = given.Union(ls)
 	}
+	passTurn(ctx)
 	res, err := e.Invoker.Invoke(ctx, Invocation{StepID: n.ID, App: app, Function: f.Name, Args: out.Args, Labels: given})
 	out.Labels = out.Labels.Union(res.Labels)
 	if err != nil {

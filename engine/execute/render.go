@@ -3,6 +3,7 @@ package execute
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -41,12 +42,11 @@ func (e *Executor) Render(g *plan.Graph, r *Report) string {
 		value = rawValue
 	}
 	var b strings.Builder
-	for _, seg := range g.Template {
-		if seg.Ref == nil {
-			b.WriteString(seg.Text)
-			continue
+	for i, line := range templateLines(g.Template) {
+		if i > 0 {
+			b.WriteString("\n")
 		}
-		b.WriteString(renderRef(r, seg.Ref, value))
+		b.WriteString(renderLine(r, line, value))
 	}
 	text := strings.TrimSpace(b.String())
 	if len(r.Steps) == 0 {
@@ -132,6 +132,62 @@ func stepParts(o msg.StepOutcome) (head, result string) {
 		}
 	}
 	return head, result
+}
+
+// templateLines splits a template into its lines.
+func templateLines(segs []plan.Segment) [][]plan.Segment {
+	lines := [][]plan.Segment{nil}
+	for _, seg := range segs {
+		if seg.Ref != nil {
+			lines[len(lines)-1] = append(lines[len(lines)-1], seg)
+			continue
+		}
+		for i, part := range strings.Split(seg.Text, "\n") {
+			if i > 0 {
+				lines = append(lines, nil)
+			}
+			if part != "" {
+				lines[len(lines)-1] = append(lines[len(lines)-1], plan.Segment{Text: part})
+			}
+		}
+	}
+	return lines
+}
+
+// renderLine fills one line of the template. A line that needs a step
+// which did not succeed says so once, after the words that introduce it
+// ("book ride with metro_hail: ⟨step act was denied⟩"), instead of a
+// marker in place of each of that step's values.
+func renderLine(r *Report, line []plan.Segment, value func(any) string) string {
+	var b strings.Builder
+	for i, seg := range line {
+		if seg.Ref == nil {
+			b.WriteString(seg.Text)
+			continue
+		}
+		if _, ok := r.Value(seg.Ref.Step); ok {
+			b.WriteString(renderRef(r, seg.Ref, value))
+			continue
+		}
+		var missing []string
+		for _, s := range line[i:] {
+			if s.Ref != nil {
+				if _, ok := r.Value(s.Ref.Step); !ok && !slices.Contains(missing, s.Ref.Step) {
+					missing = append(missing, s.Ref.Step)
+				}
+			}
+		}
+		head := strings.TrimRight(b.String(), " ")
+		if k := strings.LastIndex(head, ": "); k >= 0 {
+			head = head[:k+1]
+		}
+		var marks []string
+		for _, step := range missing {
+			marks = append(marks, renderRef(r, &plan.Ref{Step: step}, value))
+		}
+		return strings.TrimSpace(head + " " + strings.Join(marks, " "))
+	}
+	return b.String()
 }
 
 func cutRunes(s string, n int) string {

@@ -67,11 +67,20 @@ func (s *Store) Audit(rec AuditRecord) (AuditRecord, error) {
 // AuditLog calls fn for each of user's records in Seq order. It stops at
 // the first error from fn and returns that error unchanged.
 func (s *Store) AuditLog(user string, fn func(AuditRecord) error) error {
+	return s.AuditFrom(user, 0, fn)
+}
+
+// AuditFrom is AuditLog from the record numbered from (0 or 1: all), for
+// readers that follow the log.
+func (s *Store) AuditFrom(user string, from uint64, fn func(AuditRecord) error) error {
 	if err := validUser(user); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	pfx := auditPrefix(user)
 	start := pfx
+	if from > 0 {
+		start = seqKey(pfx, from)
+	}
 	for {
 		batch := make([]AuditRecord, 0, auditPage)
 		var last []byte

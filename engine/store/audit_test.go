@@ -218,3 +218,19 @@ func BenchmarkAudit(b *testing.B) {
 		}
 	}
 }
+
+func TestAuditFrom(t *testing.T) {
+	s := openT(t, t.TempDir())
+	for i := range 5 {
+		if _, err := s.Audit(AuditRecord{User: "alice", Kind: "step", Outcome: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seqs []uint64
+	if err := s.AuditFrom("alice", 3, func(r AuditRecord) error { seqs = append(seqs, r.Seq); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(seqs) != "[3 4 5]" {
+		t.Errorf("records from 3: %v", seqs)
+	}
+}

@@ -19,6 +19,9 @@ import (
 	"github.com/isolategpt/isolategpt/tui/safe"
 )
 
+// MaxQuery is the most characters the input line takes.
+const MaxQuery = 4000
+
 // Model is the chat screen.
 type Model struct {
 	vp      viewport.Model
@@ -26,6 +29,9 @@ type Model struct {
 	entries []string // rendered blocks, oldest first
 	busy    string   // the query being answered, if any
 	width   int
+	// dropped counts characters typed or pasted past MaxQuery since the
+	// input was last edited; the line under the input says so.
+	dropped int
 }
 
 var (
@@ -41,7 +47,7 @@ func New() Model {
 	in := textinput.New()
 	in.Placeholder = "ask something, e.g. Use metro_hail to estimate the fare from \"A\" to \"B\""
 	in.Prompt = "› "
-	in.CharLimit = 4000
+	in.CharLimit = MaxQuery
 	in.Focus()
 	return Model{vp: viewport.New(80, 10), input: in, width: 80}
 }
@@ -55,12 +61,19 @@ func (m *Model) SetSize(width, height int) {
 	m.refresh()
 }
 
-// AddHistory shows turns from earlier sessions: the user's queries and the
-// hub's own facts about their steps.
-func (m *Model) AddHistory(turns []store.Turn) {
+// AddHistory shows turns from earlier sessions: the user's queries, the
+// answers they got (from the audit log, by query id; none when it has no
+// record), and the hub's own facts about their steps.
+func (m *Model) AddHistory(turns []store.Turn, answers map[string]string) {
 	for _, t := range turns {
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s %s\n", history.Render(t.At.UTC().Format("2006-01-02 15:04")+" you ›"), history.Render(safe.Clean(t.Query)))
+		if a, ok := answers[t.QueryID]; ok {
+			b.WriteString(history.Render("isolategpt ›") + "\n")
+			for _, l := range answerText(a) {
+				b.WriteString(history.Render(indent(l, m.width)) + "\n")
+			}
+		}
 		if len(t.Facts) > 0 {
 			b.WriteString(history.Render("  steps: "+safe.Clean(strings.Join(t.Facts, "; "))) + "\n")
 		}
@@ -92,6 +105,25 @@ func (m *Model) AddNote(s string) {
 	m.refresh()
 }
 
+// AddRemote shows work another isolategpt process ran through this one:
+// a command (args) starting or ending, or a query (with its answer once
+// done). Queries come with their own command, which is not repeated.
+func (m *Model) AddRemote(pid int, args, query string, a *msg.Answer, err error, done bool, code int) {
+	who := fmt.Sprintf("pid %d", pid)
+	switch {
+	case query != "" && !done:
+		m.entries = append(m.entries, you.Render(who+" ›")+" "+safe.Clean(query)+"\n")
+	case query != "":
+		m.entries = append(m.entries, faint.Render("  (answered for "+who+")")+"\n"+RenderAnswer(a, err, m.width))
+	case strings.HasPrefix(args, "ask"):
+	case !done:
+		m.entries = append(m.entries, faint.Render("⇢ "+who+" runs isolategpt "+safe.Cut(safe.Clean(args), 200))+"\n")
+	default:
+		m.entries = append(m.entries, faint.Render(fmt.Sprintf("⇠ %s: isolategpt %s ended (exit %d)", who, safe.Cut(safe.Clean(args), 200), code))+"\n")
+	}
+	m.refresh()
+}
+
 // Busy reports whether a query is being answered.
 func (m Model) Busy() bool { return m.busy != "" }
 
@@ -101,7 +133,7 @@ func RenderAnswer(a *msg.Answer, err error, width int) string {
 	b.WriteString(bot.Render("isolategpt ›") + "\n")
 	if a != nil {
 		for _, l := range answerText(a.Text) {
-			b.WriteString("  " + l + "\n")
+			b.WriteString(indent(l, width) + "\n")
 		}
 		if len(a.Steps) > 0 {
 			b.WriteString(faint.Render("  steps:") + "\n")
@@ -166,6 +198,16 @@ func answerText(text string) []string {
 	return out
 }
 
+// indent wraps a line to width with every row indented by two spaces, so
+// a long answer line does not run back to the left edge.
+func indent(l string, width int) string {
+	rows := strings.Split(lipgloss.NewStyle().Width(max(width-2, 10)).Render(l), "\n")
+	for i, r := range rows {
+		rows[i] = "  " + strings.TrimRight(r, " ")
+	}
+	return strings.Join(rows, "\n")
+}
+
 func round(d time.Duration) string {
 	switch {
 	case d >= time.Second:
@@ -196,6 +238,7 @@ func (m Model) Update(t tea.Msg) (Model, tea.Cmd, string) {
 				return m, nil, ""
 			}
 			m.input.Reset()
+			m.dropped = 0
 			return m, nil, q
 		case "pgup", "pgdown", "up", "down":
 			var cmd tea.Cmd
@@ -203,12 +246,46 @@ func (m Model) Update(t tea.Msg) (Model, tea.Cmd, string) {
 			return m, cmd, ""
 		}
 	}
+	if k, ok := t.(tea.KeyMsg); ok {
+		switch {
+		case k.Type == tea.KeyRunes || k.Type == tea.KeySpace:
+			// A paste larger than the line is cut here, at once, rather
+			// than fed to the input rune by rune.
+			n := len(k.Runes)
+			if k.Type == tea.KeySpace {
+				n = 1
+			}
+			room := MaxQuery - len([]rune(m.input.Value()))
+			if n > room {
+				m.dropped += n - max(room, 0)
+				if room <= 0 {
+					return m, nil, ""
+				}
+				k.Runes = k.Runes[:room]
+				t = k
+			}
+		case k.Type == tea.KeyBackspace || k.Type == tea.KeyCtrlU || k.Type == tea.KeyCtrlW || k.Type == tea.KeyDelete:
+			m.dropped = 0
+		}
+	}
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(t)
 	return m, cmd, ""
 }
 
+// Full reports whether the input line holds MaxQuery characters.
+func (m Model) Full() bool { return len([]rune(m.input.Value())) >= MaxQuery }
+
+// Drop counts n characters typed past a full line, without updating the
+// input (the TUI's filter calls it for each key of a long paste).
+func (m *Model) Drop(n int) { m.dropped += n }
+
 // View renders the chat.
 func (m Model) View() string {
-	return m.vp.View() + "\n" + strings.Repeat("─", m.width) + "\n" + m.input.View()
+	rule := strings.Repeat("─", m.width)
+	if m.dropped > 0 {
+		note := fmt.Sprintf("─ the query is cut at %d characters: %d more were dropped ", MaxQuery, m.dropped)
+		rule = failed.Render(safe.Cut(note+rule, m.width))
+	}
+	return m.vp.View() + "\n" + rule + "\n" + m.input.View()
 }

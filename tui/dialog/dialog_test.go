@@ -95,9 +95,15 @@ func TestKeys(t *testing.T) {
 		{"two left is allow session", []string{"left", "left", "enter"}, msg.AllowSession},
 		{"left stops at allow once", []string{"left", "left", "left", "left", "left", "enter"}, msg.AllowOnce},
 		{"right stops at deny", []string{"left", "right", "right", "enter"}, msg.Deny},
-		{"a digit moves the focus and does not approve", []string{"1"}, ""},
-		{"a digit then enter", []string{"1", "enter"}, msg.AllowOnce},
+		{"a letter moves the focus and does not approve", []string{"o"}, ""},
+		{"a letter then enter", []string{"o", "enter"}, msg.AllowOnce},
+		{"s then enter", []string{"s", "enter"}, msg.AllowSession},
+		{"a then enter", []string{"a", "enter"}, msg.AllowAlways},
+		{"d then enter", []string{"left", "d", "enter"}, msg.Deny},
+		{"digits move nothing", []string{"1", "enter"}, msg.Deny},
 		{"typing letters approves nothing", []string{"y", "e", "s"}, ""},
+		{"a typed word then enter denies", []string{"y", "e", "s", "enter"}, msg.Deny},
+		{"a pasted word then enter denies", []string{"so", "enter"}, msg.Deny},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -226,6 +232,32 @@ func TestPinPrompt(t *testing.T) {
 	for _, bad := range []string{"always allow", "plan for your query", "memory.*"} {
 		if strings.Contains(v, bad) {
 			t.Errorf("view has %q:\n%s", bad, v)
+		}
+	}
+}
+
+// A letter names one choice on every prompt; on a prompt that does not
+// offer it, it does nothing ("a" on a write: the focus stays on Deny).
+func TestLettersAreFixed(t *testing.T) {
+	write := readInPlan
+	write.Function, write.Effect = "book_ride", "write"
+	c := &clock{t: time.Unix(1000, 0)}
+	m := New(&msg.PromptRequest{Prompt: write}, c.now, DefaultGrace)
+	c.advance(DefaultGrace)
+	m, _, _ = m.Update(key("a"))
+	if m.Focused() != msg.Deny {
+		t.Errorf("a on a write focused %s", m.Focused())
+	}
+	c.advance(time.Second)
+	m, _, _ = m.Update(key("s"))
+	if m.Focused() != msg.AllowSession {
+		t.Errorf("s focused %s", m.Focused())
+	}
+	for _, p := range []msg.Prompt{readInPlan, write} {
+		for _, d := range p.Choices() {
+			if !strings.Contains(ChoiceLabel(d), "["+d.Key()+"]") {
+				t.Errorf("%s is labelled %q", d, ChoiceLabel(d))
+			}
 		}
 	}
 }

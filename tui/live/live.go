@@ -1,7 +1,9 @@
-// Package live is the TUI's live view: the hub, the spokes alive in this
-// session with their workers' state (starting, ready, busy, killed, with pid
-// and reason), and the step, ISC and permission messages passing through the
-// hub, as the actor system's event stream reports them.
+// Package live is the TUI's live view: the hub, the spokes alive with their
+// workers' state (starting, ready, busy, killed, with pid and reason) and
+// the calls each has served, and the step, ISC and permission messages
+// passing through the hub, as the actor system's event stream reports them.
+// Sessions other than the TUI's own — commands other processes run through
+// it — are shown too, marked with their session.
 package live
 
 import (
@@ -30,7 +32,10 @@ type Model struct {
 
 type spoke struct {
 	id, app, worker string
-	pid, calls      int
+	session         string // "" for the TUI's own session
+	pid             int
+	calls           int // calls its workers started
+	inFlight        int
 	reason          string
 	crashes         int
 	stopped         string
@@ -59,13 +64,10 @@ func (m *Model) SetStatus(r *msg.StatusReply) { m.status = r }
 func (m *Model) Observe(ev any) {
 	switch e := ev.(type) {
 	case *msg.SpokeStarted:
-		if e.SessionID != m.session {
-			return
-		}
-		s := &spoke{id: e.Spoke, app: e.App, worker: "not started"}
+		s := &spoke{id: e.Spoke, app: e.App, worker: "not started", session: m.other(e.SessionID)}
 		m.spokes = append(m.spokes, s)
 		m.byID[e.Spoke] = s
-		m.log("", "spoke %s started", e.App)
+		m.log("", "%sspoke %s started", m.tag(e.SessionID), e.App)
 	case *msg.SpokeStopped:
 		if s, ok := m.byID[e.Spoke]; ok {
 			s.stopped = e.Reason
@@ -81,7 +83,11 @@ func (m *Model) Observe(ev any) {
 		if !ok {
 			return
 		}
-		s.worker, s.calls = e.State, e.Calls
+		// Each call's start is one busy report with one more in flight.
+		if e.State == msg.WorkerBusy && e.Calls > s.inFlight {
+			s.calls++
+		}
+		s.worker, s.inFlight = e.State, e.Calls
 		if e.PID != 0 {
 			s.pid = e.PID
 		}
@@ -103,14 +109,11 @@ func (m *Model) Observe(ev any) {
 			}
 		}
 	case *msg.StepStarted:
-		if e.SessionID != m.session {
-			return
-		}
 		what := e.App + "." + e.Function
 		if e.Agent {
 			what = e.App + " (agent)"
 		}
-		m.log("→", "hub routes step %s to %s", e.StepID, what)
+		m.log("→", "%shub routes step %s to %s", m.tag(e.SessionID), e.StepID, what)
 	case *msg.StepFinished:
 		o := e.Outcome
 		who := o.App + "." + o.Function
@@ -136,24 +139,38 @@ func (m *Model) Observe(ev any) {
 		}
 		m.log("…", "%s", line)
 	case *msg.ISCRouted:
-		if e.SessionID != m.session {
-			return
-		}
-		line := fmt.Sprintf("ISC %s → %s: %s", e.From, e.Function, e.Status)
+		line := fmt.Sprintf("%sISC %s → %s: %s", m.tag(e.SessionID), e.From, e.Function, e.Status)
 		if e.Reason != "" {
 			line += " (" + safe.Cut(e.Reason, 60) + ")"
 		}
 		m.log("⇄", "%s", line)
 	case *msg.PermissionDecided:
-		if e.SessionID != m.session {
-			return
-		}
 		how := "by a grant"
 		if e.Asked {
 			how = "asked you"
+			if e.SessionID != m.session {
+				how = "asked there"
+			}
 		}
-		m.log("", "permission %s %s: %s (%s)", string(e.Prompt.Kind), e.Prompt.Target(), string(e.Decision), how)
+		m.log("", "%spermission %s %s: %s (%s)", m.tag(e.SessionID), string(e.Prompt.Kind), e.Prompt.Target(), string(e.Decision), how)
 	}
+}
+
+// other is "" for the TUI's own session, else the session's id.
+func (m Model) other(session string) string {
+	if session == m.session {
+		return ""
+	}
+	return session
+}
+
+// tag marks an event of another session (a command another process runs
+// through this one).
+func (m Model) tag(session string) string {
+	if session == m.session || session == "" {
+		return ""
+	}
+	return "[" + session + "] "
 }
 
 func mark(status string) string {
@@ -193,6 +210,8 @@ func (m Model) View(width, height int) string {
 	}
 	b.WriteString(head.Render(hub) + "\n")
 	b.WriteString(head.Render(fmt.Sprintf("%-18s %-12s %-8s %-6s %s", "spoke (app)", "worker", "pid", "calls", "reason / state")) + "\n")
+	// calls: calls its workers started in this TUI's lifetime; "busy (2)"
+	// says how many run now.
 	rows := 0
 	for _, s := range m.spokes {
 		if s.stopped != "" {
@@ -207,7 +226,14 @@ func (m Model) View(width, height int) string {
 		if s.crashes > 0 {
 			note = strings.TrimSpace(fmt.Sprintf("%s · %d crash(es)", note, s.crashes))
 		}
-		b.WriteString(safe.Cut(fmt.Sprintf("%-18s %-12s %-8s %-6d %s", s.app, s.worker, pid, s.calls, note), width) + "\n")
+		if s.session != "" {
+			note = strings.TrimSpace("session " + s.session + " (another command) " + note)
+		}
+		worker := s.worker
+		if s.worker == msg.WorkerBusy && s.inFlight > 1 {
+			worker = fmt.Sprintf("busy (%d)", s.inFlight)
+		}
+		b.WriteString(safe.Cut(fmt.Sprintf("%-18s %-12s %-8s %-6d %s", safe.Cut(s.app, 18), worker, pid, s.calls, note), width) + "\n")
 	}
 	if rows == 0 {
 		b.WriteString(faint.Render("no spokes alive in this session yet: ask something") + "\n")

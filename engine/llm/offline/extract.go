@@ -2,7 +2,9 @@ package offline
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,9 +15,12 @@ import (
 // understanding it: quoted strings, a "from … to …" route, e-mail addresses,
 // dates, numbers and "key = value" pairs.
 type facts struct {
-	text    string // lower case
-	words   map[string]bool
-	quoted  []string
+	text   string // lower case
+	words  map[string]bool
+	quoted []string
+	// roles holds, for each quoted value, the word just before it that
+	// says what the value is ("with content", "named", "to"), or "".
+	roles   []string
 	from    string
 	to      string
 	emails  []string
@@ -46,18 +51,31 @@ func readFacts(q string) facts {
 			f.words[s] = true
 		}
 	}
-	for _, m := range quotedRE.FindAllStringSubmatch(q, -1) {
-		for _, g := range m[1:] {
-			if g != "" {
-				f.quoted = append(f.quoted, strings.TrimSpace(g))
+	prev := 0
+	for _, m := range quotedRE.FindAllStringSubmatchIndex(q, -1) {
+		for g := 1; g < len(m)/2; g++ {
+			if m[2*g] < 0 {
+				continue
 			}
+			f.quoted = append(f.quoted, strings.TrimSpace(q[m[2*g]:m[2*g+1]]))
+			f.roles = append(f.roles, roleWord(q[prev:m[2*g]]))
+		}
+		prev = m[1]
+	}
+	// A quoted route says which end is which by "from" and "to", in either
+	// order; otherwise read "from X to Y".
+	for i, r := range f.roles {
+		switch {
+		case r == "from" && f.from == "":
+			f.from = f.quoted[i]
+		case r == "to" && f.to == "":
+			f.to = f.quoted[i]
 		}
 	}
-	// A route between quotes is the clearest; otherwise read "from X to Y".
-	if len(f.quoted) >= 2 && strings.Contains(f.text, "from") {
-		f.from, f.to = f.quoted[0], f.quoted[1]
-	} else if m := routeRE.FindStringSubmatch(q); m != nil {
-		f.from, f.to = clean(m[1]), clean(m[2])
+	if f.from == "" && f.to == "" {
+		if m := routeRE.FindStringSubmatch(q); m != nil {
+			f.from, f.to = clean(m[1]), clean(m[2])
+		}
 	}
 	f.emails = emailRE.FindAllString(q, -1)
 	f.dates = dateRE.FindAllString(q, -1)
@@ -111,12 +129,91 @@ func (f facts) has(w string) bool {
 	return false
 }
 
-// mentions reports whether the query names an app: "metro_hail",
-// "metro hail" or "metrohail".
-func (f facts) mentions(app string) bool {
-	for _, form := range []string{app, strings.ReplaceAll(app, "_", " "), strings.ReplaceAll(app, "_", "")} {
-		re := regexp.MustCompile(`\b` + regexp.QuoteMeta(form) + `\b`)
-		if re.MatchString(f.text) {
+// Mentions of an app, by how surely the query names it.
+const (
+	mentionNone = iota
+	// mentionWord: an app whose id is a plain word ("files", "drive")
+	// appears as a word, which may be just a word ("list my files").
+	mentionWord
+	// mentionName: the query names the app: an id written as an
+	// identifier ("metro_hail", "metro hail", "metrohail"), or a plain id
+	// where a name goes ("use files", "in drive", "the mail app",
+	// "drive: …").
+	mentionName
+)
+
+// namePlace finds a plain word used as a name: after "use", "with",
+// "in", … (and an optional "my"), before "app", or first and followed by
+// a colon.
+const namePlace = `(?:\b(?:use|using|with|in|on|from|via|ask|open|through|to|into)\s+(?:my\s+|the\s+)?%[1]s\b|\b%[1]s\s+app\b|^\s*%[1]s\s*:)`
+
+// mentions reports whether the query names an app, and how surely.
+func (f facts) mentions(app string) int {
+	text := instruction(f.text)
+	if strings.Contains(app, "_") {
+		for _, form := range []string{app, strings.ReplaceAll(app, "_", " "), strings.ReplaceAll(app, "_", "")} {
+			if regexp.MustCompile(`\b` + regexp.QuoteMeta(form) + `\b`).MatchString(text) {
+				return mentionName
+			}
+		}
+		return mentionNone
+	}
+	q := regexp.QuoteMeta(app)
+	if regexp.MustCompile(fmt.Sprintf(namePlace, q)).MatchString(text) {
+		return mentionName
+	}
+	if regexp.MustCompile(`\b` + q + `\b`).MatchString(text) {
+		return mentionWord
+	}
+	return mentionNone
+}
+
+// roleWords name what a quoted value is, by the parameter names they fit.
+// A value is given to the one parameter whose name has a part in the set
+// of the word just before it: "with content \"x\"" goes to content,
+// "the file \"y\"" to path.
+var roleWords = map[string][]string{
+	"from": {"start", "from", "origin", "departure", "pickup", "source"},
+	"to":   {"end", "to", "destination", "dest", "dropoff", "target"},
+	"into": {"path", "file", "directory", "folder"},
+	"in":   {"path", "directory", "folder"},
+	"at":   {"path"},
+	"file": {"path", "file", "filename", "name"}, "files": {"path"},
+	"directory": {"path", "directory"}, "folder": {"path", "directory", "folder"}, "dir": {"path", "directory"},
+	"path": {"path"}, "named": {"name", "path", "filename"}, "called": {"name", "path", "filename"},
+	"name":    {"name", "filename"},
+	"content": {"content", "text", "body", "message"}, "contents": {"content", "text", "body"},
+	"containing": {"content", "text", "body"}, "saying": {"content", "text", "body", "message"},
+	"says": {"content", "text", "body", "message"}, "text": {"content", "text", "body"}, "body": {"body", "content", "message"},
+	"message": {"message", "body", "id"}, "subject": {"subject", "title"}, "titled": {"subject", "title"}, "title": {"title", "subject"},
+	"about": {"query", "pattern"}, "for": {"query", "pattern"}, "matching": {"query", "pattern"}, "pattern": {"pattern", "query"},
+	"contact": {"name"}, "id": {"id"}, "email": {"email", "to"}, "city": {"city"}, "date": {"date"},
+}
+
+// fillerWords are words skipped between a role word and its value: "the
+// file \"x\"", "to my \"Elm Avenue\"".
+var fillerWords = map[string]bool{"the": true, "a": true, "an": true, "my": true, "this": true, "that": true, "of": true, "is": true, "be": true}
+
+// roleWord is the word just before a quoted value (skipping fillers), if
+// it says what the value is.
+func roleWord(before string) string {
+	ws := regexp.MustCompile(`[\p{L}\p{N}_]+`).FindAllString(strings.ToLower(before), -1)
+	for i := len(ws) - 1; i >= 0 && i >= len(ws)-3; i-- {
+		if fillerWords[ws[i]] {
+			continue
+		}
+		if _, ok := roleWords[ws[i]]; ok {
+			return ws[i]
+		}
+		return ""
+	}
+	return ""
+}
+
+// fitsRole reports whether a parameter name fits a role word.
+func fitsRole(param, role string) bool {
+	for _, part := range strings.Split(param, "_") {
+		if slices.Contains(roleWords[role], part) {
 			return true
 		}
 	}
@@ -194,25 +291,87 @@ func (f facts) fill(sch map[string]any) (map[string]any, []string) {
 	}
 	sort.Strings(names)
 	args := map[string]any{}
-	var missing []string
-	usedQuoted := map[int]bool{}
-	for _, name := range names {
-		ps, _ := props[name].(map[string]any)
-		fits := func(any) bool { return false }
+	fitsFor := func(name string) func(any) bool {
 		if compiled != nil {
 			if psc, ok := compiled.Property(name); ok {
-				fits = func(v any) bool { return psc.Validate(v) == nil }
+				return func(v any) bool { return psc.Validate(v) == nil }
 			}
 		}
-		if v, ok := f.valueFor(name, ps, usedQuoted, fits); ok {
+		return func(any) bool { return false }
+	}
+	var open []string // string parameters still without a value
+	for _, name := range names {
+		ps, _ := props[name].(map[string]any)
+		if v, ok := f.valueFor(name, ps, fitsFor(name)); ok {
 			args[name] = v
 			continue
 		}
-		if required[name] {
+		if typ, _ := ps["type"].(string); typ == "string" || typ == "" {
+			open = append(open, name)
+		}
+	}
+	f.placeQuoted(args, open, fitsFor)
+	var missing []string
+	for _, name := range names {
+		if _, ok := args[name]; !ok && required[name] {
 			missing = append(missing, name)
 		}
 	}
 	return args, missing
+}
+
+// placeQuoted gives quoted values to the open parameters: each value to
+// the one parameter the word before it names ("with content", "named",
+// "the file"); then one value left for one parameter left goes there.
+// Anything else is not guessed: two values with nothing to tell them
+// apart stay unplaced.
+func (f facts) placeQuoted(args map[string]any, open []string, fitsFor func(string) func(any) bool) {
+	var unused []int
+	for i, q := range f.quoted {
+		if (q != f.from || f.roles[i] != "from") && (q != f.to || f.roles[i] != "to") {
+			unused = append(unused, i)
+		}
+	}
+	take := func(name string, i int) {
+		args[name] = f.quoted[i]
+		open = slices.DeleteFunc(open, func(n string) bool { return n == name })
+		unused = slices.DeleteFunc(unused, func(j int) bool { return j == i })
+	}
+	for _, i := range slices.Clone(unused) {
+		if f.roles[i] == "" {
+			continue
+		}
+		var fit []string
+		for _, name := range open {
+			if fitsRole(name, f.roles[i]) && fitsFor(name)(f.quoted[i]) {
+				fit = append(fit, name)
+			}
+		}
+		if len(fit) == 1 {
+			take(fit[0], i)
+		}
+	}
+	if len(open) == 1 && len(unused) == 1 && fitsFor(open[0])(f.quoted[unused[0]]) {
+		take(open[0], unused[0])
+	}
+}
+
+// loose lists the quoted values a call's arguments do not hold: values the
+// user gave that fill could not place.
+func (f facts) loose(args map[string]any) []string {
+	var out []string
+	for _, q := range f.quoted {
+		placed := q == f.from || q == f.to
+		for _, v := range args {
+			if s, ok := v.(string); ok && s == q {
+				placed = true
+			}
+		}
+		if !placed {
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 // pair returns the value of "key = value". The key of a pair takes in the
@@ -234,7 +393,7 @@ func (f facts) pair(key string) (string, bool) {
 	return f.pairs[found[0]], true
 }
 
-func (f facts) valueFor(name string, ps map[string]any, usedQuoted map[int]bool, fits func(any) bool) (any, bool) {
+func (f facts) valueFor(name string, ps map[string]any, fits func(any) bool) (any, bool) {
 	typ, _ := ps["type"].(string)
 	if typ == "number" || typ == "integer" || typ == "boolean" {
 		// "name = value" names the value; otherwise the first number that
@@ -311,12 +470,6 @@ func (f facts) valueFor(name string, ps map[string]any, usedQuoted map[int]bool,
 	case has("end", "to", "destination", "dest", "dropoff", "target"):
 		if f.to != "" && fits(f.to) {
 			return f.to, true
-		}
-	}
-	for i, q := range f.quoted {
-		if !usedQuoted[i] && q != f.from && q != f.to && fits(q) {
-			usedQuoted[i] = true
-			return q, true
 		}
 	}
 	return nil, false

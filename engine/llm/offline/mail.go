@@ -252,7 +252,7 @@ func (b *builder) fileSource(catalog []plan.AppEntry, mailer plan.AppEntry, send
 		}
 	}
 	for _, c := range found {
-		if b.f.mentions(c.a.App) {
+		if b.f.mentions(c.a.App) != mentionNone {
 			return c.a, c.fn, true
 		}
 	}

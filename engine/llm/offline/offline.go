@@ -88,43 +88,71 @@ func textReply(s string) *llms.ContentResponse {
 	return &llms.ContentResponse{Choices: []*llms.ContentChoice{{Content: s, StopReason: "stop"}}}
 }
 
-// Plan writes a plan for a planner request.
+// Plan writes a plan for a planner request. A query it cannot represent
+// gets a plan with no steps and an answer that says why (Refused).
 func Plan(req planner.Request) (string, error) {
 	// Everything read off the query ends up in a JSON plan, where bad UTF-8
 	// would turn into longer U+FFFD runes behind the size checks' back.
 	req.Query = strings.ToValidUTF8(req.Query, "\uFFFD")
-	f := readFacts(req.Query)
+	b := &builder{f: readFacts(req.Query), query: req.Query}
+	b.plan(req.Catalog)
+	if reason := b.refusal(req.Catalog); reason != "" {
+		b.refuse(reason)
+	}
+	return b.json()
+}
+
+func (b *builder) plan(catalog []plan.AppEntry) {
+	if w, app := nearMiss(instruction(b.query), catalog); w != "" {
+		b.refuse(fmt.Sprintf("it names %q, which is not an installed app (did you mean %s?).", w, app))
+		return
+	}
 	// Mail and file queries first: they chain apps ("send … with the file
 	// from drive"), which matching app names alone would not.
-	if b := (&builder{f: f, query: req.Query}); b.mail(req.Catalog) {
-		return b.json()
+	if b.mail(catalog) {
+		return
 	}
-	var mentioned []plan.AppEntry
-	for _, a := range req.Catalog {
-		if f.mentions(a.App) {
-			mentioned = append(mentioned, a)
-		}
-	}
+	mentioned := mentionedApps(b.f, catalog)
 	if len(mentioned) == 0 {
 		// No app named: take the function whose name the query matches
 		// best, if one matches clearly.
-		if a, fn, ok := bestFunction(f, req.Catalog); ok {
+		if a, fn, ok := bestFunction(b.f, catalog); ok {
 			mentioned = []plan.AppEntry{{App: a.App, Kind: a.Kind, Functions: []plan.FunctionEntry{fn}}}
 		}
 	}
-	b := &builder{f: f, query: req.Query}
 	if len(mentioned) == 0 {
 		b.p.Answer = "The " + Label + " found no installed app for this query. Name an app (" +
-			strings.Join(appIDs(req.Catalog), ", ") + ") or configure an LLM with --llm."
-		return b.json()
+			strings.Join(appIDs(catalog), ", ") + ") or configure an LLM with --llm."
+		return
 	}
-	if op := f.superlative(); op != "" && len(mentioned) >= 2 && b.compare(mentioned, op) {
-		return b.json()
+	if op := b.f.superlative(); op != "" && len(mentioned) >= 2 && b.compare(mentioned, op) {
+		return
 	}
 	for _, a := range mentioned {
-		b.useApp(a)
+		if reason := b.useApp(a); reason != "" {
+			b.refuse(reason)
+			return
+		}
 	}
-	return b.json()
+}
+
+// mentionedApps are the apps the query names. A plain word that is also an
+// app's id counts only when no app is named outright: in "list my files in
+// drive" the app is drive, whatever else is installed.
+func mentionedApps(f facts, catalog []plan.AppEntry) []plan.AppEntry {
+	var named, words []plan.AppEntry
+	for _, a := range catalog {
+		switch f.mentions(a.App) {
+		case mentionName:
+			named = append(named, a)
+		case mentionWord:
+			words = append(words, a)
+		}
+	}
+	if len(named) > 0 {
+		return named
+	}
+	return words
 }
 
 type builder struct {
@@ -197,11 +225,13 @@ func (b *builder) compare(apps []plan.AppEntry, op string) bool {
 }
 
 // useApp adds the steps for one app: the functions the query names, or the
-// only function, or an agent step when arguments cannot be read off the query.
-func (b *builder) useApp(a plan.AppEntry) {
+// only function, or an agent step when arguments cannot be read off the
+// query. It returns a reason to refuse the query when the function is a
+// write whose arguments the query gives but does not tell apart.
+func (b *builder) useApp(a plan.AppEntry) string {
 	if len(a.Functions) == 0 {
 		b.agent(a.App)
-		return
+		return ""
 	}
 	var chosen []plan.FunctionEntry
 	bestScore := 0
@@ -217,17 +247,30 @@ func (b *builder) useApp(a plan.AppEntry) {
 	}
 	if len(chosen) != 1 {
 		b.agent(a.App)
-		return
+		return ""
 	}
 	fn := chosen[0]
 	args, missing := b.f.fill(fn.Input)
 	if len(missing) > 0 {
+		if loose := b.f.loose(args); fn.Effect == "write" && len(loose) > 0 {
+			return fmt.Sprintf("it gives %s but does not say which is %s of %s.%s (say \"from … to …\", \"named …\", \"with content …\").",
+				quoteList(loose), strings.Join(missing, " or "), a.App, fn.Name)
+		}
 		b.agent(a.App)
-		return
+		return ""
 	}
 	id := b.id("s")
 	b.p.Steps = append(b.p.Steps, plan.Step{ID: id, App: a.App, Function: fn.Name, Args: rawArgs(args)})
 	b.answer = append(b.answer, fmt.Sprintf("%s %s: %s", a.App, words(fn.Name), fields(id, fn.Output)))
+	return ""
+}
+
+func quoteList(vs []string) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = fmt.Sprintf("%q", v)
+	}
+	return strings.Join(q, ", ")
 }
 
 func (b *builder) agent(app string) {
