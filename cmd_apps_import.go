@@ -258,7 +258,7 @@ func importOne(reg *apps.Registry, s server, f *importFlags, stdio IO) error {
 	}
 	defer os.RemoveAll(tmp)
 	fmt.Fprintf(stdio.Out, "Starting %s in the sandbox to read its tools…\n", id)
-	l := &launch.Launcher{StartTimeout: 60 * time.Second, CallTimeout: 60 * time.Second}
+	l := &launch.Launcher{StartTimeout: 60 * time.Second, CallTimeout: 60 * time.Second, AllowWeaker: f.weaker}
 	conn, err := l.Launch(ctx, apps.LaunchMCP(id, c, f.domains, installDir, sandbox.DataPath, stdio.Getenv), tmp)
 	if err != nil {
 		return fmt.Errorf("start the server: %w", err)

@@ -35,7 +35,7 @@ func runApps(t *testing.T, data, stdin string, args ...string) (int, string, str
 	t.Helper()
 	var out, errOut bytes.Buffer
 	env := func(string) string { return "" }
-	full := append([]string{args[0], "--data", data}, args[1:]...)
+	full := append(append([]string{args[0], "--data", data}, weakerFlags()...), args[1:]...)
 	code := Apps(full, IO{In: strings.NewReader(stdin), Out: &out, Err: &errOut, Getenv: env})
 	return code, out.String(), errOut.String()
 }

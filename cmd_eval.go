@@ -44,6 +44,7 @@ line per scenario or case on stderr as it goes.`,
 type evalOpts struct {
 	suite     string
 	sandboxed bool
+	weaker    bool
 	jsonPath  string
 	only      string
 	dir       string
@@ -55,8 +56,9 @@ type evalOpts struct {
 	timeout   time.Duration
 }
 
-func (o *evalOpts) flags(fs *flag.FlagSet, _ IO) {
+func (o *evalOpts) flags(fs *flag.FlagSet, stdio IO) {
 	fs.BoolVar(&o.sandboxed, "sandbox", false, "run every app in its sandboxed worker process (default: in-process, same app code)")
+	registerWeaker(fs, &o.weaker, stdio.Getenv)
 	fs.StringVar(&o.jsonPath, "json", "", "also write the full results as JSON to this `FILE`")
 	fs.IntVar(&o.parallel, "parallel", 1, "run this many scenarios or cases at once (the tables are the same)")
 	switch o.suite {
@@ -97,7 +99,7 @@ func (o *evalOpts) run(_ []string, stdio IO) int {
 		fmt.Fprintf(stdio.Err, "%s: --parallel %d: want 1 or more\n", name, o.parallel)
 		return ExitUsage
 	}
-	eo := evaluation.Options{Sandboxed: o.sandboxed, Parallel: o.parallel}
+	eo := evaluation.Options{Sandboxed: o.sandboxed, AllowWeakerSandbox: o.weaker, Parallel: o.parallel}
 	if o.off != "" {
 		var off []defence.Name
 		for _, n := range strings.Split(o.off, ",") {
@@ -322,7 +324,7 @@ func vanillaOpener(c *common, e *engine.Engine, stdio IO) (func(ctx context.Cont
 		model = m
 	}
 	v, err := vanilla.New(vanilla.Config{
-		Catalog: e.Catalog(), Launcher: &launch.Launcher{}, Model: model, Info: info,
+		Catalog: e.Catalog(), Launcher: &launch.Launcher{AllowWeaker: c.weaker}, Model: model, Info: info,
 		AppsDir: filepath.Join(c.data, "apps"), Memory: &vanilla.FileMemory{Dir: filepath.Join(c.data, "vanilla")},
 	})
 	if err != nil {

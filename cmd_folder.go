@@ -27,6 +27,9 @@ type common struct {
 	// planning: the command takes --llm (it plans queries), so the
 	// engine's model matters to it.
 	planning bool
+	// weaker lets apps start in a sandbox missing layers the host cannot
+	// give (cgroups, a private /proc, Landlock at its floor).
+	weaker bool
 }
 
 // register defines --data, --user and --llm.
@@ -36,10 +39,17 @@ func (c *common) register(fs *flag.FlagSet, env func(string) string) {
 	fs.StringVar(&c.llm, "llm", envOr(env, "ISOLATEGPT_LLM", "offline"), "model: offline | openai:MODEL | anthropic:MODEL | ollama:MODEL; env ISOLATEGPT_LLM")
 }
 
-// registerData defines --data and --user, for commands that plan nothing.
+// registerData defines --data, --user and --allow-weaker-sandbox, for
+// commands that plan nothing.
 func (c *common) registerData(fs *flag.FlagSet, env func(string) string) {
 	fs.StringVar(&c.data, "data", DefaultDataDir(env), "data folder (store, apps' folders, log); env ISOLATEGPT_DATA")
 	fs.StringVar(&c.user, "user", envOr(env, "ISOLATEGPT_USER", "default"), "user id (letters, digits, _ . -)")
+	registerWeaker(fs, &c.weaker, env)
+}
+
+// registerWeaker defines --allow-weaker-sandbox.
+func registerWeaker(fs *flag.FlagSet, v *bool, env func(string) string) {
+	fs.BoolVar(v, "allow-weaker-sandbox", envOr(env, "ISOLATEGPT_ALLOW_WEAKER_SANDBOX", "") == "1", "start apps even where this host cannot give every sandbox layer (see isolategpt sandbox status); env ISOLATEGPT_ALLOW_WEAKER_SANDBOX=1")
 }
 
 func envOr(env func(string) string, key, def string) string {
@@ -87,6 +97,7 @@ type served struct {
 	engine  *engine.Engine
 	data    string
 	llm     string
+	weaker  bool
 	session *control.Session
 	// observe hears what served commands do (the TUI shows it).
 	observe func(any)
@@ -128,6 +139,12 @@ func (c *common) withEngine(stdio IO, name string, o holdOptions, fn func(e *eng
 		}
 		if c.model() != s.llm && c.planning {
 			s.session.Unserved(fmt.Sprintf("it plans with --llm %s, and this command asks for %s", s.llm, c.model()))
+			return ExitUsage
+		}
+		// Its apps' sandbox is as strong as the user chose for them, both
+		// ways.
+		if c.weaker != s.weaker {
+			s.session.Unserved(fmt.Sprintf("it starts apps with --allow-weaker-sandbox=%v, and this command asks for %v", s.weaker, c.weaker))
 			return ExitUsage
 		}
 		return fn(s.engine)
@@ -188,7 +205,11 @@ func (c *common) request(stdio IO) control.Request {
 	// The holder reads this environment instead of its own; what this
 	// command resolved from its own (the folder, user and model) goes
 	// first-hand.
-	env := append(os.Environ(), "ISOLATEGPT_DATA="+c.data, "ISOLATEGPT_USER="+c.user)
+	weaker := "0"
+	if c.weaker {
+		weaker = "1"
+	}
+	env := append(os.Environ(), "ISOLATEGPT_DATA="+c.data, "ISOLATEGPT_USER="+c.user, "ISOLATEGPT_ALLOW_WEAKER_SANDBOX="+weaker)
 	if c.planning {
 		env = append(env, "ISOLATEGPT_LLM="+c.llm)
 	}
@@ -204,7 +225,7 @@ func (c *common) hold(h *control.Holder, stdio IO, name string, o holdOptions, f
 		fmt.Fprintf(stdio.Err, "isolategpt %s: %v\n", name, err)
 		return ExitUsage
 	}
-	s := &served{engine: e, data: c.data, llm: c.model(), observe: o.observe}
+	s := &served{engine: e, data: c.data, llm: c.model(), weaker: c.weaker, observe: o.observe}
 	serve := func(ctx context.Context, sess *control.Session) int { return serveCommand(ctx, sess, s) }
 	so := control.ServeOptions{Logger: e.Logger().With("component", "control")}
 	if o.observe != nil {
@@ -245,7 +266,7 @@ func (c *common) open(stdio IO) (*engine.Engine, func(), error) {
 	// one a process that does not take it has open (an isolategpt of
 	// before the lock, a tool): wait a moment, then say so plainly.
 	for start := time.Now(); ; {
-		e, err = engine.New(engine.Config{DataDir: c.data, LLM: c.model(), Getenv: stdio.Getenv, Logger: logger})
+		e, err = engine.New(engine.Config{DataDir: c.data, LLM: c.model(), Getenv: stdio.Getenv, Logger: logger, AllowWeakerSandbox: c.weaker})
 		if err == nil || !strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			break
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isolategpt/isolategpt/sandbox/cgroup"
+	"github.com/isolategpt/isolategpt/sandbox/hubtest"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
 )
 
@@ -85,6 +87,16 @@ const asMain = "ISOLATEGPT_TEST_AS_MAIN"
 
 // TestMain lets this test binary serve as the sandbox worker, and as
 // isolategpt when asMain is set.
+// weakerFlags opts into a weaker sandbox where this host cannot give the
+// hub its cgroups (an ordinary user on cgroup v1): without it no app
+// starts there, which TestSandboxRunNeedsConsent checks.
+func weakerFlags() []string {
+	if len(cgroup.Detect().Missing()) > 0 {
+		return []string{"--allow-weaker-sandbox"}
+	}
+	return nil
+}
+
 func TestMain(m *testing.M) {
 	if code, ok := worker.Dispatch(os.Args[1:]); ok {
 		os.Exit(code)
@@ -92,5 +104,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asMain) == "1" {
 		os.Exit(run(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	hubtest.Cleanup()
+	os.Exit(code)
 }

@@ -56,7 +56,11 @@ type Config struct {
 	Builtins []*specs.Manifest
 	// Launcher starts apps; nil means sandboxed workers (sandbox/launch).
 	Launcher sandbox.Launcher
-	Logger   *slog.Logger
+	// AllowWeakerSandbox lets sandboxed workers start where the host
+	// cannot give every layer (--allow-weaker-sandbox); SandboxStatus
+	// says which are missing.
+	AllowWeakerSandbox bool
+	Logger             *slog.Logger
 	// Defences is which of the hub's defences are on; the zero value has
 	// every one on. Only the evaluation's ablation switches any off.
 	Defences defence.Set
@@ -83,6 +87,8 @@ type Engine struct {
 	hub     *actor.PID
 	perms   *actor.PID
 	logger  *slog.Logger
+	// launcher starts the apps' workers.
+	launcher sandbox.Launcher
 	// tempApps is the apps' folder of an in-memory engine, removed on Close.
 	tempApps string
 }
@@ -148,12 +154,13 @@ func New(cfg Config) (*Engine, error) {
 	launcher := cfg.Launcher
 	if launcher == nil {
 		// Every app in its own confined worker process, its egress audited.
-		l := &launch.Launcher{Logger: logger.With("component", "sandbox"), Egress: egressAudit(audit)}
+		l := &launch.Launcher{Logger: logger.With("component", "sandbox"), Egress: egressAudit(audit), AllowWeaker: cfg.AllowWeakerSandbox}
 		if !cfg.Defences.On(defence.OutputCap) {
 			l.MaxMessageBytes = UncappedOutputBytes
 		}
 		launcher = l
 	}
+	e.launcher = launcher
 	actorLogger := logger.With("component", "actor")
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLogger }))
 	e.root, err = e.system.Root.SpawnNamed(root.Props(root.Deps{
@@ -251,6 +258,23 @@ func (e *Engine) Close() error {
 		_ = os.RemoveAll(e.tempApps)
 	}
 	return e.store.Close()
+}
+
+// SandboxStatus is every layer of the apps' sandbox, enforced or not: as
+// the last worker got them, or, before any, as a probe worker gets them.
+// Nil when apps do not run in sandboxed workers.
+func (e *Engine) SandboxStatus(ctx context.Context) []sandbox.Layer {
+	l, ok := e.launcher.(interface {
+		Layers() []sandbox.Layer
+		Status(context.Context) []sandbox.Layer
+	})
+	if !ok {
+		return nil
+	}
+	if ls := l.Layers(); ls != nil {
+		return ls
+	}
+	return l.Status(ctx)
 }
 
 // Store is the engine's store (for the audit command and tests).

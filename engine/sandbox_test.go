@@ -8,6 +8,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/sandbox/inproc"
 	"github.com/isolategpt/isolategpt/sandbox/launch"
 	"github.com/isolategpt/isolategpt/sandbox/wire"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
@@ -71,5 +72,23 @@ func TestAWorkerKilledByALimitFailsOnlyItsStep(t *testing.T) {
 	}
 	if st := stepOf(t, a, "s1"); st.Status != msg.StatusOK {
 		t.Errorf("the hub stopped answering after a worker died: %+v", st)
+	}
+}
+
+// The engine tells its front ends every layer of the apps' sandbox (the TUI
+// names the missing ones): with workers, every layer, found by a probe
+// before the first app starts; in process, none.
+func TestSandboxStatusReportsEveryLayer(t *testing.T) {
+	e := newEngine(t, Config{AllowWeakerSandbox: true})
+	layers := e.SandboxStatus(t.Context())
+	var names []string
+	for _, l := range layers {
+		names = append(names, l.Name)
+	}
+	if strings.Join(names, ",") != strings.Join(sandbox.LayerOrder, ",") {
+		t.Errorf("layers %v, want %v", names, sandbox.LayerOrder)
+	}
+	if ls := newEngine(t, Config{Launcher: inproc.Launcher{}}).SandboxStatus(t.Context()); ls != nil {
+		t.Errorf("in-process apps report sandbox layers: %+v", ls)
 	}
 }

@@ -35,6 +35,9 @@ type Options struct {
 	// apps run in this process (faster, same app code, no isolation of the
 	// app from the hub — the tables say which).
 	Sandboxed bool
+	// AllowWeakerSandbox starts workers where the host cannot give every
+	// layer of the sandbox.
+	AllowWeakerSandbox bool
 	// TempDir is where each run's data folder is made ("" = os.TempDir).
 	TempDir string
 	// Defences is which of the isolated architecture's defences are on;
@@ -106,7 +109,7 @@ func (o Options) launcher(callTimeout time.Duration) sandbox.Launcher {
 	if !o.Sandboxed {
 		return inproc.Launcher{}
 	}
-	l := &launch.Launcher{CallTimeout: callTimeout}
+	l := &launch.Launcher{CallTimeout: callTimeout, AllowWeaker: o.AllowWeakerSandbox}
 	if !o.Defences.On(defence.OutputCap) {
 		l.MaxMessageBytes = engine.UncappedOutputBytes
 	}

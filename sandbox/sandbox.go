@@ -57,15 +57,24 @@ const (
 
 // App is what a launcher needs to start one app: hub-authored facts taken
 // from the app's pinned manifest, never from the app.
+//
+// What an MCP server finds in its sandbox (sandbox/launch): a root holding
+// only the system's programs and libraries (/usr, /bin, /lib…, TLS roots,
+// no other host configuration), /proc of its own pid namespace, /dev
+// (null, zero, full, random, urandom), its folder at DataPath (HOME, its
+// working folder, never executable) and /tmp (TMPDIR); PATH is
+// /usr/local/bin:/usr/bin:/bin. Env adds to that.
 type App struct {
 	ID   string
 	Kind string // KindBuiltin or KindMCP
-	// Command is an MCP server's program and arguments; Env is the
-	// environment its manifest allows (KEY=VALUE), nothing else.
+	// Command is an MCP server's program and arguments (a program given by
+	// absolute path is shown read-only at that path); Env is the
+	// environment its manifest allows (KEY=VALUE), added to the base.
 	Command []string
 	Env     []string
-	// ReadOnly are host paths an MCP server may read and execute besides
-	// the system's (its installed files).
+	// ReadOnly are host paths an MCP server may read and run programs from
+	// besides the system's (its installed files), shown at their own
+	// absolute paths.
 	ReadOnly []string
 	// Domains are the eTLD+1 domains the app may reach through the hub's
 	// egress proxy; none means no network at all.
@@ -118,7 +127,8 @@ var ErrDead = errors.New("sandbox: app instance is gone")
 const (
 	CauseTimeout = "timeout" // passed its wall-clock limit
 	CauseOutput  = "output"  // passed its output size limit
-	CauseMemory  = "memory"  // ran out of its address-space limit
+	CauseMemory  = "memory"  // ran out of its memory (cgroup) or address-space limit
+	CauseCPU     = "cpu"     // used up its CPU time, all its processes together
 	CauseSeccomp = "seccomp" // made a forbidden system call
 	CauseCrash   = "crash"   // exited, was killed, or broke its stream
 )

@@ -21,6 +21,7 @@ import (
 	"github.com/isolategpt/isolategpt/engine"
 	"github.com/isolategpt/isolategpt/engine/metrics"
 	"github.com/isolategpt/isolategpt/engine/store"
+	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/tui/apps"
 	"github.com/isolategpt/isolategpt/tui/chat"
 	"github.com/isolategpt/isolategpt/tui/dialog"
@@ -67,6 +68,8 @@ type tickMsg struct{}
 type refreshMsg struct {
 	status *msg.StatusReply
 	snap   metrics.Snapshot
+	// sandbox is every layer of the apps' sandbox (nil without workers).
+	sandbox []sandbox.Layer
 }
 
 type appsMsg struct {
@@ -90,6 +93,9 @@ type Model struct {
 	live          live.Model
 	apps          apps.Model
 	snap          metrics.Snapshot
+	// weaker names the sandbox layers this host does not give (the user
+	// allowed it): shown in the header on every screen.
+	weaker []string
 	// queue holds the prompts waiting for the user; the first one is open
 	// as dialog.
 	queue   []pending
@@ -194,6 +200,7 @@ func (m *Model) refresh() tea.Cmd {
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		r.status, _ = e.Status(sctx)
+		r.sandbox = e.SandboxStatus(sctx)
 		if c != nil {
 			r.snap = c.Snapshot(sctx)
 		}
@@ -259,6 +266,10 @@ func (m *Model) Update(t tea.Msg) (tea.Model, tea.Cmd) {
 	case refreshMsg:
 		if t.status != nil {
 			m.live.SetStatus(t.status)
+		}
+		m.weaker = nil
+		for _, l := range sandbox.Missing(t.sandbox) {
+			m.weaker = append(m.weaker, l.Name)
 		}
 		if m.env.Metrics != nil {
 			m.snap = t.snap
@@ -420,6 +431,9 @@ func (m *Model) View() string {
 		model = "offline model"
 	}
 	header := titleStyle.Render("isolategpt") + faint.Render(" · "+m.env.Session.User()+" · "+model) + "  " + strings.Join(tabs, "")
+	if len(m.weaker) > 0 {
+		header += errStyle.Render("  sandbox weaker, missing: " + strings.Join(m.weaker, ", ") + " (isolategpt sandbox status)")
+	}
 	h := m.bodyHeight()
 	var body string
 	switch {

@@ -1,18 +1,25 @@
 // Package confine applies the sandbox's layers inside the worker, in a fixed
-// order: rlimits → landlock → no_new_privs → (re-exec) → seccomp.
+// order, in two stages:
+//
+//	stage 1 (`worker`, one locked thread, root of its own namespaces)
+//	  descriptors: every one but stdio and the hub's close-on-exec
+//	  rlimits
+//	  minimal root: tmpfs, pivot_root, read-only system folders, /proc of
+//	    its pid namespace, /dev, the app's folder and /tmp as limited tmpfs
+//	  loopback up (only with egress)
+//	  Landlock on this thread (floor: ABI 3), no_new_privs
+//	  capabilities: securebits locked, bounding, ambient and all sets empty
+//	  execve(/proc/self/exe) ──────────────────────────────▶ stage 2
+//	stage 2 (`worker-confined`)
+//	  seccomp(TSYNC) allowlist, then report "ready" and serve
 //
 // Landlock ABI 7 restricts only the calling thread, and go-landlock's
 // all-threads path needs cgo (psx), which hangs in a PID namespace. So the
 // worker restricts one locked thread and then re-executes itself: every
 // thread of the new image descends from that thread and inherits its
-// Landlock domain and no_new_privs. Seccomp is then loaded with
-// SECCOMP_FILTER_FLAG_TSYNC, which the kernel applies to all threads.
-//
-//	stage 1 (`worker`, one locked thread)       stage 2 (`worker-confined`)
-//	  setrlimit ×5                                seccomp(TSYNC) allowlist
-//	  landlock_restrict_self (this thread)        report "ready" to the hub
-//	  prctl(NO_NEW_PRIVS)                         serve the app
-//	  execve(/proc/self/exe) ───────────────────▶
+// Landlock domain, no_new_privs and empty capability sets. Seccomp is then
+// loaded with SECCOMP_FILTER_FLAG_TSYNC, which the kernel applies to all
+// threads.
 package confine
 
 import (
@@ -26,9 +33,15 @@ import (
 	"github.com/isolategpt/isolategpt/sandbox/seccomp"
 )
 
-// ErrNoLandlock is returned when the kernel has no Landlock: the sandbox
-// fails closed rather than run an app without file confinement.
+// ErrNoLandlock is returned when the kernel has no Landlock, or one older
+// than the floor: the sandbox fails closed rather than run an app without
+// file confinement, unless the user opted into a weaker sandbox.
 var ErrNoLandlock = errors.New("confine: landlock is not available")
+
+// LandlockFloor is the oldest Landlock ABI the sandbox accepts: ABI 3 is
+// the first to restrict truncate(2), without which a read-only file could
+// still be emptied.
+const LandlockFloor = 3
 
 // Rlimits sets the worker's resource limits, soft and hard alike. RLIMIT_CPU
 // gets a hard limit one second above the soft one, so the kernel's SIGKILL
@@ -56,15 +69,21 @@ func Rlimits(l policy.Limits) error {
 	return nil
 }
 
-// Paths are what Landlock lets the worker reach. Each is an open file
-// descriptor (O_PATH), so the worker needs no search permission on the
-// parents of its data folder.
+// Paths are what Landlock lets the worker reach, each an open descriptor
+// (O_PATH) in its minimal root.
 type Paths struct {
 	// Exec is the worker binary: read and execute.
 	Exec int
-	// ReadOnly are files or folders to read (and execute).
+	// Root is "/": listed only.
+	Root int
+	// ReadOnly are system folders and grants: read and execute.
 	ReadOnly []int
-	// ReadWrite are folders the worker owns, or files it may write.
+	// Proc is the private /proc (-1 without one): read only.
+	Proc int
+	// Devices are device nodes: read, write, ioctl.
+	Devices []int
+	// ReadWrite are the app's folder and /tmp: everything but execute and
+	// making device nodes.
 	ReadWrite []int
 	// ConnectTCP and BindTCP are the only TCP ports it may connect to and
 	// bind (loopback, in its own network namespace): the egress forwarder's.
@@ -72,12 +91,22 @@ type Paths struct {
 	BindTCP    []uint16
 }
 
-// Landlock restricts the calling OS thread, which must be locked, and sets
-// no_new_privs on it. It returns the kernel's Landlock ABI version.
-func Landlock(p Paths) (int, error) {
+// LandlockABI is the kernel's Landlock ABI version, 0 without Landlock.
+func LandlockABI() int {
 	abi, err := landlockABI()
-	if err != nil || abi < 1 {
-		return 0, ErrNoLandlock
+	if err != nil {
+		return 0
+	}
+	return abi
+}
+
+// Landlock restricts the calling OS thread, which must be locked, and sets
+// no_new_privs on it. A kernel below floor is refused with ErrNoLandlock.
+// It returns the kernel's Landlock ABI version.
+func Landlock(p Paths, floor int) (int, error) {
+	abi := LandlockABI()
+	if abi < 1 || abi < floor {
+		return abi, fmt.Errorf("%w (kernel ABI %d, the sandbox needs %d or later)", ErrNoLandlock, abi, floor)
 	}
 	fs := uint64(1<<13 - 1) // ABI 1: execute … make_sym
 	if abi >= 2 {
@@ -103,7 +132,12 @@ func Landlock(p Paths) (int, error) {
 		return abi, fmt.Errorf("confine: landlock ruleset: %w", err)
 	}
 	defer unix.Close(rs)
-	const fileRead = uint64(unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_READ_FILE)
+	const (
+		fileRead = uint64(unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_READ_FILE)
+		read     = uint64(unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_READ_DIR)
+		device   = uint64(unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE | unix.LANDLOCK_ACCESS_FS_TRUNCATE | unix.LANDLOCK_ACCESS_FS_IOCTL_DEV)
+		noWrite  = uint64(unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_MAKE_CHAR | unix.LANDLOCK_ACCESS_FS_MAKE_BLOCK)
+	)
 	add := func(fd int, access uint64) error {
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
@@ -115,17 +149,26 @@ func Landlock(p Paths) (int, error) {
 		}
 		return landlockAddPath(rs, access&fs, fd)
 	}
-	if err := add(p.Exec, fileRead); err != nil {
-		return abi, fmt.Errorf("confine: landlock exec rule: %w", err)
+	rules := []struct {
+		what   string
+		fds    []int
+		access uint64
+	}{
+		{"exec", []int{p.Exec}, fileRead},
+		{"root", []int{p.Root}, unix.LANDLOCK_ACCESS_FS_READ_DIR},
+		{"read-only", p.ReadOnly, fileRead | unix.LANDLOCK_ACCESS_FS_READ_DIR},
+		{"proc", []int{p.Proc}, read},
+		{"device", p.Devices, device},
+		{"read-write", p.ReadWrite, fs &^ noWrite},
 	}
-	for _, fd := range p.ReadOnly {
-		if err := add(fd, fileRead|unix.LANDLOCK_ACCESS_FS_READ_DIR); err != nil {
-			return abi, fmt.Errorf("confine: landlock read rule: %w", err)
-		}
-	}
-	for _, fd := range p.ReadWrite {
-		if err := add(fd, fs); err != nil {
-			return abi, fmt.Errorf("confine: landlock write rule: %w", err)
+	for _, r := range rules {
+		for _, fd := range r.fds {
+			if fd < 0 {
+				continue
+			}
+			if err := add(fd, r.access); err != nil {
+				return abi, fmt.Errorf("confine: landlock %s rule: %w", r.what, err)
+			}
 		}
 	}
 	if abi >= 4 {

@@ -57,8 +57,12 @@ type Event struct {
 	Reason string
 	At     time.Time
 	// BytesUp counts bytes from app to upstream, BytesDown the other way;
-	// both are set only on the ReasonClosed Event.
+	// both are set only on the ReasonClosed Event (and summed in a
+	// summary).
 	BytesUp, BytesDown int64
+	// Suppressed, in a Limiter's summary Event, counts the Events it held
+	// back; Host, Port and Addr are then the last one's.
+	Suppressed int
 }
 
 // Config is the egress policy and plumbing for one app.

@@ -4,18 +4,20 @@
 // is public.
 //
 // A confined worker's network namespace holds nothing but loopback. The hub
-// serves one Proxy per app on its own Unix socket and bind-mounts that socket
-// into the app's sandbox; inside the sandbox, Forward listens on 127.0.0.1 so
-// the app can use HTTP_PROXY and HTTPS_PROXY as usual. The proxy learns which
-// app is speaking from the socket a connection arrived on, never from
-// anything in the request.
+// serves one Proxy per worker on a control socket only that worker inherits
+// (no socket file exists anywhere: see pass.go); inside the sandbox, Forward
+// listens on 127.0.0.1 so the app can use HTTP_PROXY and HTTPS_PROXY as
+// usual, and hands each connection to the hub over the control socket. The
+// proxy learns which app is speaking from the control socket a connection
+// arrived on, never from anything in the request. A Limiter bounds the audit
+// events one worker can cause.
 //
 //	 worker sandbox (netns: lo only)           hub
 //	+-------------------------------+      +-----------------------------+
 //	| app --HTTPS_PROXY--> Forward  |      | Proxy (one per app)         |
 //	|      127.0.0.1:port    |      |      |  parse -> policy -> resolve |
-//	|                        +------+-unix-+-> check addrs -> dial IP ----+--> internet
-//	|          bind-mounted socket  |      |  audit every attempt        |
+//	|                        +-fd---+-unix-+-> check addrs -> dial IP ----+--> internet
+//	|   inherited control socket    |      |  audit (rate-limited)       |
 //	+-------------------------------+      +-----------------------------+
 //
 // One connection is one tunnel:

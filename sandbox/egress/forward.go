@@ -11,10 +11,10 @@ import (
 
 // Forward runs inside the sandbox: it accepts connections on l (a loopback
 // listener the app's HTTP_PROXY points at) and relays each, byte for byte,
-// to the proxy's Unix socket at socketPath. It adds nothing to the stream;
-// the proxy alone decides. Forward returns nil once ctx ends or l is closed,
-// having closed l and every relayed connection.
-func Forward(ctx context.Context, l net.Listener, socketPath string) error {
+// to a connection to the proxy that dial opens (PassDialer). It adds
+// nothing to the stream; the proxy alone decides. Forward returns nil once
+// ctx ends or l is closed, having closed l and every relayed connection.
+func Forward(ctx context.Context, l net.Listener, dial func(context.Context) (net.Conn, error)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -25,7 +25,6 @@ func Forward(ctx context.Context, l net.Listener, socketPath string) error {
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
 
-	var d net.Dialer
 	var backoff time.Duration
 	for {
 		c, err := l.Accept()
@@ -34,7 +33,7 @@ func Forward(ctx context.Context, l net.Listener, socketPath string) error {
 				return nil
 			}
 			if !retryableAccept(err) {
-				return fmt.Errorf("forward to %s: accept: %w", socketPath, err)
+				return fmt.Errorf("forward to the egress proxy: accept: %w", err)
 			}
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			select {
@@ -51,7 +50,7 @@ func Forward(ctx context.Context, l net.Listener, socketPath string) error {
 			defer c.Close()
 			stopC := context.AfterFunc(ctx, func() { c.Close() })
 			defer stopC()
-			u, err := d.DialContext(ctx, "unix", socketPath)
+			u, err := dial(ctx)
 			if err != nil {
 				return // the app sees its connection closed
 			}

@@ -15,13 +15,25 @@ import (
 // the test if Forward does not return within waitLimit.
 func startForward(t *testing.T, sock string) (string, context.CancelFunc, func() error) {
 	t.Helper()
+	return startForwardDial(t, dialUnix(sock))
+}
+
+func dialUnix(sock string) func(context.Context) (net.Conn, error) {
+	return func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}
+}
+
+func startForwardDial(t *testing.T, dial func(context.Context) (net.Conn, error)) (string, context.CancelFunc, func() error) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- Forward(ctx, l, sock) }()
+	go func() { done <- Forward(ctx, l, dial) }()
 	wait := sync.OnceValue(func() error {
 		select {
 		case err := <-done:
@@ -106,7 +118,7 @@ func TestForwardStops(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
-		go func() { done <- Forward(t.Context(), l, filepath.Join(t.TempDir(), "none.sock")) }()
+		go func() { done <- Forward(t.Context(), l, dialUnix(filepath.Join(t.TempDir(), "none.sock"))) }()
 		l.Close()
 		select {
 		case err := <-done:

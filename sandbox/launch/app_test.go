@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +23,7 @@ func mcpProbe(env ...string) sandbox.App {
 
 func TestMCPAppRunsConfined(t *testing.T) {
 	t.Setenv("OPENAI_API_KEY", "sk-must-not-leak")
-	c := start(t, &Launcher{}, t.TempDir(), mcpProbe("GREETING=hello"))
+	c := start(t, newLauncher(t), t.TempDir(), mcpProbe("GREETING=hello"))
 	tools, err := c.ListTools(t.Context())
 	if err != nil || len(tools) != 1 || tools[0].Name != "try" {
 		t.Fatalf("tools/list = %v, %v", tools, err)
@@ -35,11 +36,6 @@ func TestMCPAppRunsConfined(t *testing.T) {
 		t.Errorf("the server's environment is %q: want its manifest's variables and nothing of the hub's", env.Out)
 	}
 	for _, a := range []probeArgs{
-		{Action: "read", Arg: "/etc/shadow"},
-		{Action: "read", Arg: "/proc/1/environ"},
-		{Action: "connect", Arg: "1.1.1.1:443"},
-		{Action: "ptrace"},
-		{Action: "unshare"},
 		{Action: "proxy", Arg: "example.com:443"}, // no domain, no network
 	} {
 		if r := mustTry(t, c, a.Action, a.Arg, 0); r.OK || r.Err == "" {
@@ -53,18 +49,17 @@ func TestAppWithDomainsReachesOnlyThem(t *testing.T) {
 	loop := netip.MustParseAddr("127.0.0.1")
 	var mu sync.Mutex
 	var events []egress.Event
-	l := &Launcher{
-		Resolver:  fakeResolver{"api.example.com": {loop}, "evil.net": {loop}},
-		AllowAddr: func(a netip.Addr) bool { return a == loop },
-		Ports:     []int{port},
-		Egress: func(a sandbox.App, e egress.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			if a.User != "alice" {
-				t.Errorf("egress of %q attributed to user %q", a.ID, a.User)
-			}
-			events = append(events, e)
-		},
+	l := newLauncher(t)
+	l.Resolver = fakeResolver{"api.example.com": {loop}, "evil.net": {loop}}
+	l.AllowAddr = func(a netip.Addr) bool { return a == loop }
+	l.Ports = []int{port}
+	l.Egress = func(a sandbox.App, e egress.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if a.User != "alice" {
+			t.Errorf("egress of %q attributed to user %q", a.ID, a.User)
+		}
+		events = append(events, e)
 	}
 	target := func(h string) string { return net.JoinHostPort(h, strconv.Itoa(port)) }
 	for _, app := range []sandbox.App{
@@ -135,27 +130,49 @@ func TestLaunchRefusesBadApps(t *testing.T) {
 	}
 }
 
-func TestDataFolderIsAtDataPath(t *testing.T) {
-	// A file in the host's /run that the worker must not see.
-	secret, err := os.CreateTemp("/run", "isolategpt-test-")
-	if err != nil {
-		t.Skipf("cannot write the host's /run here: %v", err)
-	}
-	secret.Close()
-	defer os.Remove(secret.Name())
-	script := `pwd; echo hello > "` + sandbox.DataPath + `/note"; cat "$(pwd)/note"
-cp /bin/true ./prog && ./prog && echo "ran a program from its folder"
-test -e "` + secret.Name() + `" && echo "sees the host's /run"
-exit 0`
-	o := runIn(t, RunSpec{Command: []string{"/bin/sh", "-c", script}})
-	if o.err != nil {
-		t.Fatalf("%v (stderr %q)", o.err, o.stderr)
-	}
-	want := sandbox.DataPath + "\nhello\n"
-	if o.stdout != want {
-		t.Errorf("stdout %q, want %q (stderr %q)", o.stdout, want, o.stderr)
-	}
-	if !strings.Contains(o.stderr, "./prog: Permission denied") {
-		t.Errorf("stderr %q: want the program in the data folder refused", o.stderr)
-	}
+// TestAppFolder: the app finds its host folder's files at sandbox.DataPath,
+// what a call writes is on the host when the call returns (and what it
+// removes is gone), nothing it writes there can run, and the host's own
+// /run is not there.
+func TestAppFolder(t *testing.T) {
+	hubModes(t, func(t *testing.T) {
+		host := filepath.Join(t.TempDir(), "apps", "alice", "probe")
+		if err := os.MkdirAll(filepath.Join(host, "sub"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for name, text := range map[string]string{"kept.txt": "from the host", "sub/gone.txt": "to be removed"} {
+			if err := os.WriteFile(filepath.Join(host, name), []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := start(t, newLauncher(t), host)
+		if r := mustTry(t, c, "read", sandbox.DataPath+"/kept.txt", 0); r.Out != "from the host" {
+			t.Errorf("the host's file inside: %+v", r)
+		}
+		if r := mustTry(t, c, "write", sandbox.DataPath+"/mine", 0); !r.OK {
+			t.Fatalf("the app cannot write its own folder: %s", r.Err)
+		}
+		if b, err := os.ReadFile(filepath.Join(host, "mine")); err != nil || string(b) != "x" {
+			t.Errorf("the app's write is not on the host after its call: %q, %v", b, err)
+		}
+		// The built-in profile may not unlink; an MCP server may.
+		c2 := start(t, newLauncher(t), host, mcpProbe())
+		if r := mustTry(t, c2, "read", sandbox.DataPath+"/mine", 0); r.Out != "x" {
+			t.Errorf("a second worker does not see the first one's write: %+v", r)
+		}
+		script := `rm sub/gone.txt; cp /bin/true ./prog && ./prog && echo "ran a program from its folder"; test -e /run/user && echo "sees the host's /run"; exit 0`
+		o := runWith(t, newLauncher(t), RunSpec{DataDir: host, Command: []string{"/bin/sh", "-c", script}})
+		if o.err != nil {
+			t.Fatalf("%v (stderr %q)", o.err, o.stderr)
+		}
+		if o.stdout != "" || !strings.Contains(o.stderr, "./prog: Permission denied") {
+			t.Errorf("stdout %q, stderr %q: want the program in the app's folder refused, and no host /run", o.stdout, o.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(host, "sub", "gone.txt")); !os.IsNotExist(err) {
+			t.Errorf("a file the command removed is still on the host: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(host, "prog")); err != nil {
+			t.Errorf("the command's copy is not on the host: %v", err)
+		}
+	})
 }

@@ -1,38 +1,42 @@
 // Package launch is the parent side of the sandbox: it starts each app in a
 // worker process (`isolategpt worker`, the same binary re-executed) in new
-// user, mount, pid, ipc, uts and network namespaces with a clean
-// environment, hands it its configuration and its data folder, waits for
-// its set-up report, speaks MCP with it over stdio, and enforces per-call
-// limits by killing the worker.
+// user, mount, pid, ipc, uts and network namespaces and a cgroup of its own,
+// with a clean environment; hands it its configuration and fills its app
+// folder; waits for its set-up report; speaks MCP with it over stdio;
+// enforces per-call limits by killing the worker; and copies its app folder
+// back to the host after each call.
 //
 //	hub (locked OS thread)                  worker
-//	  socketpair, open data folder O_PATH
+//	  cgroup, status socketpair (SEQPACKET)
 //	  clone(NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS|NEWNET), Pdeathsig
-//	  ──config line (fd 3)────────────────▶ stage 1: rlimits, landlock,
-//	                                         no_new_privs, re-exec
-//	                                         stage 2: seccomp
-//	  ◀──status line (fd 3)──────────────── {"ready": true} or the error
-//	  ──initialize / tools/call (fd 0)────▶
-//	  ◀──results (fd 1)────────────────────
+//	  add the worker to its cgroup
+//	  ──config (fd 3)────────────────────▶ stage 1: rlimits, minimal root
+//	  ◀──built + app folder tmpfs (fd)──── (pivot_root, /proc, /dev, tmpfs)
+//	  fill the tmpfs from the host folder
+//	  ──go───────────────────────────────▶ Landlock, capabilities, re-exec
+//	                                        stage 2: seccomp
+//	  ◀──ready (its layers) or the error──
+//	  ──initialize / tools/call (fd 0)───▶
+//	  ◀──results (fd 1)───────────────────
+//	  commit the tmpfs to the host folder, after each call and at the end
 package launch
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
-	"syscall"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/sandbox/cgroup"
 	"github.com/isolategpt/isolategpt/sandbox/egress"
 	"github.com/isolategpt/isolategpt/sandbox/policy"
 	"github.com/isolategpt/isolategpt/sandbox/wire"
@@ -67,8 +71,10 @@ type Launcher struct {
 	StartTimeout time.Duration
 	// MaxMessageBytes caps one message from the worker (its output).
 	MaxMessageBytes int
-	// Egress sees every connection an app's egress proxy allows or
-	// refuses (the engine writes them to the audit log).
+	// Egress sees the connections an app's egress proxy allows or
+	// refuses (the engine writes them to the audit log), at most
+	// egress.DefaultAuditBurst at once and then a few a second; the rest
+	// arrive counted in summary events.
 	Egress func(sandbox.App, egress.Event)
 	// Resolver and AllowAddr override the egress proxy's name resolution
 	// and address check (tests only).
@@ -76,6 +82,18 @@ type Launcher struct {
 	AllowAddr func(netip.Addr) bool
 	Ports     []int
 	Logger    *slog.Logger
+	// AllowWeaker starts workers even where the host cannot give a layer
+	// (cgroups, a private /proc, Landlock at its floor): the user's
+	// explicit choice (--allow-weaker-sandbox). Layers reports what is
+	// missing.
+	AllowWeaker bool
+	// LandlockFloor overrides confine.LandlockFloor (tests).
+	LandlockFloor int
+	// Cgroups is the host's cgroups; nil means cgroup.Detect().
+	Cgroups *cgroup.Host
+
+	mu     sync.Mutex
+	layers []sandbox.Layer
 }
 
 func (l *Launcher) defaults() (exe string, callTimeout, startTimeout time.Duration, maxMsg int) {
@@ -95,7 +113,25 @@ func (l *Launcher) defaults() (exe string, callTimeout, startTimeout time.Durati
 	return
 }
 
-// Launch starts a worker for app with dataDir as its only writable folder.
+// Layers are the layers of the last worker this launcher started, enforced
+// or not; nil before the first.
+func (l *Launcher) Layers() []sandbox.Layer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.layers
+}
+
+func (l *Launcher) setLayers(ls []sandbox.Layer) {
+	l.mu.Lock()
+	l.layers = ls
+	l.mu.Unlock()
+	if m := sandbox.Missing(ls); len(m) > 0 && l.Logger != nil {
+		l.Logger.Warn("sandbox weaker than it should be (allowed by the user)", "missing", fmt.Sprint(m))
+	}
+}
+
+// Launch starts a worker for app; dataDir is the app's folder on the host,
+// the only state it keeps (made if missing).
 func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (sandbox.Conn, error) {
 	app := a.ID
 	_, callTimeout, startTimeout, maxMsg := l.defaults()
@@ -108,26 +144,28 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 	if err != nil {
 		return nil, fmt.Errorf("launch %s: %w", app, err)
 	}
-	stopProxy := func() {}
-	if len(a.Domains) > 0 {
-		var audit func(egress.Event)
-		if l.Egress != nil {
-			audit = func(e egress.Event) { l.Egress(a, e) }
-		}
-		if stopProxy, err = l.serveProxy(proxySpec{Name: app, DataDir: dataDir, Domains: a.Domains, Resolver: l.Resolver, AllowAddr: l.AllowAddr, Ports: l.Ports, Egress: audit}); err != nil {
-			return nil, fmt.Errorf("launch %s: %w", app, err)
-		}
-		cfg.ProxyPort, cfg.ProxySocket = ProxyPort, proxySocket
+	if dataDir == "" {
+		return nil, fmt.Errorf("launch %s: no data folder", app)
+	}
+	var audit func(egress.Event)
+	if l.Egress != nil {
+		audit = func(e egress.Event) { l.Egress(a, e) }
+	}
+	px, err := l.proxy(proxySpec{Name: app, Domains: a.Domains, Resolver: l.Resolver, AllowAddr: l.AllowAddr, Ports: l.Ports, Egress: audit})
+	if err != nil {
+		return nil, fmt.Errorf("launch %s: %w", app, err)
+	}
+	if px != nil {
+		cfg.ProxyPort = ProxyPort
 		if cfg.Command != nil {
 			cfg.Env = append(cfg.Env, proxyEnv()...)
 		}
 	}
-	c, err := l.launch(ctx, cfg, dataDir, callTimeout, startTimeout, wire.Options{MaxMessageBytes: maxMsg, NoRoots: a.NoRoots})
+	c, err := l.launch(ctx, cfg, dataDir, px, callTimeout, startTimeout, wire.Options{MaxMessageBytes: maxMsg, NoRoots: a.NoRoots})
 	if err != nil {
-		stopProxy()
+		px.stop()
 		return nil, err
 	}
-	c.stop = stopProxy
 	return c, nil
 }
 
@@ -149,8 +187,19 @@ func (l *Launcher) appConfig(a sandbox.App) (worker.Config, error) {
 			return cfg, errors.New("an MCP app needs a command")
 		}
 		cfg.Policy = policy.ExternalPolicy()
-		cfg.Policy.ReadOnly = append(cfg.Policy.ReadOnly, a.ReadOnly...)
-		cfg.Command = a.Command
+		if len(a.Domains) > 0 {
+			cfg.Policy = cfg.Policy.WithEgress()
+		}
+		for _, r := range a.ReadOnly {
+			if !filepath.IsAbs(r) {
+				return cfg, fmt.Errorf("read-only path %q must be absolute", r)
+			}
+		}
+		cmd, grants, err := program(a.Command, a.ReadOnly)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Command, cfg.Grants = cmd, grants
 		cfg.Env = append(baseEnv(), a.Env...)
 	default:
 		return cfg, fmt.Errorf("unknown app kind %q", a.Kind)
@@ -162,7 +211,7 @@ func (l *Launcher) appConfig(a sandbox.App) (worker.Config, error) {
 }
 
 // launch spawns a worker with cfg and completes the MCP handshake.
-func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string, callTimeout, startTimeout time.Duration, opts wire.Options) (*conn, error) {
+func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string, px *workerProxy, callTimeout, startTimeout time.Duration, opts wire.Options) (*conn, error) {
 	maxMsg := opts.MaxMessageBytes
 	app := cfg.App
 	inR, inW, err := os.Pipe()
@@ -175,9 +224,13 @@ func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string
 		inW.Close()
 		return nil, fmt.Errorf("launch %s: %w", app, err)
 	}
-	p, status, err := l.spawn(app, dataDir, cfg, inR, outW, nil)
+	p, status, err := l.spawn(spawnSpec{
+		app: app, cfg: cfg, data: dataDir, stdin: inR, stdout: outW, egress: px.workerEnd(),
+		cpuSeconds: cfg.Policy.Limits.CPUSeconds, memoryCap: cfg.Policy.Limits.Memory,
+	})
 	inR.Close()
 	outW.Close()
+	px.started()
 	if err != nil {
 		inW.Close()
 		outR.Close()
@@ -194,110 +247,14 @@ func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string
 	if err != nil {
 		client.Close()
 		p.kill()
+		p.cleanup()
 		return nil, fmt.Errorf("launch %s: initialize: %w%s", app, err, p.why())
 	}
-	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg, stop: func() {}, memLimit: cfg.Policy.Limits.AddressSpace, init: init}, nil
+	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg, px: px, memLimit: cfg.Policy.Limits.AddressSpace, init: init}, nil
 }
 
-// spawn starts a worker with the given stdio (nil stderr means captured),
-// sends it cfg and waits for its ready report. It returns the status socket,
-// still open for the run mode's final report.
-func (l *Launcher) spawn(app, dataDir string, cfg worker.Config, stdin io.Reader, stdout, stderr io.Writer) (*proc, *statusConn, error) {
-	exe, _, startTimeout, _ := l.defaults()
-	uid, gid := hostIDs()
-	dir, err := dataFolder(dataDir, uid, gid)
-	if err != nil {
-		return nil, nil, fmt.Errorf("launch %s: %w", app, err)
-	}
-	defer dir.Close()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("launch %s: status socket: %w", app, err)
-	}
-	sf, childStatus := os.NewFile(uintptr(fds[0]), "status"), os.NewFile(uintptr(fds[1]), "status-child")
-	defer childStatus.Close()
-	// The reader is bounded: a worker's status lines are small.
-	status := &statusConn{f: sf, r: bufio.NewReaderSize(io.LimitReader(sf, 64<<10), 4096)}
-
-	p := &proc{app: app, stderr: &capped{max: maxStderr}, exited: make(chan struct{})}
-	var errOut io.Writer = p.stderr
-	if stderr != nil {
-		errOut = stderr
-	}
-	p.cmd = &exec.Cmd{
-		Path: exe,
-		Args: []string{"isolategpt", worker.Stage1},
-		Env:  []string{}, // no API keys, no hub secrets
-		// No Dir: the child starts in the launching thread's working
-		// folder, the app's (see proc.start).
-		Stdin:      stdin,
-		Stdout:     stdout,
-		Stderr:     errOut,
-		ExtraFiles: []*os.File{childStatus, dir}, // fd 3, fd 4
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags:  Namespaces,
-			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}},
-			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}},
-			// Without Credential the child would stay host root behind
-			// its mapping.
-			Credential: &syscall.Credential{Uid: 0, Gid: 0},
-			Pdeathsig:  syscall.SIGKILL,
-			Setsid:     true,
-		},
-	}
-	if err := p.start(dir); err != nil {
-		status.Close()
-		return nil, nil, fmt.Errorf("launch %s: start worker: %w", app, err)
-	}
-	b, _ := json.Marshal(cfg)
-	st, err := handshake(status, append(b, '\n'), startTimeout)
-	if err == nil && !st.Ready {
-		err = errors.New(st.Error)
-	}
-	if err != nil {
-		status.Close()
-		p.kill()
-		return nil, nil, fmt.Errorf("launch %s: worker set-up: %w%s", app, err, p.why())
-	}
-	_ = status.f.SetDeadline(time.Time{})
-	return p, status, nil
-}
-
-// statusConn is the hub's end of a worker's status socket: one line in
-// (the configuration), one or two lines out (ready, and the run mode's end).
-type statusConn struct {
-	f *os.File
-	r *bufio.Reader
-}
-
-func (s *statusConn) Close() error { return s.f.Close() }
-
-// readLine reads one JSON line into v.
-func (s *statusConn) readLine(v any) error {
-	line, err := s.r.ReadBytes('\n')
-	if err != nil {
-		return fmt.Errorf("no status report: %w", err)
-	}
-	if err := json.Unmarshal(line, v); err != nil {
-		return fmt.Errorf("bad status report: %w", err)
-	}
-	return nil
-}
-
-func handshake(status *statusConn, cfg []byte, timeout time.Duration) (worker.Status, error) {
-	var st worker.Status
-	_ = status.f.SetDeadline(time.Now().Add(timeout))
-	if _, err := status.f.Write(cfg); err != nil {
-		return st, fmt.Errorf("send configuration: %w", err)
-	}
-	err := status.readLine(&st)
-	return st, err
-}
-
-// SandboxIDs is who an app is on the host: the owner its data folder is
-// given to, and the owner files that trusted code puts there for the app
-// must have (the launcher hands over the folder alone, never what is in it:
-// a walk by root over a tree the app controls could be led astray).
+// SandboxIDs is who an app is on the host: the sandbox's root, and the
+// owner of the files in its app folder's tmpfs.
 func SandboxIDs() (uid, gid int) { return hostIDs() }
 
 // hostIDs is who the sandbox's root is on the host: nobody when the hub is
@@ -309,36 +266,15 @@ func hostIDs() (int, int) {
 	return os.Getuid(), os.Getgid()
 }
 
-// dataFolder creates the app's folder, gives it to the sandbox's user, and
-// opens it O_PATH without following a symlink.
-func dataFolder(path string, uid, gid int) (*os.File, error) {
-	if err := os.MkdirAll(path, 0o700); err != nil {
-		return nil, fmt.Errorf("data folder: %w", err)
-	}
-	fd, err := unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("data folder %s: %w", path, err)
-	}
-	if os.Getuid() == 0 {
-		// Only the folder itself: the worker can reach nothing above it.
-		if err := unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH); err != nil {
-			unix.Close(fd)
-			return nil, fmt.Errorf("data folder %s: chown: %w", path, err)
-		}
-	}
-	return os.NewFile(uintptr(fd), path), nil
-}
-
 // conn enforces per-call limits on a worker's connection: a call past its
 // wall-clock limit, or a reply past the size cap, kills the worker, and the
-// error names the limit.
+// error names the limit. After each call the app's folder is saved.
 type conn struct {
 	inner       sandbox.Conn
 	p           *proc
 	callTimeout time.Duration
 	maxMsg      int
-	// stop ends what lives only as long as the worker (its egress proxy).
-	stop func()
+	px          *workerProxy
 	// memLimit is the worker's address-space limit, for error messages.
 	memLimit uint64
 	// init is the app's answer to initialize.
@@ -362,12 +298,20 @@ func (c *conn) CallTool(ctx context.Context, name string, args json.RawMessage) 
 		// A call given up on may still be running in the worker: kill it
 		// rather than let it go on working, or hang, unwatched.
 		c.p.kill()
+		c.p.cleanup()
 		if ctx.Err() == nil {
 			return nil, &sandbox.DeadError{Cause: sandbox.CauseTimeout, Msg: fmt.Sprintf("%s.%s passed its %s wall-clock limit; worker killed", c.p.app, name, c.callTimeout)}
 		}
 		return nil, &sandbox.DeadError{Cause: sandbox.CauseTimeout, Msg: fmt.Sprintf("%s.%s was given up on by the hub (%v); worker killed", c.p.app, name, ctx.Err())}
 	}
-	return out, c.fail(ctx, err)
+	if err := c.fail(ctx, err); err != nil {
+		return nil, err
+	}
+	// What the call wrote is on the host before its result is.
+	if err := c.p.commit(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // fail classifies an error: a tool error is the app's own answer; anything
@@ -375,17 +319,24 @@ func (c *conn) CallTool(ctx context.Context, name string, args json.RawMessage) 
 func (c *conn) fail(ctx context.Context, err error) error {
 	var te *sandbox.ToolError
 	if err == nil || errors.As(err, &te) {
+		if err != nil {
+			if cerr := c.p.commit(); cerr != nil {
+				return cerr
+			}
+		}
 		return err
 	}
 	if errors.Is(err, wire.ErrTooLarge) {
 		c.p.kill()
+		c.p.cleanup()
 		return &sandbox.DeadError{Cause: sandbox.CauseOutput, Msg: fmt.Sprintf("%s's output passed the %d-byte limit; worker killed", c.p.app, c.maxMsg)}
 	}
 	if errors.Is(err, wire.ErrBroken) || !c.p.alive() {
 		c.p.kill()
 		why := c.p.why()
 		cause := c.p.cause()
-		if cause == sandbox.CauseMemory {
+		c.p.cleanup()
+		if cause == sandbox.CauseMemory && c.p.limit() == "" {
 			return &sandbox.DeadError{Cause: cause, Msg: fmt.Sprintf("%s passed its %d MiB memory (address-space) limit; worker died%s", c.p.app, c.memLimit>>20, why)}
 		}
 		return &sandbox.DeadError{Cause: cause, Msg: fmt.Sprintf("%s: %v%s", c.p.app, err, why)}
@@ -399,9 +350,10 @@ func (c *conn) PID() int { return c.p.cmd.Process.Pid }
 func (c *conn) Close() error {
 	err := c.inner.Close()
 	c.p.kill()
-	c.stop()
+	cerr := c.p.cleanup()
+	c.px.stop()
 	if errors.Is(err, sandbox.ErrClosed) {
-		return nil
+		err = nil
 	}
-	return err
+	return errors.Join(err, cerr)
 }

@@ -10,12 +10,13 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/sandbox/appdir"
+	"github.com/isolategpt/isolategpt/sandbox/cgroup"
 )
 
-// proc is one worker process.
+// proc is one worker process, with what lives as long as it: its cgroup
+// and its app folder's tmpfs.
 type proc struct {
 	app     string
 	cmd     *exec.Cmd
@@ -23,28 +24,34 @@ type proc struct {
 	exited  chan struct{}
 	waitErr error
 	once    sync.Once
+
+	group *cgroup.Group
+	// data is the worker's app folder (its tmpfs, open), committed to
+	// dataDir on the host; nil when the folder dies with the worker.
+	data      *os.File
+	dataDir   string
+	dataLimit appdir.Limits
+	// seen is what this worker's copy knows of the host folder (guarded
+	// by commitM).
+	seen    appdir.Seen
+	commitM sync.Mutex
+
+	cpuSeconds, memoryCap uint64
+	// limitHit holds the cause when watch killed the worker.
+	limitHit  chan string
+	hit       string
+	hitOnce   sync.Once
+	cleanOnce sync.Once
 }
 
 // start forks on a goroutine locked to its OS thread for the worker's whole
 // life: Pdeathsig fires when the thread that started the child exits.
-//
-// That thread first takes a working folder of its own (unshare CLONE_FS)
-// and enters dir. clone(CLONE_NEWNS) moves the child's working folder to
-// its copy in the new mount namespace, so getcwd works in the worker; a
-// folder entered later through an inherited descriptor would belong to the
-// hub's namespace and be unreachable from the worker's root, and programs
-// such as Node.js refuse to start without a working folder.
-func (p *proc) start(dir *os.File) error {
+func (p *proc) start() error {
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		// Never unlocked: the goroutine ends after Wait and its thread
-		// with it, cwd and all.
-		if err := enter(dir); err != nil {
-			started <- err
-			close(p.exited)
-			return
-		}
+		// with it.
 		if err := p.cmd.Start(); err != nil {
 			started <- err
 			close(p.exited)
@@ -57,15 +64,39 @@ func (p *proc) start(dir *os.File) error {
 	return <-started
 }
 
-// enter gives the calling (locked) thread its own working folder, dir.
-func enter(dir *os.File) error {
-	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return fmt.Errorf("own working folder: %w", err)
+// watch enforces the limits that hold for the worker as a whole: once all
+// its processes together have used its CPU time (forking does not reset a
+// cgroup's count, as it does RLIMIT_CPU's), or once the kernel has killed
+// one of them for the group's memory, the whole worker is killed.
+func (p *proc) watch() {
+	p.limitHit = make(chan string, 1)
+	_, counts := p.group.CPUTime()
+	if !counts && !p.group.HasMemory() {
+		return
 	}
-	if err := unix.Fchdir(int(dir.Fd())); err != nil {
-		return fmt.Errorf("enter data folder: %w", err)
-	}
-	return nil
+	limit := time.Duration(p.cpuSeconds) * time.Second
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.exited:
+				return
+			case <-t.C:
+				var hit string
+				if used, ok := p.group.CPUTime(); ok && p.cpuSeconds > 0 && used > limit {
+					hit = sandbox.CauseCPU
+				} else if p.group.OOMKilled() {
+					hit = sandbox.CauseMemory
+				}
+				if hit != "" {
+					p.limitHit <- hit
+					p.kill()
+					return
+				}
+			}
+		}
+	}()
 }
 
 func (p *proc) kill() {
@@ -75,6 +106,36 @@ func (p *proc) kill() {
 		}
 	})
 	<-p.exited
+}
+
+// commit copies the worker's app folder to the host. The worker may still
+// be writing: what it writes later is in the next commit.
+func (p *proc) commit() error {
+	if p.data == nil {
+		return nil
+	}
+	p.commitM.Lock()
+	defer p.commitM.Unlock()
+	if err := appdir.Commit(p.data, p.dataDir, appdir.Owner{UID: -1}, p.dataLimit, p.seen); err != nil {
+		return fmt.Errorf("%s's folder was not all saved: %w", p.app, err)
+	}
+	return nil
+}
+
+// cleanup, after the worker is dead, saves its folder a last time and
+// releases its tmpfs and cgroup.
+func (p *proc) cleanup() error {
+	var err error
+	p.cleanOnce.Do(func() {
+		err = p.commit()
+		if p.data != nil {
+			p.data.Close()
+		}
+		if gerr := p.group.Remove(); gerr != nil && err == nil {
+			err = gerr
+		}
+	})
+	return err
 }
 
 func (p *proc) alive() bool {
@@ -95,6 +156,12 @@ func (p *proc) why() string {
 		return ""
 	}
 	var b strings.Builder
+	switch p.limit() {
+	case sandbox.CauseCPU:
+		fmt.Fprintf(&b, "; killed: its processes together used its %d s of CPU time", p.cpuSeconds)
+	case sandbox.CauseMemory:
+		fmt.Fprintf(&b, "; killed: its processes together passed its %d MiB memory limit", p.memoryCap>>20)
+	}
 	if ps := p.cmd.ProcessState; ps != nil {
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			switch ws.Signal() {
@@ -115,12 +182,32 @@ func (p *proc) why() string {
 	return b.String()
 }
 
+// limit is the group limit watch killed the worker for, or "".
+func (p *proc) limit() string {
+	p.hitOnce.Do(func() {
+		if p.limitHit == nil {
+			return
+		}
+		select {
+		case p.hit = <-p.limitHit:
+		default:
+		}
+	})
+	if p.hit == "" && p.group.OOMKilled() {
+		return sandbox.CauseMemory
+	}
+	return p.hit
+}
+
 // cause classifies how a dead worker ended (call after why, which waits).
 func (p *proc) cause() string {
 	select {
 	case <-p.exited:
 	default:
 		return sandbox.CauseCrash
+	}
+	if c := p.limit(); c != "" {
+		return c
 	}
 	if ps := p.cmd.ProcessState; ps != nil {
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -19,17 +18,23 @@ import (
 
 // Inside a worker's own network namespace the egress forwarder listens on
 // 127.0.0.1:ProxyPort; nothing else there can conflict with it.
-const (
-	ProxyPort   = 3128
-	proxySocket = ".egress.sock"
-)
+const ProxyPort = 3128
 
 // RunSpec is one command to run under a sandbox policy.
 type RunSpec struct {
-	Name    string // shown in errors and audit events
+	Name string // shown in errors and audit events
+	// DataDir is the host folder the command finds at sandbox.DataPath,
+	// copied back when it ends; empty gives it an empty folder that dies
+	// with it.
 	DataDir string
 	Policy  policy.Policy
+	// Command is the program and its arguments. A program given by path
+	// (with a "/") is shown read-only at its own path inside; a bare name
+	// is looked up on the sandbox's PATH.
 	Command []string
+	// ReadOnly are more host paths the command may read (and run
+	// programs from), at their own paths.
+	ReadOnly []string
 	// Env is added to the command's environment (PATH, HOME, TMPDIR and,
 	// with Domains, the proxy variables are set by Run).
 	Env []string
@@ -41,7 +46,8 @@ type RunSpec struct {
 	AllowAddr func(netip.Addr) bool
 	// Ports are the ports the proxy allows; empty means 443 and 80.
 	Ports []int
-	// Egress sees every connection the proxy allows or refuses.
+	// Egress sees the connections the proxy allows or refuses, rate
+	// limited (see Launcher.Egress).
 	Egress func(egress.Event)
 	Stdin  *os.File
 	Stdout io.Writer
@@ -52,6 +58,9 @@ type RunSpec struct {
 type RunResult struct {
 	Exit   int
 	Signal string
+	// Limit is the worker's limit that killed it (sandbox.CauseCPU,
+	// sandbox.CauseMemory), if one did.
+	Limit string
 }
 
 // Run runs a command in a worker and waits for it. The exit code is the
@@ -63,28 +72,34 @@ func (l *Launcher) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 	if err := spec.Policy.Check(); err != nil {
 		return RunResult{}, fmt.Errorf("run: %w", err)
 	}
-	env := append(baseEnv(), spec.Env...)
-	cfg := worker.Config{App: spec.Name, Policy: spec.Policy, Command: spec.Command}
-	if len(spec.Domains) > 0 {
+	cmd, grants, err := program(spec.Command, spec.ReadOnly)
+	if err != nil {
+		return RunResult{}, fmt.Errorf("run: %w", err)
+	}
+	cfg := worker.Config{App: spec.Name, Policy: spec.Policy, Command: cmd, Grants: grants, Env: append(baseEnv(), spec.Env...)}
+	px, err := l.proxy(proxySpec{
+		Name: spec.Name, Domains: spec.Domains, Resolver: spec.Resolver,
+		AllowAddr: spec.AllowAddr, Ports: spec.Ports, Egress: spec.Egress,
+	})
+	if err != nil {
+		return RunResult{}, fmt.Errorf("run: %w", err)
+	}
+	defer px.stop()
+	if px != nil {
 		// The in-worker forwarder needs its sockets, whatever the profile.
 		cfg.Policy = cfg.Policy.WithEgress()
-		stop, err := l.serveProxy(proxySpec{
-			Name: spec.Name, DataDir: spec.DataDir, Domains: spec.Domains, Resolver: spec.Resolver,
-			AllowAddr: spec.AllowAddr, Ports: spec.Ports, Egress: spec.Egress,
-		})
-		if err != nil {
-			return RunResult{}, fmt.Errorf("run: %w", err)
-		}
-		defer stop()
-		env = append(env, proxyEnv()...)
-		cfg.ProxyPort, cfg.ProxySocket = ProxyPort, proxySocket
+		cfg.Env = append(cfg.Env, proxyEnv()...)
+		cfg.ProxyPort = ProxyPort
 	}
-	cfg.Env = env
 	var stdin io.Reader
 	if spec.Stdin != nil {
 		stdin = spec.Stdin
 	}
-	p, status, err := l.spawn(spec.Name, spec.DataDir, cfg, stdin, spec.Stdout, spec.Stderr)
+	p, status, err := l.spawn(spawnSpec{
+		app: spec.Name, cfg: cfg, data: spec.DataDir, stdin: stdin, stdout: spec.Stdout, stderr: spec.Stderr,
+		egress: px.workerEnd(), cpuSeconds: cfg.Policy.Limits.CPUSeconds, memoryCap: cfg.Policy.Limits.Memory,
+	})
+	px.started()
 	if err != nil {
 		return RunResult{}, err
 	}
@@ -97,12 +112,22 @@ func (l *Launcher) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 		case <-done:
 		}
 	}()
-	var st worker.RunStatus
-	err = status.readLine(&st)
+	st, _, err := status.read(zeroTime, false)
 	close(done)
 	p.kill() // the worker exits after its report; make sure, and reap it
+	why, limit := p.why(), p.limit()
+	if cerr := p.cleanup(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err == nil && st.Phase != worker.PhaseExit {
+		err = phaseError(st, worker.PhaseExit)
+	}
+	if limit != "" {
+		// The whole worker was killed, its report with it.
+		return RunResult{Exit: 128 + 9, Signal: "SIGKILL", Limit: limit}, fmt.Errorf("run %s%s", spec.Command[0], why)
+	}
 	if err != nil {
-		return RunResult{}, fmt.Errorf("run %s: %w%s", spec.Command[0], err, p.why())
+		return RunResult{}, fmt.Errorf("run %s: %w%s", spec.Command[0], err, why)
 	}
 	if st.Error != "" {
 		return RunResult{Exit: st.Exit}, fmt.Errorf("run %s: %s", spec.Command[0], st.Error)
@@ -111,9 +136,10 @@ func (l *Launcher) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 }
 
 // baseEnv is an external program's whole environment before its manifest's
-// allowed variables: no API keys, no hub secrets.
+// allowed variables: no API keys, no hub secrets. HOME is the app's own
+// folder; TMPDIR its own /tmp.
 func baseEnv() []string {
-	return []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=.", "TMPDIR=."}
+	return []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/run/app", "TMPDIR=/tmp"}
 }
 
 // proxyEnv points the usual proxy variables at the in-worker forwarder.
@@ -124,41 +150,81 @@ func proxyEnv() []string {
 
 // proxySpec is one worker's egress policy.
 type proxySpec struct {
-	Name, DataDir string
-	Domains       []string
-	Resolver      egress.Resolver
-	AllowAddr     func(netip.Addr) bool
-	Ports         []int
-	Egress        func(egress.Event)
+	Name      string
+	Domains   []string
+	Resolver  egress.Resolver
+	AllowAddr func(netip.Addr) bool
+	Ports     []int
+	Egress    func(egress.Event)
 }
 
-// serveProxy starts a worker's egress proxy on a socket in its data folder,
-// where only the worker's user can reach it. It lives until the returned
-// function is called.
-func (l *Launcher) serveProxy(spec proxySpec) (func(), error) {
+// workerProxy is one worker's egress proxy, reached only through the
+// control socket the worker inherits (no socket file anywhere). A nil
+// *workerProxy is a worker without network.
+type workerProxy struct {
+	px      *egress.Proxy
+	limiter *egress.Limiter
+	worker  *os.File
+}
+
+// proxy starts a worker's egress proxy, or returns nil when it declares no
+// domain.
+func (l *Launcher) proxy(spec proxySpec) (*workerProxy, error) {
+	if len(spec.Domains) == 0 {
+		return nil, nil
+	}
+	w := &workerProxy{}
+	audit := func(egress.Event) {}
+	if spec.Egress != nil {
+		w.limiter = egress.NewLimiter(spec.Egress, 0, 0)
+		audit = w.limiter.Audit
+	}
 	px, err := egress.New(egress.Config{
 		App: spec.Name, Domains: spec.Domains, Resolver: spec.Resolver,
-		AllowAddr: spec.AllowAddr, Ports: spec.Ports, Audit: spec.Egress, Logger: l.Logger,
+		AllowAddr: spec.AllowAddr, Ports: spec.Ports, Audit: audit, Logger: l.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("egress proxy: %w", err)
 	}
-	if err := os.MkdirAll(spec.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data folder: %w", err)
-	}
-	path := filepath.Join(spec.DataDir, proxySocket)
-	_ = os.Remove(path)
-	ln, err := net.Listen("unix", path)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("egress socket: %w", err)
+		return nil, fmt.Errorf("egress control socket: %w", err)
 	}
-	uid, gid := hostIDs()
-	if os.Getuid() == 0 {
-		if err := unix.Lchown(path, uid, gid); err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("egress socket: %w", err)
-		}
+	hf := os.NewFile(uintptr(fds[0]), "egress")
+	hc, err := net.FileConn(hf)
+	hf.Close()
+	if err != nil {
+		unix.Close(fds[1])
+		return nil, fmt.Errorf("egress control socket: %w", err)
 	}
-	go func() { _ = px.Serve(ln) }()
-	return func() { px.Close(); _ = os.Remove(path) }, nil
+	w.px, w.worker = px, os.NewFile(uintptr(fds[1]), "egress-worker")
+	go func() { _ = px.Serve(egress.PassListener(hc.(*net.UnixConn))) }()
+	return w, nil
+}
+
+func (w *workerProxy) workerEnd() *os.File {
+	if w == nil {
+		return nil
+	}
+	return w.worker
+}
+
+// started drops the hub's copy of the worker's end: when the worker dies,
+// the proxy sees its control socket close.
+func (w *workerProxy) started() {
+	if w != nil && w.worker != nil {
+		w.worker.Close()
+		w.worker = nil
+	}
+}
+
+func (w *workerProxy) stop() {
+	if w == nil {
+		return
+	}
+	w.started()
+	w.px.Close()
+	if w.limiter != nil {
+		w.limiter.Close()
+	}
 }

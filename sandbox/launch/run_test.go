@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,13 +117,17 @@ type runOut struct {
 
 func runIn(t *testing.T, spec RunSpec) runOut {
 	t.Helper()
+	return runWith(t, newLauncher(t), spec)
+}
+
+// runWith runs spec on l, with an empty folder of its own unless spec has
+// one.
+func runWith(t *testing.T, l *Launcher, spec RunSpec) runOut {
+	t.Helper()
 	var o runOut
 	var stdout, stderr bytes.Buffer
 	var mu sync.Mutex
 	spec.Stdout, spec.Stderr = &stdout, &stderr
-	if spec.DataDir == "" {
-		spec.DataDir = t.TempDir()
-	}
 	if spec.Name == "" {
 		spec.Name = "run"
 	}
@@ -134,7 +137,7 @@ func runIn(t *testing.T, spec RunSpec) runOut {
 	spec.Egress = func(e egress.Event) { mu.Lock(); o.events = append(o.events, e); mu.Unlock() }
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	o.res, o.err = (&Launcher{}).Run(ctx, spec)
+	o.res, o.err = l.Run(ctx, spec)
 	if o.err != nil && strings.Contains(o.err.Error(), "landlock is not available") {
 		t.Skip("kernel has no Landlock: " + o.err.Error())
 	}
@@ -166,55 +169,6 @@ func TestRunPassesStdioAndExitStatus(t *testing.T) {
 	}
 	if o.res.Exit != 7 || o.stdout != "hello\n" || !strings.Contains(o.stderr, "oops") {
 		t.Errorf("exit %d, stdout %q, stderr %q", o.res.Exit, o.stdout, o.stderr)
-	}
-}
-
-func TestRunIsConfined(t *testing.T) {
-	root := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	t.Setenv("ANTHROPIC_API_KEY", "sk-ant-must-not-leak")
-	tests := []struct {
-		name string
-		cmd  []string
-	}{
-		{"read /etc/shadow", []string{"/bin/cat", "/etc/shadow"}},
-		{"write outside its folder", []string{"/bin/sh", "-c", "echo x > " + filepath.Join(root, "escape")}},
-		{"TCP to the host's loopback", self("connect", ln.Addr().String())},
-		{"TCP straight to an IP", self("connect", "1.1.1.1:443")},
-		{"ptrace", self("ptrace")},
-		{"mount", self("mount")},
-		{"unshare", self("unshare")},
-		{"bpf", self("bpf")},
-		{"io_uring_setup", self("io_uring_setup")},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			o := runIn(t, RunSpec{Command: tt.cmd})
-			if o.err != nil {
-				t.Fatal(o.err)
-			}
-			if tt.cmd[0] == "/proc/self/exe" {
-				refused(t, o)
-				return
-			}
-			if o.res.Exit == 0 || !strings.Contains(o.stderr, "Permission denied") {
-				t.Fatalf("%v was not refused: exit %d, stdout %q, stderr %q", tt.cmd, o.res.Exit, o.stdout, o.stderr)
-			}
-		})
-	}
-	if _, err := os.Stat(filepath.Join(root, "escape")); err == nil {
-		t.Error("a file was written outside the sandbox")
-	}
-	o := runIn(t, RunSpec{Command: self("env")})
-	if !o.parsed {
-		t.Fatalf("the env probe did not run: %q %q", o.stdout, o.stderr)
-	}
-	if strings.Contains(o.probe.Out, "sk-ant") || strings.Contains(o.probe.Out, "ANTHROPIC") {
-		t.Errorf("the hub's environment leaked: %q", o.probe.Out)
 	}
 }
 

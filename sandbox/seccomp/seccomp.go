@@ -7,12 +7,20 @@
 //	nr has the x32 bit        → kill the process
 //	nr == clone3              → ENOSYS (its flags live in memory BPF cannot
 //	                            read; libc falls back to clone)
-//	nr == clone               → allow with CLONE_THREAD (Threads); allow any
-//	                            (Processes); else EPERM
-//	nr == socket              → allow listed families, never SOCK_RAW or
-//	                            SOCK_PACKET; else EPERM
+//	nr == clone               → EPERM with any CLONE_NEW* flag, in every
+//	                            profile (CLONE_THREAD|CLONE_NEWUSER too);
+//	                            else allow with CLONE_THREAD (Threads), any
+//	                            (Processes), or EPERM
+//	nr == socket              → allow a listed family with its own types and
+//	                            protocols only: unix stream/dgram/seqpacket
+//	                            (protocol 0), inet/inet6 TCP and UDP
+//	                            (protocol 0 or its own); else EPERM (raw,
+//	                            packet, netlink, vsock, MPTCP, UDP-Lite, ping…)
+//	nr == socketpair          → unix, with the types above; else EPERM
 //	nr == ioctl               → EPERM for TIOCSTI and TIOCLINUX (typing into
 //	                            a terminal the command was handed); else allow
+//	nr == memfd_create        → allow only with MFD_NOEXEC_SEAL (a memfd can
+//	                            never hold a program); else ENOSYS
 //	nr in allowlist           → allow
 //	anything else             → EPERM
 package seccomp
@@ -39,6 +47,7 @@ const (
 	offArch = 4
 	offArg0 = 16 // low 32 bits of args[0] on little-endian
 	offArg1 = 24
+	offArg2 = 32
 )
 
 var (
@@ -48,6 +57,16 @@ var (
 	retNoSys = bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)}
 )
 
+// NewNamespaces are the clone flags that create a namespace; no profile
+// lets a worker make one (clone's low byte is the exit signal, so
+// CLONE_NEWTIME, which only clone3 and unshare take, is not among them).
+const NewNamespaces = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
+	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
+
+// mfdNoExecSeal is MFD_NOEXEC_SEAL (Linux 6.3): the memfd is not
+// executable and can never be made so.
+const mfdNoExecSeal = 0x0008
+
 var families = map[string]uint32{"unix": unix.AF_UNIX, "inet": unix.AF_INET, "inet6": unix.AF_INET6}
 
 // Number returns a system call's number on this architecture.
@@ -55,6 +74,9 @@ func Number(name string) (uint32, bool) {
 	nr, ok := syscallNumbers[name]
 	return nr, ok
 }
+
+// special are the calls checked with their arguments, before the allowlist.
+var special = []string{"clone", "socket", "socketpair", "ioctl", "memfd_create"}
 
 // Compile turns a policy into a BPF program. An unknown system call name is
 // an error: a typo must not silently drop a rule.
@@ -65,85 +87,134 @@ func Compile(p policy.Policy) ([]bpf.RawInstruction, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
-	prog := []bpf.Instruction{
-		bpf.LoadAbsolute{Off: offArch, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: auditArch, SkipTrue: 1},
-		retKill,
-		bpf.LoadAbsolute{Off: offNr, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: x32Bit, SkipFalse: 1},
-		retKill,
+	for _, name := range p.Syscalls {
+		if _, ok := syscallNumbers[name]; !ok {
+			return nil, fmt.Errorf("seccomp: policy %s: unknown system call %q", p.Name, name)
+		}
 	}
 	nr := func(name string) uint32 { return syscallNumbers[name] }
+	a := newAsm()
+	a.add(bpf.LoadAbsolute{Off: offArch, Size: 4})
+	a.jeq(auditArch, "arch.ok", "")
+	a.add(retKill)
+	a.label("arch.ok")
+	a.add(bpf.LoadAbsolute{Off: offNr, Size: 4})
+	a.jset(x32Bit, "", "x32.ok")
+	a.add(retKill)
+	a.label("x32.ok")
+	a.jeq(nr("clone3"), "", "clone")
+	a.add(retNoSys)
 
-	// clone3 → ENOSYS.
-	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr("clone3"), SkipFalse: 1}, retNoSys)
-
-	// clone: threads only, or anything when processes are allowed.
+	a.label("clone")
+	a.jeq(nr("clone"), "", "socket")
+	a.add(bpf.LoadAbsolute{Off: offArg0, Size: 4})
+	a.jset(NewNamespaces, "clone.no", "")
 	switch {
 	case p.Processes:
-		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr("clone"), SkipFalse: 1}, retAllow)
+		a.add(retAllow)
 	case p.Threads:
-		prog = append(prog,
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr("clone"), SkipFalse: 4},
-			bpf.LoadAbsolute{Off: offArg0, Size: 4},
-			bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: unix.CLONE_THREAD, SkipFalse: 1},
-			retAllow,
-			retEPERM,
-		)
+		a.jset(unix.CLONE_THREAD, "", "clone.no")
+		a.add(retAllow)
 	}
+	a.label("clone.no")
+	a.add(retEPERM)
 
-	// socket: listed families, and never raw or packet types.
-	if len(p.SocketFamilies) > 0 {
-		// Layout: load family; one jump per family to the type check;
-		// EPERM; the type check.
-		f := len(p.SocketFamilies)
-		sock := []bpf.Instruction{bpf.LoadAbsolute{Off: offArg0, Size: 4}}
-		for i, name := range p.SocketFamilies {
-			sock = append(sock, bpf.JumpIf{Cond: bpf.JumpEqual, Val: families[name], SkipTrue: uint8(f - i)})
+	a.label("socket")
+	a.jeq(nr("socket"), "", "socketpair")
+	a.add(bpf.LoadAbsolute{Off: offArg0, Size: 4})
+	for _, f := range p.SocketFamilies {
+		if f == "unix" {
+			a.jeq(unix.AF_UNIX, "sock.unix", "")
+		} else {
+			a.jeq(families[f], "sock.inet", "")
 		}
-		sock = append(sock,
-			retEPERM,
-			bpf.LoadAbsolute{Off: offArg1, Size: 4},
-			bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SOCK_STREAM, SkipTrue: 2},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SOCK_DGRAM, SkipTrue: 1},
-			retEPERM,
-			retAllow,
-		)
-		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr("socket"), SkipFalse: uint8(len(sock))})
-		prog = append(prog, sock...)
 	}
+	a.add(retEPERM)
+	a.label("sock.unix")
+	unixTypes(a, "sock.unix")
+	a.label("sock.inet")
+	a.add(bpf.LoadAbsolute{Off: offArg1, Size: 4}, bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf})
+	a.jeq(unix.SOCK_STREAM, "sock.tcp", "")
+	a.jeq(unix.SOCK_DGRAM, "sock.udp", "")
+	a.add(retEPERM)
+	a.label("sock.tcp")
+	a.add(bpf.LoadAbsolute{Off: offArg2, Size: 4})
+	a.jeq(0, "sock.ok", "")
+	a.jeq(unix.IPPROTO_TCP, "sock.ok", "")
+	a.add(retEPERM)
+	a.label("sock.udp")
+	a.add(bpf.LoadAbsolute{Off: offArg2, Size: 4})
+	a.jeq(0, "sock.ok", "")
+	a.jeq(unix.IPPROTO_UDP, "sock.ok", "")
+	a.add(retEPERM)
+	a.label("sock.ok")
+	a.add(retAllow)
+
+	a.label("socketpair")
+	a.jeq(nr("socketpair"), "", "ioctl")
+	if slices.Contains(p.Syscalls, "socketpair") && slices.Contains(p.SocketFamilies, "unix") {
+		a.add(bpf.LoadAbsolute{Off: offArg0, Size: 4})
+		a.jeq(unix.AF_UNIX, "", "pair.no")
+		unixTypes(a, "pair")
+	}
+	a.label("pair.no")
+	a.add(retEPERM)
 
 	// ioctl: never push input into a terminal (`sandbox run` hands the
 	// command the user's terminal; Setsid already makes it not the
 	// controlling one, and this refuses the injection outright).
+	a.label("ioctl")
+	a.jeq(nr("ioctl"), "", "memfd")
 	if slices.Contains(p.Syscalls, "ioctl") {
-		prog = append(prog,
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr("ioctl"), SkipFalse: 5},
-			bpf.LoadAbsolute{Off: offArg1, Size: 4},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.TIOCSTI, SkipTrue: 2},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.TIOCLINUX, SkipTrue: 1},
-			retAllow,
-			retEPERM,
-		)
+		a.add(bpf.LoadAbsolute{Off: offArg1, Size: 4})
+		a.jeq(unix.TIOCSTI, "ioctl.no", "")
+		a.jeq(unix.TIOCLINUX, "ioctl.no", "")
+		a.add(retAllow)
 	}
+	a.label("ioctl.no")
+	a.add(retEPERM)
 
+	// memfd_create: a memfd lives on no mount, so neither noexec nor
+	// Landlock stops a program in it from running through /proc/self/fd.
+	a.label("memfd")
+	a.jeq(nr("memfd_create"), "", "list")
+	if slices.Contains(p.Syscalls, "memfd_create") {
+		a.add(bpf.LoadAbsolute{Off: offArg1, Size: 4})
+		a.jset(mfdNoExecSeal, "", "memfd.no")
+		a.add(retAllow)
+	}
+	a.label("memfd.no")
+	a.add(retNoSys)
+
+	a.label("list")
+	a.add(bpf.LoadAbsolute{Off: offNr, Size: 4})
 	for _, name := range p.Syscalls {
-		if name == "clone" || name == "socket" || name == "ioctl" {
+		if slices.Contains(special, name) {
 			continue // handled above, with their arguments
 		}
-		n, ok := syscallNumbers[name]
-		if !ok {
-			return nil, fmt.Errorf("seccomp: policy %s: unknown system call %q", p.Name, name)
-		}
-		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: n, SkipFalse: 1}, retAllow)
+		a.add(bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr(name), SkipFalse: 1}, retAllow)
 	}
-	prog = append(prog, retEPERM)
-	raw, err := bpf.Assemble(prog)
+	a.add(retEPERM)
+	raw, err := a.assemble()
 	if err != nil {
-		return nil, fmt.Errorf("seccomp: assemble: %w", err)
+		return nil, fmt.Errorf("seccomp: policy %s: %w", p.Name, err)
 	}
 	return raw, nil
+}
+
+// unixTypes checks a unix socket's type and protocol (arguments 1 and 2).
+func unixTypes(a *asm, at string) {
+	a.add(bpf.LoadAbsolute{Off: offArg1, Size: 4}, bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf})
+	a.jeq(unix.SOCK_STREAM, at+".proto", "")
+	a.jeq(unix.SOCK_DGRAM, at+".proto", "")
+	a.jeq(unix.SOCK_SEQPACKET, at+".proto", "")
+	a.add(retEPERM)
+	a.label(at + ".proto")
+	a.add(bpf.LoadAbsolute{Off: offArg2, Size: 4})
+	a.jeq(0, "", at+".bad")
+	a.add(retAllow)
+	a.label(at + ".bad")
+	a.add(retEPERM)
 }
 
 // Load installs the program for every thread of the calling process. The

@@ -115,6 +115,42 @@ func TestAllowlistAndArguments(t *testing.T) {
 		{"builtin+egress connect", netted, auditArch, nr("connect"), nil, allow},
 		{"builtin+egress fork", netted, auditArch, nr("clone"), []uint32{uint32(unix.SIGCHLD)}, eperm},
 		{"builtin+egress execve", netted, auditArch, nr("execve"), nil, eperm},
+
+		// No profile creates a namespace, not even with a new thread.
+		{"builtin thread with a new user namespace", builtin, auditArch, nr("clone"), []uint32{unix.CLONE_THREAD | unix.CLONE_VM | unix.CLONE_SIGHAND | unix.CLONE_NEWUSER}, eperm},
+		{"external fork into a new user namespace", external, auditArch, nr("clone"), []uint32{unix.CLONE_NEWUSER | uint32(unix.SIGCHLD)}, eperm},
+		{"external fork into a new network namespace", external, auditArch, nr("clone"), []uint32{unix.CLONE_NEWNET | uint32(unix.SIGCHLD)}, eperm},
+		{"external thread with a new mount namespace", external, auditArch, nr("clone"), []uint32{unix.CLONE_THREAD | unix.CLONE_NEWNS}, eperm},
+		{"external fork with a new cgroup namespace", external, auditArch, nr("clone"), []uint32{unix.CLONE_NEWCGROUP}, eperm},
+		{"external clone3", external, auditArch, nr("clone3"), nil, enosy},
+		{"external unshare", external, auditArch, nr("unshare"), []uint32{0}, eperm},
+
+		// Socket families, types and protocols.
+		{"external unix seqpacket", external, auditArch, nr("socket"), []uint32{unix.AF_UNIX, unix.SOCK_SEQPACKET, 0}, allow},
+		{"external unix with a protocol", external, auditArch, nr("socket"), []uint32{unix.AF_UNIX, unix.SOCK_STREAM, 1}, eperm},
+		{"external udp", external, auditArch, nr("socket"), []uint32{unix.AF_INET6, unix.SOCK_DGRAM | unix.SOCK_NONBLOCK, unix.IPPROTO_UDP}, allow},
+		{"external tcp by number", external, auditArch, nr("socket"), []uint32{unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_TCP}, allow},
+		{"external MPTCP", external, auditArch, nr("socket"), []uint32{unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_MPTCP}, eperm},
+		{"external UDP-Lite", external, auditArch, nr("socket"), []uint32{unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_UDPLITE}, eperm},
+		{"external ping socket", external, auditArch, nr("socket"), []uint32{unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_ICMP}, eperm},
+		{"external SCTP", external, auditArch, nr("socket"), []uint32{unix.AF_INET, unix.SOCK_SEQPACKET, unix.IPPROTO_SCTP}, eperm},
+		{"external vsock", external, auditArch, nr("socket"), []uint32{unix.AF_VSOCK, unix.SOCK_STREAM, 0}, eperm},
+		{"external unix socketpair", external, auditArch, nr("socketpair"), []uint32{unix.AF_UNIX, unix.SOCK_STREAM | unix.SOCK_CLOEXEC, 0}, allow},
+		{"external netlink socketpair", external, auditArch, nr("socketpair"), []uint32{unix.AF_NETLINK, unix.SOCK_RAW, 0}, eperm},
+		{"external vsock socketpair", external, auditArch, nr("socketpair"), []uint32{unix.AF_VSOCK, unix.SOCK_STREAM, 0}, eperm},
+		{"external packet socketpair", external, auditArch, nr("socketpair"), []uint32{unix.AF_PACKET, unix.SOCK_DGRAM, 0}, eperm},
+		{"external inet socketpair", external, auditArch, nr("socketpair"), []uint32{unix.AF_INET, unix.SOCK_STREAM, 0}, eperm},
+		{"builtin socketpair", builtin, auditArch, nr("socketpair"), []uint32{unix.AF_UNIX, unix.SOCK_STREAM, 0}, eperm},
+
+		// Nothing runs from memory or from a descriptor.
+		{"external memfd", external, auditArch, nr("memfd_create"), []uint32{0, unix.MFD_CLOEXEC}, enosy},
+		{"external executable memfd", external, auditArch, nr("memfd_create"), []uint32{0, unix.MFD_CLOEXEC | 0x10}, enosy},
+		{"external sealed memfd", external, auditArch, nr("memfd_create"), []uint32{0, unix.MFD_CLOEXEC | 0x8}, allow},
+		{"builtin memfd", builtin, auditArch, nr("memfd_create"), []uint32{0, 0x8}, enosy},
+		{"external execveat", external, auditArch, nr("execveat"), nil, eperm},
+		{"external execve", external, auditArch, nr("execve"), nil, allow},
+		{"external setgroups", external, auditArch, nr("setgroups"), nil, eperm},
+		{"external pidfd_getfd", external, auditArch, nr("pidfd_getfd"), nil, eperm},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

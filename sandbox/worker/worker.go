@@ -2,38 +2,42 @@
 // started by sandbox/launch in fresh namespaces, confines itself in two
 // stages (see sandbox/confine), reports readiness or its set-up error to the
 // hub before any app code runs, and then serves one app over JSON-RPC on
-// stdin and stdout.
+// stdin and stdout, or runs one command.
 //
-//	fd 0/1  JSON-RPC (MCP-shaped) with the hub
+//	fd 0/1  JSON-RPC (MCP-shaped) with the hub, or the command's stdio
 //	fd 2    diagnostics, captured (capped) by the hub
-//	fd 3    status socket: config in (stage 1), "ready" or an error out (stage 2)
-//	fd 4    the app's data folder, opened O_PATH by the hub
+//	fd 3    status socket (SOCK_SEQPACKET, one message a packet)
+//	fd 4    the egress proxy's control socket (only with egress)
+//	fd 5    stage 2: its configuration, in a sealed memfd stage 1 wrote
+//	fd 6…   stage 1: the hub's detached mounts of read-only grants
+//
+// Nothing else: whatever else the worker inherited is close-on-exec from
+// the first instruction of stage 1, and gone in stage 2; the configuration
+// never appears in argv.
+//
+// The set-up hand-shake on the status socket:
+//
+//	hub                                 worker
+//	  config ─────────────────────────▶ stage 1: rlimits, minimal root
+//	         ◀────────────── built (+ the app folder's tmpfs, SCM_RIGHTS)
+//	  fill the tmpfs from the host
+//	  go ─────────────────────────────▶ loopback, Landlock, capabilities,
+//	                                    re-exec; stage 2: seccomp
+//	         ◀───────────────────────── ready (layers) or failed (why)
+//	         ◀───────────────────────── exit (run mode: how the command ended)
 package worker
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"os/exec"
-	"runtime"
-	"strconv"
-	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/sandbox/confine"
-	"github.com/isolategpt/isolategpt/sandbox/egress"
 	"github.com/isolategpt/isolategpt/sandbox/policy"
-	"github.com/isolategpt/isolategpt/sandbox/wire"
-	"github.com/isolategpt/isolategpt/specs"
-	"github.com/isolategpt/isolategpt/specs/builtin"
 )
 
 // The worker's subcommands.
@@ -44,8 +48,10 @@ const (
 
 // Inherited file descriptors.
 const (
-	StatusFD  = 3
-	DataDirFD = 4
+	StatusFD = 3
+	EgressFD = 4
+	ConfigFD = 5
+	GrantFD  = 6 // the first grant's; the rest follow
 )
 
 // MaxConfigBytes caps the configuration the hub sends.
@@ -57,34 +63,52 @@ type Config struct {
 	Policy policy.Policy `json:"policy"`
 	// MaxMessageBytes caps one JSON-RPC message either way.
 	MaxMessageBytes int `json:"max_message_bytes"`
-	// LandlockABI is filled in by stage 1 for stage 2's report: once
-	// seccomp is on, the worker cannot ask the kernel any more.
-	LandlockABI int `json:"landlock_abi,omitempty"`
-	// Command, when set, is run (the `sandbox run` mode) instead of
-	// serving an app, with exactly Env as its environment.
+	// Command, when set, is run (an MCP server, or the `sandbox run`
+	// mode) instead of serving a built-in app, with exactly Env as its
+	// environment.
 	Command []string `json:"command,omitempty"`
 	Env     []string `json:"env,omitempty"`
+	// Grants are the app's own read-only host paths.
+	Grants []confine.Grant `json:"grants,omitempty"`
 	// ProxyPort, when set, gives the worker a network: lo comes up and a
-	// forwarder on 127.0.0.1:ProxyPort relays to the hub's egress proxy at
-	// ProxySocket (a socket in the data folder). Without it the worker has
-	// no network at all.
-	ProxyPort   uint16 `json:"proxy_port,omitempty"`
-	ProxySocket string `json:"proxy_socket,omitempty"`
+	// forwarder on 127.0.0.1:ProxyPort hands each connection to the hub's
+	// egress proxy over EgressFD. Without it the worker has no network.
+	ProxyPort uint16 `json:"proxy_port,omitempty"`
+	// Persist hands the app folder's tmpfs to the hub, which fills it
+	// from the host and copies it back; without it the folder starts
+	// empty and is lost with the worker.
+	Persist bool `json:"persist,omitempty"`
+	// AllowWeaker starts the worker even where the host cannot give a
+	// layer that may be missing (a private /proc, Landlock at its floor),
+	// reporting the layer missing instead of failing.
+	AllowWeaker bool `json:"allow_weaker,omitempty"`
+	// LandlockFloor overrides confine.LandlockFloor (tests).
+	LandlockFloor int `json:"landlock_floor,omitempty"`
+	// Layers is filled in by stage 1 for stage 2's report.
+	Layers []sandbox.Layer `json:"layers,omitempty"`
 }
 
-// RunStatus is the run mode's last report on the status socket.
-type RunStatus struct {
-	Exit   int    `json:"exit"`
-	Signal string `json:"signal,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
+// Phases of the status messages.
+const (
+	PhaseBuilt  = "built"
+	PhaseReady  = "ready"
+	PhaseFailed = "failed"
+	PhaseExit   = "exit"
+)
 
-// Status is the worker's one report on the status socket.
+// Go is the hub's answer to PhaseBuilt.
+const Go = "go"
+
+// Status is one message of the worker on the status socket.
 type Status struct {
-	Ready bool   `json:"ready"`
+	Phase string `json:"phase"`
 	Error string `json:"error,omitempty"`
-	// Landlock is the kernel's Landlock ABI version in force.
-	Landlock int `json:"landlock"`
+	// Layers (ready) are the child side's layers, enforced or not.
+	Layers []sandbox.Layer `json:"layers,omitempty"`
+	// Exit and Signal (exit) are how the command ended: the exit code,
+	// 128+n for signal n.
+	Exit   int    `json:"exit,omitempty"`
+	Signal string `json:"signal,omitempty"`
 }
 
 // Main runs a worker stage and returns its exit code. It never returns on
@@ -92,224 +116,96 @@ type Status struct {
 func Main(args []string) int {
 	status := os.NewFile(StatusFD, "status")
 	if len(args) == 0 {
-		return report(status, errors.New("worker: no stage"), 0)
+		return fail(status, errors.New("worker: no stage"))
 	}
 	switch args[0] {
 	case Stage1:
-		cfg, err := readConfig(status)
-		if err != nil {
-			return report(status, err, 0)
-		}
-		return report(status, stage1(cfg), 0)
+		return stage1(status)
 	case Stage2:
-		if len(args) != 2 {
-			return report(status, errors.New("worker: stage 2 needs its configuration"), 0)
-		}
-		var cfg Config
-		if err := json.Unmarshal([]byte(args[1]), &cfg); err != nil {
-			return report(status, fmt.Errorf("worker: configuration: %w", err), 0)
-		}
-		return stage2(cfg, status)
+		return stage2(status)
 	}
-	return report(status, fmt.Errorf("worker: unknown stage %q", args[0]), 0)
+	return fail(status, fmt.Errorf("worker: unknown stage %q", args[0]))
 }
 
-func readConfig(status *os.File) (Config, error) {
-	var cfg Config
-	line, err := bufio.NewReaderSize(io.LimitReader(status, MaxConfigBytes), 4096).ReadBytes('\n')
+// send writes one status message.
+func send(status *os.File, st Status) error {
+	b, _ := json.Marshal(st)
+	_, err := status.Write(b)
+	return err
+}
+
+// fail reports a set-up error and returns the exit code.
+func fail(status *os.File, err error) int {
+	_ = send(status, Status{Phase: PhaseFailed, Error: err.Error()})
+	return 1
+}
+
+// readPacket reads one message of at most MaxConfigBytes.
+func readPacket(f *os.File) ([]byte, error) {
+	buf := make([]byte, MaxConfigBytes+1)
+	n, err := f.Read(buf)
 	if err != nil {
-		return cfg, fmt.Errorf("worker: read configuration: %w", err)
+		return nil, err
 	}
-	if err := json.Unmarshal(line, &cfg); err != nil {
+	if n > MaxConfigBytes {
+		return nil, fmt.Errorf("message over %d bytes", MaxConfigBytes)
+	}
+	return buf[:n], nil
+}
+
+// decode reads a configuration; it came from the hub (trusted), but a
+// broken one must fail clearly.
+func decode(b []byte) (Config, error) {
+	var cfg Config
+	if err := json.Unmarshal(b, &cfg); err != nil {
 		return cfg, fmt.Errorf("worker: configuration: %w", err)
 	}
 	return cfg, nil
 }
 
-// report writes the status line; with err nil it is the ready report.
-func report(status *os.File, err error, landlock int) int {
-	st := Status{Ready: err == nil, Landlock: landlock}
-	if err != nil {
-		st.Error = err.Error()
-	}
-	b, _ := json.Marshal(st)
-	_, _ = status.Write(append(b, '\n'))
-	if err != nil {
-		return 1
-	}
-	return 0
-}
-
-// stage1 sets rlimits and Landlock on this one thread, then re-executes the
-// binary so that every thread of the confined image inherits them.
-func stage1(cfg Config) error {
-	runtime.LockOSThread() // never unlocked: this thread becomes the new image
-	if err := cfg.Policy.Check(); err != nil {
-		return err
-	}
-	if err := confine.Rlimits(cfg.Policy.Limits); err != nil {
-		return err
-	}
-	exe, err := unix.Open("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("worker: open own binary: %w", err)
-	}
-	// The working folder is already the data folder: the hub's launching
-	// thread entered it before clone (see sandbox/launch). Rules are taken
-	// on descriptors before /run is covered.
-	ro, err := openAll(cfg.Policy.ReadOnly)
-	if err != nil {
-		return err
-	}
-	rw, err := openAll(cfg.Policy.ReadWrite)
-	if err != nil {
-		return err
-	}
-	if err := confine.ShowData(sandbox.DataPath); err != nil {
-		return err
-	}
-	paths := confine.Paths{Exec: exe, ReadOnly: ro, ReadWrite: append(rw, DataDirFD)}
-	if cfg.ProxyPort != 0 {
-		if err := confine.LoopbackUp(); err != nil {
-			return err
-		}
-		paths.BindTCP = []uint16{cfg.ProxyPort}
-		paths.ConnectTCP = []uint16{cfg.ProxyPort}
-	}
-	abi, err := confine.Landlock(paths)
-	if err != nil {
-		return err
-	}
-	cfg.LandlockABI = abi
+// handOver writes the configuration into a sealed memfd at ConfigFD for
+// stage 2: never in argv, where every local user could read it.
+func handOver(cfg Config) error {
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("worker: encode configuration: %w", err)
 	}
-	err = unix.Exec("/proc/self/exe", []string{"isolategpt", Stage2, string(b)}, []string{})
-	return fmt.Errorf("worker: re-exec: %w", err)
-}
-
-// openAll opens host paths O_PATH for Landlock rules, skipping missing ones.
-func openAll(paths []string) ([]int, error) {
-	var fds []int
-	for _, path := range paths {
-		fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.ENOENT) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("worker: open %s: %w", path, err)
-		}
-		fds = append(fds, fd)
-	}
-	return fds, nil
-}
-
-// stage2 loads seccomp, reports, and serves the app or runs the command.
-func stage2(cfg Config, status *os.File) int {
-	if err := confine.Seccomp(cfg.Policy); err != nil {
-		return report(status, err, 0)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if cfg.ProxyPort != 0 {
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(cfg.ProxyPort))))
-		if err != nil {
-			return report(status, fmt.Errorf("worker: egress forwarder: %w", err), 0)
-		}
-		go func() { _ = egress.Forward(ctx, ln, cfg.ProxySocket) }()
-	}
-	if len(cfg.Command) > 0 {
-		return runCommand(cfg, status)
-	}
-	handler, err := appHandler(cfg.App)
+	fd, err := unix.MemfdCreate("isolategpt-config", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
-		return report(status, err, 0)
+		return fmt.Errorf("worker: configuration for stage 2: %w", err)
 	}
-	if code := report(status, nil, cfg.LandlockABI); code != 0 {
-		return code
+	defer unix.Close(fd)
+	f := os.NewFile(uintptr(fd), "config")
+	if _, err := f.Write(b); err != nil {
+		return fmt.Errorf("worker: configuration for stage 2: %w", err)
 	}
-	status.Close()
-	unix.Close(DataDirFD)
-	err = wire.Serve(ctx, os.Stdin, os.Stdout, handler, wire.Options{MaxMessageBytes: cfg.MaxMessageBytes})
-	if err != nil && !errors.Is(err, io.EOF) {
-		fmt.Fprintf(os.Stderr, "worker %s: %v\n", cfg.App, err)
-		return 1
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
+		return fmt.Errorf("worker: seal configuration: %w", err)
 	}
-	return 0
+	if err := unix.Dup3(fd, ConfigFD, 0); err != nil {
+		return fmt.Errorf("worker: configuration for stage 2: %w", err)
+	}
+	_, err = unix.Seek(ConfigFD, 0, 0)
+	return err
 }
 
-// extra holds apps registered in-process, in practice by this module's
-// tests (probe apps that try forbidden things from inside a sandbox). The
-// isolategpt binary registers none; only code linked into the binary can.
-var extra = map[string]func() (wire.Handler, error){}
-
-// Register adds an app served by name. Call it before Main.
-func Register(name string, h func() (wire.Handler, error)) { extra[name] = h }
-
-// runCommand runs the configured command with the worker's stdio and
-// reports how it ended. The worker is PID 1 of its namespace and stays to
-// run the forwarder and reap the command.
-func runCommand(cfg Config, status *os.File) int {
-	for _, kv := range cfg.Env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == "PATH" {
-			_ = os.Setenv("PATH", v) // for the lookup of Command[0] only
+// takeConfig reads stage 2's configuration and closes its descriptor.
+func takeConfig() (Config, error) {
+	f := os.NewFile(ConfigFD, "config")
+	defer f.Close()
+	b := make([]byte, 0, 4096)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := f.Read(buf)
+		b = append(b, buf[:n]...)
+		if len(b) > 4*MaxConfigBytes {
+			return Config{}, errors.New("worker: configuration too large")
+		}
+		if err != nil || n == 0 {
+			break
 		}
 	}
-	cmd := exec.Command(cfg.Command[0], cfg.Command[1:]...)
-	cmd.Env = cfg.Env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return report(status, fmt.Errorf("worker: start %s: %w", cfg.Command[0], err), cfg.LandlockABI)
-	}
-	if code := report(status, nil, cfg.LandlockABI); code != 0 {
-		_ = cmd.Process.Kill()
-		return code
-	}
-	err := cmd.Wait()
-	st := RunStatus{}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		st.Exit = ee.ExitCode()
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			st.Signal = unix.SignalName(ws.Signal())
-			st.Exit = 128 + int(ws.Signal())
-		}
-	default:
-		st.Exit, st.Error = 127, err.Error()
-	}
-	b, _ := json.Marshal(st)
-	_, _ = status.Write(append(b, '\n'))
-	return st.Exit
-}
-
-// appHandler serves a built-in app from the current folder (its own data
-// folder: the working folder the hub started it in).
-func appHandler(app string) (wire.Handler, error) {
-	if h, ok := extra[app]; ok {
-		return h()
-	}
-	m, err := specs.BuiltinByID(app)
-	if err != nil {
-		return nil, err
-	}
-	factory, ok := builtin.Lookup(app)
-	if !ok {
-		return nil, fmt.Errorf("worker: %s is not a runnable built-in app", app)
-	}
-	a, err := factory(".")
-	if err != nil {
-		return nil, fmt.Errorf("worker: start %s: %w", app, err)
-	}
-	var tools []sandbox.Tool
-	for _, f := range m.Functions {
-		in, _ := json.Marshal(f.Input)
-		out, _ := json.Marshal(f.Output)
-		tools = append(tools, sandbox.Tool{Name: f.Name, Description: f.Description, InputSchema: in, OutputSchema: out})
-	}
-	return wire.NewToolServer(tools, a.Call), nil
+	return decode(b)
 }
 
 // Dispatch runs a worker stage when args name one (as when the hub

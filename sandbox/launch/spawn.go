@@ -1,0 +1,307 @@
+package launch
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/isolategpt/isolategpt/sandbox"
+	"github.com/isolategpt/isolategpt/sandbox/appdir"
+	"github.com/isolategpt/isolategpt/sandbox/cgroup"
+	"github.com/isolategpt/isolategpt/sandbox/confine"
+	"github.com/isolategpt/isolategpt/sandbox/egress"
+	"github.com/isolategpt/isolategpt/sandbox/worker"
+)
+
+// spawnSpec is everything one worker is made from. A worker needs nothing
+// else from the hub: its stage 1 builds its root and confines itself from
+// this alone (see sandbox/worker), so a spawner process could start workers
+// from the same spec.
+type spawnSpec struct {
+	app string
+	cfg worker.Config
+	// data is the app's folder on the host: filled into the worker's
+	// tmpfs before it starts and committed back. Empty: an empty folder
+	// that dies with the worker.
+	data                  string
+	stdin                 io.Reader
+	stdout, stderr        io.Writer
+	egress                *os.File // the worker's end of the egress control socket
+	cpuSeconds, memoryCap uint64
+}
+
+// spawn starts a worker: new namespaces, its own cgroup, the set-up
+// hand-shake (config, built root, app folder filled, go) and its ready
+// report. A layer the host cannot give stops it here unless the launcher
+// allows a weaker sandbox.
+func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
+	exe, _, startTimeout, _ := l.defaults()
+	uid, gid := hostIDs()
+	layers := hostLayers(uid)
+	s.cfg.AllowWeaker = l.AllowWeaker
+	s.cfg.LandlockFloor = l.LandlockFloor
+	s.cfg.Persist = s.data != ""
+	if s.cfg.Persist {
+		if err := checkDataFolder(s.data); err != nil {
+			return nil, nil, fmt.Errorf("launch %s: %w", s.app, err)
+		}
+	}
+	lim := s.cfg.Policy.Limits
+	group, glayers, err := l.cgroupFor(cgroup.Limits{Memory: lim.Memory, Pids: lim.Processes, CPUPercent: lim.CPUPercent})
+	layers = append(layers, glayers...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("launch %s: %w", s.app, err)
+	}
+	grants, err := detachGrants(s.cfg.Grants)
+	if err != nil {
+		group.Remove()
+		return nil, nil, fmt.Errorf("launch %s: %w", s.app, err)
+	}
+	defer closeFiles(grants)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		group.Remove()
+		return nil, nil, fmt.Errorf("launch %s: status socket: %w", s.app, err)
+	}
+	childStatus := os.NewFile(uintptr(fds[1]), "status-child")
+	defer childStatus.Close()
+	status, err := newStatusConn(fds[0])
+	if err != nil {
+		group.Remove()
+		return nil, nil, fmt.Errorf("launch %s: status socket: %w", s.app, err)
+	}
+
+	p := &proc{
+		app: s.app, stderr: &capped{max: maxStderr}, exited: make(chan struct{}), group: group,
+		dataDir: s.data, dataLimit: appdir.Limits{Bytes: lim.DataBytes, Entries: lim.DataInodes},
+		cpuSeconds: s.cpuSeconds, memoryCap: s.memoryCap,
+	}
+	var errOut io.Writer = p.stderr
+	if s.stderr != nil {
+		errOut = s.stderr
+	}
+	extra := []*os.File{childStatus, s.egress, nil}
+	extra = append(extra, grants...)
+	p.cmd = &exec.Cmd{
+		Path:       exe,
+		Args:       []string{"isolategpt", worker.Stage1},
+		Env:        []string{}, // no API keys, no hub secrets
+		Stdin:      s.stdin,
+		Stdout:     s.stdout,
+		Stderr:     errOut,
+		ExtraFiles: extra, // fd 3, 4, 5, 6…
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:  Namespaces,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}},
+			// A root hub may let the child drop the supplementary groups
+			// it would otherwise inherit (setgroups(0) in its namespace);
+			// the kernel forbids that to an ordinary user's namespace.
+			GidMappingsEnableSetgroups: os.Getuid() == 0,
+			// Without Credential the child would stay host root behind
+			// its mapping.
+			Credential: &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}},
+			Pdeathsig:  syscall.SIGKILL,
+			Setsid:     true,
+		},
+	}
+	fail := func(err error) (*proc, *statusConn, error) {
+		status.Close()
+		p.kill()
+		p.cleanup()
+		return nil, nil, fmt.Errorf("launch %s: worker set-up: %w%s", s.app, err, p.why())
+	}
+	if err := p.start(); err != nil {
+		status.Close()
+		group.Remove()
+		return nil, nil, fmt.Errorf("launch %s: start worker: %w", s.app, err)
+	}
+	// The worker waits for its configuration: nothing of it runs before
+	// it is in its cgroup.
+	if err := group.Add(p.cmd.Process.Pid); err != nil {
+		return fail(err)
+	}
+	deadline := time.Now().Add(startTimeout)
+	b, _ := json.Marshal(s.cfg)
+	if err := status.send(b, deadline); err != nil {
+		return fail(fmt.Errorf("send configuration: %w", err))
+	}
+	st, data, err := status.read(deadline, true)
+	if err == nil && st.Phase != worker.PhaseBuilt {
+		err = phaseError(st, worker.PhaseBuilt)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if s.cfg.Persist {
+		if data == nil {
+			return fail(errors.New("no app folder from the worker"))
+		}
+		p.data = data
+		if p.seen, err = appdir.Fill(data, s.data, appdir.Owner{UID: uid, GID: gid}); err != nil {
+			return fail(err)
+		}
+	} else if data != nil {
+		data.Close()
+	}
+	if err := status.send([]byte(worker.Go), deadline); err != nil {
+		return fail(err)
+	}
+	st, _, err = status.read(deadline, false)
+	if err == nil && st.Phase != worker.PhaseReady {
+		err = phaseError(st, worker.PhaseReady)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	l.setLayers(append(layers, st.Layers...))
+	p.watch()
+	return p, status, nil
+}
+
+func phaseError(st worker.Status, want string) error {
+	if st.Error != "" {
+		return errors.New(st.Error)
+	}
+	return fmt.Errorf("the worker said %q, not %q", st.Phase, want)
+}
+
+// hostLayers are the layers the hub gives from outside the worker.
+func hostLayers(uid int) []sandbox.Layer {
+	ls := []sandbox.Layer{{Name: sandbox.LayerNamespaces, Enforced: true, Detail: fmt.Sprintf("user (root inside is uid %d on the host), mount, pid, ipc, uts, network", uid)}}
+	if os.Getuid() == 0 {
+		return append(ls, sandbox.Layer{Name: sandbox.LayerGroups, Enforced: true, Detail: "dropped; setgroups refused"})
+	}
+	// Not a missing layer: nothing is there for them to open.
+	return append(ls, sandbox.Layer{Name: sandbox.LayerGroups, Enforced: true, Detail: "the kernel keeps an ordinary user's own groups (shown inside as 65534) and refuses setgroups; the minimal root leaves them nothing of the host's but the read-only system folders"})
+}
+
+// cgroupFor makes a worker's cgroup, or says which controllers the host
+// cannot give: with AllowWeaker the worker runs without them.
+func (l *Launcher) cgroupFor(lim cgroup.Limits) (*cgroup.Group, []sandbox.Layer, error) {
+	h := l.Cgroups
+	if h == nil {
+		h = cgroup.Detect()
+	}
+	names := map[string]string{cgroup.Memory: sandbox.LayerMemory, cgroup.Pids: sandbox.LayerPids, cgroup.CPU: sandbox.LayerCPU}
+	var layers, missing []sandbox.Layer
+	for _, c := range h.Status() {
+		ly := sandbox.Layer{Name: names[c.Name], Enforced: c.Enforced, Detail: c.Where}
+		if !c.Enforced {
+			missing = append(missing, ly)
+		}
+		layers = append(layers, ly)
+	}
+	if len(missing) > 0 && !l.AllowWeaker {
+		return nil, layers, &sandbox.WeakerError{Missing: missing}
+	}
+	g, err := h.New(lim)
+	return g, layers, err
+}
+
+// checkDataFolder refuses a data folder that is a symbolic link.
+func checkDataFolder(path string) error {
+	var st unix.Stat_t
+	err := unix.Lstat(path, &st)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil
+	case err != nil:
+		return fmt.Errorf("data folder %s: %w", path, err)
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return fmt.Errorf("data folder %s is not a folder (a symbolic link?)", path)
+	}
+	return nil
+}
+
+// detachGrants makes, for a hub running as root, a read-only detached copy
+// of each grant's mount to hand the worker: the sandbox's user (nobody)
+// may not be able to reach the path itself. An ordinary user's worker is
+// that user, and binds the paths itself.
+func detachGrants(grants []confine.Grant) ([]*os.File, error) {
+	if os.Getuid() != 0 {
+		return nil, nil
+	}
+	var out []*os.File
+	for i := range grants {
+		fd, err := unix.OpenTree(unix.AT_FDCWD, grants[i].Path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			closeFiles(out)
+			return nil, fmt.Errorf("read-only %s: %w", grants[i].Path, err)
+		}
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+			unix.Close(fd)
+			closeFiles(out)
+			return nil, fmt.Errorf("read-only %s: %w", grants[i].Path, err)
+		}
+		grants[i].FD = worker.GrantFD + i
+		out = append(out, os.NewFile(uintptr(fd), grants[i].Path))
+	}
+	return out, nil
+}
+
+func closeFiles(fs []*os.File) {
+	for _, f := range fs {
+		f.Close()
+	}
+}
+
+// statusConn is the hub's end of a worker's status socket, one message a
+// packet.
+type statusConn struct{ c *net.UnixConn }
+
+func newStatusConn(fd int) (*statusConn, error) {
+	f := os.NewFile(uintptr(fd), "status")
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, err
+	}
+	return &statusConn{c: c.(*net.UnixConn)}, nil
+}
+
+func (s *statusConn) Close() error { return s.c.Close() }
+
+func (s *statusConn) send(b []byte, deadline time.Time) error {
+	_ = s.c.SetWriteDeadline(deadline)
+	_, err := s.c.Write(b)
+	return err
+}
+
+// read reads one status message; with takeFD, a descriptor sent with it.
+// A zero deadline waits for as long as it takes.
+func (s *statusConn) read(deadline time.Time, takeFD bool) (worker.Status, *os.File, error) {
+	var st worker.Status
+	_ = s.c.SetReadDeadline(deadline)
+	buf := make([]byte, 64<<10)
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, _, _, err := s.c.ReadMsgUnix(buf, oob)
+	var file *os.File
+	fds := egress.Rights(oob[:oobn])
+	if takeFD && len(fds) == 1 {
+		file = os.NewFile(uintptr(fds[0]), "app folder")
+	} else {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		return st, file, fmt.Errorf("no status report: %w", err)
+	}
+	if n == 0 {
+		return st, file, errors.New("no status report: the worker closed its status socket")
+	}
+	if err := json.Unmarshal(buf[:n], &st); err != nil {
+		return st, file, fmt.Errorf("bad status report: %w", err)
+	}
+	return st, file, nil
+}
