@@ -12,11 +12,16 @@ import (
 	"github.com/isolategpt/isolategpt/sandbox/worker"
 )
 
-// Exit codes.
+// Exit codes. README.md documents them; a script can tell from them
+// whether the work it asked for was done.
 const (
-	ExitOK     = 0
-	ExitFailed = 1 // the command ran, and something in it failed
-	ExitUsage  = 2 // bad flags, configuration or data folder
+	ExitOK          = 0 // the work asked for was done
+	ExitFailed      = 1 // the command ran, and something in it failed
+	ExitUsage       = 2 // bad flags, configuration or data folder
+	ExitPartial     = 3 // some of the work was done, some was not
+	ExitDenied      = 4 // the work was not done because a flow was refused
+	ExitInterrupted = 5 // a signal or Ctrl+C stopped the work
+	ExitStore       = 6 // the store is damaged, full or unusable
 )
 
 // root is every command, in the order `isolategpt help` lists them.
