@@ -53,6 +53,9 @@ type Options struct {
 	MaxBytes int64
 	// Logger receives the repair of a torn tail (nil: slog.Default()).
 	Logger *slog.Logger
+	// ReadOnly leaves the file as it is: a torn tail is skipped, not
+	// moved aside. The log is for reading only (Append fails).
+	ReadOnly bool
 }
 
 // Log is an open append-only file of JSON lines. Its methods are safe for
@@ -61,6 +64,7 @@ type Log struct {
 	mu     sync.Mutex
 	path   string
 	max    int64
+	ro     bool
 	f      *os.File // opened at the first Append
 	size   int64    // bytes of whole lines
 	count  int      // whole lines
@@ -71,7 +75,7 @@ type Log struct {
 // torn tail, and passes each whole line, without its newline, to each (nil:
 // none), in order. An error from each refuses the file (ErrDamaged).
 func Open(path string, o Options, each func(line []byte) error) (*Log, error) {
-	l := &Log{path: path, max: o.MaxBytes}
+	l := &Log{path: path, max: o.MaxBytes, ro: o.ReadOnly}
 	if l.max <= 0 {
 		l.max = 64 << 20
 	}
@@ -92,7 +96,9 @@ func Open(path string, o Options, each func(line []byte) error) (*Log, error) {
 		l.count++
 		rest = rest[i+1:]
 	}
-	if torn := data[whole:]; len(torn) > 0 && repairTorn {
+	if o.ReadOnly {
+		data = data[:whole]
+	} else if torn := data[whole:]; len(torn) > 0 && repairTorn {
 		if err := l.moveAside(torn, int64(whole)); err != nil {
 			return nil, err
 		}
@@ -163,6 +169,9 @@ func (l *Log) Append(line []byte) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.ro {
+		return fmt.Errorf("append %s: opened read-only", l.path)
+	}
 	if l.broken != nil {
 		return fmt.Errorf("append %s: %w (%v)", l.path, ErrBroken, l.broken)
 	}
@@ -210,6 +219,9 @@ func (l *Log) cut(size int64) error {
 func (l *Log) Reset() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.ro {
+		return fmt.Errorf("reset %s: opened read-only", l.path)
+	}
 	if l.size == 0 {
 		return nil
 	}
