@@ -115,7 +115,7 @@ func Open(path string, o Options, each func(line []byte) error) (*Log, error) {
 
 // readAll reads the file at path, refusing one over max bytes.
 func readAll(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -249,3 +249,20 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// A link planted in place of the log is never followed, to read or to
+// append: the records of another file are not the app's.
+func TestLinkIsNotFollowed(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other")
+	if err := os.WriteFile(other, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "l.jsonl")
+	if err := os.Symlink(other, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(p, Options{}, strict); !errors.Is(err, syscall.ELOOP) {
+		t.Fatalf("Open through a link = %v, want ELOOP", err)
+	}
+}
