@@ -28,6 +28,7 @@ import (
 	"github.com/isolategpt/isolategpt/sandbox/wire"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
 	"github.com/isolategpt/isolategpt/specs/atomicfile"
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 // WorkerName is the worker app that serves a scenario app in the sandbox.
@@ -64,8 +65,14 @@ func Handler() (wire.Handler, error) {
 		return nil, fmt.Errorf("scenario app: %w", err)
 	}
 	defer f.Close()
+	// The file is in the app's own folder: read strictly, as any file
+	// there.
+	data, err := io.ReadAll(io.LimitReader(f, maxSpecBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("scenario app: specification: %w", err)
+	}
 	var spec Spec
-	if err := json.NewDecoder(io.LimitReader(f, maxSpecBytes)).Decode(&spec); err != nil {
+	if err := strictjson.Unmarshal(data, &spec, maxSpecBytes); err != nil {
 		return nil, fmt.Errorf("scenario app: specification: %w", err)
 	}
 	return newServer(spec, ".", func() { os.Exit(crashExit) })
@@ -110,6 +117,9 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 	}
 	if !l.Sandboxed {
 		return startInProcess(ctx, a.ID, spec, dataDir, l.CallTimeout)
+	}
+	if spec.Functions == nil { // null is refused by the strict reader
+		spec.Functions = map[string]scenario.Behaviour{}
 	}
 	b, err := json.Marshal(spec)
 	if err != nil {
