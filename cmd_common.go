@@ -248,6 +248,9 @@ func AuditLine(r store.AuditRecord) string {
 	if r.QueryID != "" {
 		line += " query=" + r.QueryID
 	}
+	if r.Intent != 0 {
+		line += fmt.Sprintf(" intent=#%d", r.Intent)
+	}
 	if len(r.Detail) > 0 {
 		var v any
 		if json.Unmarshal(r.Detail, &v) == nil {

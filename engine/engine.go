@@ -280,6 +280,13 @@ func (e *Engine) SandboxStatus(ctx context.Context) []sandbox.Layer {
 // Store is the engine's store (for the audit command and tests).
 func (e *Engine) Store() *store.Store { return e.store }
 
+// Interruptions are the write steps found started without an outcome when
+// this engine opened its data folder: the process that ran them stopped
+// before it could record what happened. Each is in the audit log as an
+// "interrupted" step record, written once; none is run again by itself.
+// Front ends show them so the user can check (was the mail sent?).
+func (e *Engine) Interruptions() []store.AuditRecord { return e.store.Interruptions() }
+
 // Catalog is the set of installed apps.
 func (e *Engine) Catalog() *plan.Catalog { return e.catalog }
 
