@@ -44,6 +44,9 @@ func (s *Store) Audit(rec AuditRecord) (AuditRecord, error) {
 	}
 	pfx := auditPrefix(rec.User)
 	err := s.use(func() error {
+		if err := s.writableLocked(); err != nil {
+			return err
+		}
 		s.auditMu.Lock()
 		defer s.auditMu.Unlock()
 		n, err := s.auditSeq.Next()
