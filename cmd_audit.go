@@ -119,6 +119,9 @@ func (o *auditOpts) run(_ []string, stdio IO) int {
 		fmt.Fprintf(stdio.Err, "isolategpt audit: no store in %s: %v\n", c.data, err)
 		return ExitUsage
 	}
+	// Reading the log writes nothing; following it lets the queries it
+	// follows run through this process, so that opens the store for them.
+	c.readOnly = !o.follow
 	return c.withEngine(stdio, "audit", holdOptions{}, func(e *engine.Engine) int {
 		enc := json.NewEncoder(ut.JSONWriter(stdio.Out))
 		n := 0

@@ -28,7 +28,7 @@ const (
 var root = &cmdSpec{
 	summary: "an LLM assistant that uses apps it does not trust, each isolated, every flow between them yours to decide",
 	subs: []*cmdSpec{
-		tuiCmd, askCmd, batchCmd, auditCmd, grantsCmd, appsCmd, sandboxCmd, evalCmd,
+		tuiCmd, askCmd, batchCmd, auditCmd, grantsCmd, appsCmd, storeCmd, sandboxCmd, evalCmd,
 		helpCmd, versionCmd, completionCmd,
 	},
 }

@@ -40,6 +40,12 @@ type Config struct {
 	// InMemory is set.
 	DataDir  string
 	InMemory bool
+	// ReadOnly opens the store read-only (commands that only read): nothing
+	// in it is written, and every query fails with store.ErrReadOnly.
+	ReadOnly bool
+	// MinFree is the free space below which the store refuses writes
+	// (store.Options.MinFree: 0 is store.DefaultMinFree, negative is off).
+	MinFree int64
 	// LLM is the --llm value ("offline", "openai:MODEL", …).
 	LLM string
 	// Getenv reads the hub's environment: LLM keys and base URLs, and the
@@ -121,13 +127,17 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "store"), store.Options{Logger: logger.With("component", "badger"), InMemory: cfg.InMemory})
+	st, err := store.Open(filepath.Join(cfg.DataDir, "store"), store.Options{Logger: logger.With("component", "badger"), InMemory: cfg.InMemory, ReadOnly: cfg.ReadOnly, MinFree: cfg.MinFree})
 	if err != nil {
 		return nil, fmt.Errorf("engine: data folder %s: %w", cfg.DataDir, err)
 	}
-	if err := recordManifests(st, builtins); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("engine: %w", err)
+	// A read-only engine leaves the built-ins' records to the next one
+	// that writes.
+	if !cfg.ReadOnly {
+		if err := recordManifests(st, builtins); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("engine: %w", err)
+		}
 	}
 	registry := apps.New(st, builtins)
 	catalog, err := appCatalog(registry, builtins, logger)
@@ -353,6 +363,11 @@ func (s *Session) User() string { return s.user }
 // Ask runs one query and returns its answer. The error is set when the
 // query could not be answered; the answer, when not nil, says why.
 func (s *Session) Ask(ctx context.Context, query string) (*msg.Answer, error) {
+	// Fail closed: no query runs whose audit records cannot be written
+	// (a full disk, a read-only store).
+	if err := s.e.store.Writable(); err != nil {
+		return nil, fmt.Errorf("ask: %w", err)
+	}
 	res, err := s.e.request(ctx, s.e.hub, &msg.AskRequest{SessionID: s.id, Query: query})
 	if err != nil {
 		return nil, fmt.Errorf("ask: %w", err)
