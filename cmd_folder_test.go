@@ -145,7 +145,7 @@ func TestCommandsShareOneDataFolder(t *testing.T) {
 		{args: []string{"ask", "--data", data, "--yes", fareAB}, want: "metro_hail estimate fare"},
 		{args: []string{"ask", "--data", data, "--yes", fareAB}, want: "metro_hail estimate fare"},
 		{args: []string{"ask", "--data", data, fareAB, "--yes"}, want: "metro_hail estimate fare"},
-		{args: []string{"batch", "--data", data, "--policy", policy}, stdin: `{"id": "b1", "query": "Use quick_ride to estimate the fare from \"A\" to \"B\""}` + "\n", want: `"status":"ok"`},
+		{args: []string{"batch", "--data", data, "--policy", policy}, stdin: `{"id": "b1", "query": "Use quick_ride to estimate the fare from \"A\" to \"B\""}` + "\n", want: `"status":"done"`},
 	}
 	procs := make([]*proc, len(jobs))
 	for i, j := range jobs {
@@ -356,7 +356,7 @@ func TestServedCommandsUseTheirOwnStdio(t *testing.T) {
 	}
 	b := startWith(t, procOptions{dir: dir, stdin: `{"id": "1", "query": "Use quick_ride to estimate the fare from \"A\" to \"B\""}` + "\n"},
 		"batch", "--data", data, "--policy", "policy.json")
-	if code := b.wait(t); code != ExitOK || !strings.Contains(b.out.String(), `"status":"ok"`) {
+	if code := b.wait(t); code != ExitOK || !strings.Contains(b.out.String(), `"status":"done"`) {
 		t.Errorf("batch with a relative policy path, through the holder: %v", b)
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/permission"
+	"github.com/isolategpt/isolategpt/engine/batch"
 	ut "github.com/isolategpt/isolategpt/engine/untrusted"
 )
 
@@ -175,7 +177,11 @@ func (t *Terminal) Prompt(ctx context.Context, r *msg.PromptRequest) (msg.Decisi
 			}
 			line = l
 		case <-ctx.Done():
-			fmt.Fprintln(t.out, "\n(no answer in time: denied)")
+			if errors.Is(context.Cause(ctx), batch.ErrInterrupted) {
+				fmt.Fprintln(t.out, "\n(interrupted: denied)")
+			} else {
+				fmt.Fprintln(t.out, "\n(no answer in time: denied)")
+			}
 			return msg.Deny, nil
 		}
 		if strings.TrimSpace(line) == "" {
