@@ -273,7 +273,7 @@ func TestShareOneDataFolderAsOrdinaryUser(t *testing.T) {
 		return startWith(t, procOptions{stdin: stdin, exe: exe, cred: cred, env: []string{"HOME=" + base, "PATH=/usr/bin:/bin"}}, args...)
 	}
 	// A store to follow.
-	if p := run("", "ask", "--data", data, "--yes", "hello"); p.wait(t) != ExitOK {
+	if p := run("", "ask", "--data", data, "--yes", fareAB); p.wait(t) != ExitOK {
 		t.Fatalf("first ask: %v", p)
 	}
 	follower := run("", "audit", "--follow", "--kind", "answer", "--data", data)
@@ -285,7 +285,7 @@ func TestShareOneDataFolderAsOrdinaryUser(t *testing.T) {
 		return "up"
 	}, "up")
 	for _, args := range [][]string{
-		{"ask", "--data", data, "--yes", "What can you do?"},
+		{"ask", "--data", data, "--yes", fareAB},
 		{"apps", "list", "--data", data},
 		{"grants", "list", "--data", data},
 		{"audit", "--data", data, "--kind", "plan"},
