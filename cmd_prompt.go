@@ -124,6 +124,9 @@ func (t *Terminal) read() {
 	close(t.lines)
 }
 
+// promptEnd ends the line that asks for an answer.
+const promptEnd = "(Enter = deny): "
+
 // maxAsks bounds how often one prompt asks again before it denies.
 const maxAsks = 5
 
@@ -167,7 +170,7 @@ func (t *Terminal) Prompt(ctx context.Context, r *msg.PromptRequest) (msg.Decisi
 		keys = append(keys, c.Key())
 	}
 	for range maxAsks {
-		fmt.Fprintf(t.out, "%s  (Enter = deny): ", Menu(choices))
+		fmt.Fprintf(t.out, "%s  %s", Menu(choices), promptEnd)
 		var line string
 		select {
 		case l, ok := <-t.lines:
