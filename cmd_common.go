@@ -136,19 +136,10 @@ func (o *askOpts) run(args []string, stdio IO) int {
 			fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
 		}
 		if res.Status != msg.Done {
-			fmt.Fprintf(stdio.Err, "isolategpt ask: %s: %s (exit %d)\n", res.Status, statusMeaning[res.Status], exitCode(res.Status))
+			fmt.Fprintf(stdio.Err, "isolategpt ask: %s: %s (exit %d)\n", res.Status, res.Status.Meaning(), exitCode(res.Status))
 		}
 		return exitCode(res.Status)
 	})
-}
-
-// statusMeaning says what a query's or a line's status means.
-var statusMeaning = map[msg.Outcome]string{
-	msg.Done:        "the work asked for was done",
-	msg.Partial:     "some of the steps were done, others were not",
-	msg.Denied:      "nothing was done: a flow was refused",
-	msg.Failed:      "nothing was done: it failed, or nothing was planned",
-	msg.Interrupted: "stopped by a signal before the work was done",
 }
 
 // tellGrants says which flows a permanent grant allowed without asking,

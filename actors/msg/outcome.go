@@ -24,6 +24,23 @@ const (
 // Outcomes is every outcome, best first.
 var Outcomes = []Outcome{Done, Partial, Denied, Failed, Interrupted}
 
+// Meaning says in words what the outcome means, for a person.
+func (o Outcome) Meaning() string {
+	switch o {
+	case Done:
+		return "the work asked for was done"
+	case Partial:
+		return "some of the steps were done, others were not"
+	case Denied:
+		return "nothing was done: a flow was refused"
+	case Failed:
+		return "nothing was done: it failed, or nothing was planned"
+	case Interrupted:
+		return "stopped by a signal before the work was done"
+	}
+	return "an outcome this version does not know"
+}
+
 func (o Outcome) rank() int {
 	for i, x := range Outcomes {
 		if x == o {
