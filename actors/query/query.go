@@ -159,13 +159,14 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 		ans.Permissions = q.perms.list()
 		ans.Duration = time.Since(start)
 		q.remember(ans)
+		ans.Status = msg.OutcomeOf(ans, err)
 		r := &msg.AskReply{QueryID: q.d.QueryID, Answer: ans}
 		outcome := "answered"
 		if err != nil {
 			r.Err = err.Error()
 			outcome = "failed"
 		}
-		q.audit("answer", "", "", outcome, map[string]any{"answer": text, "error": r.Err, "llm": ans.Usage, "duration_ms": ans.Duration.Milliseconds()})
+		q.audit("answer", "", "", outcome, map[string]any{"answer": text, "error": r.Err, "status": ans.Status, "llm": ans.Usage, "duration_ms": ans.Duration.Milliseconds()})
 		return r
 	}
 	if strings.TrimSpace(q.d.Query) == "" {
