@@ -178,6 +178,10 @@ func (s *server) spawn(req request, fds []int) {
 		fail(fmt.Errorf("spawner: %d descriptors, limit %d", len(req.Files), maxFiles))
 		return
 	}
+	// 0, 1 and 2 always get something: never the spawner's own.
+	for len(req.Files) < 3 {
+		req.Files = append(req.Files, -1)
+	}
 	files := make([]uintptr, len(req.Files))
 	var opened []int
 	defer func() { closeAll(opened) }()
