@@ -75,6 +75,13 @@ type Config struct {
 	InvokeTimeout time.Duration
 	QueryTimeout  time.Duration
 	SpokeIdle     time.Duration
+	// MaxWorkers and MaxWorkersPerUser cap the live pooled spokes, each
+	// with at most one worker, in all and per user; past the caps steps
+	// queue. Zero reads ISOLATEGPT_MAX_WORKERS and
+	// ISOLATEGPT_MAX_WORKERS_PER_USER (through Getenv, else the process
+	// environment), then the hub's defaults.
+	MaxWorkers        int
+	MaxWorkersPerUser int
 }
 
 // UncappedOutputBytes is the launcher's output cap with defence.OutputCap
@@ -122,6 +129,9 @@ func New(cfg Config) (*Engine, error) {
 		if cfg.InvokeTimeout <= 0 {
 			cfg.InvokeTimeout = hub.DefaultQueryTimeout
 		}
+	}
+	if err := workerCaps(&cfg); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	builtins, err := builtinApps(cfg.Builtins, cfg.Apps)
 	if err != nil {
@@ -178,8 +188,9 @@ func New(cfg Config) (*Engine, error) {
 		Hub: hub.Deps{
 			Catalog: catalog, Store: st, Launcher: launcher, Model: model, ModelInfo: info,
 			AppsDir: appsDir, Installed: registry, Getenv: cfg.Getenv,
-			SpokeIdle: cfg.SpokeIdle, InvokeTimeout: cfg.InvokeTimeout,
-			QueryTimeout: cfg.QueryTimeout, Audit: audit, Logger: logger,
+			SpokeIdle: cfg.SpokeIdle, MaxSpokes: cfg.MaxWorkers, MaxSpokesPerUser: cfg.MaxWorkersPerUser,
+			InvokeTimeout: cfg.InvokeTimeout,
+			QueryTimeout:  cfg.QueryTimeout, Audit: audit, Logger: logger,
 			Defences: cfg.Defences,
 		},
 		Mailboxes: mailbox.New(),
