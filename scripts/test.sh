@@ -26,6 +26,8 @@ fi
 
 go test -race -count=1 ./...
 
+./scripts/readme.sh
+
 # The fault-injection suite (engine/faults): kill -9, a full disk, damaged
 # store and app files, signals, against the built binary, within a time
 # budget: FAULTS_BUDGET=10m for a longer run; FAULTS_SEED, FAULTS_KINDS and
@@ -33,4 +35,3 @@ go test -race -count=1 ./...
 # The suite stops itself 10 minutes past its budget (-timeout 0).
 FAULTS_BUDGET="${FAULTS_BUDGET:-60s}" go test -tags faults -count=1 -v -timeout 0 \
 	-run '^TestFaults$' ./engine/faults/
-./scripts/readme.sh
