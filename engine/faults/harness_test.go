@@ -93,6 +93,7 @@ type suite struct {
 // count is one kind's row of the table.
 type count struct {
 	injected, survived, lost, wrongExit, crashed, other int
+	missed                                              int // the work had ended before the fault
 	skipped                                             []string
 }
 
@@ -155,16 +156,19 @@ func (s *suite) row(kind string) *count {
 
 // trial is one injected fault: what it found decides survived or not.
 type trial struct {
-	s     *suite
-	kind  string
-	n     int
-	mode  mode
-	what  string // the fault, for the reproduction line
-	rng   *rand.Rand
-	lost  []string
-	exit  []string
-	crash []string
-	other []string
+	s    *suite
+	kind string
+	n    int
+	mode mode
+	what string // the fault, for the reproduction line
+	rng  *rand.Rand
+	// missed: the command had ended before the fault came; the trial's
+	// checks still run, but it counts as no fault injected.
+	missed bool
+	lost   []string
+	exit   []string
+	crash  []string
+	other  []string
 }
 
 func (s *suite) newTrial(kind string, n int, m mode) *trial {
@@ -187,7 +191,11 @@ func (tr *trial) crashCheck(r result) {
 func (tr *trial) finish() bool {
 	c := tr.s.row(tr.kind)
 	tr.s.mu.Lock()
-	c.injected++
+	if tr.missed {
+		c.missed++
+	} else {
+		c.injected++
+	}
 	c.lost += len(tr.lost)
 	if len(tr.exit) > 0 {
 		c.wrongExit++
@@ -199,7 +207,7 @@ func (tr *trial) finish() bool {
 		c.other++
 	}
 	ok := len(tr.lost)+len(tr.exit)+len(tr.crash)+len(tr.other) == 0
-	if ok {
+	if ok && !tr.missed {
 		c.survived++
 	}
 	tr.s.mu.Unlock()
@@ -239,15 +247,19 @@ func (s *suite) skip(kind, why string) {
 func (s *suite) table() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "faults (FAULTS_SEED=%d, FAULTS_BUDGET=%v):\n", s.cfg.seed, s.cfg.budget)
-	fmt.Fprintf(&b, "%-11s %8s %8s %9s %10s %6s %6s\n", "kind", "injected", "survived", "data lost", "wrong exit", "crash", "other")
+	fmt.Fprintf(&b, "%-11s %8s %8s %9s %10s %6s %6s %6s\n", "kind", "injected", "survived", "data lost", "wrong exit", "crash", "other", "missed")
 	for _, k := range s.order {
 		c := s.tally[k]
-		fmt.Fprintf(&b, "%-11s %8d %8d %9d %10d %6d %6d", k, c.injected, c.survived, c.lost, c.wrongExit, c.crashed, c.other)
+		fmt.Fprintf(&b, "%-11s %8d %8d %9d %10d %6d %6d %6d", k, c.injected, c.survived, c.lost, c.wrongExit, c.crashed, c.other, c.missed)
 		if len(c.skipped) > 0 {
 			fmt.Fprintf(&b, "   SKIPPED: %s", strings.Join(c.skipped, "; "))
 		}
 		b.WriteByte('\n')
 	}
+	b.WriteString("injected: faults that came while the work ran; survived: trials with no finding; data lost: items\n" +
+		"reported stored and then missing, or audit records gone; wrong exit: trials with a false or missing exit or\n" +
+		"status; crash: panics and fault signals; other: other findings (an effect with no outcome, a rewritten\n" +
+		"damaged store, no recovery); missed: the command had ended before the fault (checked, not counted)\n")
 	return b.String()
 }
 
@@ -420,6 +432,16 @@ func (s *suite) run(f folder, stdin string, args ...string) result {
 		r.stderr += "\n(faults: killed after 2 minutes)"
 	}
 	return r
+}
+
+// ended reports whether the command has ended.
+func (p *proc) ended() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // ctxDone reports whether the kind's time is up.

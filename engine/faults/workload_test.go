@@ -147,12 +147,13 @@ func (s *suite) verify(tr *trial, h *history) {
 func (s *suite) kill9(tr *trial, h *history) {
 	const n = 24
 	in := h.workload(n)
-	k := tr.rng.IntN(n)
-	extra := time.Duration(tr.rng.IntN(150)) * time.Millisecond
+	k := tr.rng.IntN(n - 10) // leave lines to run when the fault comes
+	extra := time.Duration(tr.rng.IntN(60)) * time.Millisecond
 	tr.what = fmt.Sprintf("kill -9 after %d line(s) + %v", k, extra)
 	p := s.start(h.f, strings.NewReader(in), "batch", "--policy", h.policy)
 	p.waitLines(k, time.Minute)
 	time.Sleep(extra)
+	tr.missed = p.ended()
 	p.signalHub(syscall.SIGKILL)
 	r, _ := p.wait(30 * time.Second)
 	p.kill(syscall.SIGKILL) // its workers, if any outlived it
@@ -167,10 +168,10 @@ func (s *suite) kill9(tr *trial, h *history) {
 // during a batch: the batch must end on its own, say it was interrupted,
 // exit 5 when work was left undone, and leave the store closed.
 func (s *suite) signal(tr *trial, h *history) {
-	const n = 16
+	const n = 24
 	in := h.workload(n)
-	k := tr.rng.IntN(n)
-	extra := time.Duration(tr.rng.IntN(150)) * time.Millisecond
+	k := tr.rng.IntN(n - 10) // leave lines to run when the fault comes
+	extra := time.Duration(tr.rng.IntN(60)) * time.Millisecond
 	sig := syscall.SIGTERM
 	if tr.rng.IntN(2) == 1 {
 		sig = syscall.SIGINT
@@ -179,6 +180,7 @@ func (s *suite) signal(tr *trial, h *history) {
 	p := s.start(h.f, strings.NewReader(in), "batch", "--policy", h.policy)
 	p.waitLines(k, time.Minute)
 	time.Sleep(extra)
+	tr.missed = p.ended()
 	if sig == syscall.SIGINT {
 		p.kill(sig)
 	} else {
