@@ -24,6 +24,7 @@ type appCase struct {
 const (
 	mailboxFile  = "mail/mailbox.json"
 	bookingsFile = "metro_hail/bookings.jsonl"
+	journalFile  = "mail/mailbox.journal.jsonl"
 	driveFiles   = "drive/files"
 )
 
@@ -78,6 +79,17 @@ var appCases = []appCase{
 		return rewrite(p, func([]byte) []byte { return []byte("null\n") })
 	}},
 	{name: "mailbox deleted", file: mailboxFile, probe: mailProbe, corrupt: func(_ *trial, p string) error { return os.Remove(p) }},
+	{name: "mail journal torn tail", file: journalFile, probe: mailProbe, repairable: true, corrupt: func(_ *trial, p string) error {
+		return rewrite(p, func(b []byte) []byte { return append(b, `{"seq":99,"op":"add","mess`...) })
+	}},
+	{name: "mail journal garbage line", file: journalFile, probe: mailProbe, corrupt: func(tr *trial, p string) error {
+		return rewrite(p, func(b []byte) []byte {
+			ls := strings.SplitAfter(string(b), "\n")
+			i := tr.rng.IntN(max(1, len(ls)-1))
+			ls[i] = strings.Repeat("#", tr.rng.IntN(40)+1) + "\n"
+			return []byte(strings.Join(ls, ""))
+		})
+	}},
 	{name: "ledger torn tail", file: bookingsFile, probe: bookingProbe, repairable: true, corrupt: func(_ *trial, p string) error {
 		return rewrite(p, func(b []byte) []byte { return append(b, `{"booking_id":"MH-torn","fare":`...) })
 	}},
@@ -148,6 +160,11 @@ func (s *suite) appCase(tr *trial, b *history, c appCase) {
 	h := s.copyFolder(b, "app")
 	defer os.RemoveAll(h.f.work)
 	path := h.f.path("apps", "default", filepath.FromSlash(c.file))
+	if _, err := os.Lstat(path); err != nil {
+		tr.missed = true // this version keeps no such file
+		tr.what += fmt.Sprintf(" (no %s here)", c.file)
+		return
+	}
 	if err := c.corrupt(tr, path); err != nil {
 		s.t.Fatalf("appdata: corrupt %s: %v", path, err)
 	}
@@ -165,6 +182,14 @@ func (s *suite) appCase(tr *trial, b *history, c appCase) {
 	allDone := len(lines) > 0
 	for _, l := range lines {
 		allDone = allDone && Done(l.Status)
+	}
+	if c.repairable && allDone && r.exit == 0 && c.file == journalFile {
+		// Repaired: every mail reported sent is still there.
+		mails := &Truth{Mails: h.truth.Mails}
+		for _, l := range Lost(mails, h.f.state(nil)) {
+			tr.lose("%s", l)
+		}
+		return
 	}
 	if c.repairable && allDone && r.exit == 0 {
 		// Repaired: every complete line kept, the torn one gone, the new

@@ -171,6 +171,7 @@ func (t *Truth) Add(l Line) {
 // Mailbox is the part of mail's mailbox.json the checks read.
 type Mailbox struct {
 	Messages []struct {
+		ID      string `json:"id"`
 		Folder  string `json:"folder"`
 		Subject string `json:"subject"`
 	} `json:"messages"`
@@ -207,24 +208,65 @@ func ParseBookings(data []byte) ([]Booking, error) {
 // State is what a data folder holds after a fault, read by the suite.
 type State struct {
 	Mailbox  []byte // mailbox.json; nil when absent
+	Journal  []byte // mailbox.journal.jsonl, changes after the snapshot; nil when absent
 	Bookings []byte // metro_hail's bookings.jsonl; nil when absent
 	Audit    []Record
+}
+
+// SentMail is the subjects of the sent folder: the mailbox snapshot with
+// its journal's additions and deletions applied in order.
+func SentMail(s State) (map[string]bool, error) {
+	var mb Mailbox
+	if err := json.Unmarshal(s.Mailbox, &mb); err != nil {
+		return nil, fmt.Errorf("mailbox.json: %w", err)
+	}
+	sent := map[string]bool{}
+	ids := map[string]string{}
+	for _, m := range mb.Messages {
+		if m.Folder == "sent" {
+			sent[m.Subject] = true
+			ids[m.ID] = m.Subject
+		}
+	}
+	for i, raw := range strings.Split(string(s.Journal), "\n") {
+		if strings.TrimSpace(raw) == "" {
+			continue
+		}
+		var e struct {
+			Op      string `json:"op"`
+			ID      string `json:"id"`
+			Message struct {
+				ID      string `json:"id"`
+				Folder  string `json:"folder"`
+				Subject string `json:"subject"`
+			} `json:"message"`
+		}
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return sent, fmt.Errorf("mailbox.journal.jsonl line %d: %w", i+1, err)
+		}
+		switch {
+		case e.Op == "add" && e.Message.Folder == "sent":
+			sent[e.Message.Subject] = true
+			ids[e.Message.ID] = e.Message.Subject
+		case e.Op == "delete":
+			id := e.ID
+			if id == "" {
+				id = e.Message.ID
+			}
+			delete(sent, ids[id])
+		}
+	}
+	return sent, nil
 }
 
 // Lost lists everything t says was stored that s lacks.
 func Lost(t *Truth, s State) []string {
 	var lost []string
 	if len(t.Mails) > 0 {
-		var mb Mailbox
-		if err := json.Unmarshal(s.Mailbox, &mb); err != nil {
-			lost = append(lost, fmt.Sprintf("mailbox.json unreadable (%v): %d sent mail(s) reported stored", err, len(t.Mails)))
+		sent, err := SentMail(s)
+		if err != nil {
+			lost = append(lost, fmt.Sprintf("mailbox unreadable (%v): %d sent mail(s) reported stored", err, len(t.Mails)))
 		} else {
-			sent := map[string]bool{}
-			for _, m := range mb.Messages {
-				if m.Folder == "sent" {
-					sent[m.Subject] = true
-				}
-			}
 			for _, subj := range sortedKeys(t.Mails) {
 				if !sent[subj] {
 					lost = append(lost, fmt.Sprintf("mail %q (line %s) reported sent, not in mailbox.json", subj, t.Mails[subj]))
@@ -297,14 +339,12 @@ func Unaudited(prefix string, t *Truth, s State) []string {
 		return fmt.Sprintf("%s %q happened, its query %s has no outcome in the audit log (neither a step record nor interrupted)", what, value, strings.Join(ids, ","))
 	}
 	var bad []string
-	var mb Mailbox
-	if json.Unmarshal(s.Mailbox, &mb) == nil {
-		for _, m := range mb.Messages {
-			if m.Folder == "sent" && strings.HasPrefix(m.Subject, prefix) {
-				if _, reported := t.Mails[m.Subject]; !reported {
-					if why := check("mail", m.Subject); why != "" {
-						bad = append(bad, why)
-					}
+	sent, _ := SentMail(s)
+	for _, subj := range sortedKeys(boolKeys(sent)) {
+		if strings.HasPrefix(subj, prefix) {
+			if _, reported := t.Mails[subj]; !reported {
+				if why := check("mail", subj); why != "" {
+					bad = append(bad, why)
 				}
 			}
 		}
@@ -337,6 +377,14 @@ func Crashed(stderr string, signaled string) string {
 		}
 	}
 	return ""
+}
+
+func boolKeys(m map[string]bool) map[string]string {
+	out := make(map[string]string, len(m))
+	for k := range m {
+		out[k] = ""
+	}
+	return out
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -74,6 +74,12 @@ func TestChecks(t *testing.T) {
 		t.Errorf("an effect only started in the audit log: %q", u)
 	}
 
+	// A mailbox that keeps recent changes in a journal beside its snapshot.
+	journal := []byte(`{"seq":1,"op":"add","message":{"id":"m9","folder":"sent","subject":"fxm1"},"next_id":10}` + "\n")
+	if l := Lost(tr, State{Mailbox: []byte(`{"messages":[]}`), Journal: journal, Audit: audit}); len(l) != 0 {
+		t.Errorf("a sent mail in the journal taken for lost: %q", l)
+	}
+
 	if Crashed("panic: runtime error: index out of range", "") == "" || Crashed("", "bus error") == "" {
 		t.Error("a crash not seen")
 	}

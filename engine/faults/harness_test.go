@@ -162,8 +162,9 @@ type trial struct {
 	mode mode
 	what string // the fault, for the reproduction line
 	rng  *rand.Rand
-	// missed: the command had ended before the fault came; the trial's
-	// checks still run, but it counts as no fault injected.
+	// missed: the command had ended before the fault came, or the file
+	// to damage does not exist in this version; it counts as no fault
+	// injected.
 	missed bool
 	lost   []string
 	exit   []string
@@ -259,7 +260,7 @@ func (s *suite) table() string {
 	b.WriteString("injected: faults that came while the work ran; survived: trials with no finding; data lost: items\n" +
 		"reported stored and then missing, or audit records gone; wrong exit: trials with a false or missing exit or\n" +
 		"status; crash: panics and fault signals; other: other findings (an effect with no outcome, a rewritten\n" +
-		"damaged store, no recovery); missed: the command had ended before the fault (checked, not counted)\n")
+		"damaged store, no recovery); missed: no fault came (the command had ended, or no such file), not counted\n")
 	return b.String()
 }
 

@@ -191,7 +191,8 @@ func (s *suite) storeCase(tr *trial, b *storeBase, target, damage string, killed
 	w := s.run(h.f, line, "batch", "--policy", h.policy)
 	tr.crashCheck(w)
 	lines := h.take(tr, w, false)
-	sent := strings.Contains(string(h.f.state(nil).Mailbox), `"`+subject+`"`)
+	st := h.f.state(nil)
+	sent := strings.Contains(string(st.Mailbox)+string(st.Journal), `"`+subject+`"`)
 	if refused {
 		if w.exit != 6 {
 			tr.wrong("batch on the damaged store: %v, want 6: %s", w, firstLines(w.stderr, 3))

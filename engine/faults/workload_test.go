@@ -93,6 +93,7 @@ func (s *suite) readAudit(tr *trial, f folder) ([]Record, result, bool) {
 func (f folder) state(audit []Record) State {
 	st := State{Audit: audit}
 	st.Mailbox, _ = os.ReadFile(f.path("apps", "default", "mail", "mailbox.json"))
+	st.Journal, _ = os.ReadFile(f.path("apps", "default", "mail", "mailbox.journal.jsonl"))
 	st.Bookings, _ = os.ReadFile(f.path("apps", "default", "metro_hail", "bookings.jsonl"))
 	return st
 }
