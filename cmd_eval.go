@@ -39,6 +39,7 @@ line per scenario or case on stderr as it goes.`,
 			new: func() options { return &evalOpts{suite: "functionality"} }},
 		{name: "case-studies", summary: "the original's four case studies",
 			new: func() options { return &evalOpts{suite: "case-studies"} }},
+		evalScaleCmd,
 	},
 }
 
