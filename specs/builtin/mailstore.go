@@ -134,6 +134,13 @@ func (a *mailApp) load() error {
 	data, err := os.ReadFile(a.path)
 	seeding := errors.Is(err, fs.ErrNotExist)
 	if seeding {
+		// The journal is made with the first mailbox: one without the other
+		// is a mailbox lost, not a first start, and seeding would silently
+		// replace what it held.
+		if _, jerr := os.Lstat(filepath.Join(filepath.Dir(a.path), journalFile)); !errors.Is(jerr, fs.ErrNotExist) {
+			return fmt.Errorf("%s is missing but mail has run in this folder (%s is there): restore it from a backup, or remove both to start from the demo mailbox: %w",
+				mailboxFile, journalFile, fs.ErrNotExist)
+		}
 		if data, err = seed.ReadFile("seed/mailbox.json"); err != nil {
 			return fmt.Errorf("seed mailbox: %w", err)
 		}
@@ -148,6 +155,9 @@ func (a *mailApp) load() error {
 	if seeding {
 		if err := a.writeSnapshot(a.box); err != nil {
 			return err
+		}
+		if err := log.Create(); err != nil {
+			return fmt.Errorf("seed mailbox: %w", err)
 		}
 	}
 	if log.Len() > 0 {

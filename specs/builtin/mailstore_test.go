@@ -287,3 +287,26 @@ func BenchmarkMailSend(b *testing.B) {
 	b.ReportMetric(mean[0]/mean[1], "mean-ratio")
 	b.ReportMetric(float64(len(data))/1e6, "mailbox-MB")
 }
+
+// A mailbox.json that disappears after mail has run is an error, not a
+// first start: re-seeding would silently replace what it held. Without
+// the journal mail made beside it, the loss would go unseen.
+func TestMailRefusesALostMailbox(t *testing.T) {
+	dir := t.TempDir()
+	call(t, startMail(t, dir), "send", map[string]any{"to": "a@example.com", "subject": "", "message": "mine"})
+	startMail(t, dir) // folds: the send is only in mailbox.json now
+	if err := os.Remove(filepath.Join(dir, mailboxFile)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := newMail(dir)
+	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "restore") {
+		t.Fatalf("start without mailbox.json = %v; want it refused", err)
+	}
+	// The marker off (no journal): the mailbox is silently re-seeded.
+	if err := os.Remove(filepath.Join(dir, journalFile)); err != nil {
+		t.Fatal(err)
+	}
+	if got := call(t, startMail(t, dir), "search", map[string]any{"query": "mine"}); got["count"] != float64(0) {
+		t.Fatalf("a re-seeded mailbox holds the lost send: %v", got)
+	}
+}

@@ -178,16 +178,8 @@ func (l *Log) Append(line []byte) error {
 	if l.size+int64(len(line))+1 > l.max {
 		return fmt.Errorf("append %s: over %d bytes: %w", l.path, l.max, ErrTooLarge)
 	}
-	if l.f == nil {
-		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
-		if err != nil {
-			return fmt.Errorf("append %s: %w", l.path, err)
-		}
-		if err := atomicfile.SyncDir(filepath.Dir(l.path)); err != nil {
-			f.Close()
-			return fmt.Errorf("append %s: sync folder: %w", l.path, err)
-		}
-		l.f = f
+	if err := l.open(); err != nil {
+		return fmt.Errorf("append: %w", err)
 	}
 	rec := make([]byte, 0, len(line)+1)
 	rec = append(append(rec, line...), '\n')
@@ -204,6 +196,35 @@ func (l *Log) Append(line []byte) error {
 	}
 	l.size += int64(len(rec))
 	l.count++
+	return nil
+}
+
+// Create makes the file, empty, if it does not exist yet, so that its
+// presence can mark that the log was started.
+func (l *Log) Create() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ro {
+		return fmt.Errorf("create %s: opened read-only", l.path)
+	}
+	return l.open()
+}
+
+// open opens the file for appending, making it (and syncing its folder)
+// when missing.
+func (l *Log) open() error {
+	if l.f != nil {
+		return nil
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", l.path, err)
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(l.path)); err != nil {
+		f.Close()
+		return fmt.Errorf("open %s: sync folder: %w", l.path, err)
+	}
+	l.f = f
 	return nil
 }
 
