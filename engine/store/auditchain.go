@@ -86,57 +86,6 @@ type auditChain struct {
 func auditKey(user string, seq uint64) []byte { return seqKey(prefix(kindAudit, user), seq) }
 func intentKey(seq uint64) []byte             { return seqKey(intentPrefix, seq) }
 
-// appendAudit commits rec as the next link, with extra writes in the same
-// transaction, and with sync, flushes the log to disk before returning.
-// rec must already be checked (prepareAudit) or be the store's own.
-func (s *Store) appendAudit(rec AuditRecord, extra func(*badger.Txn, AuditRecord) error, sync bool) (AuditRecord, error) {
-	err := s.use(func() error {
-		s.auditMu.Lock()
-		defer s.auditMu.Unlock()
-		if !s.chain.ready {
-			if err := s.reloadHeadLocked(); err != nil {
-				return err
-			}
-		}
-		h := s.chain.head
-		rec.Seq, rec.Prev = h.Seq+1, h.Hash
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return fmt.Errorf("encode: %w", err)
-		}
-		next := ChainHead{Seq: rec.Seq, Hash: chainHash(b), Start: h.Start}
-		hb, err := json.Marshal(next)
-		if err != nil {
-			return fmt.Errorf("encode head: %w", err)
-		}
-		err = s.updateLocked(func(txn *badger.Txn) error {
-			if err := txn.Set(auditKey(rec.User, rec.Seq), b); err != nil {
-				return err
-			}
-			if err := txn.Set(keyAuditHead, hb); err != nil {
-				return err
-			}
-			if extra != nil {
-				return extra(txn, rec)
-			}
-			return nil
-		})
-		if err != nil {
-			// Whether it committed is unknown: read the head back first.
-			s.chain.ready = false
-			return err
-		}
-		s.chain.head = next
-		if sync {
-			if err := s.db.Sync(); err != nil {
-				return fmt.Errorf("sync: %w", err)
-			}
-		}
-		return nil
-	})
-	return rec, err
-}
-
 // reloadHeadLocked reads the head back; it must exist once the store is open.
 func (s *Store) reloadHeadLocked() error {
 	var head ChainHead
@@ -270,6 +219,21 @@ func (s *Store) openAudit() error {
 	if err != nil {
 		return fmt.Errorf("audit chain: %w", err)
 	}
+	s.startAuditWriter()
+	if err := s.startChain(head, found, ls); err != nil {
+		s.stopAuditWriter()
+		return fmt.Errorf("audit chain: %w", err)
+	}
+	if err := s.markInterrupted(); err != nil {
+		s.stopAuditWriter()
+		return err
+	}
+	return nil
+}
+
+// startChain takes up the chain where it is, or starts it.
+func (s *Store) startChain(head ChainHead, found bool, ls legacyScan) error {
+	var err error
 	switch {
 	case found:
 		s.chain.head, s.chain.ready = head, true
@@ -277,7 +241,7 @@ func (s *Store) openAudit() error {
 		s.chain.head, s.chain.ready = ChainHead{Start: 1}, true
 		hb, _ := json.Marshal(s.chain.head)
 		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(keyAuditHead, hb) }); err != nil {
-			return fmt.Errorf("audit chain: write head: %w", err)
+			return fmt.Errorf("write head: %w", err)
 		}
 	case !ls.chained:
 		// A store from before the chain: it starts after the last record,
@@ -299,10 +263,7 @@ func (s *Store) openAudit() error {
 		detail, _ := json.Marshal(map[string]any{"reason": "the chain head was missing at open; rebuilt from the last record found", "last_seq": ls.last})
 		_, err = s.appendAudit(AuditRecord{At: time.Now().UTC(), User: SystemUser, Kind: KindChain, Outcome: ChainHeadRebuilt, Detail: detail}, nil, true)
 	}
-	if err != nil {
-		return fmt.Errorf("audit chain: %w", err)
-	}
-	return s.markInterrupted()
+	return err
 }
 
 // AuditIntent records that a write step is about to run: the record (its

@@ -35,6 +35,7 @@ type Store struct {
 	// later record before an earlier one.
 	auditMu sync.Mutex
 	chain   auditChain
+	writer  *auditWriter // group commit of audit records (auditwriter.go)
 }
 
 const (
@@ -98,6 +99,7 @@ func (s *Store) Close() error {
 		return fmt.Errorf("close store: %w", ErrClosed)
 	}
 	s.closed = true
+	s.stopAuditWriter()
 	var errs []error
 	for _, seq := range []*badger.Sequence{s.memSeq} {
 		if err := seq.Release(); err != nil {
