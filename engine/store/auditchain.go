@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -220,6 +219,11 @@ func (s *Store) openAudit() error {
 		return fmt.Errorf("audit chain: %w", err)
 	}
 	s.startAuditWriter()
+	if s.db.Opts().ReadOnly {
+		// Nothing is written: the head as found, open intents listed.
+		s.chain.head, s.chain.ready = head, found
+		return s.markInterrupted()
+	}
 	if err := s.startChain(head, found, ls); err != nil {
 		s.stopAuditWriter()
 		return fmt.Errorf("audit chain: %w", err)
@@ -311,42 +315,63 @@ func (s *Store) AuditOutcome(intent uint64, rec AuditRecord) (AuditRecord, error
 // markInterrupted writes, once, an "interrupted" record for each open
 // intent and closes it in the same transaction. Nothing is retried.
 func (s *Store) markInterrupted() error {
-	var started []AuditRecord
+	type open struct {
+		seq     uint64
+		started AuditRecord
+		damage  error
+	}
+	var found []open
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: intentPrefix, PrefetchValues: true})
 		defer it.Close()
 		for it.Seek(intentPrefix); it.Valid(); it.Next() {
-			var r AuditRecord
-			err := it.Item().Value(func(b []byte) error { return strictjson.Unmarshal(b, &r, maxRecordBytes) })
-			if err != nil {
-				return fmt.Errorf("open intent %q: %w", it.Item().Key(), err)
+			key := it.Item().Key()
+			if len(key) != len(intentPrefix)+8 {
+				continue
 			}
-			if !bytes.Equal(it.Item().Key(), intentKey(r.Seq)) {
-				return fmt.Errorf("open intent %q names record %d", it.Item().Key(), r.Seq)
+			o := open{seq: binary.BigEndian.Uint64(key[len(intentPrefix):])}
+			err := it.Item().Value(func(b []byte) error { return strictjson.Unmarshal(b, &o.started, maxRecordBytes) })
+			switch {
+			case err != nil:
+				o.damage = err
+			case o.started.Seq != o.seq:
+				o.damage = fmt.Errorf("marker #%d holds record #%d", o.seq, o.started.Seq)
+			case validUser(o.started.User) != nil:
+				o.damage = validUser(o.started.User)
 			}
-			started = append(started, r)
+			found = append(found, o)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("audit interruptions: %w", err)
 	}
-	for _, r := range started {
-		detail, _ := json.Marshal(map[string]any{
+	readOnly := s.db.Opts().ReadOnly
+	for _, o := range found {
+		r := o.started
+		detail := map[string]any{
 			"started_at": r.At, "started": r.Detail,
 			"reason": "the process stopped after this write step was started and before its outcome was recorded: whether it took effect is unknown, and it was not retried",
-		})
+		}
 		rec := AuditRecord{
 			At: time.Now().UTC(), User: r.User, Session: r.Session, QueryID: r.QueryID, Kind: r.Kind,
-			App: r.App, Function: r.Function, Outcome: OutcomeInterrupted, Intent: r.Seq, Detail: detail,
+			App: r.App, Function: r.Function, Outcome: OutcomeInterrupted, Intent: o.seq,
 		}
-		if err := validUser(rec.User); err != nil {
-			return fmt.Errorf("audit interruptions: intent %d: %w", r.Seq, err)
+		if o.damage != nil {
+			// Still an interruption: which step it was is in record #seq.
+			rec = AuditRecord{At: rec.At, User: SystemUser, Kind: "step", Outcome: OutcomeInterrupted, Intent: o.seq}
+			detail = map[string]any{"reason": "a started write step's marker is damaged; record #" + fmt.Sprint(o.seq) + " names the step; whether it took effect is unknown", "damage": o.damage.Error()}
 		}
-		seq := r.Seq
+		rec.Detail, _ = json.Marshal(detail)
+		if readOnly {
+			// Shown, not recorded: the next read-write open records it.
+			s.chain.interrupted = append(s.chain.interrupted, rec)
+			continue
+		}
+		seq := o.seq
 		out, err := s.appendAudit(rec, func(txn *badger.Txn, _ AuditRecord) error { return txn.Delete(intentKey(seq)) }, true)
 		if err != nil {
-			return fmt.Errorf("audit interruptions: intent %d: %w", r.Seq, err)
+			return fmt.Errorf("audit interruptions: intent %d: %w", seq, err)
 		}
 		s.chain.interrupted = append(s.chain.interrupted, out)
 	}
@@ -355,7 +380,9 @@ func (s *Store) markInterrupted() error {
 
 // Interruptions are the write steps found started but without an outcome
 // when this store was opened, as the "interrupted" records written for
-// them then. A later open does not list them again.
+// them then. A later open does not list them again. On a read-only store
+// they are listed with Seq 0: nothing was written, and the next
+// read-write open records them.
 func (s *Store) Interruptions() []AuditRecord {
 	s.auditMu.Lock()
 	defer s.auditMu.Unlock()

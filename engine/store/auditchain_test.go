@@ -397,3 +397,27 @@ func FuzzParseHead(f *testing.F) {
 		}
 	})
 }
+
+func TestAuditDamagedIntentMarker(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut, err := s.AuditIntent(AuditRecord{User: "alice", QueryID: "q", Kind: "step", App: "mail", Function: "send"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tamper(t, s, func(txn *badger.Txn) error { return txn.Set(intentKey(cut.Seq), []byte(`{"seq":1,"seq":2}`)) })
+	crash(t, s)
+	// The store still opens, and the interruption is still reported: a
+	// damaged marker must not hide a write whose outcome is unknown.
+	s = openT(t, dir)
+	got := s.Interruptions()
+	if len(got) != 1 || got[0].Intent != cut.Seq || got[0].User != SystemUser || !strings.Contains(string(got[0].Detail), "damaged") {
+		t.Fatalf("interruptions = %+v", got)
+	}
+	if rep := verifyT(t, s, VerifyOptions{}); !rep.OK() {
+		t.Fatalf("verify: %+v", rep.Problems)
+	}
+}
