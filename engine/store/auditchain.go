@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -122,6 +123,7 @@ func readHead(txn *badger.Txn) (ChainHead, bool, error) {
 
 // ChainHead is the current head of the audit chain.
 func (s *Store) ChainHead() (ChainHead, error) {
+	_ = s.FlushAudit(math.MaxUint64) // queued records are part of the log
 	var head ChainHead
 	err := s.view(func(txn *badger.Txn) error {
 		var found bool

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
@@ -85,6 +86,7 @@ type verifyEntry struct {
 // be read at all; everything wrong with it is a Problem.
 func (s *Store) VerifyAudit(opts VerifyOptions) (VerifyReport, error) {
 	var rep VerifyReport
+	_ = s.FlushAudit(math.MaxUint64) // queued records are part of the log
 	entries := map[uint64]*verifyEntry{}
 	err := s.view(func(txn *badger.Txn) error {
 		head, found, err := readHead(txn)
