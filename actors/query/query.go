@@ -162,13 +162,14 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 		ans.Permissions = q.perms.list()
 		ans.Duration = time.Since(start)
 		q.remember(ans)
+		ans.Status = msg.OutcomeOf(ans, err)
 		r := &msg.AskReply{QueryID: q.d.QueryID, Answer: ans}
 		outcome := "answered"
 		if err != nil {
 			r.Err = err.Error()
 			outcome = "failed"
 		}
-		q.audit("answer", "", "", outcome, map[string]any{"answer": text, "error": r.Err, "llm": ans.Usage, "duration_ms": ans.Duration.Milliseconds()})
+		q.audit("answer", "", "", outcome, map[string]any{"answer": text, "error": r.Err, "status": ans.Status, "llm": ans.Usage, "duration_ms": ans.Duration.Milliseconds()})
 		if err := q.d.Store.FlushAudit(since); err != nil {
 			// Fail closed: an answer whose audit trail is not on disk is
 			// not given.
@@ -176,6 +177,7 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 				q.d.Logger.Error("audit query", "query_id", q.d.QueryID, "err", err)
 			}
 			ans.Text = "The audit log could not record this query, so its answer is withheld: " + err.Error()
+			ans.Status = msg.Failed
 			r.Err = "audit log: " + err.Error()
 		}
 		return r

@@ -220,12 +220,9 @@ func (s *Store) openAudit() error {
 	if err != nil {
 		return fmt.Errorf("audit chain: %w", err)
 	}
+	// A read-only store never gets here (no writer, no chain writes);
+	// it lists open intents in Interruptions.
 	s.startAuditWriter()
-	if s.db.Opts().ReadOnly {
-		// Nothing is written: the head as found, open intents listed.
-		s.chain.head, s.chain.ready = head, found
-		return s.markInterrupted()
-	}
 	if err := s.startChain(head, found, ls); err != nil {
 		s.stopAuditWriter()
 		return fmt.Errorf("audit chain: %w", err)
@@ -317,61 +314,13 @@ func (s *Store) AuditOutcome(intent uint64, rec AuditRecord) (AuditRecord, error
 // markInterrupted writes, once, an "interrupted" record for each open
 // intent and closes it in the same transaction. Nothing is retried.
 func (s *Store) markInterrupted() error {
-	type open struct {
-		seq     uint64
-		started AuditRecord
-		damage  error
-	}
-	var found []open
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: intentPrefix, PrefetchValues: true})
-		defer it.Close()
-		for it.Seek(intentPrefix); it.Valid(); it.Next() {
-			key := it.Item().Key()
-			if len(key) != len(intentPrefix)+8 {
-				continue
-			}
-			o := open{seq: binary.BigEndian.Uint64(key[len(intentPrefix):])}
-			err := it.Item().Value(func(b []byte) error { return strictjson.Unmarshal(b, &o.started, maxRecordBytes) })
-			switch {
-			case err != nil:
-				o.damage = err
-			case o.started.Seq != o.seq:
-				o.damage = fmt.Errorf("marker #%d holds record #%d", o.seq, o.started.Seq)
-			case validUser(o.started.User) != nil:
-				o.damage = validUser(o.started.User)
-			}
-			found = append(found, o)
-		}
-		return nil
-	})
+	open, err := s.openIntents()
 	if err != nil {
 		return fmt.Errorf("audit interruptions: %w", err)
 	}
-	readOnly := s.db.Opts().ReadOnly
-	for _, o := range found {
-		r := o.started
-		detail := map[string]any{
-			"started_at": r.At, "started": r.Detail,
-			"reason": "the process stopped after this write step was started and before its outcome was recorded: whether it took effect is unknown, and it was not retried",
-		}
-		rec := AuditRecord{
-			At: time.Now().UTC(), User: r.User, Session: r.Session, QueryID: r.QueryID, Kind: r.Kind,
-			App: r.App, Function: r.Function, Outcome: OutcomeInterrupted, Intent: o.seq,
-		}
-		if o.damage != nil {
-			// Still an interruption: which step it was is in record #seq.
-			rec = AuditRecord{At: rec.At, User: SystemUser, Kind: "step", Outcome: OutcomeInterrupted, Intent: o.seq}
-			detail = map[string]any{"reason": "a started write step's marker is damaged; record #" + fmt.Sprint(o.seq) + " names the step; whether it took effect is unknown", "damage": o.damage.Error()}
-		}
-		rec.Detail, _ = json.Marshal(detail)
-		if readOnly {
-			// Shown, not recorded: the next read-write open records it.
-			s.chain.interrupted = append(s.chain.interrupted, rec)
-			continue
-		}
+	for _, o := range open {
 		seq := o.seq
-		out, err := s.appendAudit(rec, func(txn *badger.Txn, _ AuditRecord) error { return txn.Delete(intentKey(seq)) }, true)
+		out, err := s.appendAudit(o.rec, func(txn *badger.Txn, _ AuditRecord) error { return txn.Delete(intentKey(seq)) }, true)
 		if err != nil {
 			return fmt.Errorf("audit interruptions: intent %d: %w", seq, err)
 		}
@@ -380,12 +329,72 @@ func (s *Store) markInterrupted() error {
 	return nil
 }
 
+// openIntent is a started write step without an outcome, and the
+// "interrupted" record that closes it.
+type openIntent struct {
+	seq uint64
+	rec AuditRecord
+}
+
+// openIntents reads the open intents. A damaged marker is still an
+// interruption: which step it was is in record #seq.
+func (s *Store) openIntents() ([]openIntent, error) {
+	var found []openIntent
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: intentPrefix, PrefetchValues: true})
+		defer it.Close()
+		for it.Seek(intentPrefix); it.Valid(); it.Next() {
+			key := it.Item().Key()
+			if len(key) != len(intentPrefix)+8 {
+				continue
+			}
+			seq := binary.BigEndian.Uint64(key[len(intentPrefix):])
+			var r AuditRecord
+			damage := it.Item().Value(func(b []byte) error { return strictjson.Unmarshal(b, &r, maxRecordBytes) })
+			switch {
+			case damage != nil:
+			case r.Seq != seq:
+				damage = fmt.Errorf("marker #%d holds record #%d", seq, r.Seq)
+			default:
+				damage = validUser(r.User)
+			}
+			detail := map[string]any{
+				"started_at": r.At, "started": r.Detail,
+				"reason": "the process stopped after this write step was started and before its outcome was recorded: whether it took effect is unknown, and it was not retried",
+			}
+			rec := AuditRecord{
+				At: time.Now().UTC(), User: r.User, Session: r.Session, QueryID: r.QueryID, Kind: r.Kind,
+				App: r.App, Function: r.Function, Outcome: OutcomeInterrupted, Intent: seq,
+			}
+			if damage != nil {
+				rec = AuditRecord{At: rec.At, User: SystemUser, Kind: "step", Outcome: OutcomeInterrupted, Intent: seq}
+				detail = map[string]any{"reason": "a started write step's marker is damaged; record #" + fmt.Sprint(seq) + " names the step; whether it took effect is unknown", "damage": damage.Error()}
+			}
+			rec.Detail, _ = json.Marshal(detail)
+			found = append(found, openIntent{seq: seq, rec: rec})
+		}
+		return nil
+	})
+	return found, err
+}
+
 // Interruptions are the write steps found started but without an outcome
 // when this store was opened, as the "interrupted" records written for
-// them then. A later open does not list them again. On a read-only store
-// they are listed with Seq 0: nothing was written, and the next
-// read-write open records them.
+// them then. A later open does not list them again. A read-only store
+// lists them with Seq 0: nothing is written, and the next read-write open
+// records them.
 func (s *Store) Interruptions() []AuditRecord {
+	if s.readOnly {
+		var out []AuditRecord
+		_ = s.use(func() error {
+			open, err := s.openIntents()
+			for _, o := range open {
+				out = append(out, o.rec)
+			}
+			return err
+		})
+		return out
+	}
 	s.auditMu.Lock()
 	defer s.auditMu.Unlock()
 	return append([]AuditRecord(nil), s.chain.interrupted...)

@@ -74,15 +74,19 @@ func (s *Store) stopAuditWriter() {
 	s.writer = nil
 }
 
-// enqueue hands r to the writer; the caller is inside use.
-func (s *Store) enqueue(r auditReq) uint64 {
+// enqueue hands r to the writer; the caller is inside use. A store
+// without a writer (read-only) takes nothing.
+func (s *Store) enqueue(r auditReq) (uint64, error) {
 	w := s.writer
+	if w == nil {
+		return 0, ErrReadOnly
+	}
 	w.enqMu.Lock()
 	defer w.enqMu.Unlock()
 	w.ticket++
 	r.ticket = w.ticket
 	w.q <- r
-	return r.ticket
+	return r.ticket, nil
 }
 
 // appendAudit commits rec as the next link, with extra writes in the same
@@ -91,8 +95,8 @@ func (s *Store) enqueue(r auditReq) uint64 {
 func (s *Store) appendAudit(rec AuditRecord, extra func(*badger.Txn, AuditRecord) error, sync bool) (AuditRecord, error) {
 	done := make(chan auditDone, 1)
 	err := s.use(func() error {
-		s.enqueue(auditReq{rec: rec, extra: extra, sync: sync, done: done})
-		return nil
+		_, err := s.enqueue(auditReq{rec: rec, extra: extra, sync: sync, done: done})
+		return err
 	})
 	if err != nil {
 		return rec, err
@@ -112,8 +116,9 @@ func (s *Store) AuditAsync(rec AuditRecord) (uint64, error) {
 	}
 	var ticket uint64
 	err = s.use(func() error {
-		ticket = s.enqueue(auditReq{rec: rec})
-		return nil
+		var err error
+		ticket, err = s.enqueue(auditReq{rec: rec})
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("audit %s: %w", rec.User, err)
@@ -126,9 +131,11 @@ func (s *Store) AuditAsync(rec AuditRecord) (uint64, error) {
 func (s *Store) AuditTicket() uint64 {
 	var t uint64
 	_ = s.use(func() error {
-		s.writer.enqMu.Lock()
-		t = s.writer.ticket
-		s.writer.enqMu.Unlock()
+		if w := s.writer; w != nil {
+			w.enqMu.Lock()
+			t = w.ticket
+			w.enqMu.Unlock()
+		}
 		return nil
 	})
 	return t
@@ -141,9 +148,10 @@ func (s *Store) FlushAudit(since uint64) error {
 	var w *auditWriter
 	var upTo uint64
 	err := s.use(func() error {
+		var err error
 		w = s.writer
-		upTo = s.enqueue(auditReq{barrier: true, done: done})
-		return nil
+		upTo, err = s.enqueue(auditReq{barrier: true, done: done})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("flush audit: %w", err)
@@ -259,6 +267,10 @@ func records(batch []auditReq) int {
 func (s *Store) commitRecords(reqs []auditReq, outs []AuditRecord) error {
 	if records(reqs) == 0 {
 		return nil
+	}
+	// Fail closed on a disk too full to write safely (diskguard.go).
+	if err := s.writableLocked(); err != nil {
+		return err
 	}
 	if !s.chain.ready {
 		if err := s.reloadHeadLocked(); err != nil {
