@@ -2,9 +2,11 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -97,4 +99,47 @@ func BenchmarkAuditParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestAuditWriterRefusesAFullDisk(t *testing.T) {
+	for _, guard := range []bool{true, false} {
+		t.Run(fmt.Sprintf("guard %v", guard), func(t *testing.T) {
+			var free atomic.Uint64
+			free.Store(1 << 40)
+			opts := Options{FreeSpace: func(string) (uint64, error) { return free.Load(), nil }}
+			if !guard {
+				opts.MinFree = -1
+			}
+			s, err := Open(t.TempDir(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			free.Store(1 << 20) // below DefaultMinFree
+			since := s.AuditTicket()
+			_, auditErr := s.Audit(AuditRecord{User: "alice", Kind: "step"})
+			if _, err := s.AuditAsync(AuditRecord{User: "alice", Kind: "step"}); err != nil {
+				t.Fatal(err)
+			}
+			flushErr := s.FlushAudit(since)
+			if !guard {
+				// Switched off, the writer writes on a disk it was told is full.
+				if auditErr != nil || flushErr != nil {
+					t.Fatalf("guard off: %v, %v", auditErr, flushErr)
+				}
+				return
+			}
+			if !errors.Is(auditErr, ErrDiskFull) || !errors.Is(flushErr, ErrDiskFull) {
+				t.Fatalf("full disk: audit %v, flush %v; want ErrDiskFull", auditErr, flushErr)
+			}
+			// Space back: the chain goes on where it stopped.
+			free.Store(1 << 40)
+			if r, err := s.Audit(AuditRecord{User: "alice", Kind: "step"}); err != nil || r.Seq != 1 {
+				t.Fatalf("after space returned: seq %d, %v", r.Seq, err)
+			}
+			if rep := verifyT(t, s, VerifyOptions{}); !rep.OK() {
+				t.Fatalf("verify: %+v", rep.Problems)
+			}
+		})
+	}
 }
