@@ -146,6 +146,12 @@ func (o *auditOpts) run(_ []string, stdio IO) int {
 			fmt.Fprintf(stdio.Err, "isolategpt audit: %v\n", err)
 			return ExitFailed
 		}
+		// A read-only open records nothing: open intents come as pending.
+		for _, r := range e.Interruptions() {
+			if r.Seq == 0 && (r.User == c.user || r.User == store.SystemUser) {
+				interrupted = append(interrupted, r)
+			}
+		}
 		noteInterrupted(stdio, interrupted)
 		if !o.follow {
 			if n == 0 {
@@ -190,6 +196,10 @@ func InterruptionLine(r store.AuditRecord) string {
 		who += "." + r.Function
 	}
 	line := fmt.Sprintf("#%d %s started as #%d", r.Seq, ut.Escape(who), r.Intent)
+	if r.Seq == 0 {
+		// Found by a read-only open: recorded by the next that writes.
+		line = fmt.Sprintf("%s started as #%d (not yet marked in the log)", ut.Escape(who), r.Intent)
+	}
 	if r.QueryID != "" {
 		line += " query=" + ut.Escape(r.QueryID)
 	}

@@ -65,6 +65,7 @@ func (o *auditVerifyOpts) run(_ []string, stdio IO) int {
 	if code, ok := needStore(c, stdio, "audit verify"); !ok {
 		return code
 	}
+	c.readOnly = true
 	return c.withEngine(stdio, "audit verify", holdOptions{}, func(e *engine.Engine) int {
 		rep, err := e.Store().VerifyAudit(store.VerifyOptions{Anchor: anchor})
 		if err != nil {
@@ -87,12 +88,15 @@ func (o *auditVerifyOpts) run(_ []string, stdio IO) int {
 
 func printVerify(stdio IO, rep store.VerifyReport, anchor *store.ChainHead) {
 	h := rep.Head
-	if rep.OK() {
+	switch {
+	case rep.OK() && h.Start > h.Seq:
+		fmt.Fprintf(stdio.Out, "audit log verified: no chained records yet\n")
+	case rep.OK():
 		fmt.Fprintf(stdio.Out, "audit log verified: %d chained records (#%d to #%d), head #%d %s\n", rep.Checked, h.Start, h.Seq, h.Seq, h.Hash)
 		if anchor != nil {
 			fmt.Fprintf(stdio.Out, "it extends the exported head #%d\n", anchor.Seq)
 		}
-	} else {
+	default:
 		p := rep.Problems[0]
 		fmt.Fprintf(stdio.Out, "audit log BROKEN: %d problems; the first at #%d (%s): %s\n", len(rep.Problems), p.Seq, p.Kind, ut.Escape(p.Text))
 		for _, p := range rep.Problems {
@@ -103,7 +107,7 @@ func printVerify(stdio IO, rep store.VerifyReport, anchor *store.ChainHead) {
 		}
 	}
 	if rep.Legacy > 0 {
-		fmt.Fprintf(stdio.Out, "%d records written before the log was chained (below #%d) are not verified; the chain's first record lists their gaps\n", rep.Legacy, h.Start)
+		fmt.Fprintf(stdio.Out, "%d records written before the log was chained are not verified; the chain's first record lists their gaps\n", rep.Legacy)
 	}
 }
 
@@ -116,6 +120,7 @@ func (o *auditHeadOpts) run(_ []string, stdio IO) int {
 	if code, ok := needStore(c, stdio, "audit head"); !ok {
 		return code
 	}
+	c.readOnly = true
 	return c.withEngine(stdio, "audit head", holdOptions{}, func(e *engine.Engine) int {
 		h, err := e.Store().ChainHead()
 		if err != nil {

@@ -166,8 +166,11 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.InMemory {
 		e.tempApps = appsDir
 	}
+	// Actors queue their records and go on (group commit, store/
+	// auditwriter.go); a query flushes the queue before it answers, so
+	// its records are on disk before anyone sees the answer.
 	audit := func(r store.AuditRecord) {
-		if _, err := st.Audit(r); err != nil {
+		if _, err := st.AuditAsync(r); err != nil {
 			logger.Error("audit", "kind", r.Kind, "query_id", r.QueryID, "err", err)
 		}
 	}

@@ -139,7 +139,7 @@ func New(ctx context.Context, env Env) (*Model, error) {
 	}
 	m.chat.AddHistory(turns, answers)
 	for _, r := range env.Engine.Interruptions() {
-		if r.User == env.Session.User() {
+		if r.User == env.Session.User() || r.User == store.SystemUser {
 			m.interrupted++
 		}
 	}

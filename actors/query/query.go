@@ -149,6 +149,9 @@ func (q *queryActor) audit(kind, app, function, outcome string, detail any) {
 
 func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.AskReply {
 	start := time.Now()
+	// Every record queued from here on is this query's or came before
+	// its answer: all must be committed before the answer goes out.
+	since := q.d.Store.AuditTicket()
 	q.audit("query", "", "", "received", map[string]string{"query": q.d.Query})
 	ans := &msg.Answer{QueryID: q.d.QueryID, Model: q.d.ModelInfo.String(), Offline: q.d.ModelInfo.Offline}
 	finish := func(text string, err error) *msg.AskReply {
@@ -167,6 +170,16 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 			outcome = "failed"
 		}
 		q.audit("answer", "", "", outcome, map[string]any{"answer": text, "error": r.Err, "status": ans.Status, "llm": ans.Usage, "duration_ms": ans.Duration.Milliseconds()})
+		if err := q.d.Store.FlushAudit(since); err != nil {
+			// Fail closed: an answer whose audit trail is not on disk is
+			// not given.
+			if q.d.Logger != nil {
+				q.d.Logger.Error("audit query", "query_id", q.d.QueryID, "err", err)
+			}
+			ans.Text = "The audit log could not record this query, so its answer is withheld: " + err.Error()
+			ans.Status = msg.Failed
+			r.Err = "audit log: " + err.Error()
+		}
 		return r
 	}
 	if strings.TrimSpace(q.d.Query) == "" {

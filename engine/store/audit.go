@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -75,11 +76,14 @@ func (s *Store) AuditLog(user string, fn func(AuditRecord) error) error {
 }
 
 // AuditFrom is AuditLog from the record numbered from (0 or 1: all), for
-// readers that follow the log.
+// readers that follow the log. It first waits for the records already
+// queued (AuditAsync), so a reader sees everything written before it asked.
 func (s *Store) AuditFrom(user string, from uint64, fn func(AuditRecord) error) error {
 	if err := validUser(user); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
+	// A failure of a queued record is its query's to report, not the reader's.
+	_ = s.FlushAudit(math.MaxUint64)
 	pfx := auditPrefix(user)
 	start := pfx
 	if from > 0 {

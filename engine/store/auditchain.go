@@ -1,13 +1,13 @@
 package store
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -86,57 +86,6 @@ type auditChain struct {
 func auditKey(user string, seq uint64) []byte { return seqKey(prefix(kindAudit, user), seq) }
 func intentKey(seq uint64) []byte             { return seqKey(intentPrefix, seq) }
 
-// appendAudit commits rec as the next link, with extra writes in the same
-// transaction, and with sync, flushes the log to disk before returning.
-// rec must already be checked (prepareAudit) or be the store's own.
-func (s *Store) appendAudit(rec AuditRecord, extra func(*badger.Txn, AuditRecord) error, sync bool) (AuditRecord, error) {
-	err := s.use(func() error {
-		s.auditMu.Lock()
-		defer s.auditMu.Unlock()
-		if !s.chain.ready {
-			if err := s.reloadHeadLocked(); err != nil {
-				return err
-			}
-		}
-		h := s.chain.head
-		rec.Seq, rec.Prev = h.Seq+1, h.Hash
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return fmt.Errorf("encode: %w", err)
-		}
-		next := ChainHead{Seq: rec.Seq, Hash: chainHash(b), Start: h.Start}
-		hb, err := json.Marshal(next)
-		if err != nil {
-			return fmt.Errorf("encode head: %w", err)
-		}
-		err = s.updateLocked(func(txn *badger.Txn) error {
-			if err := txn.Set(auditKey(rec.User, rec.Seq), b); err != nil {
-				return err
-			}
-			if err := txn.Set(keyAuditHead, hb); err != nil {
-				return err
-			}
-			if extra != nil {
-				return extra(txn, rec)
-			}
-			return nil
-		})
-		if err != nil {
-			// Whether it committed is unknown: read the head back first.
-			s.chain.ready = false
-			return err
-		}
-		s.chain.head = next
-		if sync {
-			if err := s.db.Sync(); err != nil {
-				return fmt.Errorf("sync: %w", err)
-			}
-		}
-		return nil
-	})
-	return rec, err
-}
-
 // reloadHeadLocked reads the head back; it must exist once the store is open.
 func (s *Store) reloadHeadLocked() error {
 	var head ChainHead
@@ -174,6 +123,7 @@ func readHead(txn *badger.Txn) (ChainHead, bool, error) {
 
 // ChainHead is the current head of the audit chain.
 func (s *Store) ChainHead() (ChainHead, error) {
+	_ = s.FlushAudit(math.MaxUint64) // queued records are part of the log
 	var head ChainHead
 	err := s.view(func(txn *badger.Txn) error {
 		var found bool
@@ -270,6 +220,23 @@ func (s *Store) openAudit() error {
 	if err != nil {
 		return fmt.Errorf("audit chain: %w", err)
 	}
+	// A read-only store never gets here (no writer, no chain writes);
+	// it lists open intents in Interruptions.
+	s.startAuditWriter()
+	if err := s.startChain(head, found, ls); err != nil {
+		s.stopAuditWriter()
+		return fmt.Errorf("audit chain: %w", err)
+	}
+	if err := s.markInterrupted(); err != nil {
+		s.stopAuditWriter()
+		return err
+	}
+	return nil
+}
+
+// startChain takes up the chain where it is, or starts it.
+func (s *Store) startChain(head ChainHead, found bool, ls legacyScan) error {
+	var err error
 	switch {
 	case found:
 		s.chain.head, s.chain.ready = head, true
@@ -277,7 +244,7 @@ func (s *Store) openAudit() error {
 		s.chain.head, s.chain.ready = ChainHead{Start: 1}, true
 		hb, _ := json.Marshal(s.chain.head)
 		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(keyAuditHead, hb) }); err != nil {
-			return fmt.Errorf("audit chain: write head: %w", err)
+			return fmt.Errorf("write head: %w", err)
 		}
 	case !ls.chained:
 		// A store from before the chain: it starts after the last record,
@@ -299,10 +266,7 @@ func (s *Store) openAudit() error {
 		detail, _ := json.Marshal(map[string]any{"reason": "the chain head was missing at open; rebuilt from the last record found", "last_seq": ls.last})
 		_, err = s.appendAudit(AuditRecord{At: time.Now().UTC(), User: SystemUser, Kind: KindChain, Outcome: ChainHeadRebuilt, Detail: detail}, nil, true)
 	}
-	if err != nil {
-		return fmt.Errorf("audit chain: %w", err)
-	}
-	return s.markInterrupted()
+	return err
 }
 
 // AuditIntent records that a write step is about to run: the record (its
@@ -350,52 +314,87 @@ func (s *Store) AuditOutcome(intent uint64, rec AuditRecord) (AuditRecord, error
 // markInterrupted writes, once, an "interrupted" record for each open
 // intent and closes it in the same transaction. Nothing is retried.
 func (s *Store) markInterrupted() error {
-	var started []AuditRecord
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: intentPrefix, PrefetchValues: true})
-		defer it.Close()
-		for it.Seek(intentPrefix); it.Valid(); it.Next() {
-			var r AuditRecord
-			err := it.Item().Value(func(b []byte) error { return strictjson.Unmarshal(b, &r, maxRecordBytes) })
-			if err != nil {
-				return fmt.Errorf("open intent %q: %w", it.Item().Key(), err)
-			}
-			if !bytes.Equal(it.Item().Key(), intentKey(r.Seq)) {
-				return fmt.Errorf("open intent %q names record %d", it.Item().Key(), r.Seq)
-			}
-			started = append(started, r)
-		}
-		return nil
-	})
+	open, err := s.openIntents()
 	if err != nil {
 		return fmt.Errorf("audit interruptions: %w", err)
 	}
-	for _, r := range started {
-		detail, _ := json.Marshal(map[string]any{
-			"started_at": r.At, "started": r.Detail,
-			"reason": "the process stopped after this write step was started and before its outcome was recorded: whether it took effect is unknown, and it was not retried",
-		})
-		rec := AuditRecord{
-			At: time.Now().UTC(), User: r.User, Session: r.Session, QueryID: r.QueryID, Kind: r.Kind,
-			App: r.App, Function: r.Function, Outcome: OutcomeInterrupted, Intent: r.Seq, Detail: detail,
-		}
-		if err := validUser(rec.User); err != nil {
-			return fmt.Errorf("audit interruptions: intent %d: %w", r.Seq, err)
-		}
-		seq := r.Seq
-		out, err := s.appendAudit(rec, func(txn *badger.Txn, _ AuditRecord) error { return txn.Delete(intentKey(seq)) }, true)
+	for _, o := range open {
+		seq := o.seq
+		out, err := s.appendAudit(o.rec, func(txn *badger.Txn, _ AuditRecord) error { return txn.Delete(intentKey(seq)) }, true)
 		if err != nil {
-			return fmt.Errorf("audit interruptions: intent %d: %w", r.Seq, err)
+			return fmt.Errorf("audit interruptions: intent %d: %w", seq, err)
 		}
 		s.chain.interrupted = append(s.chain.interrupted, out)
 	}
 	return nil
 }
 
+// openIntent is a started write step without an outcome, and the
+// "interrupted" record that closes it.
+type openIntent struct {
+	seq uint64
+	rec AuditRecord
+}
+
+// openIntents reads the open intents. A damaged marker is still an
+// interruption: which step it was is in record #seq.
+func (s *Store) openIntents() ([]openIntent, error) {
+	var found []openIntent
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: intentPrefix, PrefetchValues: true})
+		defer it.Close()
+		for it.Seek(intentPrefix); it.Valid(); it.Next() {
+			key := it.Item().Key()
+			if len(key) != len(intentPrefix)+8 {
+				continue
+			}
+			seq := binary.BigEndian.Uint64(key[len(intentPrefix):])
+			var r AuditRecord
+			damage := it.Item().Value(func(b []byte) error { return strictjson.Unmarshal(b, &r, maxRecordBytes) })
+			switch {
+			case damage != nil:
+			case r.Seq != seq:
+				damage = fmt.Errorf("marker #%d holds record #%d", seq, r.Seq)
+			default:
+				damage = validUser(r.User)
+			}
+			detail := map[string]any{
+				"started_at": r.At, "started": r.Detail,
+				"reason": "the process stopped after this write step was started and before its outcome was recorded: whether it took effect is unknown, and it was not retried",
+			}
+			rec := AuditRecord{
+				At: time.Now().UTC(), User: r.User, Session: r.Session, QueryID: r.QueryID, Kind: r.Kind,
+				App: r.App, Function: r.Function, Outcome: OutcomeInterrupted, Intent: seq,
+			}
+			if damage != nil {
+				rec = AuditRecord{At: rec.At, User: SystemUser, Kind: "step", Outcome: OutcomeInterrupted, Intent: seq}
+				detail = map[string]any{"reason": "a started write step's marker is damaged; record #" + fmt.Sprint(seq) + " names the step; whether it took effect is unknown", "damage": damage.Error()}
+			}
+			rec.Detail, _ = json.Marshal(detail)
+			found = append(found, openIntent{seq: seq, rec: rec})
+		}
+		return nil
+	})
+	return found, err
+}
+
 // Interruptions are the write steps found started but without an outcome
 // when this store was opened, as the "interrupted" records written for
-// them then. A later open does not list them again.
+// them then. A later open does not list them again. A read-only store
+// lists them with Seq 0: nothing is written, and the next read-write open
+// records them.
 func (s *Store) Interruptions() []AuditRecord {
+	if s.readOnly {
+		var out []AuditRecord
+		_ = s.use(func() error {
+			open, err := s.openIntents()
+			for _, o := range open {
+				out = append(out, o.rec)
+			}
+			return err
+		})
+		return out
+	}
 	s.auditMu.Lock()
 	defer s.auditMu.Unlock()
 	return append([]AuditRecord(nil), s.chain.interrupted...)

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -396,4 +397,101 @@ func FuzzParseHead(f *testing.F) {
 			t.Fatalf("round trip %s: %+v, %v", again, h2, err)
 		}
 	})
+}
+
+func TestAuditDamagedIntentMarker(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut, err := s.AuditIntent(AuditRecord{User: "alice", QueryID: "q", Kind: "step", App: "mail", Function: "send"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tamper(t, s, func(txn *badger.Txn) error { return txn.Set(intentKey(cut.Seq), []byte(`{"seq":1,"seq":2}`)) })
+	crash(t, s)
+	// The store still opens, and the interruption is still reported: a
+	// damaged marker must not hide a write whose outcome is unknown.
+	s = openT(t, dir)
+	got := s.Interruptions()
+	if len(got) != 1 || got[0].Intent != cut.Seq || got[0].User != SystemUser || !strings.Contains(string(got[0].Detail), "damaged") {
+		t.Fatalf("interruptions = %+v", got)
+	}
+	if rep := verifyT(t, s, VerifyOptions{}); !rep.OK() {
+		t.Fatalf("verify: %+v", rep.Problems)
+	}
+}
+
+func TestAuditReadOnlyStore(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeLog(t, s, 4)
+	cut, err := s.AuditIntent(AuditRecord{User: "alice", QueryID: "q", Kind: "step", App: "mail", Function: "send"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Listed, not recorded: the read-only store writes nothing.
+	got := ro.Interruptions()
+	if len(got) != 1 || got[0].Seq != 0 || got[0].Intent != cut.Seq {
+		t.Fatalf("read-only interruptions = %+v", got)
+	}
+	if _, err := ro.Audit(AuditRecord{User: "alice", Kind: "step"}); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("audit on a read-only store: %v", err)
+	}
+	if rep, err := ro.VerifyAudit(VerifyOptions{}); err != nil || !rep.OK() || rep.Checked != 5 {
+		t.Fatalf("verify read-only: %+v, %v", rep, err)
+	}
+	if h, err := ro.ChainHead(); err != nil || h.Seq != cut.Seq {
+		t.Fatalf("head read-only: %+v, %v", h, err)
+	}
+	if n := len(collectAudit(t, ro, "alice")); n != 3 {
+		t.Fatalf("alice has %d records read-only", n)
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The next read-write open records the interruption.
+	s = openT(t, dir)
+	if got := s.Interruptions(); len(got) != 1 || got[0].Seq == 0 {
+		t.Fatalf("interruptions after read-only = %+v", got)
+	}
+}
+
+// A store from before the chain, read before any read-write open has
+// started its chain: its records are legacy, not a broken chain.
+func TestAuditVerifyLegacyReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	tamper(t, s, func(txn *badger.Txn) error {
+		for _, seq := range []uint64{1, 2, 5} {
+			b, _ := json.Marshal(map[string]any{"seq": seq, "at": "2026-01-01T00:00:00Z", "user": "alice", "kind": "step"})
+			if err := txn.Set(auditKey("alice", seq), b); err != nil {
+				return err
+			}
+		}
+		return txn.Delete(keyAuditHead)
+	})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	rep := verifyT(t, ro, VerifyOptions{})
+	if !rep.OK() || rep.Legacy != 3 || rep.Checked != 0 {
+		t.Fatalf("legacy store read-only: %+v", rep)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
@@ -85,14 +86,15 @@ type verifyEntry struct {
 // be read at all; everything wrong with it is a Problem.
 func (s *Store) VerifyAudit(opts VerifyOptions) (VerifyReport, error) {
 	var rep VerifyReport
+	var headless bool
+	_ = s.FlushAudit(math.MaxUint64) // queued records are part of the log
 	entries := map[uint64]*verifyEntry{}
 	err := s.view(func(txn *badger.Txn) error {
 		head, found, err := readHead(txn)
 		if err != nil {
 			rep.add(0, ProblemHead, "chain head unreadable: %v", err)
-		} else if !found {
-			rep.add(0, ProblemHead, "chain head missing: the log was never chained, or its head was deleted")
 		}
+		headless = err == nil && !found
 		rep.Head = head
 		pfx := prefix(kindAudit)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true, PrefetchSize: 100})
@@ -130,6 +132,20 @@ func (s *Store) VerifyAudit(opts VerifyOptions) (VerifyReport, error) {
 	})
 	if err != nil {
 		return rep, fmt.Errorf("verify audit: %w", err)
+	}
+	if headless {
+		// A store from before the chain, opened read-only, has no head
+		// yet: all its records are legacy. A chained log without its
+		// head has lost it.
+		chained := false
+		for _, e := range entries {
+			chained = chained || e.prev != "" || e.kind == KindChain
+		}
+		if chained {
+			rep.add(0, ProblemHead, "chain head missing: the log was chained, and its head was deleted")
+		} else {
+			rep.Head.Start = ^uint64(0)
+		}
 	}
 	head := rep.Head
 	start := max(head.Start, 1)

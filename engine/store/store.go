@@ -55,6 +55,7 @@ type Store struct {
 	// later record before an earlier one.
 	auditMu sync.Mutex
 	chain   auditChain
+	writer  *auditWriter // group commit of audit records (auditwriter.go)
 }
 
 const (
@@ -228,6 +229,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.guard.halt()
+	s.stopAuditWriter()
 	var errs []error
 	for _, seq := range []*badger.Sequence{s.memSeq} {
 		if seq == nil {
