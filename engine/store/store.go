@@ -157,15 +157,16 @@ func openBadger(dir string, bo badger.Options, opts Options, noSequences bool, l
 }
 
 // openReadOnly opens dir for reading without writing anything in it. A
-// folder with no store yet reads as an empty store. A store a crash left
+// missing folder, or one with no store yet, reads as an empty store. A store a crash left
 // with logs to replay, or with tables Badger would delete, is read from a
 // private copy (a shadow), where Badger may do what it must.
 func openReadOnly(dir string, opts Options, logger *slog.Logger) (*Store, error) {
-	if _, err := os.Stat(dir); err != nil {
+	var plan *folderPlan
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		plan = &folderPlan{fresh: true}
+	} else if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
-	}
-	plan, err := precheck(dir)
-	if err != nil {
+	} else if plan, err = precheck(dir); err != nil {
 		return nil, err
 	}
 	if plan.fresh {
