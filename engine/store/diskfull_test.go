@@ -15,6 +15,9 @@ import (
 // this process may not mount (not root, no CAP_SYS_ADMIN).
 func smallFS(t *testing.T, size int64) string {
 	t.Helper()
+	if raceOn {
+		t.Skip("skipped under the race detector (filling a filesystem through Badger takes minutes there); run without -race")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: mounting a small tmpfs needs root; the fake-statfs tests cover the guard")
 	}
@@ -52,7 +55,7 @@ func ballast(t *testing.T, dir string, free uint64) string {
 // fillUntilRefused writes audit records until the store refuses one, and
 // returns how many it took.
 func fillUntilRefused(t *testing.T, s *Store, max int) (int, error) {
-	detail := []byte(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 2000)))
+	detail := []byte(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 20000)))
 	for i := range max {
 		if _, err := s.Audit(AuditRecord{User: "alice", Kind: "step", Detail: detail}); err != nil {
 			return i, err
@@ -65,14 +68,14 @@ func fillUntilRefused(t *testing.T, s *Store, max int) (int, error) {
 // refuses writes with ErrDiskFull while the process goes on, keeps every
 // record it accepted, and writes again once space is back.
 func TestDiskFullOnASmallFilesystem(t *testing.T) {
-	fsDir := smallFS(t, 256<<20)
+	fsDir := smallFS(t, 160<<20)
 	dir := filepath.Join(fsDir, "store")
-	s, err := Open(dir, Options{MinFree: 96 << 20})
+	s, err := Open(dir, Options{MinFree: 64 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	b := ballast(t, fsDir, 120<<20)
+	b := ballast(t, fsDir, 80<<20)
 	n, err := fillUntilRefused(t, s, 200000)
 	if !errors.Is(err, ErrDiskFull) {
 		t.Fatalf("after %d records: %v, want ErrDiskFull", n, err)
@@ -120,8 +123,8 @@ func TestDiskFullGuardOff(t *testing.T) {
 		s.Close()
 		os.Exit(0)
 	}
-	fsDir := smallFS(t, 256<<20)
-	ballast(t, fsDir, 40<<20)
+	fsDir := smallFS(t, 160<<20)
+	ballast(t, fsDir, 24<<20)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDiskFullGuardOff$")
 	cmd.Env = append(os.Environ(), "STORE_GUARD_OFF_DIR="+fsDir)
 	out, err := cmd.CombinedOutput()
