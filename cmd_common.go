@@ -112,7 +112,7 @@ func (o *askOpts) run(args []string, stdio IO) int {
 		}
 		if err != nil {
 			fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
-			return ExitFailed
+			return storeExit(err, ExitFailed)
 		}
 		return ExitOK
 	})
@@ -229,7 +229,8 @@ func (o *batchOpts) run(_ []string, stdio IO) int {
 			return ExitFailed
 		}
 		if sum.Failed > 0 {
-			return ExitFailed
+			// Lines refused because the store cannot write (a full disk).
+			return storeExit(e.Store().Writable(), ExitFailed)
 		}
 		return ExitOK
 	})
