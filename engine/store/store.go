@@ -111,6 +111,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := setAside(dir, plan); err != nil {
 		return nil, err
 	}
+	// Private copies a killed reader or restore left behind (the data
+	// folder's lock keeps a live one from being here now).
+	for _, pat := range []string{".store-shadow-*", ".store-restore-*"} {
+		stale, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), pat))
+		for _, p := range stale {
+			os.RemoveAll(p)
+		}
+	}
 	s, err := openBadger(dir, badger.DefaultOptions(dir), opts, false, logger)
 	if err != nil {
 		return nil, err
