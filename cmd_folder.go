@@ -191,7 +191,9 @@ func (c *common) withEngine(stdio IO, name string, o holdOptions, fn func(e *eng
 			case errors.As(rerr, &un):
 				why = fmt.Sprintf("data folder %s is in use by %s, which cannot run this command: %s", c.data, un.Holder, un.Reason)
 			case ctx.Err() != nil:
-				return ExitFailed
+				// A signal, or this command's caller went away: the
+				// holder was told by the hang-up.
+				return ExitInterrupted
 			default:
 				// The holder went away while running it: the command may
 				// have done part of its work, so it is not run again.
@@ -209,7 +211,7 @@ func (c *common) withEngine(stdio IO, name string, o holdOptions, fn func(e *eng
 		select {
 		case <-ctx.Done():
 			fmt.Fprintf(stdio.Err, "isolategpt %s: gave up waiting for the data folder %s\n", name, c.data)
-			return ExitFailed
+			return ExitInterrupted
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -280,6 +282,7 @@ func (c *common) open(stdio IO) (*engine.Engine, func(), error) {
 		return nil, nil, fmt.Errorf("data folder %s: log: %w", c.data, err)
 	}
 	logger := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logCrashes(logFile, logger)
 	var e *engine.Engine
 	// This process holds the folder's lock, so a store still locked is
 	// one a process that does not take it has open (an isolategpt of
@@ -297,10 +300,14 @@ func (c *common) open(stdio IO) (*engine.Engine, func(), error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
+		// The log is where a user looks for why the folder did not
+		// open, after stderr.
+		logger.Error("open the data folder", "err", err)
+		folderLog.Store(nil)
 		logFile.Close()
 		return nil, nil, err
 	}
-	return e, func() { e.Close(); logFile.Close() }, nil
+	return e, func() { e.Close(); folderLog.Store(nil); logFile.Close() }, nil
 }
 
 // serveCommand runs a command another process sent, on this process's
@@ -316,7 +323,7 @@ func serveCommand(ctx context.Context, sess *control.Session, s *served) int {
 	sub := *s
 	sub.session = sess
 	stdio := IO{
-		In: sess.Stdin, Out: sess.Stdout, Err: sess.Stderr,
+		In: sess.Stdin, Out: sess.Stdout, Err: logStderr(sess.Stderr),
 		Getenv: func(k string) string { return env[k] },
 		InTTY:  r.InTerminal, OutTTY: r.OutTerminal,
 		Dir: r.Dir, Ctx: ctx, Argv: r.Args, served: &sub,

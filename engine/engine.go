@@ -77,6 +77,13 @@ type Config struct {
 	InvokeTimeout time.Duration
 	QueryTimeout  time.Duration
 	SpokeIdle     time.Duration
+	// MaxWorkers and MaxWorkersPerUser cap the live pooled spokes, each
+	// with at most one worker, in all and per user; past the caps steps
+	// queue. Zero reads ISOLATEGPT_MAX_WORKERS and
+	// ISOLATEGPT_MAX_WORKERS_PER_USER (through Getenv, else the process
+	// environment), then the hub's defaults.
+	MaxWorkers        int
+	MaxWorkersPerUser int
 }
 
 // UncappedOutputBytes is the launcher's output cap with defence.OutputCap
@@ -124,6 +131,9 @@ func New(cfg Config) (*Engine, error) {
 		if cfg.InvokeTimeout <= 0 {
 			cfg.InvokeTimeout = hub.DefaultQueryTimeout
 		}
+	}
+	if err := workerCaps(&cfg); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	builtins, err := builtinApps(cfg.Builtins, cfg.Apps)
 	if err != nil {
@@ -180,8 +190,9 @@ func New(cfg Config) (*Engine, error) {
 		Hub: hub.Deps{
 			Catalog: catalog, Store: st, Launcher: launcher, Model: model, ModelInfo: info,
 			AppsDir: appsDir, Installed: registry, Getenv: cfg.Getenv,
-			SpokeIdle: cfg.SpokeIdle, InvokeTimeout: cfg.InvokeTimeout,
-			QueryTimeout: cfg.QueryTimeout, Audit: audit, Logger: logger,
+			SpokeIdle: cfg.SpokeIdle, MaxSpokes: cfg.MaxWorkers, MaxSpokesPerUser: cfg.MaxWorkersPerUser,
+			InvokeTimeout: cfg.InvokeTimeout,
+			QueryTimeout:  cfg.QueryTimeout, Audit: audit, Logger: logger,
 			Defences: cfg.Defences,
 		},
 		Mailboxes: mailbox.New(),
@@ -291,6 +302,13 @@ func (e *Engine) SandboxStatus(ctx context.Context) []sandbox.Layer {
 
 // Store is the engine's store (for the audit command and tests).
 func (e *Engine) Store() *store.Store { return e.store }
+
+// Interruptions are the write steps found started without an outcome when
+// this engine opened its data folder: the process that ran them stopped
+// before it could record what happened. Each is in the audit log as an
+// "interrupted" step record, written once; none is run again by itself.
+// Front ends show them so the user can check (was the mail sent?).
+func (e *Engine) Interruptions() []store.AuditRecord { return e.store.Interruptions() }
 
 // Catalog is the set of installed apps.
 func (e *Engine) Catalog() *plan.Catalog { return e.catalog }

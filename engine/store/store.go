@@ -48,13 +48,13 @@ type Store struct {
 	snapshot string
 	guard    *diskGuard
 
-	memSeq   *badger.Sequence // turns and spoke entries
-	auditSeq *badger.Sequence
+	memSeq *badger.Sequence // turns and spoke entries
 
-	// auditMu makes taking an audit number and committing the record one
-	// step, so commit order is Seq order and a reader never sees a later
-	// record before an earlier one.
+	// auditMu makes taking the next link of the audit chain and committing
+	// it one step, so commit order is Seq order and a reader never sees a
+	// later record before an earlier one.
 	auditMu sync.Mutex
+	chain   auditChain
 }
 
 const (
@@ -155,11 +155,11 @@ func openBadger(dir string, bo badger.Options, opts Options, noSequences bool, l
 	if opts.ReadOnly || noSequences {
 		return s, nil
 	}
-	if s.memSeq, err = db.GetSequence(keySeqMemory, seqBandwidth); err == nil {
-		s.auditSeq, err = db.GetSequence(keySeqAudit, seqBandwidth)
-	}
-	if err != nil {
+	if s.memSeq, err = db.GetSequence(keySeqMemory, seqBandwidth); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: sequence: %w", dir, err), db.Close())
+	}
+	if err := s.openAudit(); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.memSeq.Release(), db.Close())
 	}
 	return s, nil
 }
@@ -238,7 +238,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.guard.halt()
 	var errs []error
-	for _, seq := range []*badger.Sequence{s.memSeq, s.auditSeq} {
+	for _, seq := range []*badger.Sequence{s.memSeq} {
 		if seq == nil {
 			continue
 		}
