@@ -431,3 +431,40 @@ func TestUnrecordedTable(t *testing.T) {
 		}
 	}
 }
+
+// TestPendingAtOpen: a read-only store says when an open that writes has
+// records to write (an interrupted write step), and not otherwise.
+func TestPendingAtOpen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := Open(dir, Options{MinFree: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Audit(AuditRecord{User: "alice", Kind: "step"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	ro, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ro.PendingAtOpen() {
+		t.Error("a clean store has records pending")
+	}
+	ro.Close()
+	s, err = Open(dir, Options{MinFree: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AuditIntent(AuditRecord{User: "alice", Kind: "step", App: "mail", Function: "send"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if ro, err = Open(dir, Options{ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if !ro.PendingAtOpen() {
+		t.Error("an open intent is not pending")
+	}
+}

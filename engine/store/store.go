@@ -376,3 +376,31 @@ func newest[T any](s *Store, pfx []byte, n int) ([]T, error) {
 	}
 	return out, nil
 }
+
+// PendingAtOpen reports whether a read-only store has what an open that
+// writes records once: write steps started and never finished (to be
+// marked interrupted), or audit records with no chain head (the chain to
+// start). A reader that must show those opens the store for writing once.
+func (s *Store) PendingAtOpen() bool {
+	if !s.readOnly {
+		return false
+	}
+	pending := false
+	_ = s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: intentPrefix})
+		pending = func() bool { defer it.Close(); it.Seek(intentPrefix); return it.Valid() }()
+		if pending {
+			return nil
+		}
+		if _, found, err := readHead(txn); err != nil || found {
+			return nil
+		}
+		pfx := prefix(kindAudit)
+		it = txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+		defer it.Close()
+		it.Seek(pfx)
+		pending = it.Valid()
+		return nil
+	})
+	return pending
+}
