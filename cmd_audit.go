@@ -114,8 +114,9 @@ func (o *auditOpts) run(_ []string, stdio IO) int {
 		fmt.Fprintf(stdio.Err, "isolategpt audit: --user: %v\n", err)
 		return ExitUsage
 	}
-	// Reading a log creates no data folder.
-	if _, err := os.Stat(filepath.Join(stdio.path(c.data), "store")); err != nil && stdio.served == nil {
+	// Reading a log creates no data folder; following one waits for the
+	// store's first records.
+	if _, err := os.Stat(filepath.Join(stdio.path(c.data), "store")); err != nil && stdio.served == nil && !o.follow {
 		fmt.Fprintf(stdio.Err, "isolategpt audit: no store in %s: %v\n", c.data, err)
 		return ExitUsage
 	}

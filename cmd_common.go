@@ -134,6 +134,9 @@ func (o *askOpts) run(args []string, stdio IO) int {
 		}
 		if err != nil {
 			fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
+			if storeExit(err, ExitFailed) == ExitStore {
+				return ExitStore
+			}
 		}
 		if res.Status != msg.Done {
 			fmt.Fprintf(stdio.Err, "isolategpt ask: %s: %s (exit %d)\n", res.Status, res.Status.Meaning(), exitCode(res.Status))
@@ -263,7 +266,12 @@ func (o *batchOpts) run(_ []string, stdio IO) int {
 		if err != nil {
 			fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
 		}
-		return exitCode(sum.Worst)
+		code := exitCode(sum.Worst)
+		if code != ExitOK {
+			// Lines refused because the store cannot write (a full disk).
+			code = storeExit(e.Store().Writable(), code)
+		}
+		return code
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/isolategpt/isolategpt/engine/control"
+	"github.com/isolategpt/isolategpt/engine/store"
 )
 
 // proc is an isolategpt process started by a test.
@@ -308,9 +309,8 @@ func TestShareOneDataFolderAsOrdinaryUser(t *testing.T) {
 // before it lets the folder go).
 func TestCommandsRacingForTheFolder(t *testing.T) {
 	data := t.TempDir()
-	if r := command(Grants, "", "list", "--data", data); r.code != ExitOK {
-		t.Fatal(r)
-	}
+	// The store exists (the readers below create none).
+	makeStore(t, data)
 	var procs []*proc
 	for i := range 12 {
 		args := []string{"apps", "list", "--data", data}
@@ -370,4 +370,16 @@ func TestServedCommandsUseTheirOwnStdio(t *testing.T) {
 		t.Errorf("install approved at the prompt: %v", yes)
 	}
 	_ = holder.cmd.Process.Kill()
+}
+
+// makeStore creates an empty store in the data folder.
+func makeStore(t *testing.T, data string) {
+	t.Helper()
+	s, err := store.Open(filepath.Join(data, "store"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

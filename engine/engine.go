@@ -46,6 +46,8 @@ type Config struct {
 	// MinFree is the free space below which the store refuses writes
 	// (store.Options.MinFree: 0 is store.DefaultMinFree, negative is off).
 	MinFree int64
+	// FreeSpace measures it; nil is statfs (tests give a fake).
+	FreeSpace func(dir string) (uint64, error)
 	// LLM is the --llm value ("offline", "openai:MODEL", …).
 	LLM string
 	// Getenv reads the hub's environment: LLM keys and base URLs, and the
@@ -137,7 +139,19 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "store"), store.Options{Logger: logger.With("component", "badger"), InMemory: cfg.InMemory, ReadOnly: cfg.ReadOnly, MinFree: cfg.MinFree})
+	so := store.Options{Logger: logger.With("component", "badger"), InMemory: cfg.InMemory, ReadOnly: cfg.ReadOnly, MinFree: cfg.MinFree, FreeSpace: cfg.FreeSpace}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "store"), so)
+	if err == nil && st.PendingAtOpen() {
+		// A crash left write steps to mark interrupted (or the audit chain
+		// to start): the first open records them, even for a reader, so
+		// that the reader shows them. The store's files were checked all
+		// the same; nothing else is written.
+		logger.Info("store opened for writing once: it has records to write at open")
+		if err = st.Close(); err == nil {
+			so.ReadOnly = false
+			st, err = store.Open(filepath.Join(cfg.DataDir, "store"), so)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("engine: data folder %s: %w", cfg.DataDir, err)
 	}

@@ -112,6 +112,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := setAside(dir, plan); err != nil {
 		return nil, err
 	}
+	// Private copies a killed reader or restore left behind (the data
+	// folder's lock keeps a live one from being here now).
+	for _, pat := range []string{".store-shadow-*", ".store-restore-*"} {
+		stale, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), pat))
+		for _, p := range stale {
+			os.RemoveAll(p)
+		}
+	}
 	s, err := openBadger(dir, badger.DefaultOptions(dir), opts, false, logger)
 	if err != nil {
 		return nil, err
@@ -158,15 +166,16 @@ func openBadger(dir string, bo badger.Options, opts Options, noSequences bool, l
 }
 
 // openReadOnly opens dir for reading without writing anything in it. A
-// folder with no store yet reads as an empty store. A store a crash left
+// missing folder, or one with no store yet, reads as an empty store. A store a crash left
 // with logs to replay, or with tables Badger would delete, is read from a
 // private copy (a shadow), where Badger may do what it must.
 func openReadOnly(dir string, opts Options, logger *slog.Logger) (*Store, error) {
-	if _, err := os.Stat(dir); err != nil {
+	var plan *folderPlan
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		plan = &folderPlan{fresh: true}
+	} else if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
-	}
-	plan, err := precheck(dir)
-	if err != nil {
+	} else if plan, err = precheck(dir); err != nil {
 		return nil, err
 	}
 	if plan.fresh {
@@ -368,4 +377,32 @@ func newest[T any](s *Store, pfx []byte, n int) ([]T, error) {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, nil
+}
+
+// PendingAtOpen reports whether a read-only store has what an open that
+// writes records once: write steps started and never finished (to be
+// marked interrupted), or audit records with no chain head (the chain to
+// start). A reader that must show those opens the store for writing once.
+func (s *Store) PendingAtOpen() bool {
+	if !s.readOnly {
+		return false
+	}
+	pending := false
+	_ = s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: intentPrefix})
+		pending = func() bool { defer it.Close(); it.Seek(intentPrefix); return it.Valid() }()
+		if pending {
+			return nil
+		}
+		if _, found, err := readHead(txn); err != nil || found {
+			return nil
+		}
+		pfx := prefix(kindAudit)
+		it = txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+		defer it.Close()
+		it.Seek(pfx)
+		pending = it.Valid()
+		return nil
+	})
+	return pending
 }

@@ -1,0 +1,6 @@
+//go:build race
+
+package store
+
+// raceOn: the race detector slows Badger's writes tenfold.
+const raceOn = true
