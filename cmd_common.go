@@ -119,6 +119,10 @@ func (o *askOpts) run(args []string, stdio IO) int {
 		// Closed before the store, interrupted or not: the audit log
 		// gets the session's "closed" record.
 		defer s.Close()
+		if in.interrupted() {
+			fmt.Fprintf(stdio.Err, "isolategpt ask: interrupted before the query ran (exit %d)\n", ExitInterrupted)
+			return ExitInterrupted
+		}
 		stdio.served.note(ServedQuery{PeerPID: peerPID(stdio), Query: query})
 		ans, err := s.Ask(ctx, query)
 		stdio.served.note(ServedQuery{PeerPID: peerPID(stdio), Query: query, Done: true, Answer: ans, Err: err})
