@@ -77,10 +77,14 @@ func (o *askOpts) run(args []string, stdio IO) int {
 	in, release := catchInterrupts(stdio, "ask")
 	defer release()
 	// Waiting for the data folder, or another process's run of this
-	// command, ends at the first signal; the query itself at the second.
-	stdio.Ctx = in.soft
+	// command, ends at the first signal; the query itself at the second;
+	// both at the one deadline.
+	deadline := time.Now().Add(o.timeout)
+	wait, cancelWait := withDeadline(in.soft, o.timeout, deadline)
+	defer cancelWait()
+	stdio.Ctx = wait
 	return c.withEngine(stdio, "ask", holdOptions{}, func(e *engine.Engine) int {
-		ctx, cancel := withTimeout(in.hard, o.timeout)
+		ctx, cancel := withDeadline(in.hard, o.timeout, deadline)
 		defer cancel()
 		var p frontend.Prompter
 		if o.yes {
@@ -115,6 +119,10 @@ func (o *askOpts) run(args []string, stdio IO) int {
 		// Closed before the store, interrupted or not: the audit log
 		// gets the session's "closed" record.
 		defer s.Close()
+		if in.interrupted() {
+			fmt.Fprintf(stdio.Err, "isolategpt ask: interrupted before the query ran (exit %d)\n", ExitInterrupted)
+			return ExitInterrupted
+		}
 		stdio.served.note(ServedQuery{PeerPID: peerPID(stdio), Query: query})
 		ans, err := s.Ask(ctx, query)
 		stdio.served.note(ServedQuery{PeerPID: peerPID(stdio), Query: query, Done: true, Answer: ans, Err: err})
@@ -168,6 +176,15 @@ func peerPID(stdio IO) int {
 		return 0
 	}
 	return stdio.served.session.PeerPID
+}
+
+// withDeadline bounds ctx by deadline, unless d, the timeout it was
+// computed from, is 0 (no limit).
+func withDeadline(ctx context.Context, d time.Duration, deadline time.Time) (context.Context, context.CancelFunc) {
+	if d == 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline)
 }
 
 // withTimeout bounds ctx by d; 0 means no limit.

@@ -191,9 +191,9 @@ func (c *common) withEngine(stdio IO, name string, o holdOptions, fn func(e *eng
 			case errors.As(rerr, &un):
 				why = fmt.Sprintf("data folder %s is in use by %s, which cannot run this command: %s", c.data, un.Holder, un.Reason)
 			case ctx.Err() != nil:
-				// A signal, or this command's caller went away: the
-				// holder was told by the hang-up.
-				return ExitInterrupted
+				// A signal, this command's caller went away, or its
+				// time ran out: the holder was told by the hang-up.
+				return stoppedCode(ctx)
 			default:
 				// The holder went away while running it: the command may
 				// have done part of its work, so it is not run again.
@@ -211,7 +211,7 @@ func (c *common) withEngine(stdio IO, name string, o holdOptions, fn func(e *eng
 		select {
 		case <-ctx.Done():
 			fmt.Fprintf(stdio.Err, "isolategpt %s: gave up waiting for the data folder %s\n", name, c.data)
-			return ExitInterrupted
+			return stoppedCode(ctx)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

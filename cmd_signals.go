@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -86,6 +87,15 @@ func catchInterrupts(stdio IO, name string) (in *interrupts, release func()) {
 
 // interrupted says whether the first stage came (or the caller went away).
 func (in *interrupts) interrupted() bool { return in.soft.Err() != nil }
+
+// stoppedCode is the exit code of a command whose ctx ended before it
+// ran: failed when its time ran out, interrupted otherwise.
+func stoppedCode(ctx context.Context) int {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ExitFailed
+	}
+	return ExitInterrupted
+}
 
 // exitCode is the exit code for a query's or a batch's outcome.
 func exitCode(o msg.Outcome) int {

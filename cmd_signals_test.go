@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -174,5 +176,42 @@ func TestSignalBatch(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// ask --json and a batch line carry the same fields, durations as
+// duration_ms, and the same status for the same work.
+func TestAskJSONMatchesBatchLine(t *testing.T) {
+	keys := func(b []byte) (map[string]any, []string) {
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%v:\n%s", err, b)
+		}
+		var ks []string
+		for k := range m {
+			if k != "line" && k != "id" && k != "user" {
+				ks = append(ks, k)
+			}
+		}
+		slices.Sort(ks)
+		return m, ks
+	}
+	for _, tt := range []struct {
+		query, status string
+		code          int
+	}{
+		{fareAB, "done", ExitOK},
+		{"hello there", "failed", ExitFailed},
+	} {
+		a := command(Ask, "", "--data", t.TempDir(), "--yes", "--json", tt.query)
+		b := command(Batch, `{"id": "1", "query": `+strconv.Quote(tt.query)+`}`+"\n", "--data", t.TempDir(), "--policy", writePolicy(t, allowRides))
+		am, ak := keys([]byte(a.out))
+		bm, bk := keys([]byte(b.out))
+		if !slices.Equal(ak, bk) || !slices.Contains(ak, "duration_ms") {
+			t.Errorf("%s: ask --json keys %v, batch line keys %v", tt.query, ak, bk)
+		}
+		if am["status"] != tt.status || bm["status"] != tt.status || a.code != tt.code || b.code != tt.code {
+			t.Errorf("%s: ask %v exit %d, batch %v exit %d; want %s, exit %d", tt.query, am["status"], a.code, bm["status"], b.code, tt.status, tt.code)
+		}
 	}
 }

@@ -164,6 +164,20 @@ func (r *Runner) Run(ctx context.Context, in io.Reader, out io.Writer) (Summary,
 	}()
 	ids := map[string]int{}
 	for n := 1; ; n++ {
+		// Checked first: select would pick a ready line as often as
+		// the stop.
+		if r.stopped(ctx) {
+			// Interrupted, unless the input had already ended.
+			select {
+			case l := <-lines:
+				if errors.Is(l.err, io.EOF) && len(l.text) == 0 && !l.tooLong {
+					return sum, nil
+				}
+			default:
+			}
+			sum.interrupted()
+			return sum, nil
+		}
 		var l line
 		select {
 		case l = <-lines:
@@ -196,10 +210,6 @@ func (r *Runner) Run(ctx context.Context, in io.Reader, out io.Writer) (Summary,
 		if werr := enc.Encode(o); werr != nil {
 			sum.Worst = msg.Worse(sum.Worst, msg.Failed)
 			return sum, fmt.Errorf("write result of line %d: %w", n, werr)
-		}
-		if r.stopped(ctx) {
-			sum.interrupted()
-			return sum, nil
 		}
 	}
 }
