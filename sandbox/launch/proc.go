@@ -66,6 +66,9 @@ func (p *proc) watch() {
 // check kills the worker if it passed a group limit, and reports whether
 // it did.
 func (p *proc) check() bool {
+	if !p.alive() {
+		return false // its group may be another worker's by now
+	}
 	var hit string
 	if used, ok := p.group.CPUTime(); ok && p.cpuSeconds > 0 && used > time.Duration(p.cpuSeconds)*time.Second {
 		hit = sandbox.CauseCPU
@@ -108,7 +111,7 @@ func (p *proc) commit() error {
 }
 
 // cleanup, after the worker is dead, saves its folder a last time and
-// releases its tmpfs and cgroup.
+// releases its tmpfs and cgroup (kept for the next worker when empty).
 func (p *proc) cleanup() error {
 	var err error
 	p.cleanOnce.Do(func() {
@@ -116,7 +119,7 @@ func (p *proc) cleanup() error {
 		if p.data != nil {
 			p.data.Close()
 		}
-		if gerr := p.group.Remove(); gerr != nil && err == nil {
+		if gerr := p.group.Release(); gerr != nil && err == nil {
 			err = gerr
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -177,6 +178,9 @@ func (l *Launcher) cgroupFor(lim cgroup.Limits) (*cgroup.Group, []sandbox.Layer,
 	h := l.Cgroups
 	if h == nil {
 		h = cgroup.Detect()
+		// Once per hub: the groups that hubs killed before they could
+		// remove them left.
+		sweepOnce.Do(func() { go h.Sweep(cgroup.StaleAfter) })
 	}
 	names := map[string]string{cgroup.Memory: sandbox.LayerMemory, cgroup.Pids: sandbox.LayerPids, cgroup.CPU: sandbox.LayerCPU}
 	var layers, missing []sandbox.Layer
@@ -193,6 +197,8 @@ func (l *Launcher) cgroupFor(lim cgroup.Limits) (*cgroup.Group, []sandbox.Layer,
 	g, err := h.New(lim)
 	return g, layers, err
 }
+
+var sweepOnce sync.Once
 
 // checkDataFolder refuses a data folder that is a symbolic link.
 func checkDataFolder(path string) error {
