@@ -42,6 +42,8 @@ type proc struct {
 	commitM sync.Mutex
 
 	cpuSeconds, memoryCap uint64
+	// memLimit is the address-space limit of each of its processes.
+	memLimit uint64
 	// limitHit holds the cause when watch killed the worker.
 	limitHit  chan string
 	hit       string
@@ -99,7 +101,7 @@ func (p *proc) signal() { p.once.Do(p.w.Kill) }
 // commit copies the worker's app folder to the host. The worker may still
 // be writing: what it writes later is in the next commit.
 func (p *proc) commit() error {
-	if p.data == nil {
+	if p.data == nil || p.dataDir == "" { // none, or never filled (a warm worker never used)
 		return nil
 	}
 	p.commitM.Lock()
