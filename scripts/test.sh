@@ -25,4 +25,13 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 
 go test -race -count=1 ./...
+
 ./scripts/readme.sh
+
+# The fault-injection suite (engine/faults): kill -9, a full disk, damaged
+# store and app files, signals, against the built binary, within a time
+# budget: FAULTS_BUDGET=10m for a longer run; FAULTS_SEED, FAULTS_KINDS and
+# FAULTS_VERBOSE=1 reproduce one. It prints its table and fails on any loss.
+# The suite stops itself 10 minutes past its budget (-timeout 0).
+FAULTS_BUDGET="${FAULTS_BUDGET:-60s}" go test -tags faults -count=1 -v -timeout 0 \
+	-run '^TestFaults$' ./engine/faults/

@@ -1,0 +1,168 @@
+//go:build faults
+
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFaults is the suite: a self-test, then each kind in turn for its
+// share of the budget, then the table. Any finding fails it.
+func TestFaults(t *testing.T) {
+	s := newSuite(t)
+	start := time.Now()
+	s.selfTest()
+	if t.Failed() {
+		t.Fatal("the self-test failed: the checks cannot be trusted, no fault was injected")
+	}
+	share := (s.cfg.budget - time.Since(start)) / time.Duration(len(s.cfg.kinds))
+	for _, kind := range s.cfg.kinds {
+		ctx, cancel := context.WithTimeout(context.Background(), max(share, time.Second))
+		switch kind {
+		case "kill9":
+			s.loop(ctx, kind, s.kill9)
+		case "signal":
+			s.loop(ctx, kind, s.signal)
+		case "diskfull":
+			s.diskFull(ctx)
+		case "storefiles":
+			s.storeFiles(ctx)
+		case "appdata":
+			s.appData(ctx)
+		}
+		cancel()
+	}
+	table := s.table()
+	fmt.Print(table)
+	if t.Failed() {
+		t.Logf("faults: FAILED after %v; rerun a kind with FAULTS_KINDS=KIND FAULTS_SEED=%d FAULTS_VERBOSE=1", time.Since(start).Round(time.Second), s.cfg.seed)
+	}
+}
+
+// loop runs trials of a workload fault until ctx ends (at least one per
+// mode), alternating the hub's user, each mode on its own growing folder.
+func (s *suite) loop(ctx context.Context, kind string, inject func(*trial, *history)) {
+	ms := modes()
+	hs := make([]*history, len(ms))
+	for n := 0; n < len(ms) || !ctxDone(ctx); n++ {
+		i := n % len(ms)
+		if hs[i] == nil {
+			hs[i] = s.newHistory(ms[i], "")
+		}
+		tr := s.newTrial(kind, n, ms[i])
+		inject(tr, hs[i])
+		if !tr.finish() {
+			hs[i] = nil // the next trial of this mode starts afresh, so each finding counts once
+		}
+	}
+}
+
+// selfTest shows the checks see a loss: it stores work, then deletes a
+// reported mail, a reported booking and the audit log's tail, and fails
+// unless each is reported lost.
+func (s *suite) selfTest() {
+	t := s.t
+	m := modes()[0]
+	h := s.newHistory(m, "")
+	tr := s.newTrial("selftest", 0, m)
+	tr.what = "a clean batch, no fault"
+	r := s.run(h.f, h.workload(4), "batch", "--policy", h.policy)
+	tr.crashCheck(r)
+	h.take(tr, r, false)
+	s.verify(tr, h)
+	snap := h.f.work + "/snapshot"
+	if out, err := exec.Command("cp", "-a", h.f.data, snap).CombinedOutput(); err != nil {
+		t.Fatalf("self-test: copy the data folder: %v: %s", err, out)
+	}
+	r = s.run(h.f, h.workload(4), "batch", "--policy", h.policy)
+	tr.crashCheck(r)
+	h.take(tr, r, false)
+	s.verify(tr, h)
+	tr.finish()
+	if len(h.truth.Mails) == 0 || len(h.truth.Bookings) == 0 {
+		t.Fatalf("self-test: the workload stored no mail or no booking (%d, %d): nothing to lose on purpose", len(h.truth.Mails), len(h.truth.Bookings))
+	}
+	detected := 0
+	expect := func(what string, found []string, want string) {
+		for _, f := range found {
+			if strings.Contains(f, want) {
+				detected++
+				if s.cfg.verbose {
+					t.Logf("self-test: %s detected: %s", what, f)
+				}
+				return
+			}
+		}
+		t.Errorf("self-test: %s NOT detected (want a finding naming %q, got %q): the suite cannot fail", what, want, found)
+	}
+	st := h.f.state(h.audit)
+
+	subj := sortedKeys(h.truth.Mails)[0]
+	var mb map[string]any
+	if err := json.Unmarshal(st.Mailbox, &mb); err != nil {
+		t.Fatalf("self-test: mailbox.json: %v", err)
+	}
+	var kept []any
+	for _, msg := range mb["messages"].([]any) {
+		if msg.(map[string]any)["subject"] != subj {
+			kept = append(kept, msg)
+		}
+	}
+	mb["messages"] = kept
+	lostMail := st
+	lostMail.Mailbox, _ = json.Marshal(mb)
+	var journal []string // a journal of changes after the snapshot, if the mailbox has one
+	for _, l := range strings.Split(string(st.Journal), "\n") {
+		if !strings.Contains(l, `"`+subj+`"`) {
+			journal = append(journal, l)
+		}
+	}
+	lostMail.Journal = []byte(strings.Join(journal, "\n"))
+	expect("a sent mail deleted from mailbox.json", Lost(h.truth, lostMail), subj)
+
+	id := sortedKeys(h.truth.Bookings)[0]
+	var keep []string
+	for _, l := range strings.Split(string(st.Bookings), "\n") {
+		if !strings.Contains(l, id) {
+			keep = append(keep, l)
+		}
+	}
+	lostBooking := st
+	lostBooking.Bookings = []byte(strings.Join(keep, "\n"))
+	expect("a booking deleted from bookings.jsonl", Lost(h.truth, lostBooking), id)
+
+	// The store as it was before the second batch: the audit log's tail
+	// and the second batch's queries are gone, as a store that silently
+	// lost its newest tables would be.
+	if err := os.RemoveAll(h.f.path("store")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", snap+"/store", h.f.path("store")).CombinedOutput(); err != nil {
+		t.Fatalf("self-test: restore the old store: %v: %s", err, out)
+	}
+	tr2 := s.newTrial("selftest", 1, m)
+	old, r2, ok := s.readAudit(tr2, h.f)
+	if !ok {
+		t.Fatalf("self-test: audit of the older store: %v: %s", r2, r2.stderr)
+	}
+	expect("the audit log's tail removed", MissingRecords(h.audit, old), "missing")
+	expect("a done query's audit records removed", Lost(h.truth, h.f.state(old)), "no done step of it in the audit log")
+
+	var bad Line
+	if err := json.Unmarshal([]byte(`{"line":1,"id":"x","status":"ok","steps":[{"step":"s1","app":"mail","function":"send","status":"failed","reason":"disk full"}]}`), &bad); err != nil {
+		t.Fatal(err)
+	}
+	if UndoneButDone(bad) == "" {
+		t.Errorf("self-test: a line \"ok\" with a failed step NOT detected: the suite cannot fail")
+	} else {
+		detected++
+	}
+	t.Logf("faults: self-test: %d deliberate losses or false statuses, %d detected", 5, detected)
+}

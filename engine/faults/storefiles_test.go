@@ -1,0 +1,323 @@
+//go:build faults
+
+package faults
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// storeTargets are the store's files a case damages, by glob.
+var storeTargets = []string{"MANIFEST", "*.sst", "*.vlog", "*.mem", "KEYREGISTRY"}
+
+var damages = []string{"truncate", "garbage", "delete"}
+
+// storeBase is a data folder to copy for each case, with its audit log
+// and what it reported stored.
+type storeBase struct {
+	h     *history
+	audit []Record
+}
+
+// storeFiles damages one store file per case (truncated, overwritten with
+// 4 KiB of garbage, or deleted) in a copy of a folder that holds work: the
+// next command must fail with the store's exit status 6 naming the file,
+// or, if it succeeds, show every record; it must never panic, and it must
+// leave the store's files as it found them. A write command after it must
+// fail the same way and run nothing.
+func (s *suite) storeFiles(ctx context.Context) {
+	const kind = "storefiles"
+	type caseKey struct{ target, damage string }
+	var cases []caseKey
+	for _, t := range storeTargets {
+		for _, d := range damages {
+			cases = append(cases, caseKey{t, d})
+		}
+	}
+	rng := s.newTrial(kind, 0, modes()[0]).rng
+	rng.Shuffle(len(cases), func(i, j int) { cases[i], cases[j] = cases[j], cases[i] })
+	ms := modes()
+	bases := map[string]*storeBase{} // mode name + "clean"/"killed"
+	base := func(m mode, killed bool) *storeBase {
+		key := fmt.Sprintf("%s-%v", m.name, killed)
+		if b, ok := bases[key]; ok {
+			return b
+		}
+		b := s.makeStoreBase(m, killed)
+		bases[key] = b
+		return b
+	}
+	for n := 0; n < len(cases) && (n < 1 || !ctxDone(ctx)); n++ {
+		c := cases[n]
+		m := ms[n%len(ms)]
+		tr := s.newTrial(kind, n+1, m)
+		killed := c.target == "*.mem" || tr.rng.IntN(2) == 1
+		b := base(m, killed)
+		if b != nil && c.target != "*.mem" && !hasFile(b.h.f.path("store"), c.target) {
+			// A killed folder may have no table yet, a clean one no log.
+			killed = !killed
+			b = base(m, killed)
+		}
+		if b == nil {
+			s.skip(kind, "no folder to damage: making one failed (see above)")
+			return
+		}
+		s.storeCase(tr, b, c.target, c.damage, killed)
+		tr.finish()
+	}
+}
+
+// makeStoreBase runs a workload on a fresh folder and closes it cleanly,
+// or kills it with SIGKILL mid-batch so its write-ahead log (*.mem) stays.
+func (s *suite) makeStoreBase(m mode, killed bool) *storeBase {
+	h := s.newHistory(m, "")
+	tr := s.newTrial("storefiles", 0, m)
+	tr.what = fmt.Sprintf("making a folder to damage (killed %v)", killed)
+	if !killed {
+		r := s.run(h.f, h.workload(12), "batch", "--policy", h.policy)
+		tr.crashCheck(r)
+		h.take(tr, r, false)
+	} else {
+		p := s.start(h.f, strings.NewReader(h.workload(40)), "batch", "--policy", h.policy)
+		p.waitLines(8, time.Minute)
+		p.signalHub(syscall.SIGKILL)
+		r, _ := p.wait(30 * time.Second)
+		p.kill(syscall.SIGKILL)
+		h.take(tr, r, true)
+	}
+	// The baseline: what a copy shows, so the base itself is never opened.
+	probe := s.copyFolder(h, "probe")
+	recs, r, ok := s.readAudit(tr, probe.f)
+	if !ok {
+		s.t.Errorf("storefiles: the undamaged folder's audit log: %v: %s", r, firstLines(r.stderr, 3))
+		return nil
+	}
+	if len(tr.lost)+len(tr.exit)+len(tr.crash)+len(tr.other) > 0 {
+		tr.finish()
+	}
+	return &storeBase{h: h, audit: recs}
+}
+
+// copyFolder copies h's folder (sparse, owners kept) next to it.
+func (s *suite) copyFolder(h *history, name string) *history {
+	dst, err := os.MkdirTemp(s.root, name+"-")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.Remove(dst); err != nil {
+		s.t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", "--sparse=always", h.f.work, dst).CombinedOutput(); err != nil {
+		s.t.Fatalf("copy %s: %v: %s", h.f.work, err, out)
+	}
+	c := *h
+	c.f = folder{mode: h.f.mode, work: dst, data: filepath.Join(dst, "data")}
+	c.policy = filepath.Join(dst, filepath.Base(h.policy))
+	c.truth = NewTruth()
+	for k, v := range h.truth.Mails {
+		c.truth.Mails[k] = v
+	}
+	for k, v := range h.truth.Bookings {
+		c.truth.Bookings[k] = v
+	}
+	for k, v := range h.truth.Queries {
+		c.truth.Queries[k] = v
+	}
+	c.seen = map[string]bool{}
+	return &c
+}
+
+func (s *suite) storeCase(tr *trial, b *storeBase, target, damage string, killed bool) {
+	h := s.copyFolder(b.h, "case")
+	defer os.RemoveAll(h.f.work)
+	store := h.f.path("store")
+	matches, _ := filepath.Glob(filepath.Join(store, target))
+	sort.Strings(matches)
+	base := "clean"
+	if killed {
+		base = "killed"
+	}
+	if len(matches) == 0 {
+		tr.what = fmt.Sprintf("%s %s in a %s folder", damage, target, base)
+		tr.fail("the %s folder has no %s to damage (files: %s)", base, target, strings.Join(listDir(store), " "))
+		return
+	}
+	file := matches[tr.rng.IntN(len(matches))]
+	name := filepath.Base(file)
+	tr.what = fmt.Sprintf("%s %s in a %s folder", damage, name, base)
+	detail, err := damageFile(tr, file, damage)
+	if err != nil {
+		s.t.Fatalf("storefiles: %s %s: %v", damage, file, err)
+	}
+	tr.what += " " + detail
+	before := snapshot(store)
+
+	r := s.run(h.f, "", "audit", "--json")
+	tr.crashCheck(r)
+	refused := r.exit != 0
+	switch r.exit {
+	case 0:
+		recs, err := ParseAudit([]byte(strings.Join(r.stdout, "\n")))
+		if err != nil {
+			tr.fail("audit --json exit 0: %v", err)
+		}
+		if miss := MissingRecords(b.audit, recs); len(miss) > 0 {
+			tr.lose("audit exit 0 with %d of %d records: %s", len(recs), len(b.audit), miss[0])
+			tr.wrong("audit exit 0 with %d of the %d records (silent truncation)", len(recs), len(b.audit))
+		}
+	case 6:
+		if !strings.Contains(r.stderr, name) {
+			tr.fail("audit exit 6 without naming %s: %s", name, firstLines(r.stderr, 3))
+		}
+	default:
+		tr.wrong("%v, want 6 (store damaged) naming %s: %s", r, name, firstLines(r.stderr, 3))
+	}
+	if diff := changed(before, snapshot(store)); diff != "" {
+		tr.fail("audit (a read) rewrote the damaged store: %s", diff)
+	}
+
+	// A write command: on a store that refused, nothing may run.
+	before = snapshot(store)
+	subject := fmt.Sprintf("%sstore%d", prefix, tr.n)
+	line := fmt.Sprintf(`{"id":"W","query":"send an email to john.doe@example.com with subject \"%s\" and message \"after damage\""}`+"\n", subject)
+	w := s.run(h.f, line, "batch", "--policy", h.policy)
+	tr.crashCheck(w)
+	lines := h.take(tr, w, false)
+	st := h.f.state(nil)
+	sent := strings.Contains(string(st.Mailbox)+string(st.Journal), `"`+subject+`"`)
+	if refused {
+		if w.exit != 6 {
+			tr.wrong("batch on the damaged store: %v, want 6: %s", w, firstLines(w.stderr, 3))
+		}
+		if sent {
+			tr.fail("batch on a store that refused still sent the mail %q", subject)
+		}
+		if diff := changed(before, snapshot(store)); diff != "" {
+			tr.fail("batch rewrote the damaged store: %s", diff)
+		}
+		return
+	}
+	switch {
+	case w.exit == 6:
+		// The write found what the read did not; it must still have run nothing.
+		if sent {
+			tr.fail("batch exit 6 but sent the mail %q", subject)
+		}
+	case w.exit != 0 || len(lines) != 1 || !Done(lines[0].Status):
+		tr.fail("batch after a harmless damage: %v: %s %s", w, firstLines(strings.Join(w.stdout, "\n"), 1), firstLines(w.stderr, 3))
+	}
+	recs, ar, ok := s.readAudit(tr, h.f)
+	if !ok {
+		tr.wrong("audit after the batch: %v: %s", ar, firstLines(ar.stderr, 3))
+		return
+	}
+	if miss := MissingRecords(b.audit, recs); len(miss) > 0 {
+		tr.lose("after the batch, %d record(s) of %d lost: %s", len(miss), len(b.audit), miss[0])
+	}
+	for _, l := range Lost(h.truth, h.f.state(recs)) {
+		tr.lose("%s", l)
+	}
+}
+
+// damageFile truncates, overwrites or deletes file; it says how.
+func damageFile(tr *trial, file, damage string) (string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	end := len(data) // past the last non-zero byte: the part in use
+	for end > 0 && data[end-1] == 0 {
+		end--
+	}
+	switch damage {
+	case "truncate":
+		size := 0
+		if end > 0 {
+			size = tr.rng.IntN(end)
+		}
+		return fmt.Sprintf("(to %d of %d bytes in use)", size, end), os.Truncate(file, int64(size))
+	case "garbage":
+		off := 0
+		if end > 0 {
+			off = tr.rng.IntN(end)
+		}
+		n := min(4096, len(data)-off)
+		junk := make([]byte, n)
+		for i := range junk {
+			junk[i] = byte(tr.rng.IntN(256))
+		}
+		f, err := os.OpenFile(file, os.O_WRONLY, 0)
+		if err != nil {
+			return "", err
+		}
+		_, err = f.WriteAt(junk, int64(off))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return fmt.Sprintf("(%d bytes at %d of %d in use)", n, off, end), err
+	case "delete":
+		return "", os.Remove(file)
+	}
+	return "", fmt.Errorf("unknown damage %q", damage)
+}
+
+// snapshot is each file of dir by name: size and SHA-256.
+func snapshot(dir string) map[string]string {
+	out := map[string]string{}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.Name() == "LOCK" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			out[e.Name()] = "unreadable: " + err.Error()
+			continue
+		}
+		out[e.Name()] = fmt.Sprintf("%d bytes %x", len(data), sha256.Sum256(data))
+	}
+	return out
+}
+
+// changed says how after differs from before; "" when it does not.
+func changed(before, after map[string]string) string {
+	var d []string
+	for name, v := range before {
+		w, ok := after[name]
+		switch {
+		case !ok:
+			d = append(d, name+" deleted")
+		case w != v:
+			d = append(d, name+" rewritten")
+		}
+	}
+	for name := range after {
+		if _, ok := before[name]; !ok {
+			d = append(d, name+" created")
+		}
+	}
+	sort.Strings(d)
+	return strings.Join(d, ", ")
+}
+
+func hasFile(dir, glob string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, glob))
+	return len(m) > 0
+}
+
+func listDir(dir string) []string {
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}

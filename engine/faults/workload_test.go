@@ -1,0 +1,234 @@
+//go:build faults
+
+package faults
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// policy allows every step once: each line of the workload writes.
+const policy = `{"default": "allow_once"}`
+
+// prefix starts every value the workload writes, so the checks can tell
+// its mails and bookings from the seeded ones.
+const prefix = "fx"
+
+// history is one data folder's record of what was reported stored and the
+// audit log as last read: every later read must still hold both.
+type history struct {
+	f      folder
+	truth  *Truth
+	audit  []Record
+	policy string
+	next   int             // the next workload line number
+	seen   map[string]bool // findings already reported, not repeated
+}
+
+func (s *suite) newHistory(m mode, parent string) *history {
+	f := s.newFolder(m, parent)
+	return &history{f: f, truth: NewTruth(), policy: f.write(s.t, "policy.json", policy), seen: map[string]bool{}}
+}
+
+// workload is n write lines: mail sends and metro_hail bookings, each with
+// values no other line uses.
+func (h *history) workload(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		k := h.next
+		h.next++
+		if k%2 == 0 {
+			fmt.Fprintf(&b, `{"id":"L%d","query":"send an email to john.doe@example.com with subject \"%sm%d\" and message \"body %d\""}`+"\n", k, prefix, k, k)
+		} else {
+			fmt.Fprintf(&b, `{"id":"L%d","query":"Use metro_hail to book a ride from \"%ss%d\" to \"%se%d\""}`+"\n", k, prefix, k, prefix, k)
+		}
+	}
+	return b.String()
+}
+
+// take reads a command's output lines: each complete one is checked for a
+// false "done" and, when done, added to the truth. A torn last line is
+// allowed only when the command was killed (torn).
+func (h *history) take(tr *trial, r result, torn bool) []Line {
+	var ls []Line
+	for i, raw := range r.stdout {
+		l, err := ParseLine(raw)
+		if err != nil {
+			if torn && i == len(r.stdout)-1 {
+				continue
+			}
+			tr.wrong("%s: %v", r.name, err)
+			continue
+		}
+		if why := UndoneButDone(l); why != "" {
+			tr.wrong("%s: done for undone work: %s", r.name, why)
+		}
+		h.truth.Add(l)
+		ls = append(ls, l)
+	}
+	return ls
+}
+
+// readAudit runs `audit --json` and parses it; ok is false when the
+// command failed or its output did not parse (both recorded).
+func (s *suite) readAudit(tr *trial, f folder) ([]Record, result, bool) {
+	r := s.run(f, "", "audit", "--json")
+	tr.crashCheck(r)
+	if r.exit != 0 {
+		return nil, r, false
+	}
+	recs, err := ParseAudit([]byte(strings.Join(r.stdout, "\n")))
+	if err != nil {
+		tr.fail("audit --json: %v", err)
+		return nil, r, false
+	}
+	return recs, r, true
+}
+
+// state reads what the folder holds.
+func (f folder) state(audit []Record) State {
+	st := State{Audit: audit}
+	st.Mailbox, _ = os.ReadFile(f.path("apps", "default", "mail", "mailbox.json"))
+	st.Journal, _ = os.ReadFile(f.path("apps", "default", "mail", "mailbox.journal.jsonl"))
+	st.Bookings, _ = os.ReadFile(f.path("apps", "default", "metro_hail", "bookings.jsonl"))
+	return st
+}
+
+// verify is the check after every fault: the audit log opens and keeps
+// every record read before; a new batch runs and is done; nothing reported
+// stored is missing; every effect of the workload has an outcome in the
+// audit log.
+func (s *suite) verify(tr *trial, h *history) {
+	recs, r, ok := s.readAudit(tr, h.f)
+	if !ok {
+		if r.exit != 0 {
+			tr.wrong("audit after the fault: %v: %s", r, firstLines(r.stderr, 3))
+		}
+		return
+	}
+	for _, m := range MissingRecords(h.audit, recs) {
+		tr.lose("%s", m)
+	}
+	rec := s.run(h.f, h.workload(2), "batch", "--policy", h.policy)
+	tr.crashCheck(rec)
+	lines := h.take(tr, rec, false)
+	if rec.exit != 0 || len(lines) != 2 || !Done(lines[0].Status) || !Done(lines[1].Status) {
+		tr.fail("recovery batch after the fault: %v, %d line(s) of 2: %s %s", rec, len(lines), firstLines(strings.Join(rec.stdout, "\n"), 2), firstLines(rec.stderr, 3))
+	}
+	recs2, r2, ok := s.readAudit(tr, h.f)
+	if !ok {
+		tr.wrong("audit after the recovery batch: %v: %s", r2, firstLines(r2.stderr, 3))
+		return
+	}
+	for _, m := range MissingRecords(recs, recs2) {
+		tr.lose("after the recovery batch: %s", m)
+	}
+	st := h.f.state(recs2)
+	for _, l := range Lost(h.truth, st) {
+		if !h.seen[l] {
+			h.seen[l] = true
+			tr.lose("%s", l)
+		}
+	}
+	for _, u := range Unaudited(prefix, h.truth, st) {
+		if !h.seen[u] {
+			h.seen[u] = true
+			tr.fail("%s", u)
+		}
+	}
+	h.audit = recs2
+}
+
+// kill9 kills the hub with SIGKILL at a random point of a write-heavy
+// batch, then checks the folder.
+func (s *suite) kill9(tr *trial, h *history) {
+	const n = 24
+	in := h.workload(n)
+	k := tr.rng.IntN(n - 10) // leave lines to run when the fault comes
+	extra := time.Duration(tr.rng.IntN(60)) * time.Millisecond
+	tr.what = fmt.Sprintf("kill -9 after %d line(s) + %v", k, extra)
+	p := s.start(h.f, strings.NewReader(in), "batch", "--policy", h.policy)
+	p.waitLines(k, time.Minute)
+	time.Sleep(extra)
+	tr.missed = p.ended()
+	p.signalHub(syscall.SIGKILL)
+	r, _ := p.wait(30 * time.Second)
+	p.kill(syscall.SIGKILL) // its workers, if any outlived it
+	if r.signaled == "" {
+		tr.what += fmt.Sprintf(" (the batch had ended: %v)", r)
+	}
+	h.take(tr, r, true)
+	s.verify(tr, h)
+}
+
+// signal sends SIGTERM to the hub or SIGINT to its process group (Ctrl+C)
+// during a batch: the batch must end on its own, say it was interrupted,
+// exit 5 when work was left undone, and leave the store closed.
+func (s *suite) signal(tr *trial, h *history) {
+	const n = 24
+	in := h.workload(n)
+	k := tr.rng.IntN(n - 10) // leave lines to run when the fault comes
+	extra := time.Duration(tr.rng.IntN(60)) * time.Millisecond
+	sig := syscall.SIGTERM
+	if tr.rng.IntN(2) == 1 {
+		sig = syscall.SIGINT
+	}
+	tr.what = fmt.Sprintf("%v after %d line(s) + %v", sig, k, extra)
+	p := s.start(h.f, strings.NewReader(in), "batch", "--policy", h.policy)
+	p.waitLines(k, time.Minute)
+	time.Sleep(extra)
+	tr.missed = p.ended()
+	if sig == syscall.SIGINT {
+		p.kill(sig)
+	} else {
+		p.signalHub(sig)
+	}
+	r, ended := p.wait(30 * time.Second)
+	tr.crashCheck(r)
+	lines := h.take(tr, r, false)
+	allDone := len(lines) == n
+	for _, l := range lines {
+		allDone = allDone && Done(l.Status)
+	}
+	switch {
+	case !ended:
+		tr.wrong("%v: still running 30 s after %v", r, sig)
+	case r.signaled != "":
+		tr.wrong("%v: the signal ended the batch unhandled (%d of %d lines printed, no summary)", r, len(lines), n)
+	case len(lines) < n && r.exit != 5:
+		tr.wrong("%v after %d of %d lines: want exit 5 (interrupted) for the lines not run", r, len(lines), n)
+	case r.exit == 0 && !allDone:
+		tr.wrong("%v though not every line was done", r)
+	}
+	if ended && r.signaled == "" && len(lines) < n && !strings.Contains(strings.ToLower(r.stderr), "interrupt") {
+		tr.wrong("%v: the summary on stderr does not say the batch was interrupted: %s", r, firstLines(r.stderr, 3))
+	}
+	if ended && r.signaled == "" {
+		if mems, _ := filepath.Glob(h.f.path("store", "*.mem")); len(mems) > 0 {
+			tr.fail("the store was left unclosed after %v: %s remain", sig, strings.Join(baseNames(mems), ", "))
+		}
+	}
+	p.kill(syscall.SIGKILL)
+	s.verify(tr, h)
+}
+
+func baseNames(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = filepath.Base(p)
+	}
+	return out
+}
+
+// firstLines is at most n lines of text, for messages.
+func firstLines(text string, n int) string {
+	ls := strings.Split(strings.TrimSpace(text), "\n")
+	if len(ls) > n {
+		ls = append(ls[:n], fmt.Sprintf("… (%d more lines)", len(ls)-n))
+	}
+	return strings.Join(ls, " | ")
+}
