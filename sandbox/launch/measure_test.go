@@ -20,7 +20,9 @@ func TestLiveWorkersHoldNoThreads(t *testing.T) {
 		l := newLauncher(t)
 		start(t, l, t.TempDir()).Close() // skips where the kernel cannot
 		const many = 24
-		baseline := func(ctx context.Context) error { return exec.CommandContext(ctx, "/proc/self/exe", "-test.run=^$").Run() }
+		baseline := func(ctx context.Context) error {
+			return exec.CommandContext(ctx, "/proc/self/exe", "-test.run=^$").Run()
+		}
 		costs, err := l.MeasureStartCostWith(t.Context(), probeApp, t.TempDir(), []int{1, many}, 3, baseline)
 		if err != nil {
 			t.Fatal(err)
