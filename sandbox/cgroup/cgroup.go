@@ -63,6 +63,9 @@ type Host struct {
 	cpuacct *place // v1: CPU time is counted by its own controller
 	v2      *v2setup
 	n       atomic.Int64
+
+	freeM sync.Mutex
+	free  []*Group // empty groups kept for reuse
 }
 
 // place is where one controller's worker groups go.
@@ -231,18 +234,30 @@ func (h *Host) parent(pl *place) string {
 // folder).
 type Group struct {
 	fake              bool
+	host              *Host
 	dirs              []string
 	memory, cpu, pids string // the folder holding each controller's files
 	cpuVersion        int
 	memVersion        int
+	// cpuLimit holds the cpu controller's limit files (cpu is where its
+	// time is counted, cpuacct's folder on v1).
+	cpuLimit        string
+	cpuLimitVersion int
+	// cpuBase and oomBase are the counters when a reused group was handed
+	// out: what an earlier worker did is not this one's.
+	cpuBase time.Duration
+	oomBase uint64
 }
 
 // New makes a worker's group with every controller the host gives, and
 // sets its limits. Controllers the host cannot give are left out (see
 // Missing); a failure to make or limit one the host gives is an error.
 func (h *Host) New(l Limits) (*Group, error) {
+	if g := h.reuse(l); g != nil {
+		return g, nil
+	}
 	name := fmt.Sprintf("isolategpt-%d-%d", os.Getpid(), h.n.Add(1))
-	g := &Group{fake: h.fake}
+	g := &Group{fake: h.fake, host: h}
 	made := map[string]string{}
 	mk := func(pl *place) (string, error) {
 		parent := h.parent(pl)
@@ -284,6 +299,7 @@ func (h *Host) New(l Limits) (*Group, error) {
 			g.pids = d
 			werr = write(d, "pids.max", strconv.FormatUint(l.Pids, 10))
 		case CPU:
+			g.cpuLimit, g.cpuLimitVersion = d, pl.version
 			werr = setCPU(d, pl.version, l.CPUPercent)
 			acct, err := mk(h.cpuacct)
 			if err != nil {
@@ -360,11 +376,15 @@ func (g *Group) OOMKilled() bool {
 	if g == nil || g.memory == "" {
 		return false
 	}
+	return g.oomKills() > g.oomBase
+}
+
+func (g *Group) oomKills() uint64 {
 	file := "memory.events"
 	if g.memVersion == 1 {
 		file = "memory.oom_control"
 	}
-	return field(g.memory, file, "oom_kill") > 0
+	return field(g.memory, file, "oom_kill")
 }
 
 // CPUTime is the CPU time every process of the group has used, living or
@@ -374,14 +394,14 @@ func (g *Group) CPUTime() (time.Duration, bool) {
 		return 0, false
 	}
 	if g.cpuVersion == 2 {
-		return time.Duration(field(g.cpu, "cpu.stat", "usage_usec")) * time.Microsecond, true
+		return time.Duration(field(g.cpu, "cpu.stat", "usage_usec"))*time.Microsecond - g.cpuBase, true
 	}
 	b, err := os.ReadFile(filepath.Join(g.cpu, "cpuacct.usage"))
 	if err != nil {
 		return 0, false
 	}
 	n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	return time.Duration(n), true
+	return time.Duration(n) - g.cpuBase, true
 }
 
 // Remove deletes the group once its processes are gone (it waits a little

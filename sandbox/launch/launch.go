@@ -90,9 +90,15 @@ type Launcher struct {
 	LandlockFloor int
 	// Cgroups is the host's cgroups; nil means cgroup.Detect().
 	Cgroups *cgroup.Host
+	// Prewarm is how many workers of each app configuration to keep
+	// started ahead, up to their built root (nothing of the app runs in
+	// them before a Launch gives them a folder); 0 starts every worker
+	// at its Launch. Close kills the idle ones.
+	Prewarm int
 
 	mu     sync.Mutex
 	layers []sandbox.Layer
+	pool   pool
 }
 
 func (l *Launcher) defaults() (exe string, callTimeout, startTimeout time.Duration, maxMsg int) {
@@ -146,26 +152,25 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 	if dataDir == "" {
 		return nil, fmt.Errorf("launch %s: no data folder", app)
 	}
-	var audit func(egress.Event)
-	if l.Egress != nil {
-		audit = func(e egress.Event) { l.Egress(a, e) }
-	}
-	px, err := l.proxy(proxySpec{Name: app, Domains: a.Domains, Resolver: l.Resolver, AllowAddr: l.AllowAddr, Ports: l.Ports, Egress: audit})
-	if err != nil {
+	if err := checkDataFolder(dataDir); err != nil {
 		return nil, fmt.Errorf("launch %s: %w", app, err)
 	}
-	if px != nil {
-		cfg.ProxyPort = ProxyPort
-		if cfg.Command != nil {
-			cfg.Env = append(cfg.Env, proxyEnv()...)
+	opts := wire.Options{MaxMessageBytes: maxMsg, NoRoots: a.NoRoots}
+	if w := l.takeWarm(a, cfg); w != nil {
+		c, err := l.launch(ctx, w, dataDir, callTimeout, startTimeout, opts)
+		if err == nil {
+			return c, nil
+		}
+		// A warm worker that died while it waited: start one cold.
+		if l.Logger != nil {
+			l.Logger.Info("a prestarted worker failed; starting another", "app", app, "err", err)
 		}
 	}
-	c, err := l.launch(ctx, cfg, dataDir, px, callTimeout, startTimeout, wire.Options{MaxMessageBytes: maxMsg, NoRoots: a.NoRoots})
+	w, err := l.prepare(a, cfg)
 	if err != nil {
-		px.stop()
 		return nil, err
 	}
-	return c, nil
+	return l.launch(ctx, w, dataDir, callTimeout, startTimeout, opts)
 }
 
 // appConfig is the worker's configuration for an app: its kind decides
@@ -209,22 +214,54 @@ func (l *Launcher) appConfig(a sandbox.App) (worker.Config, error) {
 	return cfg, cfg.Policy.Check()
 }
 
-// launch spawns a worker with cfg and completes the MCP handshake.
-func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string, px *workerProxy, callTimeout, startTimeout time.Duration, opts wire.Options) (*conn, error) {
-	maxMsg := opts.MaxMessageBytes
-	app := cfg.App
+// warm is a worker built up to its root, with its egress proxy and the
+// hub's ends of its stdin and stdout: all that is left is its app folder,
+// its go and the MCP hand-shake.
+type warm struct {
+	b       *built
+	px      *workerProxy
+	in, out *os.File // the hub's: the worker's stdin to write, its stdout to read
+}
+
+func (w *warm) abandon() {
+	w.in.Close()
+	w.out.Close()
+	w.b.abandon()
+	w.px.stop()
+}
+
+// prepare starts a worker for app up to its built root.
+func (l *Launcher) prepare(a sandbox.App, cfg worker.Config) (*warm, error) {
+	app := a.ID
+	var audit func(egress.Event)
+	if l.Egress != nil {
+		audit = func(e egress.Event) { l.Egress(a, e) }
+	}
+	px, err := l.proxy(proxySpec{Name: app, Domains: a.Domains, Resolver: l.Resolver, AllowAddr: l.AllowAddr, Ports: l.Ports, Egress: audit})
+	if err != nil {
+		return nil, fmt.Errorf("launch %s: %w", app, err)
+	}
+	if px != nil {
+		cfg.ProxyPort = ProxyPort
+		if cfg.Command != nil {
+			cfg.Env = append(cfg.Env, proxyEnv()...)
+		}
+	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
+		px.stop()
 		return nil, fmt.Errorf("launch %s: %w", app, err)
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		inR.Close()
 		inW.Close()
+		px.stop()
 		return nil, fmt.Errorf("launch %s: %w", app, err)
 	}
-	p, status, err := l.spawn(spawnSpec{
-		app: app, cfg: cfg, data: dataDir, stdin: inR, stdout: outW, egress: px.workerEnd(),
+	cfg.Persist = true
+	b, err := l.build(spawnSpec{
+		app: app, cfg: cfg, stdin: inR, stdout: outW, egress: px.workerEnd(),
 		cpuSeconds: cfg.Policy.Limits.CPUSeconds, memoryCap: cfg.Policy.Limits.Memory,
 	})
 	inR.Close()
@@ -233,6 +270,24 @@ func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string
 	if err != nil {
 		inW.Close()
 		outR.Close()
+		px.stop()
+		return nil, err
+	}
+	return &warm{b: b, px: px, in: inW, out: outR}, nil
+}
+
+// launch completes a prepared worker with the app folder dataDir and the
+// MCP hand-shake.
+func (l *Launcher) launch(ctx context.Context, w *warm, dataDir string, callTimeout, startTimeout time.Duration, opts wire.Options) (*conn, error) {
+	maxMsg := opts.MaxMessageBytes
+	app := w.b.p.app
+	memLimit := w.b.p.memLimit
+	inW, outR, px := w.in, w.out, w.px
+	p, status, err := l.complete(w.b, dataDir)
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		px.stop()
 		return nil, err
 	}
 	status.Close()
@@ -247,9 +302,10 @@ func (l *Launcher) launch(ctx context.Context, cfg worker.Config, dataDir string
 		client.Close()
 		p.kill()
 		p.cleanup()
+		px.stop()
 		return nil, fmt.Errorf("launch %s: initialize: %w%s", app, err, p.why())
 	}
-	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg, px: px, memLimit: cfg.Policy.Limits.AddressSpace, init: init}, nil
+	return &conn{inner: wire.NewConn(client), p: p, callTimeout: callTimeout, maxMsg: maxMsg, px: px, memLimit: memLimit, init: init}, nil
 }
 
 // SandboxIDs is who an app is on the host: the sandbox's root, and the

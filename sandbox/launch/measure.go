@@ -24,6 +24,9 @@ type StartCost struct {
 	// Wall is the median time of one Launch: spawn, set-up and the
 	// initialize hand-shake.
 	Wall time.Duration
+	// Unconfined is the median time of the baseline run beside each
+	// sample (MeasureStartCostWith), or zero.
+	Unconfined time.Duration
 	// HubCPU and SpawnerCPU are the mean CPU time (user and system) the
 	// hub's process and the spawner's spent on one start (the spawner's
 	// is counted in clock ticks: a mean over many samples).
@@ -39,6 +42,13 @@ type StartCost struct {
 // alive, then starts and closes samples more, one at a time, timing each.
 // Every worker it started is closed when it returns.
 func (l *Launcher) MeasureStartCost(ctx context.Context, app sandbox.App, dataDir string, lives []int, samples int) ([]StartCost, error) {
+	return l.MeasureStartCostWith(ctx, app, dataDir, lives, samples, nil)
+}
+
+// MeasureStartCostWith is MeasureStartCost with a baseline (an unconfined
+// start of the same binary, say) run and timed after each sample, for a
+// ratio measured in the same run.
+func (l *Launcher) MeasureStartCostWith(ctx context.Context, app sandbox.App, dataDir string, lives []int, samples int, baseline func(context.Context) error) ([]StartCost, error) {
 	if samples < 1 {
 		return nil, errors.New("measure start cost: samples must be at least 1")
 	}
@@ -63,9 +73,10 @@ func (l *Launcher) MeasureStartCost(ctx context.Context, app sandbox.App, dataDi
 		if err != nil {
 			return out, fmt.Errorf("measure start cost: %w", err)
 		}
-		var wall []time.Duration
-		h0, s0 := selfCPU(), pidCPU(sp.PID())
+		var wall, base []time.Duration
+		var hubCPU, spCPU time.Duration
 		for range samples {
+			h0, s0 := selfCPU(), pidCPU(sp.PID())
 			start := time.Now()
 			c, err := l.Launch(ctx, app, dataDir)
 			if err != nil {
@@ -73,11 +84,23 @@ func (l *Launcher) MeasureStartCost(ctx context.Context, app sandbox.App, dataDi
 			}
 			wall = append(wall, time.Since(start))
 			c.Close()
+			// Closing is part of a worker's cost to the hub.
+			hubCPU += selfCPU() - h0
+			spCPU += pidCPU(sp.PID()) - s0
+			if baseline != nil {
+				start := time.Now()
+				if err := baseline(ctx); err != nil {
+					return out, fmt.Errorf("measure start cost: baseline: %w", err)
+				}
+				base = append(base, time.Since(start))
+			}
 		}
-		// Closing is part of a worker's cost to the hub.
 		sc.Wall = median(wall)
-		sc.HubCPU = (selfCPU() - h0) / time.Duration(samples)
-		sc.SpawnerCPU = (pidCPU(sp.PID()) - s0) / time.Duration(samples)
+		if len(base) > 0 {
+			sc.Unconfined = median(base)
+		}
+		sc.HubCPU = hubCPU / time.Duration(samples)
+		sc.SpawnerCPU = spCPU / time.Duration(samples)
 		out = append(out, sc)
 	}
 	return out, nil

@@ -1,7 +1,9 @@
 package launch
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,9 +20,15 @@ func TestLiveWorkersHoldNoThreads(t *testing.T) {
 		l := newLauncher(t)
 		start(t, l, t.TempDir()).Close() // skips where the kernel cannot
 		const many = 24
-		costs, err := l.MeasureStartCost(t.Context(), probeApp, t.TempDir(), []int{1, many}, 3)
+		baseline := func(ctx context.Context) error {
+			return exec.CommandContext(ctx, "/proc/self/exe", "-test.run=^$").Run()
+		}
+		costs, err := l.MeasureStartCostWith(t.Context(), probeApp, t.TempDir(), []int{1, many}, 3, baseline)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if costs[0].Wall <= 0 || costs[0].Unconfined <= 0 {
+			t.Errorf("no start or baseline time measured: %+v", costs[0])
 		}
 		one, more := costs[0], costs[1]
 		t.Logf("1 live: %+v", one)

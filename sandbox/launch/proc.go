@@ -42,6 +42,8 @@ type proc struct {
 	commitM sync.Mutex
 
 	cpuSeconds, memoryCap uint64
+	// memLimit is the address-space limit of each of its processes.
+	memLimit uint64
 	// limitHit holds the cause when watch killed the worker.
 	limitHit  chan string
 	hit       string
@@ -66,6 +68,9 @@ func (p *proc) watch() {
 // check kills the worker if it passed a group limit, and reports whether
 // it did.
 func (p *proc) check() bool {
+	if !p.alive() {
+		return false // its group may be another worker's by now
+	}
 	var hit string
 	if used, ok := p.group.CPUTime(); ok && p.cpuSeconds > 0 && used > time.Duration(p.cpuSeconds)*time.Second {
 		hit = sandbox.CauseCPU
@@ -96,7 +101,7 @@ func (p *proc) signal() { p.once.Do(p.w.Kill) }
 // commit copies the worker's app folder to the host. The worker may still
 // be writing: what it writes later is in the next commit.
 func (p *proc) commit() error {
-	if p.data == nil {
+	if p.data == nil || p.dataDir == "" { // none, or never filled (a warm worker never used)
 		return nil
 	}
 	p.commitM.Lock()
@@ -108,7 +113,7 @@ func (p *proc) commit() error {
 }
 
 // cleanup, after the worker is dead, saves its folder a last time and
-// releases its tmpfs and cgroup.
+// releases its tmpfs and cgroup (kept for the next worker when empty).
 func (p *proc) cleanup() error {
 	var err error
 	p.cleanOnce.Do(func() {
@@ -116,7 +121,7 @@ func (p *proc) cleanup() error {
 		if p.data != nil {
 			p.data.Close()
 		}
-		if gerr := p.group.Remove(); gerr != nil && err == nil {
+		if gerr := p.group.Release(); gerr != nil && err == nil {
 			err = gerr
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -42,58 +43,82 @@ type spawnSpec struct {
 // report. A layer the host cannot give stops it here unless the launcher
 // allows a weaker sandbox.
 func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
-	_, _, startTimeout, _ := l.defaults()
-	uid, gid := hostIDs()
-	layers := hostLayers(uid)
-	s.cfg.AllowWeaker = l.AllowWeaker
-	s.cfg.LandlockFloor = l.LandlockFloor
 	s.cfg.Persist = s.data != ""
 	if s.cfg.Persist {
 		if err := checkDataFolder(s.data); err != nil {
 			return nil, nil, fmt.Errorf("launch %s: %w", s.app, err)
 		}
 	}
+	b, err := l.build(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l.complete(b, s.data)
+}
+
+// built is a worker stopped at its built root: nothing of the app has run,
+// and it waits for its app folder and the hub's go.
+type built struct {
+	p      *proc
+	status *statusConn
+	layers []sandbox.Layer
+}
+
+// abandon kills a built worker that will not be used.
+func (b *built) abandon() {
+	b.status.Close()
+	b.p.kill()
+	b.p.cleanup()
+}
+
+// build starts a worker up to its built root (see spawn).
+func (l *Launcher) build(s spawnSpec) (*built, error) {
+	_, _, startTimeout, _ := l.defaults()
+	uid, _ := hostIDs()
+	layers := hostLayers(uid)
+	s.cfg.AllowWeaker = l.AllowWeaker
+	s.cfg.LandlockFloor = l.LandlockFloor
 	lim := s.cfg.Policy.Limits
 	group, glayers, err := l.cgroupFor(cgroup.Limits{Memory: lim.Memory, Pids: lim.Processes, CPUPercent: lim.CPUPercent})
 	layers = append(layers, glayers...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("launch %s: %w", s.app, err)
+		return nil, fmt.Errorf("launch %s: %w", s.app, err)
 	}
 	grants, err := detachGrants(s.cfg.Grants)
 	if err != nil {
 		group.Remove()
-		return nil, nil, fmt.Errorf("launch %s: %w", s.app, err)
+		return nil, fmt.Errorf("launch %s: %w", s.app, err)
 	}
 	defer closeFiles(grants)
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		group.Remove()
-		return nil, nil, fmt.Errorf("launch %s: status socket: %w", s.app, err)
+		return nil, fmt.Errorf("launch %s: status socket: %w", s.app, err)
 	}
 	childStatus := os.NewFile(uintptr(fds[1]), "status-child")
 	defer childStatus.Close()
 	status, err := newStatusConn(fds[0])
 	if err != nil {
 		group.Remove()
-		return nil, nil, fmt.Errorf("launch %s: status socket: %w", s.app, err)
+		return nil, fmt.Errorf("launch %s: status socket: %w", s.app, err)
 	}
 
 	sp, err := spawner.Shared(l.Exe)
 	if err != nil {
 		status.Close()
 		group.Remove()
-		return nil, nil, fmt.Errorf("launch %s: %w", s.app, err)
+		return nil, fmt.Errorf("launch %s: %w", s.app, err)
 	}
 	p := &proc{
 		app: s.app, group: group,
-		dataDir: s.data, dataLimit: appdir.Limits{Bytes: lim.DataBytes, Entries: lim.DataInodes},
-		cpuSeconds: s.cpuSeconds, memoryCap: s.memoryCap,
+		dataLimit:  appdir.Limits{Bytes: lim.DataBytes, Entries: lim.DataInodes},
+		cpuSeconds: s.cpuSeconds, memoryCap: s.memoryCap, memLimit: lim.AddressSpace,
 	}
 	stdio, err := p.stdio(s.stdin, s.stdout, s.stderr)
 	if err != nil {
 		status.Close()
 		group.Remove()
-		return nil, nil, fmt.Errorf("launch %s: %w", s.app, err)
+		return nil, fmt.Errorf("launch %s: %w", s.app, err)
 	}
 	files := append(stdio, childStatus, s.egress, nil) // fd 3, 4, 5
 	files = append(files, grants...)                   // 6…
@@ -102,14 +127,13 @@ func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
 	if err != nil {
 		status.Close()
 		group.Remove()
-		return nil, nil, fmt.Errorf("launch %s: start worker: %w", s.app, err)
+		return nil, fmt.Errorf("launch %s: start worker: %w", s.app, err)
 	}
 	p.exited = p.w.Done()
-	fail := func(err error) (*proc, *statusConn, error) {
-		status.Close()
-		p.kill()
-		p.cleanup()
-		return nil, nil, fmt.Errorf("launch %s: worker set-up: %w%s", s.app, err, p.why())
+	b := &built{p: p, status: status, layers: layers}
+	fail := func(err error) (*built, error) {
+		b.abandon()
+		return nil, fmt.Errorf("launch %s: worker set-up: %w%s", s.app, err, p.why())
 	}
 	// The worker waits for its configuration: nothing of it runs before
 	// it is in its cgroup.
@@ -117,8 +141,8 @@ func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
 		return fail(err)
 	}
 	deadline := time.Now().Add(startTimeout)
-	b, _ := json.Marshal(s.cfg)
-	if err := status.send(b, deadline); err != nil {
+	cb, _ := json.Marshal(s.cfg)
+	if err := status.send(cb, deadline); err != nil {
 		return fail(fmt.Errorf("send configuration: %w", err))
 	}
 	st, data, err := status.read(deadline, true)
@@ -126,6 +150,9 @@ func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
 		err = phaseError(st, worker.PhaseBuilt)
 	}
 	if err != nil {
+		if data != nil {
+			data.Close()
+		}
 		return fail(err)
 	}
 	if s.cfg.Persist {
@@ -133,23 +160,41 @@ func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
 			return fail(errors.New("no app folder from the worker"))
 		}
 		p.data = data
-		if p.seen, err = appdir.Fill(data, s.data, appdir.Owner{UID: uid, GID: gid}); err != nil {
-			return fail(err)
-		}
 	} else if data != nil {
 		data.Close()
+	}
+	return b, nil
+}
+
+// complete fills a built worker's app folder from dataDir (when it keeps
+// one), lets it confine itself and waits for its ready report.
+func (l *Launcher) complete(b *built, dataDir string) (*proc, *statusConn, error) {
+	_, _, startTimeout, _ := l.defaults()
+	p, status := b.p, b.status
+	fail := func(err error) (*proc, *statusConn, error) {
+		b.abandon()
+		return nil, nil, fmt.Errorf("launch %s: worker set-up: %w%s", p.app, err, p.why())
+	}
+	deadline := time.Now().Add(startTimeout)
+	if p.data != nil {
+		uid, gid := hostIDs()
+		p.dataDir = dataDir
+		var err error
+		if p.seen, err = appdir.Fill(p.data, dataDir, appdir.Owner{UID: uid, GID: gid}); err != nil {
+			return fail(err)
+		}
 	}
 	if err := status.send([]byte(worker.Go), deadline); err != nil {
 		return fail(err)
 	}
-	st, _, err = status.read(deadline, false)
+	st, _, err := status.read(deadline, false)
 	if err == nil && st.Phase != worker.PhaseReady {
 		err = phaseError(st, worker.PhaseReady)
 	}
 	if err != nil {
 		return fail(err)
 	}
-	l.setLayers(append(layers, st.Layers...))
+	l.setLayers(append(b.layers, st.Layers...))
 	p.watch()
 	return p, status, nil
 }
@@ -177,6 +222,9 @@ func (l *Launcher) cgroupFor(lim cgroup.Limits) (*cgroup.Group, []sandbox.Layer,
 	h := l.Cgroups
 	if h == nil {
 		h = cgroup.Detect()
+		// Once per hub: the groups that hubs killed before they could
+		// remove them left.
+		sweepOnce.Do(func() { go h.Sweep(cgroup.StaleAfter) })
 	}
 	names := map[string]string{cgroup.Memory: sandbox.LayerMemory, cgroup.Pids: sandbox.LayerPids, cgroup.CPU: sandbox.LayerCPU}
 	var layers, missing []sandbox.Layer
@@ -193,6 +241,8 @@ func (l *Launcher) cgroupFor(lim cgroup.Limits) (*cgroup.Group, []sandbox.Layer,
 	g, err := h.New(lim)
 	return g, layers, err
 }
+
+var sweepOnce sync.Once
 
 // checkDataFolder refuses a data folder that is a symbolic link.
 func checkDataFolder(path string) error {

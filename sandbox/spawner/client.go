@@ -29,6 +29,9 @@ type Options struct {
 	// outlives a killed hub, and its workers outlive it (tests only, to
 	// show what the defences stop).
 	NoParentDeath bool
+	// NoConfine starts the spawner without its own confinement (tests
+	// only).
+	NoConfine bool
 }
 
 // Spawner is the hub's end of a spawner process.
@@ -68,6 +71,9 @@ func Start(opts Options) (*Spawner, error) {
 	args := []string{"isolategpt", Stage, strconv.Itoa(os.Getpid())}
 	if opts.NoParentDeath {
 		args = append(args, noParentDeath)
+	}
+	if opts.NoConfine {
+		args = append(args, noConfine)
 	}
 	cmd := &exec.Cmd{
 		Path:        exe,

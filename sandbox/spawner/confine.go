@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"syscall"
 	"unsafe"
 
@@ -19,7 +20,8 @@ var spawnerCaps = []int{unix.CAP_SETUID, unix.CAP_SETGID, unix.CAP_KILL}
 
 // confineSelf takes from the spawner what its job does not need:
 //
-//	descriptors  none but stdio and its socket to the hub survive an exec
+//	descriptors  none but stdio and its socket to the hub: whatever else it
+//	             inherited is closed
 //	working dir  /, so no host folder stays pinned
 //	no_new_privs set: nothing it runs can gain privileges (workers set it too)
 //	capabilities a root spawner keeps CAP_SETUID, CAP_SETGID and CAP_KILL in
@@ -32,7 +34,7 @@ var spawnerCaps = []int{unix.CAP_SETUID, unix.CAP_SETGID, unix.CAP_KILL}
 // namespace, and a worker's own set-up (mounts, pivot_root) runs under
 // whatever it inherits from the spawner.
 func confineSelf() error {
-	if err := confine.CloseOnExecFrom(SocketFD + 1); err != nil {
+	if err := closeInherited(); err != nil {
 		return err
 	}
 	if err := os.Chdir("/"); err != nil {
@@ -57,6 +59,35 @@ func confineSelf() error {
 		return fmt.Errorf("capabilities: %w", err)
 	}
 	return nil
+}
+
+// closeInherited closes every descriptor above the socket except the Go
+// runtime's own (its poller's epoll and eventfd, which carry no access to
+// anything), and marks any it cannot close close-on-exec.
+func closeInherited() error {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return confine.CloseOnExecFrom(SocketFD + 1)
+	}
+	var close []int
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= SocketFD {
+			continue
+		}
+		link, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil {
+			continue // the folder's own descriptor, closed by now
+		}
+		if link == "anon_inode:[eventpoll]" || link == "anon_inode:[eventfd]" {
+			continue
+		}
+		close = append(close, fd)
+	}
+	for _, fd := range close {
+		unix.Close(fd)
+	}
+	return confine.CloseOnExecFrom(SocketFD + 1)
 }
 
 // allThreads makes a per-thread system call on every thread of the

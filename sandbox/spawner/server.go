@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -20,9 +21,13 @@ import (
 // Stage is the spawner's subcommand.
 const Stage = "sandbox-spawner"
 
-// noParentDeath is the flag that switches the lifetime defences off
-// (tests only: it shows that workers then outlive a killed hub).
-const noParentDeath = "-no-parent-death"
+// Flags that switch defences off (tests only: they show what each stops).
+const (
+	// noParentDeath: workers outlive a killed hub.
+	noParentDeath = "-no-parent-death"
+	// noConfine: the spawner keeps what it inherited and its privileges.
+	noConfine = "-no-confine"
+)
 
 // SocketFD is the spawner's end of the socket to the hub.
 const SocketFD = 3
@@ -111,7 +116,7 @@ func Main(args, argv []string) int {
 		fmt.Fprintln(os.Stderr, "spawner: bad hub pid")
 		return 2
 	}
-	s := &server{argv: argv, defence: !(len(args) > 1 && args[1] == noParentDeath), kids: map[int]*child{}}
+	s := &server{argv: argv, defence: !slices.Contains(args[1:], noParentDeath), kids: map[int]*child{}}
 	if s.defence {
 		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 			fmt.Fprintln(os.Stderr, "spawner: PR_SET_PDEATHSIG:", err)
@@ -122,9 +127,11 @@ func Main(args, argv []string) int {
 			return 1
 		}
 	}
-	if err := confineSelf(); err != nil {
-		fmt.Fprintln(os.Stderr, "spawner:", err)
-		return 1
+	if !slices.Contains(args[1:], noConfine) {
+		if err := confineSelf(); err != nil {
+			fmt.Fprintln(os.Stderr, "spawner:", err)
+			return 1
+		}
 	}
 	s.uid, s.gid = os.Getuid(), os.Getgid()
 	if s.uid == 0 {

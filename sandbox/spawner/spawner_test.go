@@ -243,3 +243,95 @@ func waitGone(t *testing.T, pid int, d time.Duration) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSpawnerIsConfined: the spawner runs with no_new_privs, none of the
+// hub's descriptors but its socket, and, started by root, only the
+// capabilities its job needs.
+func TestSpawnerIsConfined(t *testing.T) {
+	hubtest.Modes(t, func(t *testing.T) {
+		leak, err := os.Open("/proc/self/exe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer leak.Close()
+		// Close-on-exec off: the spawner inherits it.
+		fd, err := unixDup(leak)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Close(fd)
+		for _, off := range []bool{false, true} {
+			t.Run(map[bool]string{false: "confined", true: "defence off"}[off], func(t *testing.T) {
+				st, leaked := spawnerState(t, Options{NoConfine: off})
+				caps := "0000000000000000"
+				if os.Geteuid() == 0 {
+					caps = "00000000000000e0" // CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7)
+				}
+				confined := st["NoNewPrivs"] == "1" && st["CapEff"] == caps && st["CapPrm"] == caps && st["CapInh"] == "0000000000000000" && len(leaked) == 0
+				if confined == off {
+					t.Errorf("confinement off=%v: NoNewPrivs %s, CapEff %s, CapPrm %s, CapInh %s, the hub's descriptors it holds %v",
+						off, st["NoNewPrivs"], st["CapEff"], st["CapPrm"], st["CapInh"], leaked)
+				}
+			})
+		}
+	})
+}
+
+// spawnerState starts a spawner and reads its /proc status and which of
+// this test binary's descriptors it holds.
+func spawnerState(t *testing.T, opts Options) (map[string]string, []string) {
+	t.Helper()
+	s, err := Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Once it answers, it has confined itself.
+	waitDone(t, spawn(t, s, "exit7", nil))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.PID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			st[k] = strings.TrimSpace(v)
+		}
+	}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.PID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaked []string
+	for _, e := range ents {
+		link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", s.PID(), e.Name()))
+		if strings.HasSuffix(link, ".test") {
+			leaked = append(leaked, e.Name()+" -> "+link)
+		}
+	}
+	return st, leaked
+}
+
+// TestSharedSpawnerComesBack: a spawner that died is replaced on next use.
+func TestSharedSpawnerComesBack(t *testing.T) {
+	s, err := Shared("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(s.PID(), syscall.SIGKILL)
+	<-s.Dead()
+	s2, err := Shared("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2 == s {
+		t.Fatal("the dead spawner was handed out again")
+	}
+	waitDone(t, spawn(t, s2, "exit7", nil))
+	s2.Close()
+}
+
+// unixDup makes a copy of f without close-on-exec.
+func unixDup(f *os.File) (int, error) { return syscall.Dup(int(f.Fd())) }
+
+func filepathBase(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }

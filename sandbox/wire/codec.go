@@ -13,8 +13,9 @@ import (
 )
 
 // readChunk is the bufio buffer a Decoder reads through; a line longer than
-// this is gathered chunk by chunk, never past the message limit.
-const readChunk = 64 << 10
+// this is gathered chunk by chunk, never past the message limit. Small: a
+// hub holds one per live worker (thousands), and most messages are short.
+const readChunk = 4 << 10
 
 // Decoder reads messages, one per line, from an untrusted stream.
 //
