@@ -1,21 +1,71 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"os"
+	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/isolategpt/isolategpt/actors/spoke"
 	"github.com/isolategpt/isolategpt/engine"
 	"github.com/isolategpt/isolategpt/evaluation/scale"
+	"github.com/isolategpt/isolategpt/sandbox/launch"
+	"github.com/isolategpt/isolategpt/specs"
 )
 
+// startCostSamples is how many starts are timed at each live-worker count.
+const startCostSamples = 10
+
 // scaleStartCost is the hook for the worker-start column of `eval scale`:
-// the sandbox's measurement of one worker start at N live workers
-// (sandbox/launch MeasureStartCost). Nil: the column says it was not
-// measured.
-var scaleStartCost scale.StartCostFunc
+// sandbox/launch's MeasureStartCost for metro_hail in a sandboxed worker of
+// this binary, beside unconfined fork/execs of the same binary.
+func scaleStartCost(weaker bool) scale.StartCostFunc {
+	return func(ctx context.Context, lives []int) ([]scale.StartCost, error) {
+		m, err := specs.BuiltinByID("metro_hail")
+		if err != nil {
+			return nil, err
+		}
+		dir, err := os.MkdirTemp("", "isolategpt-startcost-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		unconfined, err := unconfinedStart(ctx, startCostSamples)
+		if err != nil {
+			return nil, err
+		}
+		costs, err := (&launch.Launcher{AllowWeaker: weaker}).MeasureStartCost(ctx, spoke.LaunchSpec(m), dir, lives, startCostSamples)
+		out := make([]scale.StartCost, 0, len(costs))
+		for _, c := range costs {
+			out = append(out, scale.StartCost{Live: c.Live, Sandboxed: c.Wall, Unconfined: unconfined, HubCPU: c.HubCPU, HubThreads: c.HubThreads, HubFDs: c.HubFDs})
+		}
+		return out, err
+	}
+}
+
+// unconfinedStart is the median time of a plain fork, exec and exit of
+// this binary (`isolategpt version`), the baseline of a sandboxed start.
+func unconfinedStart(ctx context.Context, n int) (time.Duration, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, fmt.Errorf("unconfined start: %w", err)
+	}
+	ds := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if err := exec.CommandContext(ctx, exe, "version").Run(); err != nil {
+			return 0, fmt.Errorf("unconfined start: %w", err)
+		}
+		ds = append(ds, time.Since(start))
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], nil
+}
 
 var evalScaleCmd = &cmdSpec{
 	name:    "scale",
@@ -24,7 +74,8 @@ var evalScaleCmd = &cmdSpec{
 in-memory engine with the offline model, first with the apps in process and
 then sandboxed. Prints throughput, p50/p99, this (hub) process's peak RSS,
 threads and descriptors, live spokes, workers started and steps queued, and
-the worker start cost at N live workers when the sandbox's hook is wired.`,
+the cost of one sandboxed worker start (sandbox/launch MeasureStartCost) at N
+live workers beside an unconfined start of the same binary.`,
 	new: func() options { return &scaleOpts{} },
 }
 
@@ -79,7 +130,7 @@ func (o *scaleOpts) run(_ []string, stdio IO) int {
 	res, err := scale.Run(stdio.ctx(), scale.Config{
 		Sessions: sessions, Modes: modes, Users: o.users,
 		MaxWorkers: o.maxWorkers, MaxWorkersPerUser: o.maxPerUser, AllowWeaker: o.weaker,
-		Timeout: o.timeout, StartCost: scaleStartCost, StartCostAt: startAt, Progress: stdio.Err,
+		Timeout: o.timeout, StartCost: scaleStartCost(o.weaker), StartCostAt: startAt, Progress: stdio.Err,
 	})
 	if res != nil {
 		fmt.Fprint(stdio.Out, res.Table())

@@ -75,7 +75,9 @@ func (h *hub) poolKey(s *session, app string) string {
 // it when there is room: under both caps, or after evicting the least
 // recently used idle spoke. Without room it returns errAtCap, unless
 // overCap is set (an ISC provider). fifo keeps a new spoke from passing
-// steps already queued for one.
+// steps of the same user already queued for one; another user's step is
+// not held behind them (the queue gets the first chance at any room, as
+// every call's end and spoke's stop drains it).
 func (h *hub) acquire(ctx actor.Context, s *session, app string, overCap, fifo bool) (*spokeEntry, error) {
 	key := h.poolKey(s, app)
 	if e, ok := h.pool[key]; ok {
@@ -83,7 +85,7 @@ func (h *hub) acquire(ctx actor.Context, s *session, app string, overCap, fifo b
 		return e, nil
 	}
 	if !overCap {
-		if fifo && len(h.queue) > 0 {
+		if fifo && h.queuedFor(s.user) {
 			return nil, errAtCap
 		}
 		if !h.room(ctx, s.user) {
@@ -220,6 +222,16 @@ func (h *hub) startSpoke(ctx actor.Context, s *session, app string) (*spokeEntry
 	h.d.Audit(store.AuditRecord{User: s.user, Session: s.id, Kind: "spoke", App: app, Outcome: "started"})
 	ctx.ActorSystem().EventStream.Publish(&msg.SpokeStarted{SessionID: s.id, App: app, Spoke: pid.Id})
 	return e, nil
+}
+
+// queuedFor reports whether a step of user waits in the queue.
+func (h *hub) queuedFor(user string) bool {
+	for _, p := range h.queue {
+		if p.q.user == user {
+			return true
+		}
+	}
+	return false
 }
 
 // enqueue makes a step wait for a worker, and says so.

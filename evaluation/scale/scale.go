@@ -40,20 +40,23 @@ const (
 	InProcess Mode = "in-process"
 )
 
-// StartCostFunc measures the cost of starting one more worker while live
-// workers are running. It is the hook for the sandbox's own measurement
-// (sandbox/launch MeasureStartCost, from the spawner work); nil leaves
-// the column out and the table says so.
-type StartCostFunc func(ctx context.Context, live int) (StartCost, error)
+// StartCostFunc measures the cost of starting one more worker with each
+// number of live workers in lives, in order. It is the hook for the
+// sandbox's own measurement (sandbox/launch Launcher.MeasureStartCost);
+// nil leaves the column out and the table says so. It may return the
+// costs it measured before an error.
+type StartCostFunc func(ctx context.Context, lives []int) ([]StartCost, error)
 
 // StartCost is one worker start measured at Live live workers: a
-// sandboxed start and, for the ratio, an unconfined start of the same
-// binary, with the hub's CPU per sandboxed start when known.
+// sandboxed start and, for the ratio, an unconfined start (fork and exec)
+// of the same binary, the hub's CPU per sandboxed start, and the hub's
+// threads and descriptors with Live workers alive.
 type StartCost struct {
-	Live       int
-	Sandboxed  time.Duration
-	Unconfined time.Duration
-	HubCPU     time.Duration
+	Live               int
+	Sandboxed          time.Duration
+	Unconfined         time.Duration
+	HubCPU             time.Duration
+	HubThreads, HubFDs int
 }
 
 // Config is one run.
@@ -136,14 +139,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	case cfg.StartCost == nil:
 		res.StartCostNote = "not measured: no start-cost hook is wired (scale.Config.StartCost; sandbox/launch's MeasureStartCost is to fill it)"
 	default:
-		for _, n := range cfg.StartCostAt {
-			c, err := cfg.StartCost(ctx, n)
-			if err != nil {
-				res.StartCostNote = fmt.Sprintf("stopped at %d live workers: %v", n, err)
-				break
-			}
-			c.Live = n
-			res.StartCosts = append(res.StartCosts, c)
+		costs, err := cfg.StartCost(ctx, cfg.StartCostAt)
+		res.StartCosts = costs
+		if err != nil {
+			res.StartCostNote = fmt.Sprintf("stopped after %d of %d live-worker counts: %v", len(costs), len(cfg.StartCostAt), err)
 		}
 	}
 	return res, nil

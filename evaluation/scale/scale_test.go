@@ -40,12 +40,16 @@ func TestInProcessRows(t *testing.T) {
 // failure is reported, not hidden.
 func TestStartCostHook(t *testing.T) {
 	var asked []int
-	hook := func(_ context.Context, live int) (StartCost, error) {
-		asked = append(asked, live)
-		if live > 10 {
-			return StartCost{}, errors.New("pid limit")
+	hook := func(_ context.Context, lives []int) ([]StartCost, error) {
+		var out []StartCost
+		for _, live := range lives {
+			asked = append(asked, live)
+			if live > 10 {
+				return out, errors.New("pid limit")
+			}
+			out = append(out, StartCost{Live: live, Sandboxed: 2 * time.Millisecond, Unconfined: time.Millisecond})
 		}
-		return StartCost{Sandboxed: 2 * time.Millisecond, Unconfined: time.Millisecond}, nil
+		return out, nil
 	}
 	res, err := Run(t.Context(), Config{Sessions: []int{1}, Modes: []Mode{InProcess}, StartCost: hook, StartCostAt: []int{1, 10, 1000, 3000}})
 	if err != nil {
@@ -55,7 +59,7 @@ func TestStartCostHook(t *testing.T) {
 		t.Fatalf("asked at %v, got %d costs", asked, len(res.StartCosts))
 	}
 	tab := res.Table()
-	if !strings.Contains(tab, "2.00×") || !strings.Contains(tab, "stopped at 1000 live workers: pid limit") {
+	if !strings.Contains(tab, "2.00×") || !strings.Contains(tab, "stopped after 2 of 4 live-worker counts: pid limit") {
 		t.Fatalf("table:\n%s", tab)
 	}
 }

@@ -35,7 +35,7 @@ func (r *Result) Table() string {
 	}
 	b.WriteString("\nWorker start cost at N live workers:\n\n")
 	if len(r.StartCosts) > 0 {
-		b.WriteString("| live workers | sandboxed start | unconfined start | × unconfined | hub CPU per start | × at the first N |\n|--:|--:|--:|--:|--:|--:|\n")
+		b.WriteString("| live workers | sandboxed start | unconfined start | × unconfined | hub CPU per start | × at the first N | hub threads | hub fds |\n|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		first := r.StartCosts[0].Sandboxed
 		for _, c := range r.StartCosts {
 			vsUnconf, vsFirst := "—", "—"
@@ -45,7 +45,7 @@ func (r *Result) Table() string {
 			if first > 0 {
 				vsFirst = fmt.Sprintf("%.2f×", float64(c.Sandboxed)/float64(first))
 			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s |\n", c.Live, ms(c.Sandboxed), ms(c.Unconfined), vsUnconf, ms(c.HubCPU), vsFirst)
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %d | %d |\n", c.Live, ms(c.Sandboxed), ms(c.Unconfined), vsUnconf, ms(c.HubCPU), vsFirst, c.HubThreads, c.HubFDs)
 		}
 	}
 	if r.StartCostNote != "" {
