@@ -153,6 +153,11 @@ func (s *suite) selfTest() {
 		t.Fatalf("self-test: audit of the older store: %v: %s", r2, r2.stderr)
 	}
 	expect("the audit log's tail removed", MissingRecords(h.audit, old), "missing")
+	if s.hasVerify {
+		tr3 := s.newTrial("selftest", 2, m)
+		s.checkChain(tr3, h)
+		expect("the audit log's tail removed, by audit verify --head", tr3.lost, "audit verify")
+	}
 	expect("a done query's audit records removed", Lost(h.truth, h.f.state(old)), "no done step of it in the audit log")
 
 	var bad Line
@@ -164,5 +169,9 @@ func (s *suite) selfTest() {
 	} else {
 		detected++
 	}
-	t.Logf("faults: self-test: %d deliberate losses or false statuses, %d detected", 5, detected)
+	want := 5
+	if s.hasVerify {
+		want++
+	}
+	t.Logf("faults: self-test: %d deliberate losses or false statuses, %d detected", want, detected)
 }

@@ -85,6 +85,10 @@ type suite struct {
 	bin  string
 	root string // scratch folder, reachable by the test user
 
+	// hasVerify: this build has `audit verify` and `audit head` (the hash
+	// chain); without them the chain is not checked, and the run says so.
+	hasVerify bool
+
 	mu    sync.Mutex
 	tally map[string]*count
 	order []string
@@ -122,6 +126,12 @@ func newSuite(t *testing.T) *suite {
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build isolategpt: %v\n%s", err, out)
+	}
+	probe := s.newFolder(modes()[0], "")
+	if r := s.run(probe, "", "audit", "verify", "--help"); r.exit == 0 && strings.Contains(strings.Join(r.stdout, "\n")+r.stderr, "audit verify") {
+		s.hasVerify = true
+	} else {
+		t.Logf("faults: this build has no `audit verify`: the audit log's hash chain is NOT checked (only record by record)")
 	}
 	t.Logf("faults: built isolategpt in %v; FAULTS_SEED=%d FAULTS_BUDGET=%v FAULTS_KINDS=%s", time.Since(start).Round(time.Millisecond), cfg.seed, cfg.budget, strings.Join(cfg.kinds, ","))
 	return s

@@ -100,6 +100,15 @@ func (s *suite) makeStoreBase(m mode, killed bool) *storeBase {
 		s.t.Errorf("storefiles: the undamaged folder's audit log: %v: %s", r, firstLines(r.stderr, 3))
 		return nil
 	}
+	if s.hasVerify {
+		hd := s.run(probe.f, "", "audit", "head")
+		if hd.exit != 0 {
+			tr.wrong("audit head on the undamaged folder: %v: %s", hd, firstLines(hd.stderr, 3))
+		} else {
+			h.head = h.f.write(s.t, "head.json", strings.Join(hd.stdout, "\n")+"\n")
+		}
+	}
+	os.RemoveAll(probe.f.work)
 	if len(tr.lost)+len(tr.exit)+len(tr.crash)+len(tr.other) > 0 {
 		tr.finish()
 	}
@@ -132,6 +141,9 @@ func (s *suite) copyFolder(h *history, name string) *history {
 		c.truth.Queries[k] = v
 	}
 	c.seen = map[string]bool{}
+	if h.head != "" {
+		c.head = filepath.Join(dst, filepath.Base(h.head))
+	}
 	return &c
 }
 
@@ -182,6 +194,23 @@ func (s *suite) storeCase(tr *trial, b *storeBase, target, damage string, killed
 	}
 	if diff := changed(before, snapshot(store)); diff != "" {
 		tr.fail("audit (a read) rewrote the damaged store: %s", diff)
+	}
+	if s.hasVerify && h.head != "" {
+		// The chain check must agree: broken where audit refused or lost
+		// records, whole where audit showed every one.
+		intact := r.exit == 0 && len(tr.lost) == 0
+		before := snapshot(store) // what audit left, if it changed anything
+		v := s.run(h.f, "", "audit", "verify", "--head", h.head)
+		tr.crashCheck(v)
+		switch {
+		case intact && v.exit != 0:
+			tr.wrong("%v on a store audit read whole: %s", v, firstLines(v.stderr, 3))
+		case !intact && v.exit != 6:
+			tr.wrong("%v on a store audit refused or read short: want 6: %s", v, firstLines(strings.Join(v.stdout, "\n")+" "+v.stderr, 3))
+		}
+		if diff := changed(before, snapshot(store)); diff != "" {
+			tr.fail("audit verify rewrote the damaged store: %s", diff)
+		}
 	}
 
 	// A write command: on a store that refused, nothing may run.

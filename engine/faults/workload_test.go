@@ -26,6 +26,7 @@ type history struct {
 	audit  []Record
 	policy string
 	next   int             // the next workload line number
+	head   string          // the exported chain head after the last check, if any
 	seen   map[string]bool // findings already reported, not repeated
 }
 
@@ -141,6 +142,35 @@ func (s *suite) verify(tr *trial, h *history) {
 		}
 	}
 	h.audit = recs2
+	s.checkChain(tr, h)
+}
+
+// checkChain runs `audit verify` (against the head exported at the last
+// check: a cut tail shows) and exports the head for the next one; without
+// the command in this build it does nothing.
+func (s *suite) checkChain(tr *trial, h *history) {
+	if !s.hasVerify {
+		return
+	}
+	args := []string{"audit", "verify"}
+	if h.head != "" {
+		args = append(args, "--head", h.head)
+	}
+	v := s.run(h.f, "", args...)
+	tr.crashCheck(v)
+	switch v.exit {
+	case 0:
+	case 6:
+		tr.lose("audit verify: the chain is broken: %s", firstLines(strings.Join(v.stdout, "\n")+" "+v.stderr, 4))
+	default:
+		tr.wrong("audit verify: %v: %s", v, firstLines(v.stderr, 3))
+	}
+	hd := s.run(h.f, "", "audit", "head")
+	if hd.exit != 0 {
+		tr.wrong("audit head: %v: %s", hd, firstLines(hd.stderr, 3))
+		return
+	}
+	h.head = h.f.write(s.t, "head.json", strings.Join(hd.stdout, "\n")+"\n")
 }
 
 // kill9 kills the hub with SIGKILL at a random point of a write-heavy
