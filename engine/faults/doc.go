@@ -15,7 +15,7 @@
 // Environment: FAULTS_BUDGET (a duration, default 60s), FAULTS_SEED (the
 // random seed; printed on every run), FAULTS_KINDS (a comma-separated subset
 // of kill9, diskfull, storefiles, appdata, signal), FAULTS_VERBOSE=1 (log
-// every trial). The checks themselves (this file's package, untagged) have
+// every trial), FAULTS_BIN (test this binary instead of building one). The checks themselves (this file's package, untagged) have
 // unit tests that run with every `go test ./...`, and the suite starts with
 // a self-test that deletes a record it knows was stored and fails unless the
 // checks see it missing.

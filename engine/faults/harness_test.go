@@ -121,11 +121,19 @@ func newSuite(t *testing.T) *suite {
 	t.Cleanup(func() { watchdog.Stop() })
 	s.bin = filepath.Join(root, "isolategpt")
 	start := time.Now()
-	build := exec.Command("go", "build", "-o", s.bin, ".")
-	build.Dir = "../.."
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build isolategpt: %v\n%s", err, out)
+	if prebuilt := os.Getenv("FAULTS_BIN"); prebuilt != "" {
+		// A binary built elsewhere (a release, another checkout), copied
+		// where the test user may run it.
+		if out, err := exec.Command("cp", prebuilt, s.bin).CombinedOutput(); err != nil {
+			t.Fatalf("FAULTS_BIN=%s: %v: %s", prebuilt, err, out)
+		}
+	} else {
+		build := exec.Command("go", "build", "-o", s.bin, ".")
+		build.Dir = "../.."
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build isolategpt: %v\n%s", err, out)
+		}
 	}
 	probe := s.newFolder(modes()[0], "")
 	if r := s.run(probe, "", "audit", "verify", "--help"); r.exit == 0 && strings.Contains(strings.Join(r.stdout, "\n")+r.stderr, "audit verify") {
@@ -133,7 +141,7 @@ func newSuite(t *testing.T) *suite {
 	} else {
 		t.Logf("faults: this build has no `audit verify`: the audit log's hash chain is NOT checked (only record by record)")
 	}
-	t.Logf("faults: built isolategpt in %v; FAULTS_SEED=%d FAULTS_BUDGET=%v FAULTS_KINDS=%s", time.Since(start).Round(time.Millisecond), cfg.seed, cfg.budget, strings.Join(cfg.kinds, ","))
+	t.Logf("faults: isolategpt ready in %v (FAULTS_BIN=%s); FAULTS_SEED=%d FAULTS_BUDGET=%v FAULTS_KINDS=%s", time.Since(start).Round(time.Millisecond), os.Getenv("FAULTS_BIN"), cfg.seed, cfg.budget, strings.Join(cfg.kinds, ","))
 	return s
 }
 
