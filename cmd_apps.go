@@ -57,6 +57,7 @@ func (o *appsOpts) flags(fs *flag.FlagSet, stdio IO) {
 func Apps(args []string, stdio IO) int { return runCommand(stdio, "apps", args...) }
 
 func (o *appsOpts) run(args []string, stdio IO) int {
+	o.c.readOnly = o.cmd == "list" || o.cmd == "show"
 	return o.c.withEngine(stdio, "apps "+o.cmd, holdOptions{}, func(e *engine.Engine) int {
 		reg := e.Apps()
 		switch o.cmd {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -413,7 +412,9 @@ func packageVersion(dir string) string {
 	var p struct {
 		Version string `json:"version"`
 	}
-	_ = json.Unmarshal(b, &p)
+	if strictjson.UnmarshalKnown(b, &p, 4<<20) != nil {
+		return "" // no version: the caller asks for one
+	}
 	return p.Version
 }
 

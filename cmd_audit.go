@@ -20,8 +20,12 @@ var auditCmd = &cmdSpec{
 	name: "audit", folder: true,
 	summary: "print the audit log of a user, or follow it",
 	help: `Every plan, step, ISC message, permission decision and egress connection
-is a record. The filters combine: --since 1h --kind permission --app mail.`,
-	new: func() options { return &auditOpts{} },
+is a record. The filters combine: --since 1h --kind permission --app mail.
+A write step is recorded as started before it runs; one the process never
+finished is marked "interrupted" at the next start and named on stderr
+here: whether it took effect is unknown, and it was not retried.`,
+	new:  func() options { return &auditOpts{} },
+	subs: auditSubs,
 }
 
 // auditKinds are the kinds of record the hub writes.
@@ -115,12 +119,19 @@ func (o *auditOpts) run(_ []string, stdio IO) int {
 		fmt.Fprintf(stdio.Err, "isolategpt audit: no store in %s: %v\n", c.data, err)
 		return ExitUsage
 	}
+	// Reading the log writes nothing; following it lets the queries it
+	// follows run through this process, so that opens the store for them.
+	c.readOnly = !o.follow
 	return c.withEngine(stdio, "audit", holdOptions{}, func(e *engine.Engine) int {
 		enc := json.NewEncoder(ut.JSONWriter(stdio.Out))
 		n := 0
 		var next uint64
+		var interrupted []store.AuditRecord
 		print := func(r store.AuditRecord) error {
 			next = r.Seq + 1
+			if r.Outcome == store.OutcomeInterrupted {
+				interrupted = append(interrupted, r)
+			}
 			if !f.keep(r) {
 				return nil
 			}
@@ -135,6 +146,7 @@ func (o *auditOpts) run(_ []string, stdio IO) int {
 			fmt.Fprintf(stdio.Err, "isolategpt audit: %v\n", err)
 			return ExitFailed
 		}
+		noteInterrupted(stdio, interrupted)
 		if !o.follow {
 			if n == 0 {
 				fmt.Fprintf(stdio.Err, "no audit records for user %q in %s that match\n", c.user, c.data)
@@ -156,4 +168,30 @@ func (o *auditOpts) run(_ []string, stdio IO) int {
 			}
 		}
 	})
+}
+
+// noteInterrupted names, on stderr, the write steps whose outcome is
+// unknown, whatever the filters: the user must check them by hand.
+func noteInterrupted(stdio IO, recs []store.AuditRecord) {
+	if len(recs) == 0 {
+		return
+	}
+	fmt.Fprintf(stdio.Err, "%d write step(s) interrupted, outcome unknown (the process stopped while they ran; not retried): check whether they took effect\n", len(recs))
+	for _, r := range recs {
+		fmt.Fprintf(stdio.Err, "  %s\n", InterruptionLine(r))
+	}
+}
+
+// InterruptionLine is one interrupted write step, for the audit command,
+// the TUI and the batch summary.
+func InterruptionLine(r store.AuditRecord) string {
+	who := r.App
+	if r.Function != "" {
+		who += "." + r.Function
+	}
+	line := fmt.Sprintf("#%d %s started as #%d", r.Seq, ut.Escape(who), r.Intent)
+	if r.QueryID != "" {
+		line += " query=" + ut.Escape(r.QueryID)
+	}
+	return line
 }

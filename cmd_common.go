@@ -33,7 +33,15 @@ var askCmd = &cmdSpec{
 Without --yes each permission prompt is asked on the terminal: type the
 letter of a choice (o allow once, s allow session, a always allow, d deny;
 only the choices offered are shown) and Enter. Enter alone, end of input or
-no answer in time denies.`,
+no answer in time denies.
+
+The status of the query (--json: "status"; on stderr unless done) and the
+exit code: done 0 (every step done), partial 3 (some steps done, others
+not), denied 4 (nothing done, a flow refused), failed 1 (nothing done: a
+step failed or timed out, the plan failed, or the offline model planned
+nothing), interrupted 5. Ctrl+C (SIGINT, SIGTERM) denies the prompt open
+and every later one, lets the query finish, prints its answer and closes
+the session; a second one gives the query up.`,
 	new: func() options { return &askOpts{} },
 }
 
@@ -66,10 +74,14 @@ func (o *askOpts) run(args []string, stdio IO) int {
 	if !checkArch(o.arch, stdio, "ask") || !checkTimeout(o.timeout, stdio, "ask") {
 		return ExitUsage
 	}
-	ctx, cancel := withTimeout(stdio.ctx(), o.timeout)
-	defer cancel()
-	stdio.Ctx = ctx
+	in, release := catchInterrupts(stdio, "ask")
+	defer release()
+	// Waiting for the data folder, or another process's run of this
+	// command, ends at the first signal; the query itself at the second.
+	stdio.Ctx = in.soft
 	return c.withEngine(stdio, "ask", holdOptions{}, func(e *engine.Engine) int {
+		ctx, cancel := withTimeout(in.hard, o.timeout)
+		defer cancel()
 		var p frontend.Prompter
 		if o.yes {
 			p = NewYes(stdio.Err)
@@ -78,6 +90,7 @@ func (o *askOpts) run(args []string, stdio IO) int {
 			t.DiscardTypeAhead = stdio.InTTY
 			p = t
 		}
+		p = batch.Interruptible(p, in.stop)
 		var s batch.Session
 		if o.arch == archVanilla {
 			open, err := vanillaOpener(c, e, stdio)
@@ -92,18 +105,27 @@ func (o *askOpts) run(args []string, stdio IO) int {
 			es, err := e.OpenSession(ctx, c.user, p)
 			if err != nil {
 				fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
+				if in.interrupted() {
+					return ExitInterrupted
+				}
 				return ExitUsage
 			}
 			s = es
 		}
+		// Closed before the store, interrupted or not: the audit log
+		// gets the session's "closed" record.
 		defer s.Close()
 		stdio.served.note(ServedQuery{PeerPID: peerPID(stdio), Query: query})
 		ans, err := s.Ask(ctx, query)
 		stdio.served.note(ServedQuery{PeerPID: peerPID(stdio), Query: query, Done: true, Answer: ans, Err: err})
+		res := batch.Result(ans, err)
+		if res.Status != msg.Done && in.interrupted() {
+			res.Status = msg.Interrupted
+		}
 		if o.asJSON {
 			enc := json.NewEncoder(ut.JSONWriter(stdio.Out))
 			enc.SetIndent("", "  ")
-			_ = enc.Encode(batch.Result(ans, err))
+			_ = enc.Encode(res)
 		} else if ans != nil {
 			fmt.Fprintln(stdio.Out, ans.Text)
 		}
@@ -112,9 +134,11 @@ func (o *askOpts) run(args []string, stdio IO) int {
 		}
 		if err != nil {
 			fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
-			return ExitFailed
 		}
-		return ExitOK
+		if res.Status != msg.Done {
+			fmt.Fprintf(stdio.Err, "isolategpt ask: %s: %s (exit %d)\n", res.Status, res.Status.Meaning(), exitCode(res.Status))
+		}
+		return exitCode(res.Status)
 	})
 }
 
@@ -175,7 +199,16 @@ var batchCmd = &cmdSpec{
 writes one JSON result per line to stdout: id, status, error, answer, plan,
 steps, permissions, llm and duration_ms (the fields of ask --json). The
 policy file answers every prompt; a rule naming an unknown app, kind or
-decision is refused before anything runs.`,
+decision is refused before anything runs. A line is refused (status
+failed) if it is not one JSON object of these fields, has invalid UTF-8
+or a lone surrogate escape, a key twice, anything after the object, or
+an id an earlier line had.
+
+Each line's status is done, partial, denied, failed or interrupted (see
+isolategpt help ask); a summary goes to stderr, and the exit code is the
+worst line's. SIGINT or SIGTERM finishes the line in flight with every
+further prompt denied, writes the summary, closes the store and exits 5;
+a second one abandons the line in flight.`,
 	new: func() options { return &batchOpts{} },
 }
 
@@ -203,13 +236,16 @@ func (o *batchOpts) run(_ []string, stdio IO) int {
 	if !checkArch(o.arch, stdio, "batch") {
 		return ExitUsage
 	}
+	in, release := catchInterrupts(stdio, "batch")
+	defer release()
+	stdio.Ctx = in.soft
 	return c.withEngine(stdio, "batch", holdOptions{}, func(e *engine.Engine) int {
 		pol, err := batch.LoadPolicy(stdio.path(o.policy), e.Catalog())
 		if err != nil {
 			fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
 			return ExitUsage
 		}
-		r := &batch.Runner{Engine: e, Policy: pol, DefaultUser: c.user}
+		r := &batch.Runner{Engine: e, Policy: pol, DefaultUser: c.user, Stop: in.stop}
 		if o.arch == archVanilla {
 			if r.Open, err = vanillaOpener(c, e, stdio); err != nil {
 				fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
@@ -219,19 +255,15 @@ func (o *batchOpts) run(_ []string, stdio IO) int {
 		if stdio.InTTY {
 			fmt.Fprintln(stdio.Err, `isolategpt batch: reading queries from the terminal, one JSON line each ({"id": "1", "query": "…"}); Ctrl+D ends`)
 		}
-		sum, err := r.Run(stdio.ctx(), stdio.In, stdio.Out)
-		fmt.Fprintf(stdio.Err, "batch: %d lines, %d ok, %d failed\n", sum.Lines, sum.OK, sum.Failed)
+		sum, err := r.Run(in.hard, stdio.In, stdio.Out)
+		fmt.Fprintf(stdio.Err, "batch: %s\n", sum)
 		if len(sum.Granted) > 0 {
 			fmt.Fprintf(stdio.Err, "batch: the policy's allow_always stored %d permanent grant(s), which later queries use without asking: %s (isolategpt grants list; grants revoke KEY)\n", len(sum.Granted), strings.Join(sum.Granted, ", "))
 		}
 		if err != nil {
 			fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
-			return ExitFailed
 		}
-		if sum.Failed > 0 {
-			return ExitFailed
-		}
-		return ExitOK
+		return exitCode(sum.Worst)
 	})
 }
 
@@ -247,6 +279,9 @@ func AuditLine(r store.AuditRecord) string {
 	}
 	if r.QueryID != "" {
 		line += " query=" + r.QueryID
+	}
+	if r.Intent != 0 {
+		line += fmt.Sprintf(" intent=#%d", r.Intent)
 	}
 	if len(r.Detail) > 0 {
 		var v any

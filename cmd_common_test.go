@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine/batch"
 	"github.com/isolategpt/isolategpt/engine/store"
 )
@@ -64,7 +65,7 @@ func TestAskJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &a); err != nil {
 		t.Fatalf("stdout is not one JSON answer: %v\n%s", err, r.out)
 	}
-	if a.Status != "ok" || !strings.Contains(a.Answer, "quick_ride fare: 57") || len(a.Steps) != 4 || len(a.Permissions) != 3 {
+	if a.Status != msg.Done || !strings.Contains(a.Answer, "quick_ride fare: 57") || len(a.Steps) != 4 || len(a.Permissions) != 3 {
 		t.Errorf("answer %+v, want the offline ride answer with 4 steps and 3 permissions", a)
 	}
 }
@@ -115,12 +116,15 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 		wantOut    []string
 		notOut     []string
 		wantPrompt []string
+		wantCode   int
+		wantStatus string
 	}{
 		{
 			name:       "allowed from input",
 			in:         "o\no\no\n",
 			wantOut:    []string{"metro_hail fare: 51.8", "quick_ride fare: 57", `booking_id "MH-`},
 			wantPrompt: []string{"── permission (exec) ──", "Run metro_hail.book_ride", "[o] allow once  [s] allow session  [d] deny"},
+			wantCode:   ExitOK,
 		},
 		{
 			name:       "end of input denies",
@@ -128,6 +132,8 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 			wantOut:    []string{"metro_hail.estimate_fare: denied", "quick_ride.estimate_fare: denied"},
 			notOut:     []string{"51.8", `booking_id "MH-`},
 			wantPrompt: []string{"(end of input: denied)"},
+			wantCode:   ExitDenied,
+			wantStatus: "isolategpt ask: denied: nothing was done: a flow was refused (exit 4)",
 		},
 		{
 			name:       "an answer that is no choice asks again",
@@ -135,14 +141,20 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 			wantOut:    []string{"metro_hail fare: 51.8", "quick_ride fare: 57", "metro_hail.book_ride: denied"},
 			notOut:     []string{`booking_id "MH-`},
 			wantPrompt: []string{`"yes" is not one of the choices here`, `"1" is not one of the choices here`, "(denied)"},
+			wantCode:   ExitPartial,
+			wantStatus: "isolategpt ask: partial: some of the steps were done, others were not (exit 3)",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := command(Ask, tt.in, "--data", t.TempDir(), rideQuery)
-			// A query answered with denied steps is still answered.
-			if r.code != ExitOK {
-				t.Fatalf("%v", r)
+			// A query answered with denied steps is still answered, and
+			// its exit code says how much of it was done.
+			if r.code != tt.wantCode || !strings.Contains(r.err, tt.wantStatus) {
+				t.Fatalf("want exit %d and %q, got %v", tt.wantCode, tt.wantStatus, r)
+			}
+			if tt.wantCode == ExitOK && strings.Contains(r.err, "isolategpt ask:") {
+				t.Errorf("a query done says more than its answer:\n%s", r.err)
 			}
 			for _, w := range tt.wantOut {
 				if !strings.Contains(r.out, w) {
@@ -271,25 +283,49 @@ func TestBatch(t *testing.T) {
 	tests := []struct {
 		name       string
 		in         string
+		policy     string // allowRides when empty
 		wantCode   int
 		wantStatus []string
 	}{
 		{
 			name:       "good input",
-			in:         ride + "\n" + `{"id": "hello", "query": "hello there", "user": "bob"}` + "\n",
+			in:         ride + "\n" + `{"id": "bob", "query": "Use metro_hail to estimate the fare from \"A\" to \"B\"", "user": "bob"}` + "\n",
 			wantCode:   ExitOK,
-			wantStatus: []string{"ok", "ok"},
+			wantStatus: []string{"done", "done"},
 		},
 		{
 			name:       "one malformed line",
-			in:         ride + "\n" + `{"id": "broken", "query": ` + "\n" + ride + "\n",
+			in:         ride + "\n" + `{"id": "broken", "query": ` + "\n" + `{"id": "ride2", "query": "Use metro_hail to estimate the fare from \"A\" to \"B\""}` + "\n",
 			wantCode:   ExitFailed,
-			wantStatus: []string{"ok", "error", "ok"},
+			wantStatus: []string{"done", "failed", "done"},
+		},
+		{
+			name:       "nothing planned",
+			in:         `{"id": "hello", "query": "hello there", "user": "bob"}` + "\n",
+			wantCode:   ExitFailed,
+			wantStatus: []string{"failed"},
+		},
+		{
+			name:       "denied by the policy's default",
+			in:         `{"id": "mail", "query": "Use mail to send an email to John Doe saying hi"}` + "\n",
+			wantCode:   ExitDenied,
+			wantStatus: []string{"denied"},
+		},
+		{
+			name:       "partly denied",
+			in:         ride + "\n",
+			policy:     `{"rules": [{"kind": "exec", "app": "metro_hail", "decision": "allow_once"}]}`,
+			wantCode:   ExitPartial,
+			wantStatus: []string{"partial"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := command(Batch, tt.in, "--data", t.TempDir(), "--policy", writePolicy(t, allowRides))
+			policy := tt.policy
+			if policy == "" {
+				policy = allowRides
+			}
+			r := command(Batch, tt.in, "--data", t.TempDir(), "--policy", writePolicy(t, policy))
 			if r.code != tt.wantCode {
 				t.Fatalf("want exit %d, got %v", tt.wantCode, r)
 			}
@@ -306,19 +342,22 @@ func TestBatch(t *testing.T) {
 				if o.Line != i+1 {
 					t.Errorf("output line %d answers input line %d", i+1, o.Line)
 				}
-				if o.Status == "ok" && o.ID == "ride" && (!strings.Contains(o.Answer, `metro_hail estimate fare: currency "USD", fare 51.8`) || !strings.Contains(o.Answer, "fare 57")) {
+				if o.Status == msg.Done && o.ID == "ride" && (!strings.Contains(o.Answer, `metro_hail estimate fare: currency "USD", fare 51.8`) || !strings.Contains(o.Answer, "fare 57")) {
 					t.Errorf("line %d answer lacks both fares:\n%s", i+1, o.Answer)
 				}
-				if o.Status == "error" && !strings.Contains(o.Error, "malformed line") {
+				if o.ID == "broken" && !strings.Contains(o.Error, "malformed line") {
 					t.Errorf("line %d error %q, want malformed line", i+1, o.Error)
 				}
-				statuses = append(statuses, o.Status)
+				statuses = append(statuses, string(o.Status))
 			}
 			if !slices.Equal(statuses, tt.wantStatus) {
-				t.Errorf("statuses %v, want %v", statuses, tt.wantStatus)
+				t.Errorf("statuses %v, want %v\n%s", statuses, tt.wantStatus, r.out)
 			}
-			ok := strings.Count(strings.Join(tt.wantStatus, " "), "ok")
-			summary := fmt.Sprintf("batch: %d lines, %d ok, %d failed", len(tt.wantStatus), ok, len(tt.wantStatus)-ok)
+			count := map[string]int{}
+			for _, s := range tt.wantStatus {
+				count[s]++
+			}
+			summary := fmt.Sprintf("batch: %d lines: %d done, %d partial, %d denied, %d failed, 0 interrupted\n", len(tt.wantStatus), count["done"], count["partial"], count["denied"], count["failed"])
 			if !strings.Contains(r.err, summary) {
 				t.Errorf("stderr lacks %q:\n%s", summary, r.err)
 			}
@@ -332,7 +371,7 @@ func TestBatch(t *testing.T) {
 func TestAskPromptsInPlanOrder(t *testing.T) {
 	for run := range 5 {
 		r := command(Ask, "o\nd\n\n", "--data", t.TempDir(), rideQuery)
-		if r.code != ExitOK {
+		if r.code != ExitPartial {
 			t.Fatalf("run %d: %v", run+1, r)
 		}
 		m := strings.Index(r.err, "Run metro_hail.estimate_fare")

@@ -22,6 +22,7 @@ import (
 	"github.com/isolategpt/isolategpt/evaluation/scenario"
 	"github.com/isolategpt/isolategpt/evaluation/search"
 	"github.com/isolategpt/isolategpt/sandbox/launch"
+	"github.com/isolategpt/isolategpt/specs/atomicfile"
 )
 
 var evalCmd = &cmdSpec{
@@ -38,6 +39,7 @@ line per scenario or case on stderr as it goes.`,
 			new: func() options { return &evalOpts{suite: "functionality"} }},
 		{name: "case-studies", summary: "the original's four case studies",
 			new: func() options { return &evalOpts{suite: "case-studies"} }},
+		evalScaleCmd,
 	},
 }
 
@@ -271,26 +273,9 @@ func checkWritable(path string) error {
 	return os.Remove(f.Name())
 }
 
-// writeFileAtomic writes b to path through a temporary file beside it.
+// writeFileAtomic writes b to path through specs/atomicfile.
 func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".isolategpt-*.json")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.WriteFile(path, b, 0o644)
 }
 
 // Architectures of `ask --arch` and `batch --arch`.

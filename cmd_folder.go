@@ -30,6 +30,11 @@ type common struct {
 	// weaker lets apps start in a sandbox missing layers the host cannot
 	// give (cgroups, a private /proc, Landlock at its floor).
 	weaker bool
+	// readOnly: the command only reads, so it opens the store read-only
+	// and writes nothing in it.
+	readOnly bool
+	// minFree is --min-free, in MiB.
+	minFree int64
 }
 
 // register defines --data, --user and --llm.
@@ -45,6 +50,7 @@ func (c *common) registerData(fs *flag.FlagSet, env func(string) string) {
 	fs.StringVar(&c.data, "data", DefaultDataDir(env), "data folder (store, apps' folders, log); env ISOLATEGPT_DATA")
 	fs.StringVar(&c.user, "user", envOr(env, "ISOLATEGPT_USER", "default"), "user id (letters, digits, _ . -)")
 	registerWeaker(fs, &c.weaker, env)
+	registerMinFree(fs, &c.minFree, env)
 }
 
 // registerWeaker defines --allow-weaker-sandbox.
@@ -99,6 +105,8 @@ type served struct {
 	llm     string
 	weaker  bool
 	session *control.Session
+	// readOnly: the store is open read-only; commands that write wait.
+	readOnly bool
 	// observe hears what served commands do (the TUI shows it).
 	observe func(any)
 }
@@ -123,6 +131,9 @@ func (s *served) note(ev any) {
 type holdOptions struct {
 	// observe hears every command served and what served queries do.
 	observe func(any)
+	// alone, when set, runs instead of an engine while this process
+	// holds the folder, serving nothing (store check, backup, restore).
+	alone func() int
 }
 
 // withEngine runs fn on the data folder's engine. If this process may
@@ -147,6 +158,10 @@ func (c *common) withEngine(stdio IO, name string, o holdOptions, fn func(e *eng
 			s.session.Unserved(fmt.Sprintf("it starts apps with --allow-weaker-sandbox=%v, and this command asks for %v", s.weaker, c.weaker))
 			return ExitUsage
 		}
+		if s.readOnly && !c.readOnly {
+			s.session.Unserved("it opened the store read-only, and this command writes")
+			return ExitUsage
+		}
 		return fn(s.engine)
 	}
 	ctx := stdio.ctx()
@@ -154,6 +169,10 @@ func (c *common) withEngine(stdio IO, name string, o holdOptions, fn func(e *eng
 	start := time.Now()
 	for {
 		h, err := control.Hold(c.data, name)
+		if err == nil && o.alone != nil {
+			defer h.Close()
+			return o.alone()
+		}
 		if err == nil {
 			return c.hold(h, stdio, name, o, fn)
 		}
@@ -172,7 +191,9 @@ func (c *common) withEngine(stdio IO, name string, o holdOptions, fn func(e *eng
 			case errors.As(rerr, &un):
 				why = fmt.Sprintf("data folder %s is in use by %s, which cannot run this command: %s", c.data, un.Holder, un.Reason)
 			case ctx.Err() != nil:
-				return ExitFailed
+				// A signal, or this command's caller went away: the
+				// holder was told by the hang-up.
+				return ExitInterrupted
 			default:
 				// The holder went away while running it: the command may
 				// have done part of its work, so it is not run again.
@@ -190,7 +211,7 @@ func (c *common) withEngine(stdio IO, name string, o holdOptions, fn func(e *eng
 		select {
 		case <-ctx.Done():
 			fmt.Fprintf(stdio.Err, "isolategpt %s: gave up waiting for the data folder %s\n", name, c.data)
-			return ExitFailed
+			return ExitInterrupted
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -223,9 +244,9 @@ func (c *common) hold(h *control.Holder, stdio IO, name string, o holdOptions, f
 	if err != nil {
 		h.Close()
 		fmt.Fprintf(stdio.Err, "isolategpt %s: %v\n", name, err)
-		return ExitUsage
+		return storeExit(err, ExitUsage)
 	}
-	s := &served{engine: e, data: c.data, llm: c.model(), weaker: c.weaker, observe: o.observe}
+	s := &served{engine: e, data: c.data, llm: c.model(), weaker: c.weaker, observe: o.observe, readOnly: c.readOnly}
 	serve := func(ctx context.Context, sess *control.Session) int { return serveCommand(ctx, sess, s) }
 	so := control.ServeOptions{Logger: e.Logger().With("component", "control")}
 	if o.observe != nil {
@@ -261,12 +282,14 @@ func (c *common) open(stdio IO) (*engine.Engine, func(), error) {
 		return nil, nil, fmt.Errorf("data folder %s: log: %w", c.data, err)
 	}
 	logger := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logCrashes(logFile, logger)
 	var e *engine.Engine
 	// This process holds the folder's lock, so a store still locked is
 	// one a process that does not take it has open (an isolategpt of
 	// before the lock, a tool): wait a moment, then say so plainly.
 	for start := time.Now(); ; {
-		e, err = engine.New(engine.Config{DataDir: c.data, LLM: c.model(), Getenv: stdio.Getenv, Logger: logger, AllowWeakerSandbox: c.weaker})
+		e, err = engine.New(engine.Config{DataDir: c.data, LLM: c.model(), Getenv: stdio.Getenv, Logger: logger, AllowWeakerSandbox: c.weaker,
+			ReadOnly: c.readOnly, MinFree: c.minFreeBytes()})
 		if err == nil || !strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			break
 		}
@@ -277,10 +300,14 @@ func (c *common) open(stdio IO) (*engine.Engine, func(), error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
+		// The log is where a user looks for why the folder did not
+		// open, after stderr.
+		logger.Error("open the data folder", "err", err)
+		folderLog.Store(nil)
 		logFile.Close()
 		return nil, nil, err
 	}
-	return e, func() { e.Close(); logFile.Close() }, nil
+	return e, func() { e.Close(); folderLog.Store(nil); logFile.Close() }, nil
 }
 
 // serveCommand runs a command another process sent, on this process's
@@ -296,7 +323,7 @@ func serveCommand(ctx context.Context, sess *control.Session, s *served) int {
 	sub := *s
 	sub.session = sess
 	stdio := IO{
-		In: sess.Stdin, Out: sess.Stdout, Err: sess.Stderr,
+		In: sess.Stdin, Out: sess.Stdout, Err: logStderr(sess.Stderr),
 		Getenv: func(k string) string { return env[k] },
 		InTTY:  r.InTerminal, OutTTY: r.OutTerminal,
 		Dir: r.Dir, Ctx: ctx, Argv: r.Args, served: &sub,

@@ -145,7 +145,7 @@ func TestCommandsShareOneDataFolder(t *testing.T) {
 		{args: []string{"ask", "--data", data, "--yes", fareAB}, want: "metro_hail estimate fare"},
 		{args: []string{"ask", "--data", data, "--yes", fareAB}, want: "metro_hail estimate fare"},
 		{args: []string{"ask", "--data", data, fareAB, "--yes"}, want: "metro_hail estimate fare"},
-		{args: []string{"batch", "--data", data, "--policy", policy}, stdin: `{"id": "b1", "query": "Use quick_ride to estimate the fare from \"A\" to \"B\""}` + "\n", want: `"status":"ok"`},
+		{args: []string{"batch", "--data", data, "--policy", policy}, stdin: `{"id": "b1", "query": "Use quick_ride to estimate the fare from \"A\" to \"B\""}` + "\n", want: `"status":"done"`},
 	}
 	procs := make([]*proc, len(jobs))
 	for i, j := range jobs {
@@ -273,7 +273,7 @@ func TestShareOneDataFolderAsOrdinaryUser(t *testing.T) {
 		return startWith(t, procOptions{stdin: stdin, exe: exe, cred: cred, env: []string{"HOME=" + base, "PATH=/usr/bin:/bin"}}, args...)
 	}
 	// A store to follow.
-	if p := run("", "ask", "--data", data, "--yes", "hello"); p.wait(t) != ExitOK {
+	if p := run("", "ask", "--data", data, "--yes", fareAB); p.wait(t) != ExitOK {
 		t.Fatalf("first ask: %v", p)
 	}
 	follower := run("", "audit", "--follow", "--kind", "answer", "--data", data)
@@ -285,7 +285,7 @@ func TestShareOneDataFolderAsOrdinaryUser(t *testing.T) {
 		return "up"
 	}, "up")
 	for _, args := range [][]string{
-		{"ask", "--data", data, "--yes", "What can you do?"},
+		{"ask", "--data", data, "--yes", fareAB},
 		{"apps", "list", "--data", data},
 		{"grants", "list", "--data", data},
 		{"audit", "--data", data, "--kind", "plan"},
@@ -356,7 +356,7 @@ func TestServedCommandsUseTheirOwnStdio(t *testing.T) {
 	}
 	b := startWith(t, procOptions{dir: dir, stdin: `{"id": "1", "query": "Use quick_ride to estimate the fare from \"A\" to \"B\""}` + "\n"},
 		"batch", "--data", data, "--policy", "policy.json")
-	if code := b.wait(t); code != ExitOK || !strings.Contains(b.out.String(), `"status":"ok"`) {
+	if code := b.wait(t); code != ExitOK || !strings.Contains(b.out.String(), `"status":"done"`) {
 		t.Errorf("batch with a relative policy path, through the holder: %v", b)
 	}
 

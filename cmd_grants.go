@@ -52,6 +52,7 @@ func (o *grantsOpts) run(keys []string, stdio IO) int {
 		fmt.Fprintf(stdio.Err, "isolategpt %s: --user: %v\n", name, err)
 		return ExitUsage
 	}
+	c.readOnly = !o.revoke
 	return c.withEngine(stdio, name, holdOptions{}, func(e *engine.Engine) int {
 		gs, err := e.Store().Grants(c.user)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/actors/permission"
+	"github.com/isolategpt/isolategpt/engine/batch"
 	ut "github.com/isolategpt/isolategpt/engine/untrusted"
 )
 
@@ -122,6 +124,9 @@ func (t *Terminal) read() {
 	close(t.lines)
 }
 
+// promptEnd ends the line that asks for an answer.
+const promptEnd = "(Enter = deny): "
+
 // maxAsks bounds how often one prompt asks again before it denies.
 const maxAsks = 5
 
@@ -165,7 +170,7 @@ func (t *Terminal) Prompt(ctx context.Context, r *msg.PromptRequest) (msg.Decisi
 		keys = append(keys, c.Key())
 	}
 	for range maxAsks {
-		fmt.Fprintf(t.out, "%s  (Enter = deny): ", Menu(choices))
+		fmt.Fprintf(t.out, "%s  %s", Menu(choices), promptEnd)
 		var line string
 		select {
 		case l, ok := <-t.lines:
@@ -175,7 +180,11 @@ func (t *Terminal) Prompt(ctx context.Context, r *msg.PromptRequest) (msg.Decisi
 			}
 			line = l
 		case <-ctx.Done():
-			fmt.Fprintln(t.out, "\n(no answer in time: denied)")
+			if errors.Is(context.Cause(ctx), batch.ErrInterrupted) {
+				fmt.Fprintln(t.out, "\n(interrupted: denied)")
+			} else {
+				fmt.Fprintln(t.out, "\n(no answer in time: denied)")
+			}
 			return msg.Deny, nil
 		}
 		if strings.TrimSpace(line) == "" {

@@ -28,7 +28,7 @@ const (
 var root = &cmdSpec{
 	summary: "an LLM assistant that uses apps it does not trust, each isolated, every flow between them yours to decide",
 	subs: []*cmdSpec{
-		tuiCmd, askCmd, batchCmd, auditCmd, grantsCmd, appsCmd, sandboxCmd, evalCmd,
+		tuiCmd, askCmd, batchCmd, auditCmd, grantsCmd, appsCmd, storeCmd, sandboxCmd, evalCmd,
 		helpCmd, versionCmd, completionCmd,
 	},
 }
@@ -38,6 +38,7 @@ func main() {
 }
 
 func run(args []string) int {
+	defer logPanic()
 	// The sandbox's child side: started by the hub, not by people. The
 	// evaluation's scenario apps are served only under a worker name no
 	// manifest id can spell, so only `eval --sandbox` can start one.
@@ -46,7 +47,7 @@ func run(args []string) int {
 		return code
 	}
 	return dispatch(args, IO{
-		In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv,
+		In: os.Stdin, Out: os.Stdout, Err: logStderr(os.Stderr), Getenv: os.Getenv,
 		InTTY: isTerminal(os.Stdin), OutTTY: isTerminal(os.Stdout),
 		Ctx: context.Background(),
 	})

@@ -102,6 +102,15 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	if os.Getenv(asMain) == "1" {
+		if os.Getenv(panicAfterLogOpen) == "1" {
+			// A crash as it would come: from a goroutine of its own,
+			// once the data folder is open.
+			afterLogOpen = func() {
+				done := make(chan struct{})
+				go func() { defer close(done); panic("a bug the test planted") }()
+				<-done
+			}
+		}
 		os.Exit(run(os.Args[1:]))
 	}
 	code := m.Run()

@@ -40,7 +40,7 @@ type storedMessage struct {
 // sentMail reads what the mail app sent (beyond its seed) from its folder.
 func sentMail(t *testing.T, dir, user string) []storedMessage {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "apps", user, "mail", "mailbox.json"))
+	data, err := builtin.ReadMailbox(filepath.Join(dir, "apps", user, "mail"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // mail never started: it sent nothing
 	}
@@ -434,9 +434,14 @@ func TestDataStealingThroughISCIsStopped(t *testing.T) {
 	}
 	// drive hands files out as base64: look for both forms.
 	b64 := base64.StdEncoding.EncodeToString(secret)
-	data, err := os.ReadFile(filepath.Join(dir, "apps", "alice", "mail", "mailbox.json"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		t.Fatal(err)
+	// Everything in mail's folder: the mailbox and its journal.
+	var data []byte
+	for _, name := range []string{"mailbox.json", "mailbox.journal.jsonl"} {
+		b, err := os.ReadFile(filepath.Join(dir, "apps", "alice", "mail", name))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		data = append(data, b...)
 	}
 	if strings.Contains(string(data), "078-05-1120") || strings.Contains(string(data), b64) {
 		t.Errorf("the SSN reached mail's folder:\n%s", data)

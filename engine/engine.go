@@ -40,6 +40,12 @@ type Config struct {
 	// InMemory is set.
 	DataDir  string
 	InMemory bool
+	// ReadOnly opens the store read-only (commands that only read): nothing
+	// in it is written, and every query fails with store.ErrReadOnly.
+	ReadOnly bool
+	// MinFree is the free space below which the store refuses writes
+	// (store.Options.MinFree: 0 is store.DefaultMinFree, negative is off).
+	MinFree int64
 	// LLM is the --llm value ("offline", "openai:MODEL", …).
 	LLM string
 	// Getenv reads the hub's environment: LLM keys and base URLs, and the
@@ -69,6 +75,13 @@ type Config struct {
 	InvokeTimeout time.Duration
 	QueryTimeout  time.Duration
 	SpokeIdle     time.Duration
+	// MaxWorkers and MaxWorkersPerUser cap the live pooled spokes, each
+	// with at most one worker, in all and per user; past the caps steps
+	// queue. Zero reads ISOLATEGPT_MAX_WORKERS and
+	// ISOLATEGPT_MAX_WORKERS_PER_USER (through Getenv, else the process
+	// environment), then the hub's defaults.
+	MaxWorkers        int
+	MaxWorkersPerUser int
 }
 
 // UncappedOutputBytes is the launcher's output cap with defence.OutputCap
@@ -117,17 +130,24 @@ func New(cfg Config) (*Engine, error) {
 			cfg.InvokeTimeout = hub.DefaultQueryTimeout
 		}
 	}
+	if err := workerCaps(&cfg); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	builtins, err := builtinApps(cfg.Builtins, cfg.Apps)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "store"), store.Options{Logger: logger.With("component", "badger"), InMemory: cfg.InMemory})
+	st, err := store.Open(filepath.Join(cfg.DataDir, "store"), store.Options{Logger: logger.With("component", "badger"), InMemory: cfg.InMemory, ReadOnly: cfg.ReadOnly, MinFree: cfg.MinFree})
 	if err != nil {
 		return nil, fmt.Errorf("engine: data folder %s: %w", cfg.DataDir, err)
 	}
-	if err := recordManifests(st, builtins); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("engine: %w", err)
+	// A read-only engine leaves the built-ins' records to the next one
+	// that writes.
+	if !cfg.ReadOnly {
+		if err := recordManifests(st, builtins); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("engine: %w", err)
+		}
 	}
 	registry := apps.New(st, builtins)
 	catalog, err := appCatalog(registry, builtins, logger)
@@ -168,8 +188,9 @@ func New(cfg Config) (*Engine, error) {
 		Hub: hub.Deps{
 			Catalog: catalog, Store: st, Launcher: launcher, Model: model, ModelInfo: info,
 			AppsDir: appsDir, Installed: registry, Getenv: cfg.Getenv,
-			SpokeIdle: cfg.SpokeIdle, InvokeTimeout: cfg.InvokeTimeout,
-			QueryTimeout: cfg.QueryTimeout, Audit: audit, Logger: logger,
+			SpokeIdle: cfg.SpokeIdle, MaxSpokes: cfg.MaxWorkers, MaxSpokesPerUser: cfg.MaxWorkersPerUser,
+			InvokeTimeout: cfg.InvokeTimeout,
+			QueryTimeout:  cfg.QueryTimeout, Audit: audit, Logger: logger,
 			Defences: cfg.Defences,
 		},
 		Mailboxes: mailbox.New(),
@@ -280,6 +301,13 @@ func (e *Engine) SandboxStatus(ctx context.Context) []sandbox.Layer {
 // Store is the engine's store (for the audit command and tests).
 func (e *Engine) Store() *store.Store { return e.store }
 
+// Interruptions are the write steps found started without an outcome when
+// this engine opened its data folder: the process that ran them stopped
+// before it could record what happened. Each is in the audit log as an
+// "interrupted" step record, written once; none is run again by itself.
+// Front ends show them so the user can check (was the mail sent?).
+func (e *Engine) Interruptions() []store.AuditRecord { return e.store.Interruptions() }
+
 // Catalog is the set of installed apps.
 func (e *Engine) Catalog() *plan.Catalog { return e.catalog }
 
@@ -346,6 +374,11 @@ func (s *Session) User() string { return s.user }
 // Ask runs one query and returns its answer. The error is set when the
 // query could not be answered; the answer, when not nil, says why.
 func (s *Session) Ask(ctx context.Context, query string) (*msg.Answer, error) {
+	// Fail closed: no query runs whose audit records cannot be written
+	// (a full disk, a read-only store).
+	if err := s.e.store.Writable(); err != nil {
+		return nil, fmt.Errorf("ask: %w", err)
+	}
 	res, err := s.e.request(ctx, s.e.hub, &msg.AskRequest{SessionID: s.id, Query: query})
 	if err != nil {
 		return nil, fmt.Errorf("ask: %w", err)

@@ -96,6 +96,9 @@ type Model struct {
 	// weaker names the sandbox layers this host does not give (the user
 	// allowed it): shown in the header on every screen.
 	weaker []string
+	// interrupted counts this user's write steps found started without an
+	// outcome when the engine opened: named in the header, never retried.
+	interrupted int
 	// queue holds the prompts waiting for the user; the first one is open
 	// as dialog.
 	queue   []pending
@@ -135,6 +138,11 @@ func New(ctx context.Context, env Env) (*Model, error) {
 		return nil, fmt.Errorf("tui: history: %w", err)
 	}
 	m.chat.AddHistory(turns, answers)
+	for _, r := range env.Engine.Interruptions() {
+		if r.User == env.Session.User() {
+			m.interrupted++
+		}
+	}
 	m.loadApps("")
 	m.resize()
 	return m, nil
@@ -433,6 +441,9 @@ func (m *Model) View() string {
 	header := titleStyle.Render("isolategpt") + faint.Render(" · "+m.env.Session.User()+" · "+model) + "  " + strings.Join(tabs, "")
 	if len(m.weaker) > 0 {
 		header += errStyle.Render("  sandbox weaker, missing: " + strings.Join(m.weaker, ", ") + " (isolategpt sandbox status)")
+	}
+	if m.interrupted > 0 {
+		header += errStyle.Render(fmt.Sprintf("  %d write step(s) interrupted, outcome unknown (isolategpt audit)", m.interrupted))
 	}
 	h := m.bodyHeight()
 	var body string

@@ -1,6 +1,7 @@
 // Package hub is the hub actor: it opens sessions, runs each query in a
-// child query actor, starts one spoke per app per session on first use and
-// stops it when idle, routes every step to the right spoke, and mediates
+// child query actor, keeps a bounded pool of spokes — one per user and app,
+// shared by that user's sessions, started on first use, stopped when idle
+// or evicted, with steps queued when the pool is full (pool.go) — routes every step to the right spoke, and mediates
 // every inter-spoke (ISC) request — resolving the provider, validating the
 // arguments, asking permission, forwarding, validating the result and asking
 // again before releasing it. It knows who sent a message from the actor
@@ -10,9 +11,9 @@ package hub
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -63,11 +64,15 @@ type Deps struct {
 	// status reply gives the depth of every mailbox it counts.
 	Mailboxes *mailbox.Gauges
 
-	SpokeIdle      time.Duration
-	InvokeTimeout  time.Duration
-	QueryTimeout   time.Duration
-	PermissionWait time.Duration
-	MemoryTurns    int
+	SpokeIdle time.Duration
+	// MaxSpokes and MaxSpokesPerUser cap the live spokes (each holds at
+	// most one worker) in all and per user; zero picks the defaults.
+	MaxSpokes        int
+	MaxSpokesPerUser int
+	InvokeTimeout    time.Duration
+	QueryTimeout     time.Duration
+	PermissionWait   time.Duration
+	MemoryTurns      int
 	// SpokeRestarts is how many times a crashing spoke is restarted within
 	// a minute before it is stopped.
 	SpokeRestarts int
@@ -89,6 +94,12 @@ func Props(d Deps) *actor.Props {
 	if d.PermissionWait <= 0 {
 		d.PermissionWait = DefaultPermissionWait
 	}
+	if d.MaxSpokes <= 0 {
+		d.MaxSpokes = DefaultMaxSpokes
+	}
+	if d.MaxSpokesPerUser <= 0 {
+		d.MaxSpokesPerUser = DefaultMaxSpokesPerUser
+	}
 	if d.SpokeRestarts <= 0 {
 		d.SpokeRestarts = 3
 	}
@@ -106,9 +117,16 @@ type hub struct {
 	planner  *planner.Planner
 	sessions map[string]*session
 	spokes   map[string]*spokeEntry // by PID id
-	queries  map[string]*queryEntry // by PID id
-	byQuery  map[string]*queryEntry // by query id
-	spawned  int
+	// pool is the live spokes by poolKey, perUser how many each user has.
+	pool    map[string]*spokeEntry
+	perUser map[string]int
+	// queue is the steps waiting for room in the pool, oldest first.
+	queue       []*pending
+	queuedTotal int
+	sweepTimer  *time.Timer
+	queries     map[string]*queryEntry // by PID id
+	byQuery     map[string]*queryEntry // by query id
+	spawned     int
 	// firstUser is the user of the first session, every session's user
 	// when user separation is switched off (the evaluation's ablation).
 	firstUser string
@@ -125,10 +143,15 @@ type session struct {
 type spokeEntry struct {
 	pid      *actor.PID
 	name     string // the actor's name, its mailbox's too
-	session  string
+	key      string // its poolKey
+	session  string // the session that started it
 	user     string
 	app      string
 	inflight map[string]int // query id → calls in progress
+	// sessions are the open sessions that used it; lastUsed is when a
+	// call last started or ended, for eviction.
+	sessions map[string]bool
+	lastUsed time.Time
 	// timeout is how long the hub waits for one of its calls.
 	timeout time.Duration
 }
@@ -177,6 +200,8 @@ func newHub(d Deps) *hub {
 		planner:  &planner.Planner{Model: d.Model, Catalog: d.Catalog, Defences: d.Defences},
 		sessions: map[string]*session{},
 		spokes:   map[string]*spokeEntry{},
+		pool:     map[string]*spokeEntry{},
+		perUser:  map[string]int{},
 		queries:  map[string]*queryEntry{},
 		byQuery:  map[string]*queryEntry{},
 		spokeStrategy: actor.NewOneForOneStrategy(d.SpokeRestarts, time.Minute, func(any) actor.Directive {
@@ -213,6 +238,10 @@ func (h *hub) Receive(ctx actor.Context) {
 		h.toolsChanged(ctx, m)
 	case *msg.SpokeIdle:
 		h.idle(ctx)
+	case *sweep:
+		h.sweepIdle(ctx)
+	case *actor.Stopping:
+		h.stopSweeps()
 	case *actor.Terminated:
 		h.terminated(ctx, m.Who)
 	case *msg.StatusRequest:
@@ -221,13 +250,16 @@ func (h *hub) Receive(ctx actor.Context) {
 }
 
 func (h *hub) status() *msg.StatusReply {
-	r := &msg.StatusReply{Sessions: len(h.sessions), Queries: len(h.queries), Mailboxes: h.d.Mailboxes.Depths()}
+	r := &msg.StatusReply{
+		Sessions: len(h.sessions), Queries: len(h.queries), Mailboxes: h.d.Mailboxes.Depths(),
+		Queued: len(h.queue), QueuedTotal: h.queuedTotal, MaxSpokes: h.d.MaxSpokes, MaxSpokesPerUser: h.d.MaxSpokesPerUser,
+	}
 	for _, s := range h.spokes {
 		n := 0
 		for _, c := range s.inflight {
 			n += c
 		}
-		r.Spokes = append(r.Spokes, msg.SpokeStatus{SessionID: s.session, App: s.app, InFlight: n})
+		r.Spokes = append(r.Spokes, msg.SpokeStatus{SessionID: s.session, User: s.user, App: s.app, InFlight: n, Sessions: len(s.sessions)})
 	}
 	sort.Slice(r.Spokes, func(i, j int) bool {
 		if r.Spokes[i].SessionID != r.Spokes[j].SessionID {
@@ -282,10 +314,9 @@ func (h *hub) closeSession(ctx actor.Context, m *msg.CloseSessionRequest) {
 		ctx.Respond(&msg.CloseSessionReply{Err: "unknown session " + m.SessionID})
 		return
 	}
-	for _, pid := range s.spokes {
-		ctx.Stop(pid)
-	}
+	h.detach(ctx, s)
 	delete(h.sessions, m.SessionID)
+	h.drain(ctx)
 	ctx.Send(h.d.Permission, &msg.SessionClosed{SessionID: m.SessionID})
 	h.d.Audit(store.AuditRecord{User: s.user, Session: s.id, Kind: "session", Outcome: "closed"})
 	ctx.Respond(&msg.CloseSessionReply{})
@@ -342,15 +373,14 @@ func (h *hub) terminated(ctx actor.Context, who *actor.PID) {
 		}
 		delete(h.queries, who.Id)
 		delete(h.byQuery, q.id)
+		h.drain(ctx)
 		return
 	}
 	if s, ok := h.spokes[who.Id]; ok {
-		delete(h.spokes, who.Id)
-		h.d.Mailboxes.Forget(s.name)
+		// Stopped by its supervisor, not by the hub.
+		h.forget(s)
 		ctx.ActorSystem().EventStream.Publish(&msg.SpokeStopped{SessionID: s.session, App: s.app, Spoke: who.Id, Reason: "stopped"})
-		if sess, ok := h.sessions[s.session]; ok && sess.spokes[s.app] != nil && sess.spokes[s.app].Id == who.Id {
-			delete(sess.spokes, s.app)
-		}
+		h.drain(ctx)
 	}
 }
 
@@ -359,12 +389,8 @@ func (h *hub) idle(ctx actor.Context) {
 	if !ok || busy(s) {
 		return
 	}
-	if sess, ok := h.sessions[s.session]; ok {
-		delete(sess.spokes, s.app)
-	}
-	delete(h.spokes, s.pid.Id)
-	ctx.Stop(s.pid)
-	ctx.ActorSystem().EventStream.Publish(&msg.SpokeStopped{SessionID: s.session, App: s.app, Spoke: s.pid.Id, Reason: "idle"})
+	h.drop(ctx, s, "idle")
+	h.drain(ctx)
 }
 
 func busy(s *spokeEntry) bool {
@@ -385,48 +411,6 @@ func (h *hub) queryFrom(ctx actor.Context) *queryEntry {
 	return h.queries[ctx.Sender().Id]
 }
 
-// spokeFor returns the session's spoke for an app, starting it on first use.
-func (h *hub) spokeFor(ctx actor.Context, s *session, app string) (*spokeEntry, error) {
-	if pid, ok := s.spokes[app]; ok {
-		return h.spokes[pid.Id], nil
-	}
-	m, ok := h.d.Catalog.App(app)
-	if !ok {
-		return nil, fmt.Errorf("unknown app %q", app)
-	}
-	mem, err := h.d.Store.SpokeMemory(s.user, app)
-	if err != nil {
-		return nil, err
-	}
-	var peers []plan.AppEntry
-	for _, e := range h.d.Catalog.View(h.d.Defences) {
-		if e.App != app {
-			peers = append(peers, e)
-		}
-	}
-	h.spawned++
-	installDir, err := h.installDir(m)
-	if err != nil {
-		return nil, err
-	}
-	name := fmt.Sprintf("spoke-%d-%s", h.spawned, app)
-	pid, err := ctx.SpawnNamed(h.d.Mailboxes.Props(name, spoke.Props(spoke.Deps{
-		App: m, User: s.user, SessionID: s.id, Launcher: h.d.Launcher, DataDir: filepath.Join(h.d.AppsDir, s.user, app),
-		InstallDir: installDir, Installed: h.d.Installed, Getenv: h.d.Getenv,
-		Memory: mem, Model: h.d.Model, Peers: peers, IdleTimeout: h.d.SpokeIdle,
-		CallTimeout: h.callTimeout(m), Logger: h.d.Logger.With("app", app), Defences: h.d.Defences,
-	})), name)
-	if err != nil {
-		return nil, fmt.Errorf("start spoke %s: %w", app, err)
-	}
-	e := &spokeEntry{pid: pid, name: name, session: s.id, user: s.user, app: app, inflight: map[string]int{}, timeout: h.callTimeout(m)}
-	s.spokes[app] = pid
-	h.spokes[pid.Id] = e
-	h.d.Audit(store.AuditRecord{User: s.user, Session: s.id, Kind: "spoke", App: app, Outcome: "started"})
-	ctx.ActorSystem().EventStream.Publish(&msg.SpokeStarted{SessionID: s.id, App: app, Spoke: pid.Id})
-	return e, nil
-}
-
 // invoke routes a query's step to the app's spoke and relays the reply.
 func (h *hub) invoke(ctx actor.Context, m *msg.InvokeRequest) {
 	q := h.queryFrom(ctx)
@@ -434,15 +418,32 @@ func (h *hub) invoke(ctx actor.Context, m *msg.InvokeRequest) {
 		ctx.Respond(&msg.InvokeReply{CallID: m.CallID, QueryID: m.QueryID, Err: "invoke from an unknown sender"})
 		return
 	}
+	h.route(ctx, &pending{m: m, sender: ctx.Sender(), q: q}, true)
+}
+
+// route forwards a step to its spoke, or, when the pool has no room,
+// queues it (mayQueue) or reports false. The reply goes to the step's
+// sender by PID, as a queued step is routed while the hub handles another
+// message.
+func (h *hub) route(ctx actor.Context, p *pending, mayQueue bool) bool {
+	m, q := p.m, p.q
+	fail := func(err string) bool {
+		ctx.Send(p.sender, &msg.InvokeReply{CallID: m.CallID, QueryID: m.QueryID, Err: err})
+		return true
+	}
 	s, ok := h.sessions[q.session]
 	if !ok {
-		ctx.Respond(&msg.InvokeReply{CallID: m.CallID, QueryID: m.QueryID, Err: "session closed"})
-		return
+		return fail("session closed")
 	}
-	sp, err := h.spokeFor(ctx, s, m.App)
+	sp, err := h.acquire(ctx, s, m.App, false, mayQueue)
+	if errors.Is(err, errAtCap) {
+		if mayQueue {
+			h.enqueue(ctx, p)
+		}
+		return false
+	}
 	if err != nil {
-		ctx.Respond(&msg.InvokeReply{CallID: m.CallID, QueryID: m.QueryID, Err: err.Error()})
-		return
+		return fail(err.Error())
 	}
 	ctx.ActorSystem().EventStream.Publish(&msg.StepStarted{QueryID: m.QueryID, SessionID: q.session, StepID: m.StepID, App: m.App, Function: m.Function, Agent: m.Task != ""})
 	if m.Task != "" {
@@ -455,19 +456,23 @@ func (h *hub) invoke(ctx actor.Context, m *msg.InvokeRequest) {
 		if m.Task != "" {
 			r.Labels = r.Labels.Union(q.seen[m.App])
 		}
-		ctx.Respond(r)
+		ctx.Send(p.sender, r)
 	})
+	return true
 }
 
 // forward sends an invocation to a spoke, counting it in flight, and calls
 // done with the reply (or a failure) on the hub's own goroutine.
 func (h *hub) forward(ctx actor.Context, sp *spokeEntry, m *msg.InvokeRequest, done func(*msg.InvokeReply)) {
 	sp.inflight[m.QueryID]++
+	sp.lastUsed = time.Now()
 	f := ctx.RequestFuture(sp.pid, m, sp.timeout)
 	ctx.ReenterAfter(f, func(res any, err error) {
 		if sp.inflight[m.QueryID]--; sp.inflight[m.QueryID] <= 0 {
 			delete(sp.inflight, m.QueryID)
 		}
+		sp.lastUsed = time.Now()
+		defer h.drain(ctx)
 		r, ok := res.(*msg.InvokeReply)
 		switch {
 		case err != nil:

@@ -106,7 +106,7 @@ func (h *hub) isc(ctx actor.Context, m *msg.ISCRequest) {
 			reply(nil, msg.StatusDenied, reason)
 			return
 		}
-		provider, err := h.spokeFor(ctx, sess, app)
+		provider, err := h.acquire(ctx, sess, app, true, false)
 		if err != nil {
 			reply(nil, msg.StatusFailed, err.Error())
 			return
@@ -262,19 +262,30 @@ func jsonDetail(v any) json.RawMessage {
 	return b
 }
 
+// caller is the spoke that asks, as the hub sees it: its app and user,
+// and the session of the query it asks for (a pooled spoke serves all its
+// user's sessions; its prompts go to that query's session).
+type caller struct {
+	app, user, session string
+}
+
 // busySpoke is the spoke that sent the message being handled (nil when
 // the sender is none of the hub's spokes) and, when it may not ask on a
 // query's behalf, why: only a spoke with a step of that query in progress
 // may request ISC, approval of its own actions, or a pin prompt. The hub
 // knows the sender from the actor that sent the message, never from a
 // field of it.
-func (h *hub) busySpoke(ctx actor.Context, queryID string) (*spokeEntry, string) {
+func (h *hub) busySpoke(ctx actor.Context, queryID string) (*caller, string) {
 	from, ok := h.spokes[senderID(ctx)]
 	if !ok {
 		return nil, "the sender is not a spoke of this hub"
 	}
+	c := &caller{app: from.app, user: from.user, session: from.session}
 	if from.inflight[queryID] <= 0 {
-		return from, "no step of this query in progress"
+		return c, "no step of this query in progress"
 	}
-	return from, ""
+	if q, ok := h.byQuery[queryID]; ok {
+		c.session = q.session
+	}
+	return c, ""
 }

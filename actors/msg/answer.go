@@ -44,7 +44,10 @@ type PermissionEvent struct {
 
 // Answer is the result of one query.
 type Answer struct {
-	QueryID     string            `json:"query_id"`
+	QueryID string `json:"query_id"`
+	// Status is how much of the work the query asked for was done
+	// (Judge); the query actor sets it.
+	Status      Outcome           `json:"status,omitempty"`
 	Text        string            `json:"answer"`
 	Model       string            `json:"model"`
 	Offline     bool              `json:"offline"`

@@ -16,6 +16,16 @@ type SpokeStarted struct {
 	Spoke     string
 }
 
+// StepQueued is published when a step waits for a worker: the live
+// spokes are at the global or the user's cap and none is idle to evict.
+type StepQueued struct {
+	QueryID   string
+	SessionID string
+	App       string
+	// Queued is how many steps wait, this one included.
+	Queued int
+}
+
 // SpokeStopped is published when a spoke is gone: stopped when idle, with
 // its session, or by its supervisor after too many crashes.
 type SpokeStopped struct {

@@ -249,11 +249,22 @@ type StatusReply struct {
 	// Mailboxes is how many messages wait in each counted actor's
 	// mailbox (the hub, the permission manager, the spokes), by name.
 	Mailboxes map[string]int
+	// Queued is how many steps wait for a worker because the live
+	// spokes are at the global or the user's cap (admission control);
+	// QueuedTotal counts every step that ever waited.
+	Queued, QueuedTotal int
+	// MaxSpokes and MaxSpokesPerUser are the caps on live spokes (each
+	// holds at most one worker).
+	MaxSpokes, MaxSpokesPerUser int
 }
 
-// SpokeStatus is one live spoke.
+// SpokeStatus is one live spoke. A spoke is pooled: it serves one user's
+// app across that user's sessions; SessionID is the session that started
+// it and Sessions how many open sessions use it.
 type SpokeStatus struct {
 	SessionID string
+	User      string
 	App       string
 	InFlight  int
+	Sessions  int
 }

@@ -66,6 +66,7 @@ type queryActor struct {
 	cancel context.CancelFunc
 	sub    *eventstream.Subscription
 	perms  *permLog
+	writes *intents
 }
 
 type crashed struct{ reason any }
@@ -95,6 +96,7 @@ func (q *queryActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		q.client = rpc.NewClient(ctx.ActorSystem(), ctx.Self())
 		q.perms = &permLog{}
+		q.writes = &intents{open: map[string]uint64{}}
 		// Every permission decision for this query, whoever asked for it
 		// (this actor for steps, the hub for ISC), is part of its answer.
 		qid := q.d.QueryID
@@ -157,13 +159,14 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 		ans.Permissions = q.perms.list()
 		ans.Duration = time.Since(start)
 		q.remember(ans)
+		ans.Status = msg.OutcomeOf(ans, err)
 		r := &msg.AskReply{QueryID: q.d.QueryID, Answer: ans}
 		outcome := "answered"
 		if err != nil {
 			r.Err = err.Error()
 			outcome = "failed"
 		}
-		q.audit("answer", "", "", outcome, map[string]any{"answer": text, "error": r.Err, "llm": ans.Usage, "duration_ms": ans.Duration.Milliseconds()})
+		q.audit("answer", "", "", outcome, map[string]any{"answer": text, "error": r.Err, "status": ans.Status, "llm": ans.Usage, "duration_ms": ans.Duration.Milliseconds()})
 		return r
 	}
 	if strings.TrimSpace(q.d.Query) == "" {
@@ -201,7 +204,11 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 		// model then stands in for what the defence replaced.
 		Model: q.d.Planner.Model,
 		OnStep: func(o msg.StepOutcome) {
-			q.audit("step", o.App, o.Function, o.Status, o)
+			if intent := q.writes.take(o.Step); intent != 0 {
+				q.auditOutcome(intent, o)
+			} else {
+				q.audit("step", o.App, o.Function, o.Status, o)
+			}
 			system.EventStream.Publish(&msg.StepFinished{QueryID: q.d.QueryID, Outcome: o})
 		},
 	}
@@ -271,6 +278,10 @@ func (q *queryActor) remember(a *msg.Answer) {
 type invoker struct{ q *queryActor }
 
 func (i *invoker) Invoke(ctx context.Context, inv execute.Invocation) (execute.InvokeResult, error) {
+	// A write step runs only once its start is on disk (intent.go).
+	if err := i.q.announceWrite(inv); err != nil {
+		return execute.InvokeResult{}, err
+	}
 	r, err := i.q.client.Call(ctx, i.q.d.Hub, &msg.InvokeRequest{
 		QueryID: i.q.d.QueryID, SessionID: i.q.d.SessionID, StepID: inv.StepID,
 		App: inv.App, Function: inv.Function, Args: inv.Args, Task: inv.Task, Labels: inv.Labels,

@@ -37,14 +37,20 @@ func TestBatchBadLinesDoNotStopTheRest(t *testing.T) {
 		`{"id": "denied", "query": "Use quick_ride to estimate the fare from \"A\" to \"B\""}`,
 		`{"id": "long", "query": "` + strings.Repeat("x", MaxLineBytes) + `"}`,
 		`{"id": "last", "query": "Use metro_hail to estimate the fare from \"C\" to \"D\""}`,
+		`{"id": "utf8", "query": "Use metro_hail to estimate the fare from \"A` + "\xff" + `\" to \"B\""}`,
+		`{"id": "dup", "query": "Use metro_hail to estimate the fare from \"A\" to \"B\"", "query": "Use quick_ride to estimate the fare from \"A\" to \"B\""}`,
+		`{"id": "surrogate", "query": "Use metro_hail to estimate the fare from \"A\ud800\" to \"B\""}`,
+		`{"id": "good", "query": "Use metro_hail to estimate the fare from \"E\" to \"F\""}`,
+		`{"id": "trailing", "query": "Use metro_hail to estimate the fare from \"A\" to \"B\""} {"id": "x"}`,
+		`{"id": "nothing", "query": "hello there"}`,
 	}, "\n")
 	var out bytes.Buffer
 	sum, err := (&Runner{Engine: e, Policy: pol, DefaultUser: "alice"}).Run(t.Context(), strings.NewReader(in), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Lines != 8 || sum.OK != 3 || sum.Failed != 5 {
-		t.Errorf("summary %+v, want 8 lines, 3 ok, 5 failed", sum)
+	if sum.Lines != 14 || sum.Count[msg.Done] != 2 || sum.Count[msg.Denied] != 1 || sum.Count[msg.Failed] != 11 || sum.Worst != msg.Failed || sum.Interrupted {
+		t.Errorf("summary %+v, want 14 lines: 2 done, 1 denied, 11 failed", sum)
 	}
 	results := map[int]Output{}
 	sc := bufio.NewScanner(&out)
@@ -56,15 +62,24 @@ func TestBatchBadLinesDoNotStopTheRest(t *testing.T) {
 		}
 		results[o.Line] = o
 	}
-	want := map[int]struct{ status, mention string }{
-		1: {"ok", ""},
-		2: {"error", "malformed"},
-		4: {"error", "empty query"},
-		5: {"error", "sudo"},
-		6: {"error", "user"},
-		7: {"ok", ""},
-		8: {"error", "longer than"},
-		9: {"ok", ""},
+	want := map[int]struct {
+		status  msg.Outcome
+		mention string
+	}{
+		1:  {msg.Done, ""},
+		2:  {msg.Failed, "malformed"},
+		4:  {msg.Failed, "empty query"},
+		5:  {msg.Failed, "sudo"},
+		6:  {msg.Failed, "user"},
+		7:  {msg.Denied, ""},
+		8:  {msg.Failed, "longer than"},
+		9:  {msg.Done, ""},
+		10: {msg.Failed, "invalid UTF-8"},
+		11: {msg.Failed, "duplicate object key"},
+		12: {msg.Failed, "surrogate"},
+		13: {msg.Failed, `id "good" repeats the id of line 1`},
+		14: {msg.Failed, "trailing data"},
+		15: {msg.Failed, ""},
 	}
 	for line, w := range want {
 		o, ok := results[line]
@@ -74,6 +89,10 @@ func TestBatchBadLinesDoNotStopTheRest(t *testing.T) {
 		}
 		if o.Status != w.status || !strings.Contains(o.Error, w.mention) {
 			t.Errorf("line %d: %s %q, want %s mentioning %q", line, o.Status, o.Error, w.status, w.mention)
+		}
+		// A refused line runs nothing.
+		if o.Error != "" && (o.QueryID != "" || len(o.Steps) > 0) {
+			t.Errorf("line %d was refused (%s) but ran: %+v", line, o.Error, o)
 		}
 	}
 	good := results[1]

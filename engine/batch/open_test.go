@@ -38,7 +38,7 @@ func TestRunnerOpen(t *testing.T) {
 	in := `{"id":"1","query":"a"}` + "\n" + `{"id":"2","query":"b","user":"bob"}` + "\n" + `{"id":"3","query":"c"}` + "\n"
 	var out bytes.Buffer
 	sum, err := r.Run(t.Context(), strings.NewReader(in), &out)
-	if err != nil || sum.OK != 3 {
+	if err != nil || sum.Count[msg.Done] != 3 || sum.Worst != msg.Done {
 		t.Fatalf("summary %+v, err %v\n%s", sum, err, out.String())
 	}
 	if strings.Join(asked, " ") != "ann:a bob:b ann:c" || opened != 2 || closed != 2 {

@@ -74,6 +74,11 @@ const (
 	// grants and app folders (actors/hub). Off: every session is the same
 	// user's.
 	UserSeparation Name = "user_separation"
+	// WorkerPerUser: a pooled spoke and its worker serve one user's app
+	// across that user's sessions, never another user's (actors/hub
+	// poolKey). Off: spokes are pooled by app alone, so one user's step
+	// runs in a worker started for another, with that user's app folder.
+	WorkerPerUser Name = "worker_per_user"
 
 	// Information flow (issue #10). Each is checked at the one place named.
 
@@ -128,6 +133,7 @@ var described = map[Name]string{
 	HubAnswer:        "the answer is the hub's template filled with typed values, written by no LLM that read app outputs",
 	CallLimit:        "a call past its wall-clock limit fails alone",
 	UserSeparation:   "users of one data folder never share memory, grants or app data",
+	WorkerPerUser:    "a pooled worker serves one user's sessions, never another user's",
 
 	LiteralProvenance:  "a plan literal is the user's only when it occurs in the query; otherwise the planner's, possibly carrying earlier queries",
 	OperatorLabels:     "an operator's result carries the labels of every step it compared",

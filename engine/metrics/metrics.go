@@ -81,6 +81,11 @@ type Snapshot struct {
 	// HubWait is how long the hub took to answer a status request: the
 	// time a message waits in its mailbox, plus a little.
 	HubWait time.Duration
+	// StepsQueued is how many steps wait for a worker now (the pool at
+	// its cap), StepsQueuedTotal how many ever did; MaxWorkers and
+	// MaxWorkersPerUser are the caps. From the hub.
+	StepsQueued, StepsQueuedTotal int
+	MaxWorkers, MaxWorkersPerUser int
 }
 
 // Latency summarises one function's step durations. A step's duration
@@ -281,7 +286,7 @@ func actorKind(id string) string {
 // Snapshot returns a copy of the counters; with a StatusFunc, InFlight is
 // asked of the hub (bounded by ctx).
 func (c *Collector) Snapshot(ctx context.Context) Snapshot {
-	inFlight, boxes, wait := c.live(ctx)
+	inFlight, boxes, wait, st := c.live(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.snap
@@ -291,22 +296,25 @@ func (c *Collector) Snapshot(ctx context.Context) Snapshot {
 	s.Permissions = clone(s.Permissions)
 	s.Latency = clone(s.Latency)
 	s.InFlight, s.Mailboxes, s.HubWait = inFlight, boxes, wait
+	if st != nil {
+		s.StepsQueued, s.StepsQueuedTotal, s.MaxWorkers, s.MaxWorkersPerUser = st.Queued, st.QueuedTotal, st.MaxSpokes, st.MaxSpokesPerUser
+	}
 	return s
 }
 
 // live asks the hub for the calls in progress per app and the messages
 // waiting per mailbox, and times how long it took to answer. All nil when
 // there is no hub to ask or it did not answer.
-func (c *Collector) live(ctx context.Context) (inFlight, mailboxes map[string]int, wait time.Duration) {
+func (c *Collector) live(ctx context.Context) (inFlight, mailboxes map[string]int, wait time.Duration, r *msg.StatusReply) {
 	if c.status == nil {
-		return nil, nil, 0
+		return nil, nil, 0, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	start := time.Now()
 	r, err := c.status(ctx)
 	if err != nil {
-		return nil, nil, 0
+		return nil, nil, 0, nil
 	}
 	wait = time.Since(start)
 	inFlight = map[string]int{}
@@ -317,7 +325,7 @@ func (c *Collector) live(ctx context.Context) (inFlight, mailboxes map[string]in
 	for name, n := range r.Mailboxes {
 		mailboxes[mailboxLabel(name)] += n
 	}
-	return inFlight, mailboxes, wait
+	return inFlight, mailboxes, wait, r
 }
 
 // mailboxLabel names a mailbox by its actor's role: "hub", "permission",
@@ -347,6 +355,7 @@ type inflight struct{ c *Collector }
 var (
 	inflightDesc = prometheus.NewDesc("isolategpt_spoke_calls_in_flight", "Calls in progress at the live spokes, by app (asked of the hub at scrape time).", []string{"app"}, nil)
 	hubWaitDesc  = prometheus.NewDesc("isolategpt_hub_status_seconds", "How long the hub took to answer a status request at scrape time: grows with the messages waiting in its mailbox.", nil, nil)
+	queuedDesc   = prometheus.NewDesc("isolategpt_steps_queued", "Steps waiting for a worker at scrape time: the pool of workers is at its global or a user's cap (admission control).", nil, nil)
 	mailboxDesc  = prometheus.NewDesc("isolategpt_mailbox_messages", "Messages waiting in an actor's mailbox at scrape time: the hub, the permission manager, and the spokes of an app (summed over sessions).", []string{"actor", "app"}, nil)
 )
 
@@ -354,13 +363,15 @@ func (i *inflight) Describe(ch chan<- *prometheus.Desc) {
 	ch <- inflightDesc
 	ch <- hubWaitDesc
 	ch <- mailboxDesc
+	ch <- queuedDesc
 }
 
 func (i *inflight) Collect(ch chan<- prometheus.Metric) {
-	counts, boxes, wait := i.c.live(context.Background())
+	counts, boxes, wait, st := i.c.live(context.Background())
 	if counts == nil {
 		return
 	}
+	ch <- prometheus.MustNewConstMetric(queuedDesc, prometheus.GaugeValue, float64(st.Queued))
 	for app, n := range counts {
 		ch <- prometheus.MustNewConstMetric(inflightDesc, prometheus.GaugeValue, float64(n), app)
 	}

@@ -46,13 +46,9 @@ type Result struct {
 
 // Plan asks the model for a plan and validates it, re-planning once.
 func (p *Planner) Plan(ctx context.Context, query string, memory []string) (*Result, error) {
-	req := Request{Query: query, Memory: memory, Catalog: p.Catalog.View(p.Defences)}
-	if req.Memory == nil {
-		req.Memory = []string{}
-	}
-	body, err := json.Marshal(req)
+	body, err := EncodeRequest(query, memory, p.Catalog.ViewJSON(p.Defences))
 	if err != nil {
-		return nil, fmt.Errorf("plan: encode request: %w", err)
+		return nil, err
 	}
 	msgs := []llms.MessageContent{
 		llms.TextParts(llms.ChatMessageTypeSystem, SystemPrompt),
@@ -81,6 +77,32 @@ func (p *Planner) Plan(ctx context.Context, query string, memory []string) (*Res
 		)
 	}
 	return res, fmt.Errorf("%w: %s", ErrRejected, strings.Join(res.Rejections, "; then: "))
+}
+
+// EncodeRequest is the JSON of Request{query, memory, catalog}, with the
+// catalog already encoded (plan.Catalog.ViewJSON, computed once per
+// catalog): the bytes json.Marshal would give, without re-encoding the
+// catalog on every plan.
+func EncodeRequest(query string, memory []string, catalog json.RawMessage) ([]byte, error) {
+	if memory == nil {
+		memory = []string{}
+	}
+	q, err := json.Marshal(query)
+	if err != nil {
+		return nil, fmt.Errorf("plan: encode request: %w", err)
+	}
+	m, err := json.Marshal(memory)
+	if err != nil {
+		return nil, fmt.Errorf("plan: encode request: %w", err)
+	}
+	body := make([]byte, 0, len(q)+len(m)+len(catalog)+32)
+	body = append(body, `{"query":`...)
+	body = append(body, q...)
+	body = append(body, `,"memory":`...)
+	body = append(body, m...)
+	body = append(body, `,"catalog":`...)
+	body = append(body, catalog...)
+	return append(body, '}'), nil
 }
 
 // RejectionPrefix starts the hub's message that asks for a re-plan.

@@ -17,22 +17,44 @@ type AuditRecord struct {
 	User     string          `json:"user"`
 	Session  string          `json:"session,omitempty"`
 	QueryID  string          `json:"query_id,omitempty"`
-	Kind     string          `json:"kind"` // "plan", "step", "isc", "permission", "answer", …
+	Kind     string          `json:"kind"` // "plan", "step", "isc", "permission", "answer", "chain", …
 	App      string          `json:"app,omitempty"`
 	Function string          `json:"function,omitempty"`
 	Outcome  string          `json:"outcome,omitempty"`
 	Detail   json.RawMessage `json:"detail,omitempty"`
+	// Intent is, on the outcome of a write step, the Seq of the record
+	// that announced the step as started (AuditIntent).
+	Intent uint64 `json:"intent,omitempty"`
+	// Prev is the hash of the record before this one in the chain (hex
+	// SHA-256, see chainHash); empty on the first record of the chain and
+	// on records written before the chain existed.
+	Prev string `json:"prev,omitempty"`
 }
 
 // auditPage is how many records AuditLog reads per transaction; the
 // callback runs outside any transaction or lock.
 const auditPage = 256
 
-// Audit appends rec to the log and returns it as stored. It assigns Seq,
-// starting at 1 and strictly increasing across the store and its restarts
-// (a number taken by a failed write is skipped, never reused), and sets a
-// zero At to now. There is no way to change or delete a record.
+// Audit appends rec to the log as the next link of the hash chain and
+// returns it as stored. It assigns Seq, one more than the record before
+// it, and sets a zero At to now. The record and the new chain head are
+// committed in one transaction, so no crash can leave a record without its
+// head or a number without its record. There is no way to change or
+// delete a record.
 func (s *Store) Audit(rec AuditRecord) (AuditRecord, error) {
+	rec, err := s.prepareAudit(rec)
+	if err != nil {
+		return AuditRecord{}, err
+	}
+	out, err := s.appendAudit(rec, nil, false)
+	if err != nil {
+		return AuditRecord{}, fmt.Errorf("audit %s: %w", rec.User, err)
+	}
+	return out, nil
+}
+
+// prepareAudit checks what a caller may set and fills the rest.
+func (s *Store) prepareAudit(rec AuditRecord) (AuditRecord, error) {
 	if err := validUser(rec.User); err != nil {
 		return AuditRecord{}, fmt.Errorf("audit: %w", err)
 	}
@@ -42,25 +64,7 @@ func (s *Store) Audit(rec AuditRecord) (AuditRecord, error) {
 	if rec.At.IsZero() {
 		rec.At = time.Now().UTC()
 	}
-	pfx := auditPrefix(rec.User)
-	err := s.use(func() error {
-		s.auditMu.Lock()
-		defer s.auditMu.Unlock()
-		n, err := s.auditSeq.Next()
-		if err != nil {
-			return fmt.Errorf("sequence: %w", err)
-		}
-		rec.Seq = n + 1
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return fmt.Errorf("encode: %w", err)
-		}
-		key := seqKey(pfx, rec.Seq)
-		return s.updateLocked(func(txn *badger.Txn) error { return txn.Set(key, b) })
-	})
-	if err != nil {
-		return AuditRecord{}, fmt.Errorf("audit %s: %w", rec.User, err)
-	}
+	rec.Prev = ""
 	return rec, nil
 }
 

@@ -17,7 +17,6 @@ const (
 
 // Key prefixes, one per record kind. See the package comment for the layout.
 var (
-	keySeqAudit  = []byte("seq/audit")
 	keySeqMemory = []byte("seq/mem")
 	kindTurn     = "turn"
 	kindSpoke    = "spoke"

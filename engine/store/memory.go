@@ -58,6 +58,9 @@ func (s *Store) appendSeq(pfx []byte, v any) error {
 		return fmt.Errorf("encode: %w", err)
 	}
 	return s.use(func() error {
+		if err := s.writableLocked(); err != nil {
+			return err
+		}
 		n, err := s.memSeq.Next()
 		if err != nil {
 			return fmt.Errorf("sequence: %w", err)

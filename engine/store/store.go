@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // Options configures Open.
@@ -18,6 +20,17 @@ type Options struct {
 	Logger *slog.Logger
 	// InMemory keeps everything in memory and ignores the directory; for tests.
 	InMemory bool
+	// ReadOnly opens the store for reading only: nothing in the folder is
+	// written, and every write returns ErrReadOnly. A store a crash left
+	// with a write-ahead log to replay is read from a private copy.
+	ReadOnly bool
+	// MinFree is the free space, in bytes, below which the store refuses
+	// writes with ErrDiskFull; 0 means DefaultMinFree, negative switches
+	// the guard off.
+	MinFree int64
+	// FreeSpace returns the bytes free to this process in dir; nil means
+	// statfs. Tests give a fake.
+	FreeSpace func(dir string) (uint64, error)
 }
 
 // Store is the persistent state of isolategpt. It is safe for concurrent use.
@@ -27,14 +40,21 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 	db     *badger.DB
+	dir    string
+	// readOnly: writes return ErrReadOnly.
+	readOnly bool
+	// snapshot is the private copy a read-only store reads, removed on
+	// Close; "" if it reads the folder itself.
+	snapshot string
+	guard    *diskGuard
 
-	memSeq   *badger.Sequence // turns and spoke entries
-	auditSeq *badger.Sequence
+	memSeq *badger.Sequence // turns and spoke entries
 
-	// auditMu makes taking an audit number and committing the record one
-	// step, so commit order is Seq order and a reader never sees a later
-	// record before an earlier one.
+	// auditMu makes taking the next link of the audit chain and committing
+	// it one step, so commit order is Seq order and a reader never sees a
+	// later record before an earlier one.
 	auditMu sync.Mutex
+	chain   auditChain
 }
 
 const (
@@ -46,25 +66,63 @@ const (
 )
 
 // Open opens the store in dir, creating the folder with mode 0700 if it is
-// missing. With opts.InMemory, dir is ignored and nothing touches the disk.
+// missing (not with opts.ReadOnly). With opts.InMemory, dir is ignored and
+// nothing touches the disk.
+//
+// Before Badger sees the folder, Open checks it (precheck): a missing or
+// damaged MANIFEST or KEYREGISTRY, a table the MANIFEST references that
+// is missing, or a table it has lost track of is a *DamageError naming
+// the file, and nothing in the folder is changed. Badger then verifies the
+// checksum of every table as it opens it and of every block and value as
+// it reads them; a panic inside Badger while opening is an error too.
 func Open(dir string, opts Options) (*Store, error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var bo badger.Options
 	if opts.InMemory {
-		dir = ":memory:"
-		bo = badger.DefaultOptions("").WithInMemory(true)
-	} else {
-		if dir == "" {
-			return nil, fmt.Errorf("open store: empty directory")
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("open store %s: %w", dir, err)
-		}
-		bo = badger.DefaultOptions(dir)
+		return openBadger(":memory:", badger.DefaultOptions("").WithInMemory(true), opts, false, logger)
 	}
+	if dir == "" {
+		return nil, fmt.Errorf("open store: empty directory")
+	}
+	if opts.ReadOnly {
+		return openReadOnly(dir, opts, logger)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	plan, err := precheck(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLogs(dir, plan); err != nil {
+		return nil, err
+	}
+	if err := verifyTables(dir, plan); err != nil {
+		return nil, err
+	}
+	guard := newDiskGuard(dir, opts, logger)
+	if err := guard.check(); err != nil {
+		// Opening writes (a new write-ahead log, the sequences): refused
+		// on a full disk rather than risking Badger's SIGBUS.
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	if err := setAside(dir, plan); err != nil {
+		return nil, err
+	}
+	s, err := openBadger(dir, badger.DefaultOptions(dir), opts, false, logger)
+	if err != nil {
+		return nil, err
+	}
+	s.guard = guard
+	guard.start()
+	return s, nil
+}
+
+// openBadger opens Badger with the store's options and takes the
+// sequences (not for a read-only store, whose sequences would be writes).
+func openBadger(dir string, bo badger.Options, opts Options, noSequences bool, logger *slog.Logger) (*Store, error) {
 	bo = bo.
 		WithLogger(badgerLogger{logger.With("component", "badger")}).
 		WithSyncWrites(false).
@@ -72,21 +130,92 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithValueLogFileSize(valueLogFileSize).
 		WithMemTableSize(memTableSize).
 		WithBlockCacheSize(blockCacheSize).
+		WithReadOnly(opts.ReadOnly && !opts.InMemory).
+		// Every table's checksum when it is opened, every block's when it
+		// is read, every value's from the value log: damage is an error,
+		// never a silently missing or altered record.
+		WithChecksumVerificationMode(options.OnTableAndBlockRead).
+		WithVerifyValueChecksum(true).
 		// Metrics register process-wide expvars; nothing here reads them.
 		WithMetricsEnabled(false)
 
-	db, err := badger.Open(bo)
+	db, err := safeOpen(bo)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", dir, err)
+		return nil, openError(dir, err)
 	}
-	s := &Store{db: db}
-	if s.memSeq, err = db.GetSequence(keySeqMemory, seqBandwidth); err == nil {
-		s.auditSeq, err = db.GetSequence(keySeqAudit, seqBandwidth)
+	s := &Store{db: db, dir: dir, readOnly: opts.ReadOnly}
+	if opts.ReadOnly || noSequences {
+		return s, nil
 	}
-	if err != nil {
+	if s.memSeq, err = db.GetSequence(keySeqMemory, seqBandwidth); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: sequence: %w", dir, err), db.Close())
 	}
+	if err := s.openAudit(); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.memSeq.Release(), db.Close())
+	}
 	return s, nil
+}
+
+// openReadOnly opens dir for reading without writing anything in it. A
+// folder with no store yet reads as an empty store. A store a crash left
+// with logs to replay, or with tables Badger would delete, is read from a
+// private copy (a shadow), where Badger may do what it must.
+func openReadOnly(dir string, opts Options, logger *slog.Logger) (*Store, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	plan, err := precheck(dir)
+	if err != nil {
+		return nil, err
+	}
+	if plan.fresh {
+		s, err := openBadger(":memory:", badger.DefaultOptions("").WithInMemory(true), Options{InMemory: true}, true, logger)
+		if err != nil {
+			return nil, err
+		}
+		s.readOnly, s.dir = true, dir
+		return s, nil
+	}
+	if err := checkLogs(dir, plan); err != nil {
+		return nil, err
+	}
+	if err := verifyTables(dir, plan); err != nil {
+		return nil, err
+	}
+	if len(plan.compacted) == 0 && len(plan.unrecorded) == 0 {
+		s, err := openBadger(dir, badger.DefaultOptions(dir), opts, true, logger)
+		if !errors.Is(err, ErrNeedsReplay) {
+			return s, err
+		}
+	}
+	// Replaying the logs in the copy writes: not on a full disk.
+	if err := newDiskGuard(filepath.Dir(dir), opts, logger).check(); err != nil {
+		return nil, fmt.Errorf("open store %s read-only: a private copy is needed (%w): %w", dir, ErrNeedsReplay, err)
+	}
+	shadow, err := makeShadow(dir, plan, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%w)", err, ErrNeedsReplay)
+	}
+	o := opts
+	o.ReadOnly = false
+	s, err := openBadger(shadow, badger.DefaultOptions(shadow), o, true, logger)
+	if err != nil {
+		os.RemoveAll(shadow)
+		return nil, relabel(err, shadow, dir)
+	}
+	s.readOnly, s.snapshot, s.dir = true, shadow, dir
+	return s, nil
+}
+
+// safeOpen is badger.Open with a panic (a truncated table can cause one)
+// turned into an error.
+func safeOpen(bo badger.Options) (db *badger.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("badger panicked: %v", r)
+		}
+	}()
+	return badger.Open(bo)
 }
 
 // Close hands back unused sequence numbers, flushes to disk and closes the
@@ -98,8 +227,12 @@ func (s *Store) Close() error {
 		return fmt.Errorf("close store: %w", ErrClosed)
 	}
 	s.closed = true
+	s.guard.halt()
 	var errs []error
-	for _, seq := range []*badger.Sequence{s.memSeq, s.auditSeq} {
+	for _, seq := range []*badger.Sequence{s.memSeq} {
+		if seq == nil {
+			continue
+		}
 		if err := seq.Release(); err != nil {
 			errs = append(errs, fmt.Errorf("release sequence: %w", err))
 		}
@@ -109,6 +242,11 @@ func (s *Store) Close() error {
 	}
 	if err := s.db.Close(); err != nil {
 		errs = append(errs, err)
+	}
+	if s.snapshot != "" {
+		if err := os.RemoveAll(s.snapshot); err != nil {
+			errs = append(errs, fmt.Errorf("remove read-only copy: %w", err))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close store: %w", err)
@@ -137,8 +275,12 @@ func (s *Store) update(fn func(txn *badger.Txn) error) error {
 }
 
 // updateLocked is update for a caller already inside use. It retries when
-// a concurrent transaction wrote a key this one read.
+// a concurrent transaction wrote a key this one read. It refuses writes to
+// a read-only store and, fail closed, to a disk with too little space.
 func (s *Store) updateLocked(fn func(txn *badger.Txn) error) error {
+	if err := s.writableLocked(); err != nil {
+		return err
+	}
 	var err error
 	for range conflictRetries {
 		if err = s.db.Update(fn); !errors.Is(err, badger.ErrConflict) {

@@ -1,14 +1,14 @@
 package vanilla
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/isolategpt/isolategpt/specs/jsonlog"
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 // MemoryStore keeps turns in this process only.
@@ -41,38 +41,47 @@ func (m *MemoryStore) Append(user string, t Turn) error {
 
 // FileMemory keeps each user's turns as JSON lines in Dir/<user>.jsonl, so
 // the baseline remembers across runs of the command, as VanillaGPT's
-// conversation memory does.
+// conversation memory does. The file is a jsonlog: a turn is kept whole or
+// not at all, a torn last line is moved aside, and a damaged line is an
+// error rather than a turn silently forgotten.
 type FileMemory struct {
 	Dir string
 	mu  sync.Mutex
 }
 
+// maxMemoryBytes bounds one user's memory file.
+const maxMemoryBytes = 64 << 20
+
 func (f *FileMemory) path(user string) string { return filepath.Join(f.Dir, user+".jsonl") }
+
+// open reads the user's turns (each to keep, when not nil).
+func (f *FileMemory) open(user string, keep func(Turn)) (*jsonlog.Log, error) {
+	l, err := jsonlog.Open(f.path(user), jsonlog.Options{MaxBytes: maxMemoryBytes}, func(line []byte) error {
+		var t Turn
+		if err := strictjson.Line(line, &t, maxMemoryBytes); err != nil {
+			return err
+		}
+		if keep != nil {
+			keep(t)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vanilla memory: %w", err)
+	}
+	return l, nil
+}
 
 // Recent returns the user's last n turns, oldest first.
 func (f *FileMemory) Recent(user string, n int) ([]Turn, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	fh, err := os.Open(f.path(user))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("vanilla memory: %w", err)
-	}
-	defer fh.Close()
 	var turns []Turn
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(make([]byte, 64<<10), 8<<20)
-	for sc.Scan() {
-		var t Turn
-		if json.Unmarshal(sc.Bytes(), &t) == nil {
-			turns = append(turns, t)
-		}
+	l, err := f.open(user, func(t Turn) { turns = append(turns, t) })
+	if err != nil {
+		return nil, err
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("vanilla memory: %w", err)
-	}
+	l.Close()
 	if len(turns) > n {
 		turns = turns[len(turns)-n:]
 	}
@@ -90,10 +99,13 @@ func (f *FileMemory) Append(user string, t Turn) error {
 	if err != nil {
 		return fmt.Errorf("vanilla memory: %w", err)
 	}
-	fh, err := os.OpenFile(f.path(user), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	l, err := f.open(user, nil)
 	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if err := l.Append(line); err != nil {
 		return fmt.Errorf("vanilla memory: %w", err)
 	}
-	_, werr := fh.Write(append(line, '\n'))
-	return errors.Join(werr, fh.Close())
+	return nil
 }

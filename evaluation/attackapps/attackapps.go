@@ -27,6 +27,7 @@ import (
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/sandbox/wire"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
+	"github.com/isolategpt/isolategpt/specs/atomicfile"
 )
 
 // WorkerName is the worker app that serves a scenario app in the sandbox.
@@ -114,7 +115,7 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 	if err != nil {
 		return nil, fmt.Errorf("launch %s: %w", a.ID, err)
 	}
-	if err := os.WriteFile(filepath.Join(dataDir, SpecFile), b, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dataDir, SpecFile), b, 0o644); err != nil {
 		return nil, fmt.Errorf("launch %s: %w", a.ID, err)
 	}
 	c, err := l.Inner.Launch(ctx, sandbox.App{ID: WorkerName, Kind: sandbox.KindBuiltin}, dataDir)

@@ -48,7 +48,6 @@ const (
 	DefaultCallTimeout     = 30 * time.Second
 	DefaultStartTimeout    = 10 * time.Second
 	DefaultMaxMessageBytes = 1 << 20
-	maxStderr              = 16 << 10
 	workerMaxMessageBytes  = 64 << 20
 	// nobody is the host uid and gid the sandbox's root maps to when the
 	// hub runs as root.
@@ -293,7 +292,9 @@ func (c *conn) ListTools(ctx context.Context) ([]sandbox.Tool, error) {
 func (c *conn) CallTool(ctx context.Context, name string, args json.RawMessage) (json.RawMessage, error) {
 	cctx, cancel := context.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
+	c.p.busy.Add(1)
 	out, err := c.inner.CallTool(cctx, name, args)
+	c.p.busy.Add(-1)
 	if err != nil && cctx.Err() != nil {
 		// A call given up on may still be running in the worker: kill it
 		// rather than let it go on working, or hang, unwatched.
@@ -345,7 +346,7 @@ func (c *conn) fail(ctx context.Context, err error) error {
 }
 
 // PID is the worker's process id on the host.
-func (c *conn) PID() int { return c.p.cmd.Process.Pid }
+func (c *conn) PID() int { return c.p.w.PID() }
 
 func (c *conn) Close() error {
 	err := c.inner.Close()

@@ -3,27 +3,32 @@ package launch
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/sandbox/appdir"
 	"github.com/isolategpt/isolategpt/sandbox/cgroup"
+	"github.com/isolategpt/isolategpt/sandbox/spawner"
 )
 
 // proc is one worker process, with what lives as long as it: its cgroup
 // and its app folder's tmpfs.
 type proc struct {
-	app     string
-	cmd     *exec.Cmd
-	stderr  *capped
-	exited  chan struct{}
-	waitErr error
-	once    sync.Once
+	app    string
+	w      *spawner.Worker
+	exited <-chan struct{}
+	once   sync.Once
+	// copies are the hub's copies of the worker's output to writers that
+	// are not files (Run's), done once it is gone.
+	copies    sync.WaitGroup
+	childEnds []*os.File
+	// busy counts the calls in progress: the watcher looks at a busy
+	// worker's limits more often.
+	busy atomic.Int32
 
 	group *cgroup.Group
 	// data is the worker's app folder (its tmpfs, open), committed to
@@ -44,69 +49,49 @@ type proc struct {
 	cleanOnce sync.Once
 }
 
-// start forks on a goroutine locked to its OS thread for the worker's whole
-// life: Pdeathsig fires when the thread that started the child exits.
-func (p *proc) start() error {
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// Never unlocked: the goroutine ends after Wait and its thread
-		// with it.
-		if err := p.cmd.Start(); err != nil {
-			started <- err
-			close(p.exited)
-			return
-		}
-		started <- nil
-		p.waitErr = p.cmd.Wait()
-		close(p.exited)
-	}()
-	return <-started
-}
-
 // watch enforces the limits that hold for the worker as a whole: once all
 // its processes together have used its CPU time (forking does not reset a
 // cgroup's count, as it does RLIMIT_CPU's), or once the kernel has killed
-// one of them for the group's memory, the whole worker is killed.
+// one of them for the group's memory, the whole worker is killed. One
+// watcher looks after every worker (see watcher).
 func (p *proc) watch() {
 	p.limitHit = make(chan string, 1)
 	_, counts := p.group.CPUTime()
 	if !counts && !p.group.HasMemory() {
 		return
 	}
-	limit := time.Duration(p.cpuSeconds) * time.Second
-	go func() {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-p.exited:
-				return
-			case <-t.C:
-				var hit string
-				if used, ok := p.group.CPUTime(); ok && p.cpuSeconds > 0 && used > limit {
-					hit = sandbox.CauseCPU
-				} else if p.group.OOMKilled() {
-					hit = sandbox.CauseMemory
-				}
-				if hit != "" {
-					p.limitHit <- hit
-					p.kill()
-					return
-				}
-			}
-		}
-	}()
+	limits.add(p)
 }
 
-func (p *proc) kill() {
-	p.once.Do(func() {
-		if p.cmd.Process != nil {
-			_ = p.cmd.Process.Kill()
-		}
-	})
-	<-p.exited
+// check kills the worker if it passed a group limit, and reports whether
+// it did.
+func (p *proc) check() bool {
+	var hit string
+	if used, ok := p.group.CPUTime(); ok && p.cpuSeconds > 0 && used > time.Duration(p.cpuSeconds)*time.Second {
+		hit = sandbox.CauseCPU
+	} else if p.group.OOMKilled() {
+		hit = sandbox.CauseMemory
+	}
+	if hit == "" {
+		return false
+	}
+	select {
+	case p.limitHit <- hit:
+	default:
+	}
+	p.signal()
+	return true
 }
+
+// kill kills the worker and waits until it is gone.
+func (p *proc) kill() {
+	p.signal()
+	<-p.exited
+	p.copies.Wait()
+}
+
+// signal has the spawner kill the worker, once, without waiting.
+func (p *proc) signal() { p.once.Do(p.w.Kill) }
 
 // commit copies the worker's app folder to the host. The worker may still
 // be writing: what it writes later is in the next commit.
@@ -162,8 +147,8 @@ func (p *proc) why() string {
 	case sandbox.CauseMemory:
 		fmt.Fprintf(&b, "; killed: its processes together passed its %d MiB memory limit", p.memoryCap>>20)
 	}
-	if ps := p.cmd.ProcessState; ps != nil {
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	if ws, ok := p.w.Status(); ok {
+		if ws.Signaled() {
 			switch ws.Signal() {
 			case syscall.SIGSYS:
 				b.WriteString("; killed by seccomp (a forbidden system call)")
@@ -173,10 +158,12 @@ func (p *proc) why() string {
 				fmt.Fprintf(&b, "; killed by %v", ws.Signal())
 			}
 		} else {
-			fmt.Fprintf(&b, "; exited with code %d", ps.ExitCode())
+			fmt.Fprintf(&b, "; exited with code %d", ws.ExitStatus())
 		}
+	} else {
+		b.WriteString("; the sandbox's spawner died")
 	}
-	if s := strings.TrimSpace(p.stderr.String()); s != "" {
+	if s := strings.TrimSpace(p.w.Stderr()); s != "" {
 		fmt.Fprintf(&b, "; worker said %q", lastLine(s))
 	}
 	return b.String()
@@ -209,14 +196,12 @@ func (p *proc) cause() string {
 	if c := p.limit(); c != "" {
 		return c
 	}
-	if ps := p.cmd.ProcessState; ps != nil {
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS {
-			return sandbox.CauseSeccomp
-		}
+	if ws, ok := p.w.Status(); ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS {
+		return sandbox.CauseSeccomp
 	}
 	// The Go runtime's words, and the race detector's (which meets the
 	// address-space limit in more ways) for the same thing.
-	if e := p.stderr.String(); strings.Contains(e, "out of memory") || strings.Contains(e, "failed to allocate") || strings.Contains(e, "address space") {
+	if e := p.w.Stderr(); strings.Contains(e, "out of memory") || strings.Contains(e, "failed to allocate") || strings.Contains(e, "address space") {
 		return sandbox.CauseMemory
 	}
 	return sandbox.CauseCrash
@@ -237,26 +222,4 @@ func lastLine(s string) string {
 		s = s[:300]
 	}
 	return s
-}
-
-// capped keeps at most max bytes of a stream and drops the rest.
-type capped struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if room := c.max - len(c.buf); room > 0 {
-		c.buf = append(c.buf, p[:min(room, len(p))]...)
-	}
-	return len(p), nil
-}
-
-func (c *capped) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return string(c.buf)
 }

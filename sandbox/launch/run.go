@@ -104,6 +104,7 @@ func (l *Launcher) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 		return RunResult{}, err
 	}
 	defer status.Close()
+	p.busy.Add(1) // a command is always in its call
 	done := make(chan struct{})
 	go func() {
 		select {

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,13 +16,14 @@ import (
 	"github.com/isolategpt/isolategpt/sandbox/cgroup"
 	"github.com/isolategpt/isolategpt/sandbox/confine"
 	"github.com/isolategpt/isolategpt/sandbox/egress"
+	"github.com/isolategpt/isolategpt/sandbox/spawner"
 	"github.com/isolategpt/isolategpt/sandbox/worker"
 )
 
 // spawnSpec is everything one worker is made from. A worker needs nothing
 // else from the hub: its stage 1 builds its root and confines itself from
-// this alone (see sandbox/worker), so a spawner process could start workers
-// from the same spec.
+// this alone (see sandbox/worker), so the spawner starts it from the
+// descriptors alone.
 type spawnSpec struct {
 	app string
 	cfg worker.Config
@@ -43,7 +42,7 @@ type spawnSpec struct {
 // report. A layer the host cannot give stops it here unless the launcher
 // allows a weaker sandbox.
 func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
-	exe, _, startTimeout, _ := l.defaults()
+	_, _, startTimeout, _ := l.defaults()
 	uid, gid := hostIDs()
 	layers := hostLayers(uid)
 	s.cfg.AllowWeaker = l.AllowWeaker
@@ -79,54 +78,42 @@ func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
 		return nil, nil, fmt.Errorf("launch %s: status socket: %w", s.app, err)
 	}
 
+	sp, err := spawner.Shared(l.Exe)
+	if err != nil {
+		status.Close()
+		group.Remove()
+		return nil, nil, fmt.Errorf("launch %s: %w", s.app, err)
+	}
 	p := &proc{
-		app: s.app, stderr: &capped{max: maxStderr}, exited: make(chan struct{}), group: group,
+		app: s.app, group: group,
 		dataDir: s.data, dataLimit: appdir.Limits{Bytes: lim.DataBytes, Entries: lim.DataInodes},
 		cpuSeconds: s.cpuSeconds, memoryCap: s.memoryCap,
 	}
-	var errOut io.Writer = p.stderr
-	if s.stderr != nil {
-		errOut = s.stderr
+	stdio, err := p.stdio(s.stdin, s.stdout, s.stderr)
+	if err != nil {
+		status.Close()
+		group.Remove()
+		return nil, nil, fmt.Errorf("launch %s: %w", s.app, err)
 	}
-	extra := []*os.File{childStatus, s.egress, nil}
-	extra = append(extra, grants...)
-	p.cmd = &exec.Cmd{
-		Path:       exe,
-		Args:       []string{"isolategpt", worker.Stage1},
-		Env:        []string{}, // no API keys, no hub secrets
-		Stdin:      s.stdin,
-		Stdout:     s.stdout,
-		Stderr:     errOut,
-		ExtraFiles: extra, // fd 3, 4, 5, 6…
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags:  Namespaces,
-			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}},
-			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}},
-			// A root hub may let the child drop the supplementary groups
-			// it would otherwise inherit (setgroups(0) in its namespace);
-			// the kernel forbids that to an ordinary user's namespace.
-			GidMappingsEnableSetgroups: os.Getuid() == 0,
-			// Without Credential the child would stay host root behind
-			// its mapping.
-			Credential: &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}},
-			Pdeathsig:  syscall.SIGKILL,
-			Setsid:     true,
-		},
+	files := append(stdio, childStatus, s.egress, nil) // fd 3, 4, 5
+	files = append(files, grants...)                   // 6…
+	p.w, err = sp.Spawn(files, s.stderr == nil)
+	p.closeChildEnds()
+	if err != nil {
+		status.Close()
+		group.Remove()
+		return nil, nil, fmt.Errorf("launch %s: start worker: %w", s.app, err)
 	}
+	p.exited = p.w.Done()
 	fail := func(err error) (*proc, *statusConn, error) {
 		status.Close()
 		p.kill()
 		p.cleanup()
 		return nil, nil, fmt.Errorf("launch %s: worker set-up: %w%s", s.app, err, p.why())
 	}
-	if err := p.start(); err != nil {
-		status.Close()
-		group.Remove()
-		return nil, nil, fmt.Errorf("launch %s: start worker: %w", s.app, err)
-	}
 	// The worker waits for its configuration: nothing of it runs before
 	// it is in its cgroup.
-	if err := group.Add(p.cmd.Process.Pid); err != nil {
+	if err := group.Add(p.w.PID()); err != nil {
 		return fail(err)
 	}
 	deadline := time.Now().Add(startTimeout)

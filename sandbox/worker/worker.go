@@ -38,6 +38,7 @@ import (
 	"github.com/isolategpt/isolategpt/sandbox"
 	"github.com/isolategpt/isolategpt/sandbox/confine"
 	"github.com/isolategpt/isolategpt/sandbox/policy"
+	"github.com/isolategpt/isolategpt/sandbox/spawner"
 )
 
 // The worker's subcommands.
@@ -212,6 +213,10 @@ func takeConfig() (Config, error) {
 // re-executes this binary) and reports whether it did. main, and the tests
 // of every package that starts sandboxed apps, call it first.
 func Dispatch(args []string) (int, bool) {
+	if len(args) > 0 && args[0] == spawner.Stage {
+		// The spawner starts only this binary's first stage.
+		return spawner.Main(args[1:], []string{"isolategpt", Stage1}), true
+	}
 	if len(args) == 0 || (args[0] != Stage1 && args[0] != Stage2) {
 		return 0, false
 	}

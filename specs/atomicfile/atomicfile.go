@@ -44,7 +44,7 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error
 			err = fmt.Errorf("atomicfile: %s: %w", path, err)
 		}
 	}()
-	if err := f.Chmod(perm); err != nil {
+	if err := setMode(f, perm); err != nil {
 		return err
 	}
 	if err := fill(f); err != nil {
@@ -66,6 +66,21 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error
 		return fmt.Errorf("sync folder: %w", err)
 	}
 	return nil
+}
+
+// setMode gives f the mode perm. CreateTemp made it 0600 less the umask;
+// fchmod is made only when that differs, because the built-in apps'
+// workers run under a seccomp filter that refuses it, and their files are
+// 0600.
+func setMode(f *os.File, perm os.FileMode) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm() == perm.Perm() {
+		return nil
+	}
+	return f.Chmod(perm)
 }
 
 // SyncDir makes the entries of folder dir durable (a rename or a create in

@@ -71,3 +71,20 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 		t.Fatalf("folder holds %v, want %v", got, names)
 	}
 }
+
+// The mode is applied either way: a file made 0600 is left alone (no
+// fchmod, which the built-in apps' seccomp filter refuses), any other
+// mode is set.
+func TestModeIsApplied(t *testing.T) {
+	dir := t.TempDir()
+	for _, perm := range []os.FileMode{0o600, 0o644, 0o400} {
+		p := filepath.Join(dir, perm.String())
+		if err := WriteFile(p, []byte("x"), perm); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(p)
+		if err != nil || st.Mode().Perm() != perm {
+			t.Errorf("mode %v, %v; want %v", st.Mode(), err, perm)
+		}
+	}
+}

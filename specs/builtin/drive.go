@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/isolategpt/isolategpt/specs"
+	"github.com/isolategpt/isolategpt/specs/atomicfile"
 )
 
 // seed is what mail and drive hold on their first start: a fixed mailbox
@@ -79,11 +80,14 @@ func (a *driveApp) seedOnce() error {
 		if err != nil {
 			return fmt.Errorf("seed drive: %w", err)
 		}
-		if err := os.WriteFile(filepath.Join(tmp, e.Name()), data, 0o600); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(tmp, e.Name()), data, 0o600); err != nil {
 			return fmt.Errorf("seed drive: %w", err)
 		}
 	}
 	if err := os.Rename(tmp, a.dir); err != nil {
+		return fmt.Errorf("seed drive: %w", err)
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(a.dir)); err != nil {
 		return fmt.Errorf("seed drive: %w", err)
 	}
 	return nil
@@ -230,8 +234,8 @@ func (a *driveApp) save(args map[string]any) (json.RawMessage, error) {
 	if len(data) > MaxFileBytes {
 		return nil, toolError("%s: %d bytes, at most %d allowed", name, len(data), MaxFileBytes)
 	}
-	if err := writeFileAtomic(filepath.Join(a.dir, name), data); err != nil {
-		return nil, err
+	if err := atomicfile.WriteFile(filepath.Join(a.dir, name), data, 0o600); err != nil {
+		return nil, fmt.Errorf("save %s: %w", name, err)
 	}
 	return result(map[string]any{"name": name, "size": len(data), "status": "saved"})
 }
@@ -282,28 +286,6 @@ func mimeType(name string) string {
 		return t
 	}
 	return "application/octet-stream"
-}
-
-// writeFileAtomic replaces path through a temporary file in the same
-// folder and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	return nil
 }
 
 // intArg returns an integer argument; the input schema has checked its type.

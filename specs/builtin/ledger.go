@@ -1,58 +1,62 @@
 package builtin
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/isolategpt/isolategpt/specs/jsonlog"
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 // ledger is an append-only JSON-lines file of an app's bookings in its data
 // folder. Its sequence number makes booking ids deterministic for a given
-// history yet distinct across bookings and restarts.
+// history yet distinct across bookings and restarts. A booking is reported
+// only once its line is synced; a torn last line left by a crash is moved
+// aside when the app starts (jsonlog), and a damaged line stops the app
+// from starting rather than renumbering the bookings after it.
 type ledger struct {
-	mu   sync.Mutex
-	path string
-	seq  int // records already in the file
+	mu  sync.Mutex
+	log *jsonlog.Log
 }
 
+// maxLedgerBytes bounds a ledger file (the app's folder is bounded too).
+const maxLedgerBytes = 32 << 20
+
 func openLedger(dataDir, name string) (*ledger, error) {
-	path := filepath.Join(dataDir, name)
-	data, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
+	l, err := jsonlog.Open(filepath.Join(dataDir, name), jsonlog.Options{MaxBytes: maxLedgerBytes}, func(line []byte) error {
+		v, err := strictjson.Value(line, maxLedgerBytes)
+		if err != nil {
+			return err
+		}
+		if _, ok := v.(map[string]any); !ok {
+			return errors.New("a booking is a JSON object")
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
-	return &ledger{path: path, seq: bytes.Count(data, []byte("\n"))}, nil
+	return &ledger{log: l}, nil
 }
 
 // record appends the record build makes for the next sequence number. The
 // lock is held from numbering to writing, so concurrent bookings get
-// distinct numbers and whole lines.
+// distinct numbers and whole lines; a failed write leaves the number free.
 func (l *ledger) record(build func(seq int) any) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	line, err := json.Marshal(build(l.seq + 1))
+	line, err := json.Marshal(build(l.log.Len() + 1))
 	if err != nil {
 		return fmt.Errorf("record booking: %w", err)
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
+	if err := l.log.Append(line); err != nil {
 		return fmt.Errorf("record booking: %w", err)
 	}
-	_, werr := f.Write(append(line, '\n'))
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		return fmt.Errorf("record booking: %w", err)
-	}
-	l.seq++
 	return nil
 }
 

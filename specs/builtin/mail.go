@@ -3,10 +3,7 @@ package builtin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,7 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/isolategpt/isolategpt/specs"
-	"github.com/isolategpt/isolategpt/specs/strictjson"
+	"github.com/isolategpt/isolategpt/specs/jsonlog"
 )
 
 // mailboxFile is the mail app's whole state, in its own data folder.
@@ -40,6 +37,8 @@ type mailbox struct {
 	NextID   int       `json:"next_id,omitempty"`
 	Contacts []contact `json:"contacts"`
 	Messages []message `json:"messages"`
+	// JournalSeq is the last journal change folded in (mailstore.go).
+	JournalSeq int `json:"journal_seq,omitempty"`
 }
 
 type contact struct {
@@ -69,11 +68,20 @@ type attachment struct {
 }
 
 type mailApp struct {
-	mu   sync.Mutex
-	m    *specs.Manifest
-	path string
-	box  mailbox
-	now  func() time.Time
+	mu      sync.Mutex
+	m       *specs.Manifest
+	path    string
+	box     mailbox
+	journal *jsonlog.Log
+	now     func() time.Time
+	// foldBytes is the journal size past which it is folded.
+	foldBytes int64
+	// wholeFile rewrites the whole mailbox on every change, as the app
+	// did before the journal (the baseline of the benchmark).
+	wholeFile bool
+	// noRollback changes memory before the disk and keeps the change when
+	// the write fails: the defence off, for its test.
+	noRollback bool
 }
 
 func newMail(dataDir string) (App, error) {
@@ -81,64 +89,11 @@ func newMail(dataDir string) (App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &mailApp{m: m, path: filepath.Join(dataDir, mailboxFile), now: time.Now}
+	a := &mailApp{m: m, path: filepath.Join(dataDir, mailboxFile), now: time.Now, foldBytes: defaultFoldBytes}
 	if err := a.load(); err != nil {
 		return nil, fmt.Errorf("start mail: %w", err)
 	}
 	return a, nil
-}
-
-// load reads the mailbox, seeding it from the embedded seed on first start.
-func (a *mailApp) load() error {
-	data, err := os.ReadFile(a.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if data, err = seed.ReadFile("seed/mailbox.json"); err != nil {
-			return fmt.Errorf("seed mailbox: %w", err)
-		}
-		if err := a.decode(data); err != nil {
-			return fmt.Errorf("seed mailbox: %w", err)
-		}
-		return a.save()
-	}
-	if err != nil {
-		return fmt.Errorf("read mailbox: %w", err)
-	}
-	return a.decode(data)
-}
-
-func (a *mailApp) decode(data []byte) error {
-	var box mailbox
-	if err := strictjson.Unmarshal(data, &box, maxMailboxBytes); err != nil {
-		return fmt.Errorf("mailbox: %w", err)
-	}
-	ids := map[string]bool{}
-	for _, msg := range box.Messages {
-		if msg.ID == "" || ids[msg.ID] {
-			return fmt.Errorf("mailbox: message id %q empty or used twice", msg.ID)
-		}
-		ids[msg.ID] = true
-		if msg.Folder != folderInbox && msg.Folder != folderSent && msg.Folder != folderDrafts {
-			return fmt.Errorf("mailbox: message %s is in unknown folder %q", msg.ID, msg.Folder)
-		}
-		if _, err := time.Parse(time.RFC3339, msg.Date); err != nil {
-			return fmt.Errorf("mailbox: message %s: date: %w", msg.ID, err)
-		}
-	}
-	if box.NextID <= len(box.Messages) {
-		box.NextID = len(box.Messages) + 1
-	}
-	a.box = box
-	return nil
-}
-
-// save replaces mailbox.json whole, through a temporary file and a rename,
-// so a crash leaves the old mailbox or the new one, never half of one.
-func (a *mailApp) save() error {
-	data, err := json.MarshalIndent(a.box, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save mailbox: %w", err)
-	}
-	return writeFileAtomic(a.path, append(data, '\n'))
 }
 
 func (a *mailApp) Call(ctx context.Context, function string, raw json.RawMessage) (json.RawMessage, error) {
@@ -170,8 +125,7 @@ func (a *mailApp) Call(ctx context.Context, function string, raw json.RawMessage
 		if i < 0 {
 			return nil, toolError("no message with id %q", id)
 		}
-		a.box.Messages = slices.Delete(a.box.Messages, i, i+1)
-		if err := a.save(); err != nil {
+		if err := a.remove(i); err != nil {
 			return nil, err
 		}
 		return result(map[string]string{"id": id, "status": "deleted"})
@@ -259,6 +213,11 @@ func (a *mailApp) search(args map[string]any) (json.RawMessage, error) {
 	return result(out)
 }
 
+func (a *mailApp) hasID(id string) bool {
+	_, ok := a.message(id)
+	return ok
+}
+
 func (a *mailApp) message(id string) (message, bool) {
 	for _, m := range a.box.Messages {
 		if m.ID == id {
@@ -296,8 +255,12 @@ func readResult(m message) readOut {
 // stands for a mail provider, and the sent folder is its record of what
 // left.
 func (a *mailApp) compose(function string, args map[string]any) (json.RawMessage, error) {
+	next := a.box.NextID
+	for a.hasID(fmt.Sprintf("m%04d", next)) { // a supplied mailbox may use the form
+		next++
+	}
 	msg := message{
-		ID: fmt.Sprintf("m%04d", a.box.NextID), From: a.box.Address, To: []string{str(args, "to")},
+		ID: fmt.Sprintf("m%04d", next), From: a.box.Address, To: []string{str(args, "to")},
 		CC: []string{}, Subject: str(args, "subject"), Body: str(args, "message"),
 		Date: a.now().UTC().Format(time.RFC3339), Attachments: []attachment{},
 	}
@@ -319,11 +282,7 @@ func (a *mailApp) compose(function string, args map[string]any) (json.RawMessage
 	if function == "draft" {
 		msg.Folder = folderDrafts
 	}
-	a.box.NextID++
-	a.box.Messages = append(a.box.Messages, msg)
-	if err := a.save(); err != nil {
-		a.box.Messages = a.box.Messages[:len(a.box.Messages)-1]
-		a.box.NextID--
+	if err := a.add(msg, next+1); err != nil {
 		return nil, err
 	}
 	if function == "draft" {

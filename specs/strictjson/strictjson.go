@@ -83,12 +83,36 @@ func Unmarshal(data []byte, v any, maxBytes int) error {
 	if err != nil {
 		return err
 	}
-	if err := check(gv, rv.Type().Elem(), "$"); err != nil {
+	return decodeInto(data, gv, rv, false)
+}
+
+// UnmarshalKnown is Unmarshal for a format this project reads only part
+// of (a package's package.json): keys that name no field are skipped, not
+// refused. Everything else Unmarshal refuses still is, duplicate keys
+// first, so the part read is the part every other reader sees.
+func UnmarshalKnown(data []byte, v any, maxBytes int) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("strictjson: UnmarshalKnown needs a non-nil pointer, got %T", v)
+	}
+	gv, err := Value(data, maxBytes)
+	if err != nil {
+		return err
+	}
+	return decodeInto(data, gv, rv, true)
+}
+
+// decodeInto checks gv, the generic form of data, against the type rv
+// points to, then decodes data into it.
+func decodeInto(data []byte, gv any, rv reflect.Value, unknownOK bool) error {
+	if err := check(gv, rv.Type().Elem(), "$", unknownOK); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if !unknownOK {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(rv.Interface()); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return fmt.Errorf("$.%s: %s for %s: %w", te.Field, te.Value, te.Type, ErrType)
@@ -109,8 +133,9 @@ var (
 	rawMessage  = reflect.TypeFor[json.RawMessage]()
 )
 
-// check walks the generic value beside the Go type it will be decoded into.
-func check(gv any, t reflect.Type, path string) error {
+// check walks the generic value beside the Go type it will be decoded
+// into; unknownOK skips keys that name no field instead of refusing them.
+func check(gv any, t reflect.Type, path string, unknownOK bool) error {
 	if gv == nil {
 		switch t.Kind() {
 		case reflect.Pointer, reflect.Interface:
@@ -133,16 +158,19 @@ func check(gv any, t reflect.Type, path string) error {
 			fields := fieldsOf(t)
 			for k, sub := range g {
 				ft, ok := fields[k]
+				if !ok && unknownOK && !foldsToField(k, fields) {
+					continue // encoding/json skips it too
+				}
 				if !ok {
 					return fmt.Errorf("%s: %s: %w", path, quote(k), ErrUnknownField)
 				}
-				if err := check(sub, ft, path+"."+k); err != nil {
+				if err := check(sub, ft, path+"."+k, unknownOK); err != nil {
 					return err
 				}
 			}
 		case reflect.Map:
 			for k, sub := range g {
-				if err := check(sub, t.Elem(), path+"."+k); err != nil {
+				if err := check(sub, t.Elem(), path+"."+k, unknownOK); err != nil {
 					return err
 				}
 			}
@@ -154,7 +182,7 @@ func check(gv any, t reflect.Type, path string) error {
 		switch t.Kind() {
 		case reflect.Slice, reflect.Array:
 			for i, sub := range g {
-				if err := check(sub, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				if err := check(sub, t.Elem(), fmt.Sprintf("%s[%d]", path, i), unknownOK); err != nil {
 					return err
 				}
 			}
@@ -164,6 +192,17 @@ func check(gv any, t reflect.Type, path string) error {
 		}
 	}
 	return nil
+}
+
+// foldsToField says whether encoding/json would take key, which names no
+// field exactly, for one of fields (it matches names ignoring case).
+func foldsToField(key string, fields map[string]reflect.Type) bool {
+	for name := range fields {
+		if strings.EqualFold(name, key) {
+			return true
+		}
+	}
+	return false
 }
 
 var fieldCache sync.Map // reflect.Type → map[string]reflect.Type

@@ -153,6 +153,11 @@ func RenderAnswer(a *msg.Answer, err error, width int) string {
 			b.WriteString(faint.Render(fmt.Sprintf("  model: %s · %d call(s), %d+%d tokens · %s", a.Model, a.Usage.Calls, a.Usage.PromptTokens, a.Usage.CompletionTokens, round(a.Duration))) + "\n")
 		}
 	}
+	// How much of the work was done, when not all of it: the same
+	// status ask and batch report.
+	if st := msg.OutcomeOf(a, err); st != msg.Done {
+		b.WriteString("  " + failed.Render("status: "+string(st)+" — "+st.Meaning()) + "\n")
+	}
 	if err != nil {
 		b.WriteString("  " + failed.Render("error: "+err.Error()) + "\n")
 	}

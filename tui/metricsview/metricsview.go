@@ -26,6 +26,10 @@ func View(s metrics.Snapshot, addr string, width, height int) string {
 	add("  spokes started %d · alive %d · crashes %d · restarts %d", s.SpokesStarted, s.SpokesLive, s.Crashes, s.Restarts)
 	add("  calls in flight per spoke: %s · hub answers a status request in %s", counts(s.InFlight, "none"), short(s.HubWait))
 	add("  messages waiting in mailboxes: %s", counts(s.Mailboxes, "none"))
+	if s.StepsQueued > 0 || s.StepsQueuedTotal > 0 {
+		// Admission control: the pool of workers is at its cap.
+		add("  steps queued for a worker %d now · %d in all (cap %d workers, %d per user)", s.StepsQueued, s.StepsQueuedTotal, s.MaxWorkers, s.MaxWorkersPerUser)
+	}
 	lines = append(lines, head.Render("sandbox"))
 	add("  workers started %d · killed: %s", s.WorkersStarted, counts(s.Kills, "none"))
 	add("    (by limit: timeout %d, output %d, memory %d · by seccomp %d · crashed %d)",

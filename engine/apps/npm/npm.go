@@ -24,6 +24,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
 // Package is an npm package and the version asked for ("" is the newest).
@@ -179,6 +181,9 @@ func (in *Installer) Install(ctx context.Context, pkg Package) (*Install, error)
 	return res, nil
 }
 
+// maxPackageJSONBytes bounds an installed package's package.json.
+const maxPackageJSONBytes = 4 << 20
+
 // binOf reads the installed package's version and its program: the
 // package's only bin, or the one named after it.
 func binOf(dir, name string) (string, string, error) {
@@ -191,7 +196,9 @@ func binOf(dir, name string) (string, string, error) {
 		Version string          `json:"version"`
 		Bin     json.RawMessage `json:"bin"`
 	}
-	if err := json.Unmarshal(b, &p); err != nil {
+	// Read as every other reader of it would, or refused: which program
+	// runs may not depend on which of two "bin" keys a reader takes.
+	if err := strictjson.UnmarshalKnown(b, &p, maxPackageJSONBytes); err != nil {
 		return "", "", fmt.Errorf("%s: %w", pj, err)
 	}
 	var bin string

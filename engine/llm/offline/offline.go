@@ -29,8 +29,10 @@ import (
 const Label = "offline model (deterministic planner, not an LLM)"
 
 // Model implements llms.Model without any network or neural network. It is
-// stateless and safe for concurrent use.
-type Model struct{}
+// safe for concurrent use; its only state is a cache of decoded catalogs.
+type Model struct {
+	catalogs catalogCache
+}
 
 // New returns the offline model.
 func New() *Model { return &Model{} }
@@ -50,8 +52,7 @@ func (m *Model) GenerateContent(ctx context.Context, messages []llms.MessageCont
 		o(&opts)
 	}
 	first, last := humanTexts(messages)
-	var req planner.Request
-	if json.Unmarshal([]byte(first), &req) == nil && req.Catalog != nil {
+	if req, ok := m.plannerRequest(first); ok {
 		if strings.HasPrefix(last, planner.RejectionPrefix) {
 			return nil, fmt.Errorf("offline model: cannot repair a rejected plan (%s)", strings.TrimPrefix(last, planner.RejectionPrefix))
 		}

@@ -1,0 +1,61 @@
+package scale
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestInProcessRows runs small rows in process (sandboxed workers need the
+// isolategpt binary, which `isolategpt eval scale` is) and checks that
+// every query answered with both fares and that the table says what was
+// and was not measured.
+func TestInProcessRows(t *testing.T) {
+	res, err := Run(t.Context(), Config{Sessions: []int{1, 4}, Modes: []Mode{InProcess}, Users: 2, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 2 {
+		t.Fatalf("%d rows", len(res.Rows))
+	}
+	for _, r := range res.Rows {
+		if r.Failed != 0 || r.Answered != r.Sessions {
+			t.Fatalf("S=%d: answered %d failed %d (%s)", r.Sessions, r.Answered, r.Failed, r.FirstErr)
+		}
+		if r.P50 <= 0 || r.P99 < r.P50 || r.PeakRSS <= 0 || r.PeakThr <= 0 || r.PeakFDs <= 0 || r.Throughput <= 0 {
+			t.Fatalf("S=%d: implausible figures %+v", r.Sessions, r)
+		}
+	}
+	if r := res.Rows[1]; r.Users != 2 || r.PeakLive > 4 {
+		t.Fatalf("S=4 over 2 users: users %d, live spokes %d (pooled: at most 2 users × 2 apps)", r.Users, r.PeakLive)
+	}
+	if !strings.Contains(res.Table(), "no start-cost hook") {
+		t.Error("the table does not say the start cost was not measured")
+	}
+}
+
+// TestStartCostHook: the hook is called at each live count, and its
+// failure is reported, not hidden.
+func TestStartCostHook(t *testing.T) {
+	var asked []int
+	hook := func(_ context.Context, live int) (StartCost, error) {
+		asked = append(asked, live)
+		if live > 10 {
+			return StartCost{}, errors.New("pid limit")
+		}
+		return StartCost{Sandboxed: 2 * time.Millisecond, Unconfined: time.Millisecond}, nil
+	}
+	res, err := Run(t.Context(), Config{Sessions: []int{1}, Modes: []Mode{InProcess}, StartCost: hook, StartCostAt: []int{1, 10, 1000, 3000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 3 || len(res.StartCosts) != 2 {
+		t.Fatalf("asked at %v, got %d costs", asked, len(res.StartCosts))
+	}
+	tab := res.Table()
+	if !strings.Contains(tab, "2.00×") || !strings.Contains(tab, "stopped at 1000 live workers: pid limit") {
+		t.Fatalf("table:\n%s", tab)
+	}
+}

@@ -1,0 +1,68 @@
+package scale
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Table renders a run as Markdown: one row per (S, mode), the sandboxed
+// throughput as a ratio of the in-process one at the same S, and the
+// worker-start column.
+func (r *Result) Table() string {
+	var b strings.Builder
+	b.WriteString("| S | apps | users | answered | failed | q/s | × in-process | p50 | p99 | hub RSS peak | live spokes peak | workers started | steps queued | hub threads peak | hub fds peak |\n")
+	b.WriteString("|--:|------|------:|---------:|-------:|----:|-------------:|----:|----:|-------------:|-----------------:|----------------:|-------------:|-----------------:|-------------:|\n")
+	inproc := map[int]float64{}
+	for _, row := range r.Rows {
+		if row.Mode == InProcess {
+			inproc[row.Sessions] = row.Throughput
+		}
+	}
+	for _, row := range r.Rows {
+		ratio := "—"
+		if base := inproc[row.Sessions]; base > 0 && row.Mode != InProcess {
+			ratio = fmt.Sprintf("%.2f×", row.Throughput/base)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %d | %d | %d | %.1f | %s | %s | %s | %d MiB | %d | %d | %d | %d | %d |\n",
+			row.Sessions, row.Mode, row.Users, row.Answered, row.Failed, row.Throughput, ratio,
+			ms(row.P50), ms(row.P99), row.PeakRSS>>20, row.PeakLive, row.Started, row.Queued, row.PeakThr, row.PeakFDs)
+	}
+	for _, row := range r.Rows {
+		if row.FirstErr != "" {
+			fmt.Fprintf(&b, "\nS=%d %s, first failure: %s\n", row.Sessions, row.Mode, row.FirstErr)
+		}
+	}
+	b.WriteString("\nWorker start cost at N live workers:\n\n")
+	if len(r.StartCosts) > 0 {
+		b.WriteString("| live workers | sandboxed start | unconfined start | × unconfined | hub CPU per start | × at the first N |\n|--:|--:|--:|--:|--:|--:|\n")
+		first := r.StartCosts[0].Sandboxed
+		for _, c := range r.StartCosts {
+			vsUnconf, vsFirst := "—", "—"
+			if c.Unconfined > 0 {
+				vsUnconf = fmt.Sprintf("%.2f×", float64(c.Sandboxed)/float64(c.Unconfined))
+			}
+			if first > 0 {
+				vsFirst = fmt.Sprintf("%.2f×", float64(c.Sandboxed)/float64(first))
+			}
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s |\n", c.Live, ms(c.Sandboxed), ms(c.Unconfined), vsUnconf, ms(c.HubCPU), vsFirst)
+		}
+	}
+	if r.StartCostNote != "" {
+		fmt.Fprintf(&b, "%s\n", r.StartCostNote)
+	}
+	return b.String()
+}
+
+func ms(d time.Duration) string {
+	if d == 0 {
+		return "—"
+	}
+	if d < 10*time.Millisecond {
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	}
+	if d < 10*time.Second {
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
