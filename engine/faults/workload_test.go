@@ -195,10 +195,63 @@ func (s *suite) kill9(tr *trial, h *history) {
 	s.verify(tr, h)
 }
 
+// askSignal sends SIGINT or SIGTERM to `ask --yes --json` sending one
+// mail: it must end on its own, either done (exit 0, the mail there) or
+// not (exit 4 or 5, and a mail that went out all the same has its outcome
+// in the audit log).
+func (s *suite) askSignal(tr *trial, h *history) {
+	k := h.next
+	h.next++
+	subject := fmt.Sprintf("%sm%d", prefix, k)
+	query := fmt.Sprintf(`send an email to john.doe@example.com with subject "%s" and message "body %d"`, subject, k)
+	delay := time.Duration(tr.rng.IntN(400)) * time.Millisecond
+	sig := syscall.SIGTERM
+	if tr.rng.IntN(2) == 1 {
+		sig = syscall.SIGINT
+	}
+	tr.what = fmt.Sprintf("ask: %v after %v", sig, delay)
+	p := s.start(h.f, strings.NewReader(""), "ask", "--yes", "--json", query)
+	time.Sleep(delay)
+	tr.missed = p.ended()
+	if sig == syscall.SIGINT {
+		p.kill(sig)
+	} else {
+		p.signalHub(sig)
+	}
+	r, ended := p.wait(30 * time.Second)
+	tr.crashCheck(r)
+	p.kill(syscall.SIGKILL)
+	tr.what += fmt.Sprintf(" → %v", r)
+	switch {
+	case !ended:
+		tr.wrong("%v: still running 30 s after %v", r, sig)
+	case r.signaled != "":
+		tr.wrong("%v: the signal ended ask unhandled", r)
+	case r.exit == 0:
+		l, err := ParseLine(strings.Join(r.stdout, ""))
+		if err != nil {
+			tr.wrong("ask exit 0 without its JSON result: %v", err)
+			break
+		}
+		if why := UndoneButDone(l); why != "" || !Done(l.Status) {
+			tr.wrong("ask exit 0 but status %q %s", l.Status, why)
+		}
+		h.truth.Add(l)
+	case r.exit == 4 || r.exit == 5:
+	default:
+		tr.wrong("%v after %v: want 0 (done), 4 (denied) or 5 (interrupted): %s", r, sig, firstLines(r.stderr, 3))
+	}
+	s.verify(tr, h)
+}
+
 // signal sends SIGTERM to the hub or SIGINT to its process group (Ctrl+C)
 // during a batch: the batch must end on its own, say it was interrupted,
 // exit 5 when work was left undone, and leave the store closed.
 func (s *suite) signal(tr *trial, h *history) {
+	if tr.n%3 == 2 {
+		s.askSignal(tr, h)
+		return
+	}
 	const n = 24
 	in := h.workload(n)
 	k := tr.rng.IntN(n - 10) // leave lines to run when the fault comes
