@@ -254,7 +254,9 @@ func (s *suite) signal(tr *trial, h *history) {
 	}
 	const n = 24
 	in := h.workload(n)
-	k := tr.rng.IntN(n - 10) // leave lines to run when the fault comes
+	// After the first line at least: the batch is running (a signal in
+	// the first milliseconds of a process lands before any handler can).
+	k := 1 + tr.rng.IntN(n-11)
 	extra := time.Duration(tr.rng.IntN(60)) * time.Millisecond
 	sig := syscall.SIGTERM
 	if tr.rng.IntN(2) == 1 {
