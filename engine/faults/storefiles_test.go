@@ -189,6 +189,10 @@ func (s *suite) storeCase(tr *trial, b *storeBase, target, damage string, killed
 		if !strings.Contains(r.stderr, name) {
 			tr.fail("audit exit 6 without naming %s: %s", name, firstLines(r.stderr, 3))
 		}
+		// Fatal errors go to the log file as well as stderr.
+		if logText, _ := os.ReadFile(h.f.path("isolategpt.log")); !strings.Contains(string(logText), name) {
+			tr.fail("the store error naming %s is not in isolategpt.log", name)
+		}
 	default:
 		tr.wrong("%v, want 6 (store damaged) naming %s: %s", r, name, firstLines(r.stderr, 3))
 	}

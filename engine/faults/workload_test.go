@@ -192,6 +192,18 @@ func (s *suite) kill9(tr *trial, h *history) {
 		tr.what += fmt.Sprintf(" (the batch had ended: %v)", r)
 	}
 	h.take(tr, r, true)
+	if tr.rng.IntN(3) == 0 {
+		// A second crash while the folder recovers from the first: the
+		// open that marks interrupted work is itself cut short.
+		again := time.Duration(tr.rng.IntN(300)) * time.Millisecond
+		tr.what += fmt.Sprintf(", then kill -9 the next batch after %v", again)
+		p2 := s.start(h.f, strings.NewReader(h.workload(6)), "batch", "--policy", h.policy)
+		time.Sleep(again)
+		p2.signalHub(syscall.SIGKILL)
+		r2, _ := p2.wait(30 * time.Second)
+		p2.kill(syscall.SIGKILL)
+		h.take(tr, r2, true)
+	}
 	s.verify(tr, h)
 }
 
