@@ -290,14 +290,22 @@ func Lost(t *Truth, s State) []string {
 		}
 	}
 	stepped := map[string]bool{}
+	seen := map[string][]string{} // each query's records, for the message
 	for _, r := range s.Audit {
 		if r.Kind == "step" && Done(r.Outcome) {
 			stepped[r.QueryID] = true
 		}
+		if r.QueryID != "" && t.Queries[r.QueryID] != "" {
+			seen[r.QueryID] = append(seen[r.QueryID], fmt.Sprintf("%d %s %s", r.Seq, r.Kind, r.Outcome))
+		}
 	}
 	for _, q := range sortedKeys(t.Queries) {
 		if !stepped[q] {
-			lost = append(lost, fmt.Sprintf("query %s (line %s) reported done, no done step of it in the audit log", q, t.Queries[q]))
+			has := "none"
+			if len(seen[q]) > 0 {
+				has = strings.Join(seen[q], ", ")
+			}
+			lost = append(lost, fmt.Sprintf("query %s (line %s) reported done, no done step of it in the audit log (its records: %s)", q, t.Queries[q], has))
 		}
 	}
 	return lost
