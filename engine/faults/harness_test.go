@@ -88,6 +88,9 @@ type suite struct {
 	// hasVerify: this build has `audit verify` and `audit head` (the hash
 	// chain); without them the chain is not checked, and the run says so.
 	hasVerify bool
+	// hasStore: this build has `store check`, `store backup` and `store
+	// restore`; without them damaged stores are not checked or restored.
+	hasStore bool
 
 	mu    sync.Mutex
 	tally map[string]*count
@@ -140,6 +143,11 @@ func newSuite(t *testing.T) *suite {
 		s.hasVerify = true
 	} else {
 		t.Logf("faults: this build has no `audit verify`: the audit log's hash chain is NOT checked (only record by record)")
+	}
+	if r := s.run(probe, "", "store", "check", "--help"); r.exit == 0 && strings.Contains(strings.Join(r.stdout, "\n")+r.stderr, "store check") {
+		s.hasStore = true
+	} else {
+		t.Logf("faults: this build has no `store check`: damaged stores are NOT checked with it nor restored from a backup")
 	}
 	t.Logf("faults: isolategpt ready in %v (FAULTS_BIN=%s); FAULTS_SEED=%d FAULTS_BUDGET=%v FAULTS_KINDS=%s", time.Since(start).Round(time.Millisecond), os.Getenv("FAULTS_BIN"), cfg.seed, cfg.budget, strings.Join(cfg.kinds, ","))
 	return s
