@@ -289,6 +289,16 @@ func (s *suite) table() string {
 		}
 		b.WriteByte('\n')
 	}
+	var absent []string
+	if !s.hasVerify {
+		absent = append(absent, "audit verify/head (the hash chain)")
+	}
+	if !s.hasStore {
+		absent = append(absent, "store check/backup/restore")
+	}
+	if len(absent) > 0 {
+		fmt.Fprintf(&b, "NOT CHECKED, not in this build: %s\n", strings.Join(absent, "; "))
+	}
 	b.WriteString("injected: faults that came while the work ran; survived: trials with no finding; data lost: items\n" +
 		"reported stored and then missing, or audit records gone; wrong exit: trials with a false or missing exit or\n" +
 		"status; crash: panics and fault signals; other: other findings (an effect with no outcome, a rewritten\n" +
