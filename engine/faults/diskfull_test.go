@@ -42,16 +42,23 @@ func (s *suite) diskFull(ctx context.Context) {
 			return
 		}
 		tr := s.newTrial(kind, n, m)
-		setupFailed := !s.diskTrial(tr, mnt)
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			// A worker may still hold it for a moment: detach it.
-			if out2, err2 := exec.Command("umount", "-l", mnt).CombinedOutput(); err2 != nil {
-				s.t.Errorf("diskfull: umount %s: %v: %s; %v: %s", mnt, err, out, err2, out2)
-			}
-		}
+		setupFailed := !func() bool {
+			// Unmounted even when the trial stops the test.
+			defer s.unmount(mnt)
+			return s.diskTrial(tr, mnt)
+		}()
 		tr.finish()
 		if setupFailed {
 			return // the next trial would fail the same way
+		}
+	}
+}
+
+func (s *suite) unmount(mnt string) {
+	if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+		// A worker may still hold it for a moment: detach it.
+		if out2, err2 := exec.Command("umount", "-l", mnt).CombinedOutput(); err2 != nil {
+			s.t.Errorf("diskfull: umount %s: %v: %s; %v: %s", mnt, err, out, err2, out2)
 		}
 	}
 }
