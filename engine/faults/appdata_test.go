@@ -210,7 +210,7 @@ func (s *suite) appCase(tr *trial, b *history, c appCase) {
 	if statErr != nil && allDone && r.exit == 0 {
 		// A deleted file the app could rebuild (from a journal): fine as
 		// long as everything reported stored is still there.
-		kept := &Truth{Mails: h.truth.Mails, Bookings: h.truth.Bookings}
+		kept := &Truth{Mails: h.truth.Mails, Bookings: h.truth.Bookings, Files: h.truth.Files, Contents: h.truth.Contents}
 		for _, l := range Lost(kept, h.f.state(nil)) {
 			tr.lose("%s deleted, the lines done all the same, and %s", name, l)
 		}

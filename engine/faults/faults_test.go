@@ -88,8 +88,8 @@ func (s *suite) selfTest() {
 	h.take(tr, r, false)
 	s.verify(tr, h)
 	tr.finish()
-	if len(h.truth.Mails) == 0 || len(h.truth.Bookings) == 0 {
-		t.Fatalf("self-test: the workload stored no mail or no booking (%d, %d): nothing to lose on purpose", len(h.truth.Mails), len(h.truth.Bookings))
+	if len(h.truth.Mails) == 0 || len(h.truth.Bookings) == 0 || len(h.truth.Files) == 0 {
+		t.Fatalf("self-test: the workload stored no mail, booking or file (%d, %d, %d): nothing to lose on purpose", len(h.truth.Mails), len(h.truth.Bookings), len(h.truth.Files))
 	}
 	detected := 0
 	expect := func(what string, found []string, want string) {
@@ -140,6 +140,16 @@ func (s *suite) selfTest() {
 	lostBooking.Bookings = []byte(strings.Join(keep, "\n"))
 	expect("a booking deleted from bookings.jsonl", Lost(h.truth, lostBooking), id)
 
+	file := sortedKeys(h.truth.Files)[0]
+	lostFile := st
+	lostFile.Drive = map[string][]byte{}
+	for name, data := range st.Drive {
+		if name != file {
+			lostFile.Drive[name] = data
+		}
+	}
+	expect("a saved file deleted from drive's folder", Lost(h.truth, lostFile), file)
+
 	// The store as it was before the second batch: the audit log's tail
 	// and the second batch's queries are gone, as a store that silently
 	// lost its newest tables would be.
@@ -171,7 +181,7 @@ func (s *suite) selfTest() {
 	} else {
 		detected++
 	}
-	want := 5
+	want := 6
 	if s.hasVerify {
 		want++
 	}

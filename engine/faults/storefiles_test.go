@@ -145,16 +145,7 @@ func (s *suite) copyFolder(h *history, name string) *history {
 	c := *h
 	c.f = folder{mode: h.f.mode, work: dst, data: filepath.Join(dst, "data")}
 	c.policy = filepath.Join(dst, filepath.Base(h.policy))
-	c.truth = NewTruth()
-	for k, v := range h.truth.Mails {
-		c.truth.Mails[k] = v
-	}
-	for k, v := range h.truth.Bookings {
-		c.truth.Bookings[k] = v
-	}
-	for k, v := range h.truth.Queries {
-		c.truth.Queries[k] = v
-	}
+	c.truth = h.truth.Clone()
 	c.seen = map[string]bool{}
 	if h.head != "" {
 		c.head = filepath.Join(dst, filepath.Base(h.head))

@@ -35,17 +35,20 @@ func (s *suite) newHistory(m mode, parent string) *history {
 	return &history{f: f, truth: NewTruth(), policy: f.write(s.t, "policy.json", policy), seen: map[string]bool{}}
 }
 
-// workload is n write lines: mail sends and metro_hail bookings, each with
-// values no other line uses.
+// workload is n write lines: mail sends, metro_hail bookings and drive
+// saves in turn, each with values no other line uses.
 func (h *history) workload(n int) string {
 	var b strings.Builder
 	for i := 0; i < n; i++ {
 		k := h.next
 		h.next++
-		if k%2 == 0 {
+		switch k % 3 {
+		case 0:
 			fmt.Fprintf(&b, `{"id":"L%d","query":"send an email to john.doe@example.com with subject \"%sm%d\" and message \"body %d\""}`+"\n", k, prefix, k, k)
-		} else {
+		case 1:
 			fmt.Fprintf(&b, `{"id":"L%d","query":"Use metro_hail to book a ride from \"%ss%d\" to \"%se%d\""}`+"\n", k, prefix, k, prefix, k)
+		default:
+			fmt.Fprintf(&b, `{"id":"L%d","query":"Use drive to save a file with name = %sd%d.txt, content = body %d"}`+"\n", k, prefix, k, k)
 		}
 	}
 	return b.String()
@@ -96,6 +99,15 @@ func (f folder) state(audit []Record) State {
 	st.Mailbox, _ = os.ReadFile(f.path("apps", "default", "mail", "mailbox.json"))
 	st.Journal, _ = os.ReadFile(f.path("apps", "default", "mail", "mailbox.journal.jsonl"))
 	st.Bookings, _ = os.ReadFile(f.path("apps", "default", "metro_hail", "bookings.jsonl"))
+	dir := f.path("apps", "default", "drive", "files")
+	if ents, err := os.ReadDir(dir); err == nil {
+		st.Drive = map[string][]byte{}
+		for _, e := range ents {
+			if e.Type().IsRegular() {
+				st.Drive[e.Name()], _ = os.ReadFile(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
 	return st
 }
 
