@@ -144,7 +144,7 @@ func (s *suite) appData(ctx context.Context) {
 	}
 }
 
-// appBase is a folder where mail sent, metro_hail booked and drive listed.
+// appBase is a folder where mail sent, metro_hail booked, drive saved and listed.
 func (s *suite) appBase(m mode) *history {
 	h := s.newHistory(m, "")
 	tr := s.newTrial("appdata", 0, m)

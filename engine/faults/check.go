@@ -343,8 +343,8 @@ func Lost(t *Truth, s State) []string {
 }
 
 // Unaudited lists effects in s whose query the audit log gives no outcome
-// for: a mail with a subject starting with prefix, or a booking from a
-// start point starting with prefix, that no done line reported and whose
+// for: a mail with a subject, a booking from a start point or a drive file
+// with a name starting with prefix, that no done line reported and whose
 // query has neither a step record of the write nor a record marking it
 // interrupted. Such an effect is one a retry repeats unknowingly.
 func Unaudited(prefix string, t *Truth, s State) []string {
