@@ -131,16 +131,30 @@ func MissingRecords(before, after []Record) []string {
 }
 
 // Truth is what the binary reported stored: done lines' mail subjects,
-// booking ids and query ids, each to the line id that reported it.
+// booking ids, drive file names and query ids, each to the line id that
+// reported it, and each saved file's content.
 type Truth struct {
 	Mails    map[string]string
 	Bookings map[string]string
+	Files    map[string]string
+	Contents map[string]string // file name → content saved
 	Queries  map[string]string
 }
 
 // NewTruth returns an empty Truth.
 func NewTruth() *Truth {
-	return &Truth{Mails: map[string]string{}, Bookings: map[string]string{}, Queries: map[string]string{}}
+	return &Truth{Mails: map[string]string{}, Bookings: map[string]string{}, Files: map[string]string{}, Contents: map[string]string{}, Queries: map[string]string{}}
+}
+
+// Clone is a copy of t.
+func (t *Truth) Clone() *Truth {
+	c := NewTruth()
+	for _, p := range []struct{ from, to map[string]string }{{t.Mails, c.Mails}, {t.Bookings, c.Bookings}, {t.Files, c.Files}, {t.Contents, c.Contents}, {t.Queries, c.Queries}} {
+		for k, v := range p.from {
+			p.to[k] = v
+		}
+	}
+	return c
 }
 
 // Add records what a line reported done; lines not done add nothing.
@@ -156,6 +170,13 @@ func (t *Truth) Add(l Line) {
 		case s.App == "mail" && s.Function == "send":
 			if subj, ok := s.Args["subject"].(string); ok {
 				t.Mails[subj] = l.ID
+			}
+		case s.App == "drive" && s.Function == "save":
+			name, _ := s.Args["name"].(string)
+			content, _ := s.Args["content"].(string)
+			if name != "" {
+				t.Files[name] = l.ID
+				t.Contents[name] = content
 			}
 		case s.Function == "book_ride":
 			var r struct {
@@ -207,9 +228,10 @@ func ParseBookings(data []byte) ([]Booking, error) {
 
 // State is what a data folder holds after a fault, read by the suite.
 type State struct {
-	Mailbox  []byte // mailbox.json; nil when absent
-	Journal  []byte // mailbox.journal.jsonl, changes after the snapshot; nil when absent
-	Bookings []byte // metro_hail's bookings.jsonl; nil when absent
+	Mailbox  []byte            // mailbox.json; nil when absent
+	Journal  []byte            // mailbox.journal.jsonl, changes after the snapshot; nil when absent
+	Bookings []byte            // metro_hail's bookings.jsonl; nil when absent
+	Drive    map[string][]byte // drive's files by name; nil when unread
 	Audit    []Record
 }
 
@@ -289,29 +311,46 @@ func Lost(t *Truth, s State) []string {
 			}
 		}
 	}
+	for _, name := range sortedKeys(t.Files) {
+		got, ok := s.Drive[name]
+		switch {
+		case !ok:
+			lost = append(lost, fmt.Sprintf("drive file %s (line %s) reported saved, not in drive's folder", name, t.Files[name]))
+		case string(got) != t.Contents[name]:
+			lost = append(lost, fmt.Sprintf("drive file %s (line %s) reported saved with %d bytes, holds %d others", name, t.Files[name], len(t.Contents[name]), len(got)))
+		}
+	}
 	stepped := map[string]bool{}
+	seen := map[string][]string{} // each query's records, for the message
 	for _, r := range s.Audit {
 		if r.Kind == "step" && Done(r.Outcome) {
 			stepped[r.QueryID] = true
 		}
+		if r.QueryID != "" && t.Queries[r.QueryID] != "" {
+			seen[r.QueryID] = append(seen[r.QueryID], fmt.Sprintf("%d %s %s", r.Seq, r.Kind, r.Outcome))
+		}
 	}
 	for _, q := range sortedKeys(t.Queries) {
 		if !stepped[q] {
-			lost = append(lost, fmt.Sprintf("query %s (line %s) reported done, no done step of it in the audit log", q, t.Queries[q]))
+			has := "none"
+			if len(seen[q]) > 0 {
+				has = strings.Join(seen[q], ", ")
+			}
+			lost = append(lost, fmt.Sprintf("query %s (line %s) reported done, no done step of it in the audit log (its records: %s)", q, t.Queries[q], has))
 		}
 	}
 	return lost
 }
 
 // Unaudited lists effects in s whose query the audit log gives no outcome
-// for: a mail with a subject starting with prefix, or a booking from a
-// start point starting with prefix, that no done line reported and whose
+// for: a mail with a subject, a booking from a start point or a drive file
+// with a name starting with prefix, that no done line reported and whose
 // query has neither a step record of the write nor a record marking it
 // interrupted. Such an effect is one a retry repeats unknowingly.
 func Unaudited(prefix string, t *Truth, s State) []string {
 	outcome := map[string]bool{} // query ids with an outcome for their write
 	for _, r := range s.Audit {
-		if (r.Kind == "step" && (r.Function == "send" || r.Function == "book_ride") && r.Outcome != "started") ||
+		if (r.Kind == "step" && (r.Function == "send" || r.Function == "book_ride" || r.Function == "save") && r.Outcome != "started") ||
 			strings.Contains(strings.ToLower(r.Outcome), "interrupt") {
 			outcome[r.QueryID] = true
 		}
@@ -326,8 +365,13 @@ func Unaudited(prefix string, t *Truth, s State) []string {
 		return ids
 	}
 	check := func(what, value string) string {
-		// The query text holds the value quoted, JSON-escaped in the record.
-		ids := queriesNaming(`\"` + value + `\"`)
+		// The query text holds the value quoted, JSON-escaped in the
+		// record; a file name as "name = NAME,".
+		pattern := `\"` + value + `\"`
+		if what == "drive file" {
+			pattern = "name = " + value + ","
+		}
+		ids := queriesNaming(pattern)
 		if len(ids) == 0 {
 			return fmt.Sprintf("%s %q happened, no query of it in the audit log", what, value)
 		}
@@ -344,6 +388,15 @@ func Unaudited(prefix string, t *Truth, s State) []string {
 		if strings.HasPrefix(subj, prefix) {
 			if _, reported := t.Mails[subj]; !reported {
 				if why := check("mail", subj); why != "" {
+					bad = append(bad, why)
+				}
+			}
+		}
+	}
+	for _, name := range sortedKeys(bytesKeys(s.Drive)) {
+		if strings.HasPrefix(name, prefix) {
+			if _, reported := t.Files[name]; !reported {
+				if why := check("drive file", name); why != "" {
 					bad = append(bad, why)
 				}
 			}
@@ -377,6 +430,14 @@ func Crashed(stderr string, signaled string) string {
 		}
 	}
 	return ""
+}
+
+func bytesKeys(m map[string][]byte) map[string]string {
+	out := make(map[string]string, len(m))
+	for k := range m {
+		out[k] = ""
+	}
+	return out
 }
 
 func boolKeys(m map[string]bool) map[string]string {

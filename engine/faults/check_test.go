@@ -80,6 +80,24 @@ func TestChecks(t *testing.T) {
 		t.Errorf("a sent mail in the journal taken for lost: %q", l)
 	}
 
+	// A saved drive file: there, altered, gone.
+	saved := Line{Line: 2, ID: "f", QueryID: "q2", Status: "done", Steps: []Step{{Step: "s1", App: "drive", Function: "save", Status: "ok", Args: map[string]any{"name": "fxd2.txt", "content": "body 2"}}}}
+	ft := NewTruth()
+	ft.Add(saved)
+	if l := Lost(ft, State{Drive: map[string][]byte{"fxd2.txt": []byte("body 2")}}); len(l) != 1 || !strings.Contains(l[0], "q2") {
+		t.Errorf("a saved file in place: only its query's missing step should show: %q", l)
+	}
+	if l := Lost(ft, State{Drive: map[string][]byte{"fxd2.txt": []byte("body")}}); len(l) < 2 || !strings.Contains(l[0], "fxd2.txt") {
+		t.Errorf("a saved file altered: %q", l)
+	}
+	if l := Lost(ft, State{Drive: map[string][]byte{}}); len(l) < 2 || !strings.Contains(l[0], "fxd2.txt") {
+		t.Errorf("a saved file gone: %q", l)
+	}
+	fileQuery, _ := ParseAudit([]byte(`{"seq":1,"kind":"query","query_id":"q2","outcome":"received","detail":{"query":"Use drive to save a file with name = fxd2.txt, content = body 2"}}` + "\n"))
+	if u := Unaudited("fx", NewTruth(), State{Drive: map[string][]byte{"fxd2.txt": nil}, Audit: fileQuery}); len(u) != 1 || !strings.Contains(u[0], "q2") {
+		t.Errorf("a saved file with no outcome in the audit log: %q", u)
+	}
+
 	if Crashed("panic: runtime error: index out of range", "") == "" || Crashed("", "bus error") == "" {
 		t.Error("a crash not seen")
 	}

@@ -42,16 +42,23 @@ func (s *suite) diskFull(ctx context.Context) {
 			return
 		}
 		tr := s.newTrial(kind, n, m)
-		setupFailed := !s.diskTrial(tr, mnt)
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			// A worker may still hold it for a moment: detach it.
-			if out2, err2 := exec.Command("umount", "-l", mnt).CombinedOutput(); err2 != nil {
-				s.t.Errorf("diskfull: umount %s: %v: %s; %v: %s", mnt, err, out, err2, out2)
-			}
-		}
+		setupFailed := !func() bool {
+			// Unmounted even when the trial stops the test.
+			defer s.unmount(mnt)
+			return s.diskTrial(tr, mnt)
+		}()
 		tr.finish()
 		if setupFailed {
 			return // the next trial would fail the same way
+		}
+	}
+}
+
+func (s *suite) unmount(mnt string) {
+	if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+		// A worker may still hold it for a moment: detach it.
+		if out2, err2 := exec.Command("umount", "-l", mnt).CombinedOutput(); err2 != nil {
+			s.t.Errorf("diskfull: umount %s: %v: %s; %v: %s", mnt, err, out, err2, out2)
 		}
 	}
 }
@@ -71,11 +78,18 @@ func (s *suite) diskTrial(tr *trial, mnt string) bool {
 	}
 	s.verify(tr, h) // the baseline audit log, and a second batch
 
-	var slack int64 // half the trials leave nothing free, the others up to 64 KiB
-	if tr.rng.IntN(2) == 1 {
+	// A third of the trials leave nothing free, a third up to 64 KiB, a
+	// third about the 128 MiB a guarded store keeps in reserve.
+	var slack int64
+	switch tr.rng.IntN(3) {
+	case 1:
 		slack = int64(1+tr.rng.IntN(16)) * 4 << 10
+	case 2:
+		slack = 126<<20 + int64(tr.rng.IntN(1024))*4<<10
 	}
-	tr.what = fmt.Sprintf("filesystem filled to %d KiB free in a batch, then emptied", slack>>10)
+	// Half fill the disk while lines run, half between two lines.
+	concurrent := tr.rng.IntN(2) == 1
+	tr.what = fmt.Sprintf("filesystem filled to %d KiB free in a batch (while lines run: %v), then emptied", slack>>10, concurrent)
 	p := s.start(h.f, nil, "batch", "--policy", h.policy)
 	defer p.kill(syscall.SIGKILL)
 	before, during, after := h.workload(3), h.workload(full), h.workload(3)
@@ -90,11 +104,16 @@ func (s *suite) diskTrial(tr *trial, mnt string) bool {
 		tr.fail("the batch did 3 lines in a minute on an empty filesystem")
 	}
 	filler := filepath.Join(mnt, "filler")
+	if concurrent {
+		feed(during)
+	}
 	if err := fill(filler, slack); err != nil {
 		tr.fail("fill the filesystem: %v", err)
 		return true
 	}
-	feed(during)
+	if !concurrent {
+		feed(during)
+	}
 	fullEnded := !p.waitLines(3+full, time.Minute)
 	select {
 	case <-p.done:

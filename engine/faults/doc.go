@@ -1,22 +1,28 @@
 // Package faults is isolategpt's fault-injection suite: it builds the
-// binary once and drives it as a user would (batch, ask, audit on a data
-// folder), injecting the faults a real machine brings — kill -9 at random
-// points of write-heavy batches, a filesystem that fills up, store files
-// truncated, overwritten or deleted, app data files corrupted, SIGTERM and
-// SIGINT — and checks afterwards that nothing reported stored was lost, that
-// the audit log kept every record, that no command panicked, and that no
-// exit status or line status said "done" for work that was not.
+// binary once and drives it as a user would (batch, ask, audit, store on a
+// data folder, the hub as root and as an ordinary user), injecting the
+// faults a real machine brings — kill -9 at random points of write-heavy
+// batches (and again while the folder recovers), a filesystem that fills
+// up, store files truncated, overwritten or deleted, app data files
+// corrupted, SIGTERM and SIGINT — and checks afterwards that nothing
+// reported stored was lost, that the audit log kept every record (and its
+// hash chain, where the build has `audit verify`), that no command
+// panicked, and that no exit status or line status said "done" for work
+// that was not.
 //
 // The suite runs only with the build tag `faults` (scripts/test.sh runs it
-// with a time budget):
+// last, with a time budget):
 //
-//	go test -tags faults -count=1 -v -run TestFaults ./engine/faults/
+//	go test -tags faults -count=1 -v -timeout 0 -run TestFaults ./engine/faults/
 //
-// Environment: FAULTS_BUDGET (a duration, default 60s), FAULTS_SEED (the
-// random seed; printed on every run), FAULTS_KINDS (a comma-separated subset
-// of kill9, diskfull, storefiles, appdata, signal), FAULTS_VERBOSE=1 (log
-// every trial). The checks themselves (this file's package, untagged) have
-// unit tests that run with every `go test ./...`, and the suite starts with
-// a self-test that deletes a record it knows was stored and fails unless the
-// checks see it missing.
+// Environment: FAULTS_BUDGET (a duration, default 60s; the suite stops
+// itself 10 minutes past it), FAULTS_SEED (the random seed, printed on
+// every run), FAULTS_KINDS (a comma-separated subset of appdata,
+// storefiles, kill9, diskfull, signal), FAULTS_VERBOSE=1 (log every
+// trial), FAULTS_BIN (test this binary instead of building one).
+//
+// The checks (check.go, untagged) have unit tests that run with every
+// `go test ./...`, and the suite starts with a self-test that deletes
+// records it knows were stored and fails unless the checks see each one
+// missing: a suite that cannot fail is worth nothing.
 package faults

@@ -25,7 +25,13 @@ import (
 // case), as sandbox/hubtest's.
 const testUID = 61234
 
-var allKinds = []string{"kill9", "diskfull", "storefiles", "appdata", "signal"}
+// allKinds in the order they run: the kinds with a fixed list of cases
+// first, so the time they leave goes to the open-ended ones.
+var allKinds = []string{"appdata", "storefiles", "kill9", "diskfull", "signal"}
+
+// kindSeed keeps each kind's random stream apart, the same whatever the
+// order or selection of kinds (a seed reproduces a kind run alone).
+var kindSeed = map[string]uint64{"kill9": 0, "diskfull": 1, "storefiles": 2, "appdata": 3, "signal": 4, "selftest": 0xff}
 
 // config is the suite's environment.
 type config struct {
@@ -85,6 +91,13 @@ type suite struct {
 	bin  string
 	root string // scratch folder, reachable by the test user
 
+	// hasVerify: this build has `audit verify` and `audit head` (the hash
+	// chain); without them the chain is not checked, and the run says so.
+	hasVerify bool
+	// hasStore: this build has `store check`, `store backup` and `store
+	// restore`; without them damaged stores are not checked or restored.
+	hasStore bool
+
 	mu    sync.Mutex
 	tally map[string]*count
 	order []string
@@ -117,13 +130,32 @@ func newSuite(t *testing.T) *suite {
 	t.Cleanup(func() { watchdog.Stop() })
 	s.bin = filepath.Join(root, "isolategpt")
 	start := time.Now()
-	build := exec.Command("go", "build", "-o", s.bin, ".")
-	build.Dir = "../.."
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build isolategpt: %v\n%s", err, out)
+	if prebuilt := os.Getenv("FAULTS_BIN"); prebuilt != "" {
+		// A binary built elsewhere (a release, another checkout), copied
+		// where the test user may run it.
+		if out, err := exec.Command("cp", prebuilt, s.bin).CombinedOutput(); err != nil {
+			t.Fatalf("FAULTS_BIN=%s: %v: %s", prebuilt, err, out)
+		}
+	} else {
+		build := exec.Command("go", "build", "-o", s.bin, ".")
+		build.Dir = "../.."
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build isolategpt: %v\n%s", err, out)
+		}
 	}
-	t.Logf("faults: built isolategpt in %v; FAULTS_SEED=%d FAULTS_BUDGET=%v FAULTS_KINDS=%s", time.Since(start).Round(time.Millisecond), cfg.seed, cfg.budget, strings.Join(cfg.kinds, ","))
+	probe := s.newFolder(modes()[0], "")
+	if r := s.run(probe, "", "audit", "verify", "--help"); r.exit == 0 && strings.Contains(strings.Join(r.stdout, "\n")+r.stderr, "audit verify") {
+		s.hasVerify = true
+	} else {
+		t.Logf("faults: this build has no `audit verify`: the audit log's hash chain is NOT checked (only record by record)")
+	}
+	if r := s.run(probe, "", "store", "check", "--help"); r.exit == 0 && strings.Contains(strings.Join(r.stdout, "\n")+r.stderr, "store check") {
+		s.hasStore = true
+	} else {
+		t.Logf("faults: this build has no `store check`: damaged stores are NOT checked with it nor restored from a backup")
+	}
+	t.Logf("faults: isolategpt ready in %v (FAULTS_BIN=%s); FAULTS_SEED=%d FAULTS_BUDGET=%v FAULTS_KINDS=%s", time.Since(start).Round(time.Millisecond), os.Getenv("FAULTS_BIN"), cfg.seed, cfg.budget, strings.Join(cfg.kinds, ","))
 	return s
 }
 
@@ -173,7 +205,7 @@ type trial struct {
 }
 
 func (s *suite) newTrial(kind string, n int, m mode) *trial {
-	return &trial{s: s, kind: kind, n: n, mode: m, rng: rand.New(rand.NewPCG(s.cfg.seed, uint64(n)<<8|uint64(slices.Index(allKinds, kind))))}
+	return &trial{s: s, kind: kind, n: n, mode: m, rng: rand.New(rand.NewPCG(s.cfg.seed, uint64(n)<<8|kindSeed[kind]))}
 }
 
 func (tr *trial) lose(f string, a ...any)  { tr.lost = append(tr.lost, fmt.Sprintf(f, a...)) }
@@ -256,6 +288,16 @@ func (s *suite) table() string {
 			fmt.Fprintf(&b, "   SKIPPED: %s", strings.Join(c.skipped, "; "))
 		}
 		b.WriteByte('\n')
+	}
+	var absent []string
+	if !s.hasVerify {
+		absent = append(absent, "audit verify/head (the hash chain)")
+	}
+	if !s.hasStore {
+		absent = append(absent, "store check/backup/restore")
+	}
+	if len(absent) > 0 {
+		fmt.Fprintf(&b, "NOT CHECKED, not in this build: %s\n", strings.Join(absent, "; "))
 	}
 	b.WriteString("injected: faults that came while the work ran; survived: trials with no finding; data lost: items\n" +
 		"reported stored and then missing, or audit records gone; wrong exit: trials with a false or missing exit or\n" +

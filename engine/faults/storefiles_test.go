@@ -25,6 +25,9 @@ var damages = []string{"truncate", "garbage", "delete"}
 type storeBase struct {
 	h     *history
 	audit []Record
+	// backup is `store backup`'s file of the undamaged store, in h's work
+	// folder (so in every copy); "" without the command.
+	backup string
 }
 
 // storeFiles damages one store file per case (truncated, overwritten with
@@ -100,10 +103,31 @@ func (s *suite) makeStoreBase(m mode, killed bool) *storeBase {
 		s.t.Errorf("storefiles: the undamaged folder's audit log: %v: %s", r, firstLines(r.stderr, 3))
 		return nil
 	}
+	if s.hasVerify {
+		hd := s.run(probe.f, "", "audit", "head")
+		if hd.exit != 0 {
+			tr.wrong("audit head on the undamaged folder: %v: %s", hd, firstLines(hd.stderr, 3))
+		} else {
+			h.head = h.f.write(s.t, "head.json", strings.Join(hd.stdout, "\n")+"\n")
+		}
+	}
+	backup := ""
+	if s.hasStore {
+		bk := s.run(probe.f, "", "store", "backup", filepath.Join(probe.f.work, "store.bak"))
+		tr.crashCheck(bk)
+		if bk.exit != 0 {
+			tr.wrong("store backup of the undamaged folder: %v: %s", bk, firstLines(bk.stderr, 3))
+		} else if out, err := exec.Command("cp", "-a", filepath.Join(probe.f.work, "store.bak"), h.f.work).CombinedOutput(); err != nil {
+			s.t.Fatalf("storefiles: copy the backup: %v: %s", err, out)
+		} else {
+			backup = filepath.Join(h.f.work, "store.bak")
+		}
+	}
+	os.RemoveAll(probe.f.work)
 	if len(tr.lost)+len(tr.exit)+len(tr.crash)+len(tr.other) > 0 {
 		tr.finish()
 	}
-	return &storeBase{h: h, audit: recs}
+	return &storeBase{h: h, audit: recs, backup: backup}
 }
 
 // copyFolder copies h's folder (sparse, owners kept) next to it.
@@ -121,17 +145,11 @@ func (s *suite) copyFolder(h *history, name string) *history {
 	c := *h
 	c.f = folder{mode: h.f.mode, work: dst, data: filepath.Join(dst, "data")}
 	c.policy = filepath.Join(dst, filepath.Base(h.policy))
-	c.truth = NewTruth()
-	for k, v := range h.truth.Mails {
-		c.truth.Mails[k] = v
-	}
-	for k, v := range h.truth.Bookings {
-		c.truth.Bookings[k] = v
-	}
-	for k, v := range h.truth.Queries {
-		c.truth.Queries[k] = v
-	}
+	c.truth = h.truth.Clone()
 	c.seen = map[string]bool{}
+	if h.head != "" {
+		c.head = filepath.Join(dst, filepath.Base(h.head))
+	}
 	return &c
 }
 
@@ -160,6 +178,18 @@ func (s *suite) storeCase(tr *trial, b *storeBase, target, damage string, killed
 	tr.what += " " + detail
 	before := snapshot(store)
 
+	// store check first, on the store exactly as damaged; judged below,
+	// against what audit shows.
+	var c result
+	if s.hasStore {
+		c = s.run(h.f, "", "store", "check")
+		tr.crashCheck(c)
+		if diff := changed(before, snapshot(store)); diff != "" {
+			tr.fail("store check rewrote the damaged store: %s", diff)
+			before = snapshot(store)
+		}
+	}
+
 	r := s.run(h.f, "", "audit", "--json")
 	tr.crashCheck(r)
 	refused := r.exit != 0
@@ -177,11 +207,48 @@ func (s *suite) storeCase(tr *trial, b *storeBase, target, damage string, killed
 		if !strings.Contains(r.stderr, name) {
 			tr.fail("audit exit 6 without naming %s: %s", name, firstLines(r.stderr, 3))
 		}
+		// Fatal errors go to the log file as well as stderr.
+		if logText, _ := os.ReadFile(h.f.path("isolategpt.log")); !strings.Contains(string(logText), name) {
+			tr.fail("the store error naming %s is not in isolategpt.log", name)
+		}
 	default:
 		tr.wrong("%v, want 6 (store damaged) naming %s: %s", r, name, firstLines(r.stderr, 3))
 	}
 	if diff := changed(before, snapshot(store)); diff != "" {
 		tr.fail("audit (a read) rewrote the damaged store: %s", diff)
+	}
+	if s.hasVerify && h.head != "" {
+		// The chain check must agree: broken where audit refused or lost
+		// records, whole where audit showed every one.
+		intact := r.exit == 0 && len(tr.lost) == 0
+		before := snapshot(store) // what audit left, if it changed anything
+		v := s.run(h.f, "", "audit", "verify", "--head", h.head)
+		tr.crashCheck(v)
+		switch {
+		case intact && v.exit != 0:
+			tr.wrong("%v on a store audit read whole: %s", v, firstLines(v.stderr, 3))
+		case !intact && v.exit != 6:
+			tr.wrong("%v on a store audit refused or read short: want 6: %s", v, firstLines(strings.Join(v.stdout, "\n")+" "+v.stderr, 3))
+		}
+		if diff := changed(before, snapshot(store)); diff != "" {
+			tr.fail("audit verify rewrote the damaged store: %s", diff)
+		}
+	}
+
+	if s.hasStore {
+		intact := r.exit == 0 && len(tr.lost) == 0
+		if r.exit == 6 && !strings.Contains(r.stderr, "store check") && !strings.Contains(r.stderr, "store restore") {
+			tr.fail("audit's store error names no recovery command (store check, store restore): %s", firstLines(r.stderr, 3))
+		}
+		out := strings.Join(c.stdout, "\n") + c.stderr
+		switch {
+		case intact && c.exit != 0:
+			tr.wrong("%v on a store audit read whole: %s", c, firstLines(out, 3))
+		case !intact && c.exit != 6:
+			tr.wrong("%v on a store audit refused or read short: want 6: %s", c, firstLines(out, 3))
+		case !intact && !strings.Contains(out, name):
+			tr.fail("store check exit 6 without naming %s: %s", name, firstLines(out, 4))
+		}
 	}
 
 	// A write command: on a store that refused, nothing may run.
@@ -203,6 +270,7 @@ func (s *suite) storeCase(tr *trial, b *storeBase, target, damage string, killed
 		if diff := changed(before, snapshot(store)); diff != "" {
 			tr.fail("batch rewrote the damaged store: %s", diff)
 		}
+		s.restore(tr, h, b)
 		return
 	}
 	switch {
@@ -224,6 +292,35 @@ func (s *suite) storeCase(tr *trial, b *storeBase, target, damage string, killed
 	}
 	for _, l := range Lost(h.truth, h.f.state(recs)) {
 		tr.lose("%s", l)
+	}
+}
+
+// restore brings the damaged store back from the base's backup, as its
+// error message says to: every record must be back and a batch must run.
+func (s *suite) restore(tr *trial, h *history, b *storeBase) {
+	if b.backup == "" {
+		return
+	}
+	rs := s.run(h.f, "", "store", "restore", b.backup, "--replace")
+	tr.crashCheck(rs)
+	if rs.exit != 0 {
+		tr.fail("store restore of the backup: %v: %s", rs, firstLines(rs.stderr, 3))
+		return
+	}
+	recs, ar, ok := s.readAudit(tr, h.f)
+	if !ok {
+		tr.fail("audit after store restore: %v: %s", ar, firstLines(ar.stderr, 3))
+		return
+	}
+	if miss := MissingRecords(b.audit, recs); len(miss) > 0 {
+		tr.lose("restored from the backup, %d record(s) of %d missing: %s", len(miss), len(b.audit), miss[0])
+	}
+	line := fmt.Sprintf(`{"id":"R","query":"send an email to john.doe@example.com with subject \"%srestored%d\" and message \"after restore\""}`+"\n", prefix, tr.n)
+	w := s.run(h.f, line, "batch", "--policy", h.policy)
+	tr.crashCheck(w)
+	lines := h.take(tr, w, false)
+	if w.exit != 0 || len(lines) != 1 || !Done(lines[0].Status) {
+		tr.fail("batch after store restore: %v: %s %s", w, firstLines(strings.Join(w.stdout, "\n"), 1), firstLines(w.stderr, 3))
 	}
 }
 

@@ -26,6 +26,7 @@ type history struct {
 	audit  []Record
 	policy string
 	next   int             // the next workload line number
+	head   string          // the exported chain head after the last check, if any
 	seen   map[string]bool // findings already reported, not repeated
 }
 
@@ -34,17 +35,20 @@ func (s *suite) newHistory(m mode, parent string) *history {
 	return &history{f: f, truth: NewTruth(), policy: f.write(s.t, "policy.json", policy), seen: map[string]bool{}}
 }
 
-// workload is n write lines: mail sends and metro_hail bookings, each with
-// values no other line uses.
+// workload is n write lines: mail sends, metro_hail bookings and drive
+// saves in turn, each with values no other line uses.
 func (h *history) workload(n int) string {
 	var b strings.Builder
 	for i := 0; i < n; i++ {
 		k := h.next
 		h.next++
-		if k%2 == 0 {
+		switch k % 3 {
+		case 0:
 			fmt.Fprintf(&b, `{"id":"L%d","query":"send an email to john.doe@example.com with subject \"%sm%d\" and message \"body %d\""}`+"\n", k, prefix, k, k)
-		} else {
+		case 1:
 			fmt.Fprintf(&b, `{"id":"L%d","query":"Use metro_hail to book a ride from \"%ss%d\" to \"%se%d\""}`+"\n", k, prefix, k, prefix, k)
+		default:
+			fmt.Fprintf(&b, `{"id":"L%d","query":"Use drive to save a file with name = %sd%d.txt, content = body %d"}`+"\n", k, prefix, k, k)
 		}
 	}
 	return b.String()
@@ -95,6 +99,15 @@ func (f folder) state(audit []Record) State {
 	st.Mailbox, _ = os.ReadFile(f.path("apps", "default", "mail", "mailbox.json"))
 	st.Journal, _ = os.ReadFile(f.path("apps", "default", "mail", "mailbox.journal.jsonl"))
 	st.Bookings, _ = os.ReadFile(f.path("apps", "default", "metro_hail", "bookings.jsonl"))
+	dir := f.path("apps", "default", "drive", "files")
+	if ents, err := os.ReadDir(dir); err == nil {
+		st.Drive = map[string][]byte{}
+		for _, e := range ents {
+			if e.Type().IsRegular() {
+				st.Drive[e.Name()], _ = os.ReadFile(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
 	return st
 }
 
@@ -141,6 +154,35 @@ func (s *suite) verify(tr *trial, h *history) {
 		}
 	}
 	h.audit = recs2
+	s.checkChain(tr, h)
+}
+
+// checkChain runs `audit verify` (against the head exported at the last
+// check: a cut tail shows) and exports the head for the next one; without
+// the command in this build it does nothing.
+func (s *suite) checkChain(tr *trial, h *history) {
+	if !s.hasVerify {
+		return
+	}
+	args := []string{"audit", "verify"}
+	if h.head != "" {
+		args = append(args, "--head", h.head)
+	}
+	v := s.run(h.f, "", args...)
+	tr.crashCheck(v)
+	switch v.exit {
+	case 0:
+	case 6:
+		tr.lose("audit verify: the chain is broken: %s", firstLines(strings.Join(v.stdout, "\n")+" "+v.stderr, 4))
+	default:
+		tr.wrong("audit verify: %v: %s", v, firstLines(v.stderr, 3))
+	}
+	hd := s.run(h.f, "", "audit", "head")
+	if hd.exit != 0 {
+		tr.wrong("audit head: %v: %s", hd, firstLines(hd.stderr, 3))
+		return
+	}
+	h.head = h.f.write(s.t, "head.json", strings.Join(hd.stdout, "\n")+"\n")
 }
 
 // kill9 kills the hub with SIGKILL at a random point of a write-heavy
@@ -162,6 +204,69 @@ func (s *suite) kill9(tr *trial, h *history) {
 		tr.what += fmt.Sprintf(" (the batch had ended: %v)", r)
 	}
 	h.take(tr, r, true)
+	if tr.rng.IntN(3) == 0 {
+		// A second crash while the folder recovers from the first: the
+		// open that marks interrupted work is itself cut short.
+		again := time.Duration(tr.rng.IntN(300)) * time.Millisecond
+		tr.what += fmt.Sprintf(", then kill -9 the next batch after %v", again)
+		p2 := s.start(h.f, strings.NewReader(h.workload(6)), "batch", "--policy", h.policy)
+		time.Sleep(again)
+		p2.signalHub(syscall.SIGKILL)
+		r2, _ := p2.wait(30 * time.Second)
+		p2.kill(syscall.SIGKILL)
+		h.take(tr, r2, true)
+	}
+	s.verify(tr, h)
+}
+
+// askSignal sends SIGINT or SIGTERM to `ask --yes --json` sending one
+// mail: it must end on its own, either done (exit 0, the mail there) or
+// not (exit 4 or 5, and a mail that went out all the same has its outcome
+// in the audit log).
+func (s *suite) askSignal(tr *trial, h *history) {
+	k := h.next
+	h.next++
+	subject := fmt.Sprintf("%sm%d", prefix, k)
+	query := fmt.Sprintf(`send an email to john.doe@example.com with subject "%s" and message "body %d"`, subject, k)
+	// Not in the process's first 100 ms, where it opens the folder before
+	// any handler can be in place (the batch trials wait for a line).
+	delay := time.Duration(100+tr.rng.IntN(400)) * time.Millisecond
+	sig := syscall.SIGTERM
+	if tr.rng.IntN(2) == 1 {
+		sig = syscall.SIGINT
+	}
+	tr.what = fmt.Sprintf("ask: %v after %v", sig, delay)
+	p := s.start(h.f, strings.NewReader(""), "ask", "--yes", "--json", query)
+	time.Sleep(delay)
+	tr.missed = p.ended()
+	if sig == syscall.SIGINT {
+		p.kill(sig)
+	} else {
+		p.signalHub(sig)
+	}
+	r, ended := p.wait(30 * time.Second)
+	tr.crashCheck(r)
+	p.kill(syscall.SIGKILL)
+	tr.what += fmt.Sprintf(" → %v", r)
+	switch {
+	case !ended:
+		tr.wrong("%v: still running 30 s after %v", r, sig)
+	case r.signaled != "":
+		tr.wrong("%v: the signal ended ask unhandled", r)
+	case r.exit == 0:
+		l, err := ParseLine(strings.Join(r.stdout, ""))
+		if err != nil {
+			tr.wrong("ask exit 0 without its JSON result: %v", err)
+			break
+		}
+		if why := UndoneButDone(l); why != "" || !Done(l.Status) {
+			tr.wrong("ask exit 0 but status %q %s", l.Status, why)
+		}
+		h.truth.Add(l)
+	case r.exit == 4 || r.exit == 5:
+	default:
+		tr.wrong("%v after %v: want 0 (done), 4 (denied) or 5 (interrupted): %s", r, sig, firstLines(r.stderr, 3))
+	}
 	s.verify(tr, h)
 }
 
@@ -169,9 +274,15 @@ func (s *suite) kill9(tr *trial, h *history) {
 // during a batch: the batch must end on its own, say it was interrupted,
 // exit 5 when work was left undone, and leave the store closed.
 func (s *suite) signal(tr *trial, h *history) {
+	if tr.n%3 == 2 {
+		s.askSignal(tr, h)
+		return
+	}
 	const n = 24
 	in := h.workload(n)
-	k := tr.rng.IntN(n - 10) // leave lines to run when the fault comes
+	// After the first line at least: the batch is running (a signal in
+	// the first milliseconds of a process lands before any handler can).
+	k := 1 + tr.rng.IntN(n-11)
 	extra := time.Duration(tr.rng.IntN(60)) * time.Millisecond
 	sig := syscall.SIGTERM
 	if tr.rng.IntN(2) == 1 {
