@@ -8,7 +8,8 @@
 # README shows typed at a question ("[y/N] y", "(Enter = deny): o") in a
 # command's output is fed to that command's stdin, in order.
 #
-# Not run: the block holding ./scripts/test.sh (it is what runs this), and,
+# Not run: ```bash blocks (shown only: long benchmarks), the block holding
+# ./scripts/test.sh (it is what runs this), and,
 # when the npm registry was unreachable, the commands that use the MCP
 # servers — each is printed as SKIPPED.
 # Exit status: 0 when every command run did what the README says.
