@@ -242,34 +242,7 @@ func TestOtherModelWaits(t *testing.T) {
 // holder follows the audit log, and the other commands, an ask among
 // them, run through it and show up in what it prints.
 func TestShareOneDataFolderAsOrdinaryUser(t *testing.T) {
-	var cred *syscall.Credential
-	base := t.TempDir()
-	exe := os.Args[0]
-	if os.Geteuid() == 0 {
-		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
-		for _, d := range []string{filepath.Dir(base), base} {
-			if err := os.Chmod(d, 0o711); err != nil {
-				t.Fatal(err)
-			}
-		}
-		self, err := os.ReadFile(os.Args[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		exe = filepath.Join(base, "isolategpt.test")
-		if err := os.WriteFile(exe, self, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	data := filepath.Join(base, "data")
-	if err := os.Mkdir(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if cred != nil {
-		if err := os.Chown(data, 65534, 65534); err != nil {
-			t.Fatal(err)
-		}
-	}
+	base, exe, data, cred := testUserFolder(t, os.Geteuid() == 0)
 	run := func(stdin string, args ...string) *proc {
 		env := []string{"HOME=" + base, "PATH=/usr/bin:/bin"}
 		if cred != nil {
@@ -389,4 +362,40 @@ func makeStore(t *testing.T, data string) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testUserFolder makes a fresh folder with a data folder in it for a test
+// that runs the test binary as a command. With nobody (the tests run as
+// root), the binary is copied where nobody can run it and the data folder
+// is nobody's; cred is then the credential to start it with, else nil.
+func testUserFolder(t *testing.T, nobody bool) (base, exe, data string, cred *syscall.Credential) {
+	t.Helper()
+	base = t.TempDir()
+	exe = os.Args[0]
+	if nobody {
+		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
+		for _, d := range []string{filepath.Dir(base), base} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				t.Fatal(err)
+			}
+		}
+		self, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		exe = filepath.Join(base, "isolategpt.test")
+		if err := os.WriteFile(exe, self, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data = filepath.Join(base, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if cred != nil {
+		if err := os.Chown(data, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return base, exe, data, cred
 }

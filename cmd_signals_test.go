@@ -25,34 +25,7 @@ func asUsers(t *testing.T, f func(t *testing.T, data string, run func(o procOpti
 	}
 	for _, u := range users {
 		t.Run(u, func(t *testing.T) {
-			base := t.TempDir()
-			exe := os.Args[0]
-			var cred *syscall.Credential
-			if u == "nobody" {
-				cred = &syscall.Credential{Uid: 65534, Gid: 65534}
-				for _, d := range []string{filepath.Dir(base), base} {
-					if err := os.Chmod(d, 0o711); err != nil {
-						t.Fatal(err)
-					}
-				}
-				self, err := os.ReadFile(os.Args[0])
-				if err != nil {
-					t.Fatal(err)
-				}
-				exe = filepath.Join(base, "isolategpt.test")
-				if err := os.WriteFile(exe, self, 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
-			data := filepath.Join(base, "data")
-			if err := os.Mkdir(data, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			if cred != nil {
-				if err := os.Chown(data, 65534, 65534); err != nil {
-					t.Fatal(err)
-				}
-			}
+			base, exe, data, cred := testUserFolder(t, u == "nobody")
 			f(t, data, func(o procOptions, args ...string) *proc {
 				o.exe, o.cred = exe, cred
 				o.env = []string{"HOME=" + base, "PATH=/usr/bin:/bin"}

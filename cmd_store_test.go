@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -38,37 +37,10 @@ func storeSums(t *testing.T, data string) string {
 // cgroup v1 host): the sandbox is not what these tests are about.
 func storeRunner(t *testing.T, asUser bool) (data string, run func(args ...string) *proc) {
 	t.Helper()
-	base := t.TempDir()
-	exe := os.Args[0]
-	var cred *syscall.Credential
-	if asUser {
-		if os.Geteuid() != 0 {
-			t.Skip("skipped: the tests already run as an ordinary user")
-		}
-		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
-		for _, d := range []string{filepath.Dir(base), base} {
-			if err := os.Chmod(d, 0o711); err != nil {
-				t.Fatal(err)
-			}
-		}
-		self, err := os.ReadFile(os.Args[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		exe = filepath.Join(base, "isolategpt.test")
-		if err := os.WriteFile(exe, self, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if asUser && os.Geteuid() != 0 {
+		t.Skip("skipped: the tests already run as an ordinary user")
 	}
-	data = filepath.Join(base, "data")
-	if err := os.Mkdir(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if cred != nil {
-		if err := os.Chown(data, 65534, 65534); err != nil {
-			t.Fatal(err)
-		}
-	}
+	base, exe, data, cred := testUserFolder(t, asUser)
 	return data, func(args ...string) *proc {
 		p := startWith(t, procOptions{exe: exe, cred: cred, env: []string{"HOME=" + base, "PATH=/usr/bin:/bin"}}, append(args, "--data", data, "--allow-weaker-sandbox")...)
 		p.wait(t)
