@@ -205,10 +205,8 @@ func checkCommand(c string) error {
 	case strings.Contains(c, "/"):
 		return fmt.Errorf("%s is a relative path: give an absolute path, %s/…, or a bare program name", short(c), PlaceholderInstall)
 	}
-	for i := 0; i < len(c); i++ {
-		if !isAlnum(c[i]) && !strings.ContainsRune("._+-", rune(c[i])) {
-			return fmt.Errorf("program name %s may hold only 0-9 A-Z a-z . _ + -", short(c))
-		}
+	if !onlyOf(c, "._+-") {
+		return fmt.Errorf("program name %s may hold only 0-9 A-Z a-z . _ + -", short(c))
 	}
 	if c == "." || c == ".." {
 		return fmt.Errorf("program name %s", short(c))
