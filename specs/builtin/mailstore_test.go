@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/isolategpt/isolategpt/specs/jsonlog"
+	"github.com/isolategpt/isolategpt/specs/jsonlog/jsonlogtest"
 	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
@@ -118,7 +119,7 @@ func TestMailFailedWritesChangeNothing(t *testing.T) {
 			app := startMail(t, dir)
 			app.noRollback = !rollback
 			var derr, serr error
-			withFileSizeLimit(t, 16, func() {
+			jsonlogtest.WithFileSizeLimit(t, 16, func() {
 				_, derr = app.Call(t.Context(), "delete", json.RawMessage(`{"id":"m0004"}`))
 				_, serr = app.Call(t.Context(), "send", json.RawMessage(`{"to":"a@example.com","subject":"","message":"not sent"}`))
 			})
