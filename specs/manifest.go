@@ -107,6 +107,9 @@ func (m *Manifest) Function(name string) (*Function, bool) {
 	return nil, false
 }
 
+// canonManifest is a manifest as JSON: what Parse decodes (the omitempty
+// options matter only to the encoding), and with Raw's sorting and
+// canonical schemas its canonical encoding.
 type canonManifest struct {
 	ID           string `json:"id"`
 	Version      string `json:"version"`

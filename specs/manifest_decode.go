@@ -17,29 +17,6 @@ var (
 	functionKeys = []string{"name", "tool", "description", "effect", "result", "aliases", "input", "output"}
 )
 
-type rawManifest struct {
-	ID           string        `json:"id"`
-	Version      string        `json:"version"`
-	Description  string        `json:"description"`
-	Kind         string        `json:"kind"`
-	Instructions string        `json:"instructions"`
-	MCP          *rawMCP       `json:"mcp"`
-	Schemas      string        `json:"schemas"`
-	Domains      []string      `json:"domains"`
-	Functions    []rawFunction `json:"functions"`
-}
-
-type rawFunction struct {
-	Name        string            `json:"name"`
-	Tool        string            `json:"tool"`
-	Description string            `json:"description"`
-	Effect      string            `json:"effect"`
-	Result      string            `json:"result"`
-	Aliases     map[string]string `json:"aliases"`
-	Input       json.RawMessage   `json:"input"`
-	Output      json.RawMessage   `json:"output"`
-}
-
 // invalid builds every error Parse returns but ErrTooLarge; format may wrap
 // a cause with %w, which errors.Is then finds beside ErrInvalidManifest.
 func invalid(format string, args ...any) error {
@@ -60,7 +37,7 @@ func Parse(data []byte) (*Manifest, error) {
 	if err := checkKeys(v); err != nil {
 		return nil, err
 	}
-	var raw rawManifest
+	var raw canonManifest
 	if err := strictjson.Unmarshal(data, &raw, MaxManifestBytes); err != nil {
 		return nil, invalid("%w", err)
 	}
@@ -96,7 +73,7 @@ func checkKeys(v any) error {
 	return nil
 }
 
-func build(raw *rawManifest) (*Manifest, error) {
+func build(raw *canonManifest) (*Manifest, error) {
 	if !validID(raw.ID) {
 		return nil, invalid("id %s must match %s and not contain \"__\"", short(raw.ID), schema.NamePattern)
 	}
@@ -184,7 +161,7 @@ func build(raw *rawManifest) (*Manifest, error) {
 	return m, nil
 }
 
-func buildFunction(raw *rawFunction, dialect, kind string) (*Function, error) {
+func buildFunction(raw *canonFunction, dialect, kind string) (*Function, error) {
 	if !validID(raw.Name) {
 		return nil, fmt.Errorf("name %s must match %s and not contain \"__\"", short(raw.Name), schema.NamePattern)
 	}
