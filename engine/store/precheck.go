@@ -97,6 +97,7 @@ func precheck(dir string) (*folderPlan, error) {
 	var (
 		tables               []uint64
 		haveManifest, haveKR bool
+		haveAnchor           bool
 		plan                 = &folderPlan{tables: map[uint64]options.CompressionType{}}
 	)
 	for _, e := range ents {
@@ -106,6 +107,8 @@ func precheck(dir string) (*folderPlan, error) {
 			haveManifest = true
 		case name == keyRegistryName:
 			haveKR = true
+		case name == anchorName:
+			haveAnchor = true
 		case strings.HasSuffix(name, ".sst"):
 			id, err := strconv.ParseUint(strings.TrimSuffix(name, ".sst"), 10, 64)
 			if err != nil {
@@ -122,7 +125,7 @@ func precheck(dir string) (*folderPlan, error) {
 		}
 	}
 	if !haveManifest {
-		if len(tables) > 0 || len(plan.logs) > 0 || haveKR {
+		if len(tables) > 0 || len(plan.logs) > 0 || haveKR || haveAnchor {
 			return nil, damaged(dir, manifestName, "is missing while the store holds data files (Badger would start an empty store beside them)", nil)
 		}
 		plan.fresh = true
