@@ -58,6 +58,10 @@ const (
 	anchorMarkOff = 64
 )
 
+// anchorChecks switches the check at open off, for the test that shows
+// what it catches.
+var anchorChecks = true
+
 // keyGeneration holds the store's generation, 8 bytes big-endian.
 var keyGeneration = []byte("gen/store")
 
@@ -210,6 +214,9 @@ func storeMark(txn *badger.Txn) (anchorMark, bool, error) {
 // verifyAnchor checks that the store db (opened from dir, or from a
 // private copy of it) holds everything dir's anchor records.
 func verifyAnchor(dir string, db *badger.DB) error {
+	if !anchorChecks {
+		return nil
+	}
 	a, err := readAnchor(dir)
 	if err != nil {
 		return damaged(dir, anchorName, "is damaged", err)
@@ -261,22 +268,19 @@ func missingFrom(txn *badger.Txn, have, m anchorMark) string {
 	return ""
 }
 
-// lostData names the files that may have lost the data: logs the anchor
-// listed that are gone, else every log and the MANIFEST.
+// lostData names the files that may have lost the data: the logs the
+// anchor listed that are gone, every log left, and the MANIFEST.
 func lostData(dir string, a *anchorState, problem string) error {
-	var gone, all []string
+	var names []string
 	for _, f := range a.Files {
 		if _, err := os.Stat(filepath.Join(dir, f)); errors.Is(err, fs.ErrNotExist) {
-			gone = append(gone, f)
+			names = append(names, f+" (missing)")
 		}
 	}
-	if len(gone) > 0 {
-		return damaged(dir, strings.Join(gone, ", "), "is missing: "+problem, nil)
-	}
-	all = append(all, listLogs(dir)...)
-	all = append(all, manifestName)
-	return damaged(dir, strings.Join(all, ", "),
-		"lost data (truncated, cut on a record boundary, or put back from an older copy): "+problem, nil)
+	names = append(names, listLogs(dir)...)
+	names = append(names, manifestName)
+	return damaged(dir, strings.Join(names, ", "),
+		"lost data (deleted, truncated, cut on a record boundary, or put back from an older copy): "+problem, nil)
 }
 
 // listLogs is the write-ahead and value logs in dir, sorted.
@@ -398,6 +402,48 @@ func (s *Store) syncAnchored() error {
 		s.anchor.write(true)
 	}
 	return nil
+}
+
+// anchorNow commits a new generation holding the current audit head and
+// syncs it, so a store whose anchor was just created is anchored at once.
+func (s *Store) anchorNow() error {
+	var head ChainHead
+	user := ""
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		if head, _, err = readHead(txn); err != nil || head.Seq == 0 {
+			return err
+		}
+		user, err = auditOwner(txn, head.Seq)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("anchor: %w", err)
+	}
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	h := &head
+	if user == "" {
+		h = nil
+	}
+	if err := s.commitTxn(txn, h, user); err != nil {
+		return fmt.Errorf("anchor: %w", err)
+	}
+	return s.syncAnchored()
+}
+
+// auditOwner finds the owner of audit record seq by its key; "" if none.
+func auditOwner(txn *badger.Txn, seq uint64) (string, error) {
+	pfx := prefix(kindAudit)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+	defer it.Close()
+	for it.Seek(pfx); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		if len(k) >= len(pfx)+9 && binary.BigEndian.Uint64(k[len(k)-8:]) == seq {
+			return string(k[len(pfx) : len(k)-9]), nil
+		}
+	}
+	return "", nil
 }
 
 // anchorOf is the anchor for a store holding m (a restored one).

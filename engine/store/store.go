@@ -182,8 +182,8 @@ func openBadger(dir string, bo badger.Options, opts Options, noSequences bool, l
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), db.Close())
 	}
+	created := false
 	if !opts.InMemory {
-		var created bool
 		if s.anchor, created, err = openAnchor(dir); err != nil {
 			return nil, errors.Join(err, db.Close())
 		}
@@ -196,6 +196,11 @@ func openBadger(dir string, bo badger.Options, opts Options, noSequences bool, l
 	}
 	if err := s.openAudit(); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.memSeq.Release(), db.Close())
+	}
+	if created {
+		if err := s.anchorNow(); err != nil {
+			return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
+		}
 	}
 	return s, nil
 }
@@ -310,13 +315,15 @@ func (s *Store) Close() error {
 			errs = append(errs, fmt.Errorf("sync: %w", err))
 		}
 	}
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, err)
+	}
 	if s.anchor != nil {
+		// Once more, listing the logs Badger left at its close.
+		s.anchor.write(true)
 		if err := s.anchor.close(); err != nil {
 			errs = append(errs, err)
 		}
-	}
-	if err := s.db.Close(); err != nil {
-		errs = append(errs, err)
 	}
 	if s.snapshot != "" {
 		if err := os.RemoveAll(s.snapshot); err != nil {
