@@ -261,7 +261,7 @@ func openReadOnlyPlanned(dir string, plan *folderPlan, opts Options, logger *slo
 	}
 	o := opts
 	o.ReadOnly = false
-	s, err := openBadger(shadow, badger.DefaultOptions(shadow), o, true, logger)
+	s, err := openBadger(shadow, shadowOptions(shadow), o, true, logger)
 	if err != nil {
 		os.RemoveAll(shadow)
 		return nil, relabel(err, shadow, dir)
