@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -164,16 +165,29 @@ func bootID() string {
 	return strings.TrimSpace(string(b))
 }
 
-// readAnchor reads dir's anchor; nil, nil if there is none.
+// readAnchor reads dir's anchor; nil, nil if there is none. A checksum
+// that does not match is read again a few times: a process writing the
+// anchor may be in the middle of its copy.
 func readAnchor(dir string) (*anchorState, error) {
-	b, err := os.ReadFile(filepath.Join(dir, anchorName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	var a *anchorState
+	var err error
+	for try := range 3 {
+		if try > 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		var b []byte
+		b, err = os.ReadFile(filepath.Join(dir, anchorName))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if a, err = decodeAnchor(b); err == nil {
+			return a, nil
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	return decodeAnchor(b)
+	return nil, err
 }
 
 // writeAnchorFile replaces dir's anchor atomically (a new one, or one for
@@ -299,7 +313,11 @@ func listLogs(dir string) []string {
 // anchorWriter keeps a read-write store's anchor up to date; its fields
 // are guarded by Store.genMu.
 type anchorWriter struct {
-	f       *os.File
+	f *os.File
+	// mem maps the file: a write is a copy into the page cache, which a
+	// killed process leaves behind; nil if it could not be mapped, and
+	// then each write is a pwrite.
+	mem     []byte
 	state   anchorState
 	filesAt time.Time
 	dir     string
@@ -327,6 +345,9 @@ func openAnchor(dir string) (*anchorWriter, bool, error) {
 		return nil, false, fmt.Errorf("store %s: anchor: %w", dir, err)
 	}
 	w := &anchorWriter{f: f, state: *a, dir: dir}
+	if mem, err := syscall.Mmap(int(f.Fd()), 0, anchorSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED); err == nil {
+		w.mem = mem
+	}
 	if b := bootID(); b != a.Boot {
 		// The machine restarted: only the synced mark held, and the
 		// committed one must not bind under this boot's id.
@@ -341,6 +362,10 @@ func (w *anchorWriter) write(refresh bool) {
 	if refresh || time.Since(w.filesAt) > filesRefresh {
 		w.state.Files, w.filesAt = listLogs(w.dir), time.Now()
 	}
+	if w.mem != nil {
+		copy(w.mem, w.state.encode())
+		return
+	}
 	if _, err := w.f.WriteAt(w.state.encode(), 0); err != nil {
 		w.err = fmt.Errorf("write anchor: %w", err)
 	}
@@ -348,6 +373,10 @@ func (w *anchorWriter) write(refresh bool) {
 
 func (w *anchorWriter) close() error {
 	err := w.err
+	if w.mem != nil {
+		// fsync below writes the mapped page too.
+		defer syscall.Munmap(w.mem)
+	}
 	if serr := w.f.Sync(); serr != nil && err == nil {
 		err = fmt.Errorf("sync anchor: %w", serr)
 	}
