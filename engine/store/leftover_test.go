@@ -20,7 +20,7 @@ func l0CrashImage(t testing.TB) string {
 	live := filepath.Join(t.TempDir(), "live")
 	// Small memtables: a table per MiB (what matters is their number).
 	db, err := badger.Open(badger.DefaultOptions(live).WithLogger(nil).
-		WithNumCompactors(0).WithMemTableSize(1<<20).WithValueThreshold(100<<10).WithValueLogFileSize(valueLogFileSize))
+		WithNumCompactors(0).WithMemTableSize(1 << 20).WithValueThreshold(100 << 10).WithValueLogFileSize(valueLogFileSize))
 	if err != nil {
 		t.Fatal(err)
 	}
