@@ -92,7 +92,7 @@ func TestShadowNeverEmptiesTables(t *testing.T) {
 // changes nothing, a read-write open moves it aside. A whole unrecorded
 // table with no crash to explain it stays damage.
 func TestCrashLeftoverTables(t *testing.T) {
-	dir := buildStore(t)
+	dir := twoTableStore(t)
 	tables := filesWith(t, dir, ".sst")
 	half, err := os.ReadFile(tables[0])
 	if err != nil {
@@ -105,7 +105,7 @@ func TestCrashLeftoverTables(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read-only: %v", err)
 	}
-	if n := countAudit(t, s); n != faultRecords {
+	if n := countAudit(t, s); n != 2*smallRecords {
 		t.Errorf("read-only: %d records", n)
 	}
 	s.Close()
@@ -121,7 +121,7 @@ func TestCrashLeftoverTables(t *testing.T) {
 	}
 	t.Logf("leftover test off: %v", d.short())
 	s = openT(t, dir)
-	if n := countAudit(t, s); n != faultRecords {
+	if n := countAudit(t, s); n != 2*smallRecords {
 		t.Errorf("read-write: %d records", n)
 	}
 	s.Close()
