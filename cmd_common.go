@@ -142,14 +142,20 @@ func (o *askOpts) run(args []string, stdio IO) int {
 		}
 		if err != nil {
 			fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
-			if storeExit(err, ExitFailed) == ExitStore {
-				return ExitStore
+		}
+		code := exitCode(res.Status)
+		if code != ExitOK && res.Store != nil {
+			// Not done because the store could not write (a full disk)
+			// or is damaged: the store's code, whatever the status.
+			code = ExitStore
+			if err == nil {
+				fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", res.Store)
 			}
 		}
 		if res.Status != msg.Done {
-			fmt.Fprintf(stdio.Err, "isolategpt ask: %s: %s (exit %d)\n", res.Status, res.Status.Meaning(), exitCode(res.Status))
+			fmt.Fprintf(stdio.Err, "isolategpt ask: %s: %s (exit %d)\n", res.Status, res.Status.Meaning(), code)
 		}
-		return exitCode(res.Status)
+		return code
 	})
 }
 
@@ -277,6 +283,7 @@ func (o *batchOpts) run(_ []string, stdio IO) int {
 		}
 		sum, err := r.Run(in.hard, stdio.In, stdio.Out)
 		fmt.Fprintf(stdio.Err, "batch: %s\n", sum)
+		noteInterrupted(stdio, sum.Earlier)
 		if len(sum.Granted) > 0 {
 			fmt.Fprintf(stdio.Err, "batch: the policy's allow_always stored %d permanent grant(s), which later queries use without asking: %s (isolategpt grants list; grants revoke KEY)\n", len(sum.Granted), strings.Join(sum.Granted, ", "))
 		}
@@ -284,6 +291,11 @@ func (o *batchOpts) run(_ []string, stdio IO) int {
 			fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
 		}
 		code := exitCode(sum.Worst)
+		if code != ExitOK && sum.StoreFaults > 0 {
+			// Lines not done because the store could not write (a full
+			// disk) or is damaged.
+			code = ExitStore
+		}
 		if code != ExitOK {
 			// Lines refused because the store cannot write (a full disk).
 			code = storeExit(e.Store().Writable(), code)
