@@ -27,7 +27,7 @@ import (
 )
 
 var askCmd = &cmdSpec{
-	name: "ask", args: "QUERY...", folder: true,
+	name: "ask", args: "QUERY...", folder: true, signals: true,
 	summary: "answer one query, asking permissions on the terminal",
 	help: `The words after the flags are the query (quote it, or put it after --).
 Without --yes each permission prompt is asked on the terminal: type the
@@ -219,7 +219,7 @@ func isTerminal(r io.Reader) bool {
 }
 
 var batchCmd = &cmdSpec{
-	name: "batch", folder: true,
+	name: "batch", folder: true, signals: true,
 	summary: "answer JSON-lines queries from stdin, prompts answered by a policy file",
 	help: `Reads {"id": "1", "query": "…", "user": "optional"} lines from stdin and
 writes one JSON result per line to stdout: id, status, error, answer, plan,

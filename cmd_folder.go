@@ -165,6 +165,12 @@ func (c *common) withEngine(stdio IO, name string, o holdOptions, fn func(e *eng
 		return fn(s.engine)
 	}
 	ctx := stdio.ctx()
+	if ctx.Err() != nil {
+		// A signal before the command started: nothing is held, opened
+		// or run.
+		fmt.Fprintf(stdio.Err, "isolategpt %s: interrupted before it started; nothing was done (exit %d)\n", name, stoppedCode(ctx))
+		return stoppedCode(ctx)
+	}
 	var waiting string
 	start := time.Now()
 	for {
