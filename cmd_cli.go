@@ -63,6 +63,11 @@ type IO struct {
 	Ctx context.Context
 	// Argv is the command line after the program name.
 	Argv []string
+	// relay, when set, is what ends this command's run by another process
+	// holding the data folder (a second signal, its deadline): Ctx's end
+	// then only interrupts it — prompts denied, the work in flight
+	// finished, its answer still relayed.
+	relay context.Context
 	// served is set when this command runs for another process through
 	// the control socket of the process holding the data folder.
 	served *served

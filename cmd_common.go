@@ -83,6 +83,11 @@ func (o *askOpts) run(args []string, stdio IO) int {
 	wait, cancelWait := withDeadline(in.soft, o.timeout, deadline)
 	defer cancelWait()
 	stdio.Ctx = wait
+	// Run by the holder of the data folder: the first signal is relayed
+	// (the prompt denied, the answer still printed), the second hangs up.
+	relay, cancelRelay := withDeadline(in.hard, o.timeout, deadline)
+	defer cancelRelay()
+	stdio.relay = relay
 	return c.withEngine(stdio, "ask", holdOptions{}, func(e *engine.Engine) int {
 		ctx, cancel := withDeadline(in.hard, o.timeout, deadline)
 		defer cancel()
@@ -265,6 +270,7 @@ func (o *batchOpts) run(_ []string, stdio IO) int {
 	in, release := catchInterrupts(stdio, "batch")
 	defer release()
 	stdio.Ctx = in.soft
+	stdio.relay = in.hard
 	return c.withEngine(stdio, "batch", holdOptions{}, func(e *engine.Engine) int {
 		pol, err := batch.LoadPolicy(stdio.path(o.policy), e.Catalog())
 		if err != nil {

@@ -43,8 +43,20 @@ var errAborted = fmt.Errorf("%w twice: aborted", batch.ErrInterrupted)
 func catchInterrupts(stdio IO, name string) (in *interrupts, release func()) {
 	parent := stdio.ctx()
 	if stdio.served != nil {
+		// Interrupted when the client goes away, or when it was
+		// interrupted once itself (its Ctrl+C, relayed).
+		soft, cancelSoft := context.WithCancelCause(parent)
 		hard, cancel := context.WithCancelCause(context.WithoutCancel(parent))
-		return &interrupts{soft: parent, hard: hard, stop: parent.Done()}, func() { cancel(nil) }
+		if s := stdio.served.session; s != nil && s.Interrupted != nil {
+			go func() {
+				select {
+				case <-s.Interrupted:
+					cancelSoft(batch.ErrInterrupted)
+				case <-soft.Done():
+				}
+			}()
+		}
+		return &interrupts{soft: soft, hard: hard, stop: soft.Done()}, func() { cancelSoft(nil); cancel(nil) }
 	}
 	soft, cancelSoft := context.WithCancelCause(parent)
 	hard, cancelHard := context.WithCancelCause(context.WithoutCancel(parent))

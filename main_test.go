@@ -91,6 +91,10 @@ const asMain = "ISOLATEGPT_TEST_AS_MAIN"
 // before it runs the command.
 const signalSelf = "ISOLATEGPT_TEST_SIGNAL_SELF"
 
+// noRelayInterrupts (1) makes a child sent as main hang up on its first
+// signal when another process runs its command, as before.
+const noRelayInterrupts = "ISOLATEGPT_TEST_NO_RELAY_INTERRUPTS"
+
 // TestMain lets this test binary serve as the sandbox worker, and as
 // isolategpt when asMain is set.
 // weakerFlags opts into a weaker sandbox where this host cannot give the
@@ -117,6 +121,7 @@ func TestMain(m *testing.M) {
 				<-done
 			}
 		}
+		relayInterrupts = os.Getenv(noRelayInterrupts) != "1"
 		if sig := os.Getenv(signalSelf); sig != "" {
 			// A signal before flags are parsed or anything opened, as
 			// one sent in the process's first milliseconds lands; the
