@@ -39,7 +39,8 @@ The status of the query (--json: "status"; on stderr unless done) and the
 exit code: done 0 (every step done), partial 3 (some steps done, others
 not), denied 4 (nothing done, a flow refused), failed 1 (nothing done: a
 step failed or timed out, the plan failed, or the offline model planned
-nothing), interrupted 5. Ctrl+C (SIGINT, SIGTERM) denies the prompt open
+nothing), interrupted 5; 6 when a full or damaged store kept it from being
+done. Ctrl+C (SIGINT, SIGTERM) denies the prompt open
 and every later one, lets the query finish, prints its answer and closes
 the session; a second one gives the query up.`,
 	new: func() options { return &askOpts{} },
