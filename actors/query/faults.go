@@ -3,6 +3,7 @@ package query
 import (
 	"errors"
 	"sync"
+	"syscall"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
 	"github.com/isolategpt/isolategpt/engine/store"
@@ -93,11 +94,13 @@ func (f *auditFaults) store() error {
 	return f.storeErr
 }
 
-// IsStoreError reports whether err is the store's own: a full disk, a
-// damaged store, one not closed cleanly. Front ends exit with their store
-// code for it.
+// IsStoreError reports whether err is the store's own: a full disk (the
+// store's guard, or the file system's own ENOSPC or quota), a damaged
+// store, one not closed cleanly. Front ends exit with their store code
+// for it.
 func IsStoreError(err error) bool {
-	return errors.Is(err, store.ErrDiskFull) || errors.Is(err, store.ErrDamaged) || errors.Is(err, store.ErrNeedsReplay)
+	return errors.Is(err, store.ErrDiskFull) || errors.Is(err, store.ErrDamaged) || errors.Is(err, store.ErrNeedsReplay) ||
+		errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // SwitchOutcomeCheck turns the outcome check on or off, for the test
