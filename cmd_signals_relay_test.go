@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
@@ -76,6 +77,56 @@ func TestSignalAtRelayedAskPrompt(t *testing.T) {
 				}
 				if denied != 2 || closed != 1 {
 					t.Errorf("audit: %d permissions denied, %d sessions closed; want 2 and 1 (the ask's; the batch ran no line)", denied, closed)
+				}
+			})
+		})
+	}
+}
+
+// SIGTERM to a batch another process runs: the holder is told, the line
+// done is written, the summary says interrupted, and the batch exits 5 —
+// not hung up with nothing said (as it is with the interrupt not relayed).
+func TestSignalRelayedBatch(t *testing.T) {
+	for _, relayed := range []bool{true, false} {
+		t.Run(map[bool]string{true: "relayed", false: "not relayed"}[relayed], func(t *testing.T) {
+			asUsers(t, func(t *testing.T, data string, run func(o procOptions, args ...string) *proc) {
+				if err := os.WriteFile(filepath.Join(data, "policy.json"), []byte(allowRides), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				holder := run(procOptions{stdin: "pipe", dir: data}, "batch", "--data", data, "--policy", "policy.json")
+				waitFor(t, "the holder", func() string {
+					if _, err := os.Stat(filepath.Join(data, "control.sock")); err != nil {
+						return ""
+					}
+					return "up"
+				}, "up")
+				var env []string
+				if !relayed {
+					env = []string{noRelayInterrupts + "=1"}
+				}
+				b := run(procOptions{stdin: "pipe", dir: data, env: env}, "batch", "--data", data, "--policy", "policy.json")
+				if _, err := b.stdin.Write([]byte(`{"id": "1", "query": "` + strings.ReplaceAll(fareAB, `"`, `\"`) + `"}` + "\n")); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "the first line's result", b.out.String, "\n")
+				if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+				exitedBy(t, b, ExitInterrupted)
+				if !strings.Contains(b.out.String(), `"status":"done"`) {
+					t.Errorf("first line: %s", b.out)
+				}
+				want := "interrupted, the rest of the input was not read"
+				if !relayed {
+					if strings.Contains(b.err.String(), want) {
+						t.Fatalf("interrupt not relayed, and still the summary came: the test proves nothing\n%s", b.err)
+					}
+				} else if !strings.Contains(b.err.String(), want) {
+					t.Errorf("stderr lacks %q:\n%s", want, b.err)
+				}
+				holder.stdin.Close()
+				if code := holder.wait(t); code != ExitOK {
+					t.Fatalf("holder: %v", holder)
 				}
 			})
 		})
