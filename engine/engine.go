@@ -401,6 +401,9 @@ func (s *Session) Ask(ctx context.Context, query string) (*msg.Answer, error) {
 		return nil, fmt.Errorf("ask: %w", err)
 	}
 	r := res.(*msg.AskReply)
+	if r.Cause != nil {
+		return r.Answer, r.Cause
+	}
 	if r.Err != "" {
 		return r.Answer, errors.New(r.Err)
 	}
