@@ -101,6 +101,7 @@ type suite struct {
 	mu    sync.Mutex
 	tally map[string]*count
 	order []string
+	w     watch
 }
 
 // count is one kind's row of the table.
@@ -123,11 +124,8 @@ func newSuite(t *testing.T) *suite {
 	openUp(t, root)
 	s := &suite{t: t, cfg: cfg, root: root, tally: map[string]*count{}}
 	// go test runs the suite with -timeout 0, the budget being its own: a
-	// hang still ends, with every goroutine's stack.
-	watchdog := time.AfterFunc(cfg.budget+10*time.Minute, func() {
-		panic(fmt.Sprintf("faults: still running 10 minutes past FAULTS_BUDGET=%v (FAULTS_SEED=%d): a command hung", cfg.budget, cfg.seed))
-	})
-	t.Cleanup(func() { watchdog.Stop() })
+	// hang still ends, naming the trial, with every goroutine's stack.
+	s.startWatchdog()
 	s.bin = filepath.Join(root, "isolategpt")
 	start := time.Now()
 	if prebuilt := os.Getenv("FAULTS_BIN"); prebuilt != "" {
@@ -205,7 +203,20 @@ type trial struct {
 }
 
 func (s *suite) newTrial(kind string, n int, m mode) *trial {
-	return &trial{s: s, kind: kind, n: n, mode: m, rng: rand.New(rand.NewPCG(s.cfg.seed, uint64(n)<<8|kindSeed[kind]))}
+	tr := &trial{s: s, kind: kind, n: n, mode: m, rng: rand.New(rand.NewPCG(s.cfg.seed, uint64(n)<<8|kindSeed[kind]))}
+	s.running(tr)
+	return tr
+}
+
+// caseOrder is 0..n-1 in the order the seed gives a kind's fixed cases.
+func (s *suite) caseOrder(kind string, n int) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	rng := s.newTrial(kind, 0, modes()[0]).rng
+	rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+	return order
 }
 
 func (tr *trial) lose(f string, a ...any)  { tr.lost = append(tr.lost, fmt.Sprintf(f, a...)) }
@@ -214,6 +225,9 @@ func (tr *trial) fail(f string, a ...any)  { tr.other = append(tr.other, fmt.Spr
 
 // crashCheck records a crash a finished command shows.
 func (tr *trial) crashCheck(r result) {
+	if r.hung {
+		tr.fail("%s hung: killed after %v", r.name, cmdLimit)
+	}
 	if why := Crashed(r.stderr, r.signaled); why != "" {
 		tr.crash = append(tr.crash, fmt.Sprintf("%s: %s", r.name, why))
 	}
@@ -274,6 +288,19 @@ func (s *suite) skip(kind, why string) {
 	c.skipped = append(c.skipped, why)
 	s.mu.Unlock()
 	s.t.Logf("faults: %s SKIPPED: %s", kind, why)
+}
+
+// skipped names the kinds skipped and why; "" when none was.
+func (s *suite) skipped() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, k := range s.order {
+		if c := s.tally[k]; len(c.skipped) > 0 {
+			out = append(out, k+": "+strings.Join(c.skipped, "; "))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // table prints the per-kind counts.
@@ -362,6 +389,7 @@ type result struct {
 	name     string
 	exit     int    // -1 when ended by a signal
 	signaled string // the signal's name when ended by one
+	hung     bool   // killed by the suite after cmdLimit
 	stdout   []string
 	stderr   string
 }
@@ -402,7 +430,9 @@ func (s *suite) start(f folder, stdin io.Reader, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start isolategpt %v: %v", args, err)
 	}
+	s.track(cmd.Process.Pid, true)
 	go func() {
+		defer s.track(cmd.Process.Pid, false)
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 1<<20), 16<<20)
 		for sc.Scan() {
@@ -467,12 +497,13 @@ func (p *proc) kill(sig syscall.Signal) { _ = syscall.Kill(-p.cmd.Process.Pid, s
 // signalHub sends sig to the hub alone, as a terminal or systemd would.
 func (p *proc) signalHub(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
 
-// run runs a command to its end (at most two minutes).
+// run runs a command to its end (killed after cmdLimit: r.hung).
 func (s *suite) run(f folder, stdin string, args ...string) result {
 	p := s.start(f, strings.NewReader(stdin), args...)
-	r, ok := p.wait(2 * time.Minute)
+	r, ok := p.wait(cmdLimit)
 	if !ok {
-		r.stderr += "\n(faults: killed after 2 minutes)"
+		r.hung = true
+		r.stderr += fmt.Sprintf("\n(faults: killed after %v)", cmdLimit)
 	}
 	return r
 }
