@@ -154,7 +154,7 @@ func (s *suite) appBase(m mode) *history {
 	if r.exit != 0 {
 		tr.fail("the batch that fills the folder: %v: %s", r, firstLines(r.stderr, 3))
 	}
-	if len(tr.lost)+len(tr.exit)+len(tr.crash)+len(tr.other) > 0 {
+	if tr.findings() > 0 {
 		tr.finish()
 	}
 	return h

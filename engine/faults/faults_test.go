@@ -82,6 +82,10 @@ func (s *suite) selfTest() {
 	tr.what = "a clean batch, no fault"
 	s.batch(tr, h, h.workload(4))
 	s.verify(tr, h)
+	if tr.findings() > 0 {
+		tr.finish()
+		t.Fatal("self-test: a clean batch with no fault did not pass the checks (above): no fault was injected")
+	}
 	snap := h.f.work + "/snapshot"
 	if out, err := exec.Command("cp", "-a", h.f.data, snap).CombinedOutput(); err != nil {
 		t.Fatalf("self-test: copy the data folder: %v: %s", err, out)

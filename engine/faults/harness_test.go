@@ -233,6 +233,9 @@ func (tr *trial) crashCheck(r result) {
 	}
 }
 
+// findings is how many findings the trial has so far.
+func (tr *trial) findings() int { return len(tr.lost) + len(tr.exit) + len(tr.crash) + len(tr.other) }
+
 // finish adds the trial to the table and reports its findings; it
 // reports whether the trial survived.
 func (tr *trial) finish() bool {
@@ -253,7 +256,7 @@ func (tr *trial) finish() bool {
 	if len(tr.other) > 0 {
 		c.other++
 	}
-	ok := len(tr.lost)+len(tr.exit)+len(tr.crash)+len(tr.other) == 0
+	ok := tr.findings() == 0
 	if ok && !tr.missed {
 		c.survived++
 	}
@@ -486,8 +489,17 @@ func (p *proc) wait(timeout time.Duration) (result, bool) {
 		return p.res, true
 	case <-time.After(timeout):
 		p.kill(syscall.SIGKILL)
-		<-p.done
-		return p.res, false
+		select {
+		case <-p.done:
+			return p.res, false
+		case <-time.After(10 * time.Second):
+			// Killed, yet its output stays open: a process outside its
+			// group holds it. The command is given up, not waited for.
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return result{name: p.name, exit: -1, signaled: "killed", stdout: slices.Clone(p.lines),
+				stderr: "(faults: killed, but a process outside its group still holds its output)"}, false
+		}
 	}
 }
 

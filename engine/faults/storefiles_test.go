@@ -118,7 +118,7 @@ func (s *suite) makeStoreBase(m mode, killed bool) *storeBase {
 		}
 	}
 	os.RemoveAll(probe.f.work)
-	if len(tr.lost)+len(tr.exit)+len(tr.crash)+len(tr.other) > 0 {
+	if tr.findings() > 0 {
 		tr.finish()
 	}
 	return &storeBase{h: h, audit: recs, backup: backup}
