@@ -497,7 +497,7 @@ func (p *proc) wait(timeout time.Duration) (result, bool) {
 			// group holds it. The command is given up, not waited for.
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			return result{name: p.name, exit: -1, signaled: "killed", stdout: slices.Clone(p.lines),
+			return result{name: p.name, exit: -1, signaled: "SIGKILL", stdout: slices.Clone(p.lines),
 				stderr: "(faults: killed, but a process outside its group still holds its output)"}, false
 		}
 	}
