@@ -101,7 +101,7 @@ func (s *suite) diskTrial(tr *trial, mnt string) bool {
 	}
 	feed(before)
 	if !p.waitLines(3, time.Minute) {
-		tr.fail("the batch did 3 lines in a minute on an empty filesystem")
+		tr.fail("the batch did not do 3 lines in a minute on an empty filesystem")
 	}
 	filler := filepath.Join(mnt, "filler")
 	if concurrent {
