@@ -187,6 +187,7 @@ func (s *suite) storeCase(tr *trial, b *storeBase, target, damage string, killed
 	r := s.run(h.f, "", "audit", "--json")
 	tr.crashCheck(r)
 	refused := r.exit != 0
+	tr.what += fmt.Sprintf(" → audit %v", r)
 	switch r.exit {
 	case 0:
 		tr.readWhole(b.audit, r)
