@@ -378,7 +378,7 @@ type proc struct {
 	name   string
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
 
 	mu    sync.Mutex
 	lines []string
@@ -415,7 +415,7 @@ func (s *suite) start(f folder, stdin io.Reader, args ...string) *proc {
 	if f.mode.uid >= 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(f.mode.uid), Gid: uint32(f.mode.uid)}
 	}
-	p := &proc{name: strings.Join(args[:min(2, len(args))], " "), cmd: cmd, stderr: &bytes.Buffer{}, more: make(chan struct{}), done: make(chan struct{})}
+	p := &proc{name: strings.Join(args[:min(2, len(args))], " "), cmd: cmd, stderr: &lockedBuffer{}, more: make(chan struct{}), done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if stdin != nil {
 		cmd.Stdin = stdin
@@ -456,6 +456,40 @@ func (s *suite) start(f folder, stdin io.Reader, args ...string) *proc {
 		close(p.done)
 	}()
 	return p
+}
+
+// lockedBuffer is a command's stderr, readable while it runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitStderr waits until the command wrote text to stderr or ended; it
+// reports whether the text came.
+func (p *proc) waitStderr(text string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(p.stderr.String(), text) {
+			return true
+		}
+		if p.ended() {
+			return strings.Contains(p.stderr.String(), text)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return false
 }
 
 // waitLines waits until the command printed n lines or ended; it reports

@@ -266,12 +266,27 @@ func (s *suite) askSignal(tr *trial, h *history) {
 	h.next++
 	subject := fmt.Sprintf("%sm%d", prefix, k)
 	query := sendQuery(subject, fmt.Sprintf("body %d", k))
-	// Not in the process's first 100 ms, where it opens the folder before
-	// any handler can be in place (the batch trials wait for a line).
+	// Half the trials: 100-500 ms after the start (not in the process's
+	// first 100 ms, where it opens the folder before any handler can be in
+	// place; the batch trials wait for a line). Half: 0-40 ms after ask
+	// says it runs the send (stderr "allowed once"), the moment between
+	// intent and effect, which a fast machine's ask passes in well under
+	// 500 ms.
+	atStep := tr.rng.IntN(2) == 1
 	delay := time.Duration(100+tr.rng.IntN(400)) * time.Millisecond
+	if atStep {
+		delay = time.Duration(tr.rng.IntN(40)) * time.Millisecond
+	}
 	sig := tr.pickSignal()
-	tr.what = fmt.Sprintf("ask: %v after %v", sig, delay)
 	p := s.start(h.f, strings.NewReader(""), "ask", "--yes", "--json", query)
+	if atStep {
+		tr.what = fmt.Sprintf("ask: %v %v after it said it runs the send", sig, delay)
+		if !p.waitStderr("allowed once", 30*time.Second) {
+			tr.what += " (it never said so)"
+		}
+	} else {
+		tr.what = fmt.Sprintf("ask: %v after %v", sig, delay)
+	}
 	time.Sleep(delay)
 	r, ended := tr.interrupt(p, sig)
 	p.kill(syscall.SIGKILL)
