@@ -297,7 +297,9 @@ func (l *Launcher) launch(ctx context.Context, w *warm, dataDir string, callTime
 	client := wire.NewClient(outR, inW, opts)
 	ictx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
+	mark := phaseMarker()
 	init, err := wire.Initialize(ictx, client, "isolategpt", "0")
+	mark("initialize hand-shake")
 	if err != nil {
 		client.Close()
 		p.kill()

@@ -79,11 +79,13 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 	s.cfg.AllowWeaker = l.AllowWeaker
 	s.cfg.LandlockFloor = l.LandlockFloor
 	lim := s.cfg.Policy.Limits
+	mark := phaseMarker()
 	group, glayers, err := l.cgroupFor(cgroup.Limits{Memory: lim.Memory, Pids: lim.Processes, CPUPercent: lim.CPUPercent})
 	layers = append(layers, glayers...)
 	if err != nil {
 		return nil, fmt.Errorf("launch %s: %w", s.app, err)
 	}
+	mark("cgroup mkdir+limits")
 	grants, err := detachGrants(s.cfg.Grants)
 	if err != nil {
 		group.Remove()
@@ -122,7 +124,9 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 	}
 	files := append(stdio, childStatus, s.egress, nil) // fd 3, 4, 5
 	files = append(files, grants...)                   // 6…
+	mark("sockets, pipes")
 	p.w, err = sp.Spawn(files, s.stderr == nil)
+	mark("spawner: clone(namespaces)+maps+exec")
 	p.closeChildEnds()
 	if err != nil {
 		status.Close()
@@ -140,6 +144,7 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 	if err := group.Add(p.w.PID()); err != nil {
 		return fail(err)
 	}
+	mark("cgroup attach")
 	deadline := time.Now().Add(startTimeout)
 	cb, _ := json.Marshal(s.cfg)
 	if err := status.send(cb, deadline); err != nil {
@@ -155,6 +160,7 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 		}
 		return fail(err)
 	}
+	mark("stage 1: Go init, rlimits, minimal root")
 	if s.cfg.Persist {
 		if data == nil {
 			return fail(errors.New("no app folder from the worker"))
@@ -175,6 +181,7 @@ func (l *Launcher) complete(b *built, dataDir string) (*proc, *statusConn, error
 		b.abandon()
 		return nil, nil, fmt.Errorf("launch %s: worker set-up: %w%s", p.app, err, p.why())
 	}
+	mark := phaseMarker()
 	deadline := time.Now().Add(startTimeout)
 	if p.data != nil {
 		uid, gid := hostIDs()
@@ -184,6 +191,7 @@ func (l *Launcher) complete(b *built, dataDir string) (*proc, *statusConn, error
 			return fail(err)
 		}
 	}
+	mark("fill app folder")
 	if err := status.send([]byte(worker.Go), deadline); err != nil {
 		return fail(err)
 	}
@@ -194,6 +202,7 @@ func (l *Launcher) complete(b *built, dataDir string) (*proc, *statusConn, error
 	if err != nil {
 		return fail(err)
 	}
+	mark("Landlock, caps, re-exec; stage 2: Go init, seccomp")
 	l.setLayers(append(b.layers, st.Layers...))
 	p.watch()
 	return p, status, nil
