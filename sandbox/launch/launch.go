@@ -92,8 +92,9 @@ type Launcher struct {
 	Cgroups *cgroup.Host
 	// Prewarm is how many workers of each app configuration to keep
 	// started ahead, up to their built root (nothing of the app runs in
-	// them before a Launch gives them a folder); 0 starts every worker
-	// at its Launch. Close kills the idle ones.
+	// them before a Launch gives them a folder), once the configuration
+	// is wanted (Warm, or its second Launch); 0 starts every worker at
+	// its Launch. Close kills the idle ones.
 	Prewarm int
 
 	mu     sync.Mutex
@@ -139,6 +140,7 @@ func (l *Launcher) setLayers(ls []sandbox.Layer) {
 // the only state it keeps (made if missing).
 func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (sandbox.Conn, error) {
 	app := a.ID
+	mark := phaseMarker()
 	_, callTimeout, startTimeout, maxMsg := l.defaults()
 	if a.CallTimeout > 0 {
 		callTimeout = a.CallTimeout
@@ -166,6 +168,7 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 			l.Logger.Info("a prestarted worker failed; starting another", "app", app, "err", err)
 		}
 	}
+	mark("configuration, checks")
 	w, err := l.prepare(a, cfg)
 	if err != nil {
 		return nil, err
@@ -233,6 +236,7 @@ func (w *warm) abandon() {
 // prepare starts a worker for app up to its built root.
 func (l *Launcher) prepare(a sandbox.App, cfg worker.Config) (*warm, error) {
 	app := a.ID
+	mark := phaseMarker()
 	var audit func(egress.Event)
 	if l.Egress != nil {
 		audit = func(e egress.Event) { l.Egress(a, e) }
@@ -260,6 +264,7 @@ func (l *Launcher) prepare(a sandbox.App, cfg worker.Config) (*warm, error) {
 		return nil, fmt.Errorf("launch %s: %w", app, err)
 	}
 	cfg.Persist = true
+	mark("egress proxy, stdio pipes")
 	b, err := l.build(spawnSpec{
 		app: app, cfg: cfg, stdin: inR, stdout: outW, egress: px.workerEnd(),
 		cpuSeconds: cfg.Policy.Limits.CPUSeconds, memoryCap: cfg.Policy.Limits.Memory,
