@@ -88,6 +88,13 @@ type Launcher struct {
 	AllowWeaker bool
 	// LandlockFloor overrides confine.LandlockFloor (tests).
 	LandlockFloor int
+	// NoSharedNet gives every worker a network namespace of its own,
+	// even one that cannot open a socket (see mayShareNet; tests and
+	// measurements).
+	NoSharedNet bool
+	// forceSharedNet shares the network namespace even with a worker that
+	// may open sockets (tests: the attack mayShareNet stops).
+	forceSharedNet bool
 	// Cgroups is the host's cgroups; nil means cgroup.Detect().
 	Cgroups *cgroup.Host
 	// Prewarm is how many workers of each app configuration to keep

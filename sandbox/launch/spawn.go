@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -125,7 +126,7 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 	files := append(stdio, childStatus, s.egress, nil) // fd 3, 4, 5
 	files = append(files, grants...)                   // 6…
 	mark("sockets, pipes")
-	p.w, err = sp.Spawn(files, s.stderr == nil)
+	p.w, err = sp.SpawnWith(files, spawner.SpawnOptions{CaptureStderr: s.stderr == nil, SharedNet: l.mayShareNet(s.cfg)})
 	mark("spawner: clone(namespaces)+maps+exec")
 	p.closeChildEnds()
 	if err != nil {
@@ -134,6 +135,9 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 		return nil, fmt.Errorf("launch %s: start worker: %w", s.app, err)
 	}
 	p.exited = p.w.Done()
+	if p.w.SharedNet() {
+		layers[0].Detail = namespacesShared(uid)
+	}
 	b := &built{p: p, status: status, layers: layers}
 	fail := func(err error) (*built, error) {
 		b.abandon()
@@ -213,6 +217,25 @@ func phaseError(st worker.Status, want string) error {
 		return errors.New(st.Error)
 	}
 	return fmt.Errorf("the worker said %q, not %q", st.Phase, want)
+}
+
+// mayShareNet: a worker whose profile refuses socket() and that has no
+// egress forwarder may run in the spawner's shared, empty network
+// namespace (spawner.SpawnOptions.SharedNet): with no socket it can reach
+// nothing a network namespace holds, another worker's least of all. Every
+// other worker gets a namespace of its own.
+func (l *Launcher) mayShareNet(cfg worker.Config) bool {
+	if l.NoSharedNet || cfg.ProxyPort != 0 {
+		return false
+	}
+	if l.forceSharedNet {
+		return true
+	}
+	return !slices.Contains(cfg.Policy.Syscalls, "socket") && !slices.Contains(cfg.Policy.Syscalls, "io_uring_setup")
+}
+
+func namespacesShared(uid int) string {
+	return fmt.Sprintf("user (root inside is uid %d on the host), mount, pid, ipc, uts; network: one empty namespace of the spawner, no interface up, shared by workers that cannot open a socket", uid)
 }
 
 // hostLayers are the layers the hub gives from outside the worker.
