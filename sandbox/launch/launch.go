@@ -6,15 +6,18 @@
 // enforces per-call limits by killing the worker; and copies its app folder
 // back to the host after each call.
 //
-//	hub (locked OS thread)                  worker
+//	hub                                     spawner, then worker
 //	  cgroup, status socketpair (SEQPACKET)
-//	  clone(NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS|NEWNET), Pdeathsig
+//	  ──spawn (descriptors)──────────────▶ clone(NEWUSER|NEWNS|NEWPID|NEWIPC|
+//	                                        NEWUTS[|NEWNET]), Pdeathsig, exec
 //	  add the worker to its cgroup
 //	  ──config (fd 3)────────────────────▶ stage 1: rlimits, minimal root
 //	  ◀──built + app folder tmpfs (fd)──── (pivot_root, /proc, /dev, tmpfs)
-//	  fill the tmpfs from the host folder
 //	  ──go───────────────────────────────▶ Landlock, capabilities, re-exec
 //	                                        stage 2: seccomp
+//	  ◀──confined──────────────────────── (a prestarted worker waits here)
+//	  fill the tmpfs from the host folder
+//	  ──start────────────────────────────▶ the app starts
 //	  ◀──ready (its layers) or the error──
 //	  ──initialize / tools/call (fd 0)───▶
 //	  ◀──results (fd 1)───────────────────
@@ -98,7 +101,7 @@ type Launcher struct {
 	// Cgroups is the host's cgroups; nil means cgroup.Detect().
 	Cgroups *cgroup.Host
 	// Prewarm is how many workers of each app configuration to keep
-	// started ahead, up to their built root (nothing of the app runs in
+	// started ahead, up to their confinement (nothing of the app runs in
 	// them before a Launch gives them a folder), once the configuration
 	// is wanted (Warm, or its second Launch); 0 starts every worker at
 	// its Launch. Close kills the idle ones.
@@ -224,9 +227,9 @@ func (l *Launcher) appConfig(a sandbox.App) (worker.Config, error) {
 	return cfg, cfg.Policy.Check()
 }
 
-// warm is a worker built up to its root, with its egress proxy and the
-// hub's ends of its stdin and stdout: all that is left is its app folder,
-// its go and the MCP hand-shake.
+// warm is a worker confined up to its app's start, with its egress proxy
+// and the hub's ends of its stdin and stdout: all that is left is its app
+// folder, its start and the MCP hand-shake.
 type warm struct {
 	b       *built
 	px      *workerProxy
@@ -240,7 +243,7 @@ func (w *warm) abandon() {
 	w.px.stop()
 }
 
-// prepare starts a worker for app up to its built root.
+// prepare starts a worker for app up to its confinement.
 func (l *Launcher) prepare(a sandbox.App, cfg worker.Config) (*warm, error) {
 	app := a.ID
 	mark := phaseMarker()

@@ -10,7 +10,8 @@ import (
 )
 
 // pool holds, per app configuration, workers started ahead up to their
-// built root (Launcher.Prewarm of them): nothing of the app has run in
+// confinement (Launcher.Prewarm of them: fully confined, their app not
+// started): nothing of the app has run in
 // them and no user's folder is in them yet, so any later Launch of the
 // same configuration may take one, whoever it is for; the Launch that
 // takes one binds it to its folder (one user's app) for good. Workers are

@@ -40,8 +40,8 @@ type spawnSpec struct {
 }
 
 // spawn starts a worker: new namespaces, its own cgroup, the set-up
-// hand-shake (config, built root, app folder filled, go) and its ready
-// report. A layer the host cannot give stops it here unless the launcher
+// hand-shake (config, built root, go, confined, app folder filled, start)
+// and its ready report. A layer the host cannot give stops it here unless the launcher
 // allows a weaker sandbox.
 func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
 	s.cfg.Persist = s.data != ""
@@ -57,8 +57,9 @@ func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
 	return l.complete(b, s.data)
 }
 
-// built is a worker stopped at its built root: nothing of the app has run,
-// and it waits for its app folder and the hub's go.
+// built is a worker confined and stopped before its app starts: nothing
+// of the app has run, and it waits for its app folder and the hub's
+// start.
 type built struct {
 	p      *proc
 	status *statusConn
@@ -72,7 +73,7 @@ func (b *built) abandon() {
 	b.p.cleanup()
 }
 
-// build starts a worker up to its built root (see spawn).
+// build starts a worker up to its confinement (see spawn).
 func (l *Launcher) build(s spawnSpec) (*built, error) {
 	_, _, startTimeout, _ := l.defaults()
 	uid, _ := hostIDs()
@@ -173,11 +174,23 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 	} else if data != nil {
 		data.Close()
 	}
+	// Confined before anything of a user is in it.
+	if err := status.send([]byte(worker.Go), deadline); err != nil {
+		return fail(err)
+	}
+	st, _, err = status.read(deadline, false)
+	if err == nil && st.Phase != worker.PhaseConfined {
+		err = phaseError(st, worker.PhaseConfined)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	mark("Landlock, caps, re-exec; stage 2: Go init, seccomp")
 	return b, nil
 }
 
-// complete fills a built worker's app folder from dataDir (when it keeps
-// one), lets it confine itself and waits for its ready report.
+// complete fills a confined worker's app folder from dataDir (when it
+// keeps one), lets its app start and waits for its ready report.
 func (l *Launcher) complete(b *built, dataDir string) (*proc, *statusConn, error) {
 	_, _, startTimeout, _ := l.defaults()
 	p, status := b.p, b.status
@@ -196,7 +209,7 @@ func (l *Launcher) complete(b *built, dataDir string) (*proc, *statusConn, error
 		}
 	}
 	mark("fill app folder")
-	if err := status.send([]byte(worker.Go), deadline); err != nil {
+	if err := status.send([]byte(worker.Start), deadline); err != nil {
 		return fail(err)
 	}
 	st, _, err := status.read(deadline, false)
@@ -206,7 +219,7 @@ func (l *Launcher) complete(b *built, dataDir string) (*proc, *statusConn, error
 	if err != nil {
 		return fail(err)
 	}
-	mark("Landlock, caps, re-exec; stage 2: Go init, seccomp")
+	mark("app start, ready")
 	l.setLayers(append(b.layers, st.Layers...))
 	p.watch()
 	return p, status, nil
