@@ -144,17 +144,19 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 		b.abandon()
 		return nil, fmt.Errorf("launch %s: worker set-up: %w%s", s.app, err, p.why())
 	}
-	// The worker waits for its configuration: nothing of it runs before
-	// it is in its cgroup.
-	if err := group.Add(p.w.PID()); err != nil {
-		return fail(err)
-	}
-	mark("cgroup attach")
+	// Stage 1 (this binary's own code: rlimits, the minimal root) runs
+	// while the hub moves the worker into its cgroup, a migration that
+	// waits for an RCU grace period on cgroup v1; the hub says go, and
+	// so lets anything confined or of the app run, only once it is in.
 	deadline := time.Now().Add(startTimeout)
 	cb, _ := json.Marshal(s.cfg)
 	if err := status.send(cb, deadline); err != nil {
 		return fail(fmt.Errorf("send configuration: %w", err))
 	}
+	if err := group.Add(p.w.PID()); err != nil {
+		return fail(err)
+	}
+	mark("cgroup attach")
 	st, data, err := status.read(deadline, true)
 	if err == nil && st.Phase != worker.PhaseBuilt {
 		err = phaseError(st, worker.PhaseBuilt)
@@ -359,12 +361,18 @@ func (s *statusConn) send(b []byte, deadline time.Time) error {
 	return err
 }
 
+// statusBufs are the status messages' read buffers: three reads a start,
+// not three 64 KiB allocations.
+var statusBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
 // read reads one status message; with takeFD, a descriptor sent with it.
 // A zero deadline waits for as long as it takes.
 func (s *statusConn) read(deadline time.Time, takeFD bool) (worker.Status, *os.File, error) {
 	var st worker.Status
 	_ = s.c.SetReadDeadline(deadline)
-	buf := make([]byte, 64<<10)
+	bp := statusBufs.Get().(*[]byte)
+	defer statusBufs.Put(bp)
+	buf := *bp
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, _, _, err := s.c.ReadMsgUnix(buf, oob)
 	var file *os.File
