@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
@@ -77,6 +78,10 @@ func sample(stop <-chan struct{}, out chan<- procPeaks, procs bool) {
 		}
 		select {
 		case <-stop:
+			if procs {
+				// The row's workers are still up: its sessions are open.
+				p.procs = max(p.procs, descendants(os.Getpid()))
+			}
 			out <- p
 			return
 		case <-tick.C:
@@ -167,4 +172,39 @@ func procStatus() (rss int64, threads int) {
 		}
 	}
 	return rss, threads
+}
+
+// selfCPU is this process's user and system CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat (100 on Linux).
+const clockTicks = 100
+
+// machineBusy is the machine's busy CPU time so far: every CPU's time
+// neither idle nor waiting for I/O (/proc/stat's first line).
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range f[1:8] { // user nice system idle iowait irq softirq
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / clockTicks
 }

@@ -109,7 +109,12 @@ type Row struct {
 	Queued      int // steps that waited for a worker
 	// QueriesQueued is how many queries waited to be admitted.
 	QueriesQueued int
-	Throughput    float64
+	// HubCPU is this process's CPU time during the row (getrusage);
+	// MachineCPU the whole machine's busy CPU time (/proc/stat), which
+	// counts the sandboxed workers and the spawner, and anything else
+	// running on the machine.
+	HubCPU, MachineCPU time.Duration
+	Throughput         float64
 }
 
 // Result is a whole run.
@@ -247,10 +252,12 @@ func runRow(ctx context.Context, cfg Config, s int, mode Mode) (Row, error) {
 			errs[i] = err
 		}()
 	}
+	hub0, mach0 := selfCPU(), machineBusy()
 	start = time.Now()
 	close(begin)
 	wg.Wait()
 	row.Wall = time.Since(start)
+	row.HubCPU, row.MachineCPU = selfCPU()-hub0, machineBusy()-mach0
 	close(stop)
 	pk := <-peaks
 	row.PeakRSS, row.PeakThr, row.PeakFDs, row.PeakProcs = pk.rss, pk.threads, pk.fds, pk.procs
