@@ -109,11 +109,23 @@ func countFDs() int {
 
 // descendants counts the processes whose parent chain reaches pid.
 func descendants(pid int) int {
+	n, _ := procTree(pid)
+	return n
+}
+
+// procTree scans /proc for the processes whose parent chain reaches pid:
+// how many, and their CPU time, each process's own and that of its
+// children it has reaped (utime, stime, cutime, cstime), in clock ticks.
+func procTree(pid int) (n int, ticks int64) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	parent := make(map[int]int, len(ents))
+	type proc struct {
+		ppid int
+		cpu  int64
+	}
+	procs := make(map[int]proc, len(ents))
 	for _, e := range ents {
 		id, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -123,29 +135,51 @@ func descendants(pid int) int {
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		// pid (comm) state ppid ... utime stime cutime cstime: comm may
+		// hold spaces and parentheses.
 		i := bytes.LastIndexByte(b, ')')
 		if i < 0 {
 			continue
 		}
 		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
+		if len(f) < 15 {
 			continue
 		}
-		if pp, err := strconv.Atoi(f[1]); err == nil {
-			parent[id] = pp
+		pp, err := strconv.Atoi(f[1])
+		if err != nil {
+			continue
 		}
+		var cpu int64
+		for _, v := range f[11:15] {
+			t, _ := strconv.ParseInt(v, 10, 64)
+			cpu += t
+		}
+		procs[id] = proc{ppid: pp, cpu: cpu}
 	}
-	n := 0
-	for id := range parent {
-		for p, hops := parent[id], 0; p > 1 && hops < 64; p, hops = parent[p], hops+1 {
-			if p == pid {
+	for id, p := range procs {
+		for pp, hops := p.ppid, 0; pp > 1 && hops < 64; pp, hops = procs[pp].ppid, hops+1 {
+			if pp == pid {
 				n++
+				ticks += p.cpu
 				break
 			}
 		}
+		_ = id
 	}
-	return n
+	return n, ticks
+}
+
+// treeCPU is the CPU time so far of this process and every process
+// descended from it: its own, that of the children it reaped, and that of
+// the live descendants with the children they reaped (a worker that
+// exited is counted by whoever reaped it: the spawner, or this process).
+func treeCPU() time.Duration {
+	var self, kids syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) != nil || syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids) != nil {
+		return 0
+	}
+	_, ticks := procTree(os.Getpid())
+	return time.Duration(self.Utime.Nano()+self.Stime.Nano()+kids.Utime.Nano()+kids.Stime.Nano()) + time.Duration(ticks)*time.Second/clockTicks
 }
 
 // procStatus reads VmRSS (bytes) and Threads from /proc/self/status.
@@ -185,26 +219,3 @@ func selfCPU() time.Duration {
 
 // clockTicks is USER_HZ, the unit of /proc/stat (100 on Linux).
 const clockTicks = 100
-
-// machineBusy is the machine's busy CPU time so far: every CPU's time
-// neither idle nor waiting for I/O (/proc/stat's first line).
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0
-	}
-	var busy int64
-	for i, v := range f[1:8] { // user nice system idle iowait irq softirq
-		if i == 3 || i == 4 {
-			continue
-		}
-		n, _ := strconv.ParseInt(v, 10, 64)
-		busy += n
-	}
-	return time.Duration(busy) * time.Second / clockTicks
-}

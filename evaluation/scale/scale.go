@@ -110,11 +110,11 @@ type Row struct {
 	// QueriesQueued is how many queries waited to be admitted.
 	QueriesQueued int
 	// HubCPU is this process's CPU time during the row (getrusage);
-	// MachineCPU the whole machine's busy CPU time (/proc/stat), which
-	// counts the sandboxed workers and the spawner, and anything else
-	// running on the machine.
-	HubCPU, MachineCPU time.Duration
-	Throughput         float64
+	// TreeCPU that of this process and every process descended from it
+	// (the spawner and the sandboxed workers, reaped or alive), not of
+	// anything else running on the machine.
+	HubCPU, TreeCPU time.Duration
+	Throughput      float64
 }
 
 // Result is a whole run.
@@ -252,12 +252,12 @@ func runRow(ctx context.Context, cfg Config, s int, mode Mode) (Row, error) {
 			errs[i] = err
 		}()
 	}
-	hub0, mach0 := selfCPU(), machineBusy()
+	hub0, tree0 := selfCPU(), treeCPU()
 	start = time.Now()
 	close(begin)
 	wg.Wait()
 	row.Wall = time.Since(start)
-	row.HubCPU, row.MachineCPU = selfCPU()-hub0, machineBusy()-mach0
+	row.HubCPU, row.TreeCPU = selfCPU()-hub0, treeCPU()-tree0
 	close(stop)
 	pk := <-peaks
 	row.PeakRSS, row.PeakThr, row.PeakFDs, row.PeakProcs = pk.rss, pk.threads, pk.fds, pk.procs
