@@ -163,7 +163,16 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 		ans.Text = text
 		ans.Permissions = q.perms.list()
 		ans.Duration = time.Since(start)
-		q.remember(ans)
+		// The hub's memory of this turn is written while the audit trail
+		// is flushed (two store commits at once, not one after the
+		// other); both are done before the answer goes out, so the user's
+		// next query sees this turn.
+		remembered := make(chan struct{})
+		go func() {
+			defer close(remembered)
+			q.remember(ans)
+		}()
+		defer func() { <-remembered }()
 		ans.Status = msg.OutcomeOf(ans, err)
 		r := &msg.AskReply{QueryID: q.d.QueryID, Answer: ans}
 		outcome := "answered"
