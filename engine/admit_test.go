@@ -93,3 +93,31 @@ func TestQueryAdmissionFIFO(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryWaitBoundedByTimeLimit: a query that waited to be admitted
+// longer than the query time limit is not started (its asker has given up
+// by then); it gets an error that says why. With a cap of one, carol's
+// query waits for alice's and then bob's, each held until its time limit.
+func TestQueryWaitBoundedByTimeLimit(t *testing.T) {
+	l := &countingLauncher{gate: make(chan struct{}), started: make(chan struct{}, 8)}
+	defer close(l.gate)
+	const limit = 400 * time.Millisecond
+	e := newEngine(t, Config{Launcher: l, MaxQueries: 1, QueryTimeout: limit})
+	alice, bob, carol := session(t, e, "alice", &recorder{}), session(t, e, "bob", &recorder{}), session(t, e, "carol", &recorder{})
+	go func() { _, _ = alice.Ask(t.Context(), fareQuery) }()
+	waitFor(t, l.started, "alice's call to start")
+	go func() { _, _ = bob.Ask(t.Context(), fareQuery) }()
+	time.Sleep(20 * time.Millisecond)
+	start := time.Now()
+	_, err := carol.Ask(t.Context(), fareQuery)
+	if err == nil || !strings.Contains(err.Error(), "waited longer") {
+		t.Fatalf("carol's query after waiting %v: %v", time.Since(start), err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, u := range l.served {
+		if u == "carol" {
+			t.Error("carol's query ran after its wait passed the time limit")
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/isolategpt/isolategpt/actors/msg"
@@ -14,7 +16,8 @@ import (
 // and the pool is not asked for more workers than the running queries
 // can use. A waiting query holds no worker, no slot of the pool and no
 // goroutine; it runs, with its own time limit, once admitted. Its
-// session's close ends the wait with an error.
+// session's close ends the wait with an error, and so does a wait longer
+// than the query time limit (its asker has given up by then).
 
 // MinMaxQueries is the smallest default cap on running queries.
 const MinMaxQueries = 16
@@ -23,6 +26,7 @@ const MinMaxQueries = 16
 type waitingQuery struct {
 	m     *msg.AskRequest
 	asker *actor.PID
+	since time.Time
 }
 
 // maxQueries is the cap on running queries: the configured one, or half
@@ -42,7 +46,7 @@ func (h *hub) admitOrWait(ctx actor.Context, m *msg.AskRequest, asker *actor.PID
 		h.startQuery(ctx, m, asker)
 		return
 	}
-	h.waiting = append(h.waiting, &waitingQuery{m: m, asker: asker})
+	h.waiting = append(h.waiting, &waitingQuery{m: m, asker: asker, since: time.Now()})
 	h.waitingIDs[m.QueryID] = true
 	h.queriesQueuedTotal++
 	ctx.ActorSystem().EventStream.Publish(&msg.QueryQueued{QueryID: m.QueryID, SessionID: m.SessionID, Queued: len(h.waiting)})
@@ -55,6 +59,10 @@ func (h *hub) admit(ctx actor.Context) {
 		h.waiting[0] = nil
 		h.waiting = h.waiting[1:]
 		delete(h.waitingIDs, w.m.QueryID)
+		if time.Since(w.since) > h.d.QueryTimeout {
+			ctx.Send(w.asker, &msg.AskReply{QueryID: w.m.QueryID, Err: "the query waited longer than the query time limit to start"})
+			continue
+		}
 		h.startQuery(ctx, w.m, w.asker)
 	}
 	if len(h.waiting) == 0 {
