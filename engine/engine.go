@@ -84,6 +84,11 @@ type Config struct {
 	// environment), then the hub's defaults.
 	MaxWorkers        int
 	MaxWorkersPerUser int
+	// MaxQueries caps the queries running at once; the others wait their
+	// turn, first come first served, before planning. Zero reads
+	// ISOLATEGPT_MAX_QUERIES, then the hub's default (half of MaxWorkers,
+	// at least 16).
+	MaxQueries int
 }
 
 // UncappedOutputBytes is the launcher's output cap with defence.OutputCap
@@ -216,6 +221,7 @@ func New(cfg Config) (*Engine, error) {
 			Catalog: catalog, Store: st, Launcher: launcher, Model: model, ModelInfo: info,
 			AppsDir: appsDir, Installed: registry, Getenv: cfg.Getenv,
 			SpokeIdle: cfg.SpokeIdle, MaxSpokes: cfg.MaxWorkers, MaxSpokesPerUser: cfg.MaxWorkersPerUser,
+			MaxQueries:    cfg.MaxQueries,
 			InvokeTimeout: cfg.InvokeTimeout,
 			QueryTimeout:  cfg.QueryTimeout, Audit: audit, Logger: logger,
 			Defences: cfg.Defences,

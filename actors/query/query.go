@@ -46,8 +46,10 @@ type Deps struct {
 	QueryID, Query  string
 	Timeout         time.Duration
 	MemoryTurns     int
-	Audit           func(store.AuditRecord)
-	Logger          *slog.Logger
+	// Memory caches the store's recent turns per user (nil: the store).
+	Memory *Memory
+	Audit  func(store.AuditRecord)
+	Logger *slog.Logger
 	// Defences is which defences are on (all, outside the evaluation).
 	Defences defence.Set
 }
@@ -163,7 +165,16 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 		ans.Text = text
 		ans.Permissions = q.perms.list()
 		ans.Duration = time.Since(start)
-		q.remember(ans)
+		// The hub's memory of this turn is written while the audit trail
+		// is flushed (two store commits at once, not one after the
+		// other); both are done before the answer goes out, so the user's
+		// next query sees this turn.
+		remembered := make(chan struct{})
+		go func() {
+			defer close(remembered)
+			q.remember(ans)
+		}()
+		defer func() { <-remembered }()
 		ans.Status = msg.OutcomeOf(ans, err)
 		r := &msg.AskReply{QueryID: q.d.QueryID, Answer: ans}
 		if err != nil {
@@ -269,7 +280,7 @@ func bounded(events []msg.PermissionEvent) string {
 // memory is what the planner is shown of earlier turns: the user's own
 // queries and the hub's own facts about them, never an app's output.
 func (q *queryActor) memory() ([]string, error) {
-	turns, err := q.d.Store.RecentTurns(q.d.User, q.d.MemoryTurns)
+	turns, err := q.d.Memory.Recent(q.d.Store, q.d.User, q.d.MemoryTurns)
 	if err != nil {
 		return nil, fmt.Errorf("read hub memory: %w", err)
 	}
@@ -300,7 +311,7 @@ func (q *queryActor) remember(a *msg.Answer) {
 		}
 		facts = append(facts, fact)
 	}
-	err := q.d.Store.AppendTurn(q.d.User, store.Turn{At: time.Now().UTC(), QueryID: q.d.QueryID, Query: q.d.Query, Facts: facts})
+	err := q.d.Memory.Append(q.d.Store, q.d.User, store.Turn{At: time.Now().UTC(), QueryID: q.d.QueryID, Query: q.d.Query, Facts: facts})
 	if err != nil && q.d.Logger != nil {
 		q.d.Logger.Error("record hub memory", "query_id", q.d.QueryID, "err", err)
 	}
