@@ -155,13 +155,7 @@ func TestCapQueuesThenEvicts(t *testing.T) {
 	l := &countingLauncher{gate: make(chan struct{}), started: make(chan struct{}, 4)}
 	e := newEngine(t, Config{Launcher: l, MaxWorkers: 1})
 	alice, bob := session(t, e, "alice", &recorder{}), session(t, e, "bob", &recorder{})
-	queued := make(chan *msg.StepQueued, 4)
-	sub := e.System().EventStream.Subscribe(func(ev any) {
-		if q, ok := ev.(*msg.StepQueued); ok {
-			queued <- q
-		}
-	})
-	defer e.System().EventStream.Unsubscribe(sub)
+	queued := queuedEvents(t, e)
 	done := make(chan error, 2)
 	go func() { _, err := alice.Ask(t.Context(), fareQuery); done <- err }()
 	waitFor(t, l.started, "alice's call to start")
@@ -208,12 +202,14 @@ func TestCapQueuesThenEvicts(t *testing.T) {
 }
 
 // TestPerUserCap: one user's steps queue at that user's cap while another
-// user still gets a worker.
+// user still gets a worker, even with that user's step already queued (a
+// new step once waited behind every queued step: head-of-line blocking).
 func TestPerUserCap(t *testing.T) {
 	l := &countingLauncher{gate: make(chan struct{}), started: make(chan struct{}, 4)}
 	e := newEngine(t, Config{Launcher: l, MaxWorkersPerUser: 1})
 	a1, a2 := session(t, e, "alice", &recorder{}), session(t, e, "alice", &recorder{})
 	bob := session(t, e, "bob", &recorder{})
+	queued := queuedEvents(t, e)
 	done := make(chan error, 3)
 	go func() { _, err := a1.Ask(t.Context(), fareQuery); done <- err }()
 	waitFor(t, l.started, "alice's first call")
@@ -221,23 +217,28 @@ func TestPerUserCap(t *testing.T) {
 		_, err := a2.Ask(t.Context(), `Use quick_ride to estimate the fare from "A" to "B"`)
 		done <- err
 	}()
+	select {
+	case q := <-queued:
+		if q.App != "quick_ride" || q.Queued != 1 {
+			t.Fatalf("queued event %+v, want alice's quick_ride step alone", q)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("alice's second app was not queued at her cap")
+	}
 	go func() { _, err := bob.Ask(t.Context(), fareQuery); done <- err }()
-	waitFor(t, l.started, "bob's call (another user is not held by alice's cap)")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, err := e.Status(t.Context())
-		if err == nil && st.Queued == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alice's second app was not queued at her cap: %+v %v", st, err)
-		}
-		time.Sleep(5 * time.Millisecond)
+	waitFor(t, l.started, "bob's call (another user is not held by alice's cap or her queued step)")
+	if st, err := e.Status(t.Context()); err != nil || st.Queued != 1 || len(st.Spokes) != 2 {
+		t.Fatalf("status with alice at her cap: %+v %v; want 1 queued, 2 spokes", st, err)
 	}
 	close(l.gate)
 	for range 3 {
-		if err := <-done; err != nil {
-			t.Fatal(err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a query did not finish after alice's first call ended")
 		}
 	}
 }
@@ -303,6 +304,18 @@ func TestWorkerCapFromEnvironment(t *testing.T) {
 	if _, err := New(Config{InMemory: true, Launcher: &countingLauncher{}, MaxWorkers: -1}); err == nil {
 		t.Error("a negative cap in the config was accepted")
 	}
+}
+
+// queuedEvents gathers the hub's StepQueued events until the test ends.
+func queuedEvents(t *testing.T, e *Engine) <-chan *msg.StepQueued {
+	queued := make(chan *msg.StepQueued, 4)
+	sub := e.System().EventStream.Subscribe(func(ev any) {
+		if q, ok := ev.(*msg.StepQueued); ok {
+			queued <- q
+		}
+	})
+	t.Cleanup(func() { e.System().EventStream.Unsubscribe(sub) })
+	return queued
 }
 
 func waitFor(t *testing.T, ch <-chan struct{}, what string) {

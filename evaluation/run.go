@@ -206,6 +206,15 @@ func RunScenario(ctx context.Context, sc *scenario.Scenario, arch, user string, 
 		// The launcher waits as long as the hub does.
 		appLimit = noCallLimit
 	}
+	hubLimit := callTimeout
+	if o.Sandboxed && o.Defences.On(defence.CallLimit) {
+		// The hub's limit runs from the step's start, and a worker starts
+		// at its first call: a cold sandboxed start on a loaded machine
+		// can take longer than a scenario's one-second limit and fail a
+		// healthy app. The launcher's limit runs from the call alone; it
+		// holds the scenario's, and the hub's adds the start's bound.
+		hubLimit += launch.DefaultStartTimeout
+	}
 	apps := &attackapps.Launcher{Inner: o.launcher(appLimit), Sandboxed: o.Sandboxed, CallTimeout: appLimit}
 	rec := &record.Launcher{Inner: apps}
 	u, err := users.New(user)
@@ -238,7 +247,7 @@ func RunScenario(ctx context.Context, sc *scenario.Scenario, arch, user string, 
 			}
 			adv = &adversary.Model{Benign: benignModel(arch, catalog, sc), Canaries: sc.Canaries, Attacker: sc.Attacker}
 			p := parts{catalog: catalog, launcher: rec, model: adv, info: offlineInfo, dataDir: dir, vanillaMemory: mem,
-				install: mcpApps(sc), defences: o.Defences, callTimeout: callTimeout}
+				install: mcpApps(sc), defences: o.Defences, callTimeout: hubLimit}
 			if sys, err = start(arch, p); err != nil {
 				sys = nil
 				return r, err

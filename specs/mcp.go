@@ -61,17 +61,9 @@ const MaxTimeout = 3600
 
 var mcpKeys = []string{"command", "args", "env", "env_allow", "timeout", "roots"}
 
-type rawMCP struct {
-	Command  string            `json:"command"`
-	Args     []string          `json:"args"`
-	Env      map[string]string `json:"env"`
-	EnvAllow []string          `json:"env_allow"`
-	Timeout  int               `json:"timeout"`
-	Roots    *bool             `json:"roots"`
-}
-
-// canonMCP is the canonical encoding: every field present, env as an
-// object (encoding/json sorts its keys), env_allow sorted.
+// canonMCP is the mcp section as JSON: what Parse decodes, and its
+// canonical encoding (every field present, env as an object, whose keys
+// encoding/json sorts, env_allow sorted).
 type canonMCP struct {
 	Command  string            `json:"command"`
 	Args     []string          `json:"args"`
@@ -121,7 +113,7 @@ func checkMCPKeys(v any) error {
 	return nil
 }
 
-func buildMCP(raw *rawMCP) (*MCP, error) {
+func buildMCP(raw *canonMCP) (*MCP, error) {
 	if raw == nil {
 		return nil, fmt.Errorf("an mcp app needs an mcp section with its command")
 	}
@@ -205,10 +197,8 @@ func checkCommand(c string) error {
 	case strings.Contains(c, "/"):
 		return fmt.Errorf("%s is a relative path: give an absolute path, %s/…, or a bare program name", short(c), PlaceholderInstall)
 	}
-	for i := 0; i < len(c); i++ {
-		if !isAlnum(c[i]) && !strings.ContainsRune("._+-", rune(c[i])) {
-			return fmt.Errorf("program name %s may hold only 0-9 A-Z a-z . _ + -", short(c))
-		}
+	if !onlyOf(c, "._+-") {
+		return fmt.Errorf("program name %s may hold only 0-9 A-Z a-z . _ + -", short(c))
 	}
 	if c == "." || c == ".." {
 		return fmt.Errorf("program name %s", short(c))

@@ -60,6 +60,9 @@ type AskReply struct {
 	QueryID string
 	Answer  *Answer
 	Err     string
+	// Cause is Err as an error, when the query actor has one to pass on
+	// whole (errors.Is finds a store's full disk through it).
+	Cause error
 }
 
 // PlanAccepted tells the hub which app functions a query's plan may call, so

@@ -69,6 +69,8 @@ type queryActor struct {
 	sub    *eventstream.Subscription
 	perms  *permLog
 	writes *intents
+	// faults are the audit failures met while the query ran (intent.go).
+	faults auditFaults
 }
 
 type crashed struct{ reason any }
@@ -175,22 +177,39 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 		defer func() { <-remembered }()
 		ans.Status = msg.OutcomeOf(ans, err)
 		r := &msg.AskReply{QueryID: q.d.QueryID, Answer: ans}
-		outcome := "answered"
 		if err != nil {
 			r.Err = err.Error()
+		}
+		// Fail closed: an answer whose audit trail is not all on disk —
+		// a write step's outcome that could not close its intent, or a
+		// record the group commit could not write — is not given, and no
+		// status claims the work done (faults.go). The answer record says
+		// what was given.
+		withhold := func(ferr error) {
+			if q.d.Logger != nil {
+				q.d.Logger.Error("audit query", "query_id", q.d.QueryID, "err", ferr)
+			}
+			ans.Text = "The audit log could not record this query, so its answer is withheld: " + ferr.Error()
+			ans.Status = q.faults.status()
+			r.Cause = fmt.Errorf("audit log: %w", ferr)
+			r.Err = r.Cause.Error()
+		}
+		if ferr := q.faults.failure(nil); ferr != nil {
+			withhold(ferr)
+		}
+		outcome := "answered"
+		if r.Err != "" {
 			outcome = "failed"
 		}
-		q.audit("answer", "", "", outcome, map[string]any{"answer": text, "error": r.Err, "status": ans.Status, "llm": ans.Usage, "duration_ms": ans.Duration.Milliseconds()})
-		if err := q.d.Store.FlushAudit(since); err != nil {
-			// Fail closed: an answer whose audit trail is not on disk is
-			// not given.
-			if q.d.Logger != nil {
-				q.d.Logger.Error("audit query", "query_id", q.d.QueryID, "err", err)
+		q.audit("answer", "", "", outcome, map[string]any{"answer": ans.Text, "error": r.Err, "status": ans.Status, "llm": ans.Usage, "duration_ms": ans.Duration.Milliseconds()})
+		if r.Cause == nil {
+			if ferr := q.faults.failure(q.d.Store.FlushAudit(since)); ferr != nil {
+				withhold(ferr)
 			}
-			ans.Text = "The audit log could not record this query, so its answer is withheld: " + err.Error()
-			ans.Status = msg.Failed
-			r.Err = "audit log: " + err.Error()
+		} else {
+			_ = q.d.Store.FlushAudit(since)
 		}
+		ans.Store = q.faults.store()
 		return r
 	}
 	if strings.TrimSpace(q.d.Query) == "" {

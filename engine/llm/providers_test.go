@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/tmc/langchaingo/llms"
+
+	"github.com/isolategpt/isolategpt/engine/llm/llmtest"
 )
 
 var fareTool = llms.Tool{
@@ -34,20 +36,6 @@ func decodeJSON(t *testing.T, r *http.Request) map[string]any {
 		t.Errorf("request body: %v", err)
 	}
 	return m
-}
-
-func jsonEqual(t *testing.T, got, want string) {
-	t.Helper()
-	var g, w any
-	if err := json.Unmarshal([]byte(got), &g); err != nil {
-		t.Fatalf("%q is not JSON: %v", got, err)
-	}
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		t.Fatalf("%q is not JSON: %v", want, err)
-	}
-	if !reflect.DeepEqual(g, w) {
-		t.Errorf("JSON = %s, want %s", got, want)
-	}
 }
 
 // checkTools asserts the request offered fareTool in the given wire shape.
@@ -168,7 +156,7 @@ func TestOpenAI(t *testing.T) {
 	if tc.ID != "call_abc" || tc.FunctionCall.Name != "estimate_fare" {
 		t.Errorf("tool call = %+v", tc)
 	}
-	jsonEqual(t, tc.FunctionCall.Arguments, `{"start_point":"Main Street"}`)
+	llmtest.JSONEqual(t, tc.FunctionCall.Arguments, `{"start_point":"Main Street"}`)
 
 	conv = append(conv,
 		llms.MessageContent{Role: llms.ChatMessageTypeAI, Parts: []llms.ContentPart{tc}},
@@ -313,7 +301,7 @@ func TestAnthropic(t *testing.T) {
 				if tc.ID != tt.toolID || tc.Type != "function" || tc.FunctionCall.Name != "estimate_fare" {
 					t.Errorf("tool call = %+v", tc)
 				}
-				jsonEqual(t, tc.FunctionCall.Arguments, `{"start_point":"Main Street"}`)
+				llmtest.JSONEqual(t, tc.FunctionCall.Arguments, `{"start_point":"Main Street"}`)
 				if c.FuncCall != tc.FunctionCall {
 					t.Errorf("FuncCall is not the first tool call")
 				}
@@ -359,7 +347,7 @@ func TestOllamaThroughNew(t *testing.T) {
 	if tc.FunctionCall.Name != "estimate_fare" {
 		t.Errorf("tool call = %+v", tc)
 	}
-	jsonEqual(t, tc.FunctionCall.Arguments, `{"start_point":"Main Street"}`)
+	llmtest.JSONEqual(t, tc.FunctionCall.Arguments, `{"start_point":"Main Street"}`)
 	if got, want := usage.Snapshot(), (UsageSnapshot{1, 25, 4}); got != want {
 		t.Errorf("usage = %+v, want %+v", got, want)
 	}

@@ -53,21 +53,11 @@ func startForwardDial(t *testing.T, dial func(context.Context) (net.Conn, error)
 func TestForwardRelays(t *testing.T) {
 	echo := startEcho(t)
 	rec := newRecorder()
-	sock, _ := startProxy(t, Config{
-		App:       "weather",
-		Domains:   []string{"example.com"},
-		Resolver:  resolveTo("api.example.com", "127.0.0.1"),
-		AllowAddr: loopbackOnly,
-		Ports:     []int{echo.port},
-		Audit:     rec.audit,
-	})
+	sock, _ := startProxy(t, loopbackConfig(echo.port, rec.audit))
 	addr, _, _ := startForward(t, sock)
 
 	t.Run("tunnel", func(t *testing.T) {
-		c, br, resp := exchange(t, "tcp", addr, connectReq(hostPort("api.example.com", echo.port)))
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("status %d", resp.StatusCode)
-		}
+		c, br := openTunnel(t, "tcp", addr, echo.port)
 		c.Write([]byte("through the sandbox"))
 		if got := readFull(t, br, 19); got != "through the sandbox" {
 			t.Fatalf("echo %q", got)
@@ -90,18 +80,9 @@ func TestForwardRelays(t *testing.T) {
 func TestForwardStops(t *testing.T) {
 	t.Run("context ends", func(t *testing.T) {
 		echo := startEcho(t)
-		sock, _ := startProxy(t, Config{
-			App:       "weather",
-			Domains:   []string{"example.com"},
-			Resolver:  resolveTo("api.example.com", "127.0.0.1"),
-			AllowAddr: loopbackOnly,
-			Ports:     []int{echo.port},
-		})
+		sock, _ := startProxy(t, loopbackConfig(echo.port, nil))
 		addr, cancel, wait := startForward(t, sock)
-		c, br, resp := exchange(t, "tcp", addr, connectReq(hostPort("api.example.com", echo.port)))
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("status %d", resp.StatusCode)
-		}
+		c, br := openTunnel(t, "tcp", addr, echo.port)
 		cancel()
 		if err := wait(); err != nil {
 			t.Errorf("Forward returned %v, want nil", err)

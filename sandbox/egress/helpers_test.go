@@ -217,6 +217,31 @@ func exchange(t *testing.T, network, addr, req string) (net.Conn, *bufio.Reader,
 	return c, br, resp
 }
 
+// loopbackConfig is the proxy of app weather, which declares example.com,
+// whose api.example.com resolves to a server on 127.0.0.1:port; audit (nil:
+// none) sees its events.
+func loopbackConfig(port int, audit func(Event)) Config {
+	return Config{
+		App:       "weather",
+		Domains:   []string{"example.com"},
+		Resolver:  resolveTo("api.example.com", "127.0.0.1"),
+		AllowAddr: loopbackOnly,
+		Ports:     []int{port},
+		Audit:     audit,
+	}
+}
+
+// openTunnel asks the proxy at network/addr for a tunnel to
+// api.example.com:port and fails the test unless it is granted.
+func openTunnel(t *testing.T, network, addr string, port int) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, br, resp := exchange(t, network, addr, connectReq(hostPort("api.example.com", port)))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("tunnel to api.example.com:%d: status %d, want 200", port, resp.StatusCode)
+	}
+	return c, br
+}
+
 func connectReq(target string) string {
 	return "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n"
 }

@@ -35,10 +35,7 @@ func controlPair(t *testing.T) (hub, worker *net.UnixConn) {
 func TestPassedConnectionsReachTheProxy(t *testing.T) {
 	echo := startEcho(t)
 	rec := newRecorder()
-	px, err := New(Config{
-		App: "weather", Domains: []string{"example.com"}, Resolver: resolveTo("api.example.com", "127.0.0.1"),
-		AllowAddr: loopbackOnly, Ports: []int{echo.port}, Audit: rec.audit,
-	})
+	px, err := New(loopbackConfig(echo.port, rec.audit))
 	if err != nil {
 		t.Fatal(err)
 	}

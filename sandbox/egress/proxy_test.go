@@ -376,15 +376,9 @@ func TestSlowClientRefused(t *testing.T) {
 func TestMaxConnections(t *testing.T) {
 	echo := startEcho(t)
 	rec := newRecorder()
-	sock, _ := startProxy(t, Config{
-		App:            "weather",
-		Domains:        []string{"example.com"},
-		Resolver:       resolveTo("api.example.com", "127.0.0.1"),
-		AllowAddr:      loopbackOnly,
-		Ports:          []int{echo.port},
-		Audit:          rec.audit,
-		MaxConnections: 2,
-	})
+	cfg := loopbackConfig(echo.port, rec.audit)
+	cfg.MaxConnections = 2
+	sock, _ := startProxy(t, cfg)
 	req := connectReq(hostPort("api.example.com", echo.port))
 	var tunnels []net.Conn
 	for range 2 {
@@ -415,19 +409,10 @@ func TestMaxConnections(t *testing.T) {
 func TestIdleTunnelClosed(t *testing.T) {
 	echo := startEcho(t)
 	rec := newRecorder()
-	sock, _ := startProxy(t, Config{
-		App:         "weather",
-		Domains:     []string{"example.com"},
-		Resolver:    resolveTo("api.example.com", "127.0.0.1"),
-		AllowAddr:   loopbackOnly,
-		Ports:       []int{echo.port},
-		Audit:       rec.audit,
-		IdleTimeout: 200 * time.Millisecond,
-	})
-	c, br, resp := exchange(t, "unix", sock, connectReq(hostPort("api.example.com", echo.port)))
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
+	cfg := loopbackConfig(echo.port, rec.audit)
+	cfg.IdleTimeout = 200 * time.Millisecond
+	sock, _ := startProxy(t, cfg)
+	c, br := openTunnel(t, "unix", sock, echo.port)
 	c.Write([]byte("ping"))
 	if got := readFull(t, br, 4); got != "ping" {
 		t.Fatalf("echo %q", got)
@@ -442,18 +427,8 @@ func TestIdleTunnelClosed(t *testing.T) {
 func TestCloseEndsTunnels(t *testing.T) {
 	echo := startEcho(t)
 	rec := newRecorder()
-	sock, p := startProxy(t, Config{
-		App:       "weather",
-		Domains:   []string{"example.com"},
-		Resolver:  resolveTo("api.example.com", "127.0.0.1"),
-		AllowAddr: loopbackOnly,
-		Ports:     []int{echo.port},
-		Audit:     rec.audit,
-	})
-	c, br, resp := exchange(t, "unix", sock, connectReq(hostPort("api.example.com", echo.port)))
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
+	sock, p := startProxy(t, loopbackConfig(echo.port, rec.audit))
+	c, br := openTunnel(t, "unix", sock, echo.port)
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -491,14 +466,7 @@ func TestTunnelByteCounts(t *testing.T) {
 	}()
 	port := l.Addr().(*net.TCPAddr).Port
 	rec := newRecorder()
-	sock, _ := startProxy(t, Config{
-		App:       "weather",
-		Domains:   []string{"example.com"},
-		Resolver:  resolveTo("api.example.com", "127.0.0.1"),
-		AllowAddr: loopbackOnly,
-		Ports:     []int{port},
-		Audit:     rec.audit,
-	})
+	sock, _ := startProxy(t, loopbackConfig(port, rec.audit))
 	c, br, resp := exchange(t, "unix", sock, connectReq(hostPort("api.example.com", port))+"request")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)

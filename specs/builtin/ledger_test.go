@@ -12,27 +12,8 @@ import (
 	"testing"
 
 	"github.com/isolategpt/isolategpt/specs/jsonlog"
+	"github.com/isolategpt/isolategpt/specs/jsonlog/jsonlogtest"
 )
-
-// withFileSizeLimit runs f with RLIMIT_FSIZE at n bytes: a write past it
-// is short and the next fails with EFBIG, as on a full disk. (The
-// sandboxed tests in sandbox/launch fill a real tmpfs.)
-func withFileSizeLimit(t *testing.T, n uint64, f func()) {
-	t.Helper()
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: n, Max: old.Max}); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-			t.Fatal(err)
-		}
-	}()
-	f()
-}
 
 // A crash mid-write leaves a torn last line: the app moves it aside when
 // it starts, and the next booking is a whole line of its own.
@@ -99,7 +80,7 @@ func TestBookingThatCannotBeWrittenIsNotBooked(t *testing.T) {
 	}
 	raw, _ := json.Marshal(sampleArgs[fn])
 	var out json.RawMessage
-	withFileSizeLimit(t, uint64(st.Size())+40, func() {
+	jsonlogtest.WithFileSizeLimit(t, uint64(st.Size())+40, func() {
 		out, err = app.Call(t.Context(), fn, raw)
 	})
 	if err == nil || !errors.Is(err, syscall.EFBIG) {

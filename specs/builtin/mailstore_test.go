@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/isolategpt/isolategpt/specs/jsonlog"
+	"github.com/isolategpt/isolategpt/specs/jsonlog/jsonlogtest"
 	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
@@ -118,7 +119,7 @@ func TestMailFailedWritesChangeNothing(t *testing.T) {
 			app := startMail(t, dir)
 			app.noRollback = !rollback
 			var derr, serr error
-			withFileSizeLimit(t, 16, func() {
+			jsonlogtest.WithFileSizeLimit(t, 16, func() {
 				_, derr = app.Call(t.Context(), "delete", json.RawMessage(`{"id":"m0004"}`))
 				_, serr = app.Call(t.Context(), "send", json.RawMessage(`{"to":"a@example.com","subject":"","message":"not sent"}`))
 			})
@@ -302,8 +303,16 @@ func TestMailRefusesALostMailbox(t *testing.T) {
 	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "restore") {
 		t.Fatalf("start without mailbox.json = %v; want it refused", err)
 	}
-	// The marker off (no journal): the mailbox is silently re-seeded.
+	// The journal alone is a marker too (kept_test.go takes the journal
+	// and the marker one at a time).
 	if err := os.Remove(filepath.Join(dir, journalFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newMail(dir); err == nil || !strings.Contains(err.Error(), mailboxFile+madeSuffix) {
+		t.Fatalf("start without mailbox.json and its journal = %v; want it refused by the marker", err)
+	}
+	// Both markers off: the mailbox is silently re-seeded.
+	if err := os.Remove(filepath.Join(dir, mailboxFile+madeSuffix)); err != nil {
 		t.Fatal(err)
 	}
 	if got := call(t, startMail(t, dir), "search", map[string]any{"query": "mine"}); got["count"] != float64(0) {

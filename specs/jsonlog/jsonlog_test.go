@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/isolategpt/isolategpt/specs/jsonlog/jsonlogtest"
 	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
 
@@ -27,25 +28,6 @@ func readLines(t *testing.T, path string) []string {
 		t.Fatal(err)
 	}
 	return strings.SplitAfter(string(data), "\n")
-}
-
-// withFileSizeLimit runs f with RLIMIT_FSIZE at n bytes: a write past it
-// is short and the next fails with EFBIG, as on a full disk.
-func withFileSizeLimit(t *testing.T, n uint64, f func()) {
-	t.Helper()
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: n, Max: old.Max}); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-			t.Fatal(err)
-		}
-	}()
-	f()
 }
 
 func TestAppendAndReopen(t *testing.T) {
@@ -155,7 +137,7 @@ func TestFailedAppendIsCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	size := l.Size()
-	withFileSizeLimit(t, uint64(size)+20, func() {
+	jsonlogtest.WithFileSizeLimit(t, uint64(size)+20, func() {
 		err = l.Append([]byte(`{"n":"` + strings.Repeat("y", 60) + `"}`))
 	})
 	if !errors.Is(err, syscall.EFBIG) {

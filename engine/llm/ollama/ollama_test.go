@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/tmc/langchaingo/llms"
+
+	"github.com/isolategpt/isolategpt/engine/llm/llmtest"
 )
 
 // recorder is a fake Ollama server: it keeps every request body and answers
@@ -68,21 +70,6 @@ func newModel(t *testing.T, srv *httptest.Server) *Model {
 		t.Fatal(err)
 	}
 	return m
-}
-
-// jsonEqual reports whether two JSON texts hold the same value.
-func jsonEqual(t *testing.T, got, want string) {
-	t.Helper()
-	var g, w any
-	if err := json.Unmarshal([]byte(got), &g); err != nil {
-		t.Fatalf("got %q is not JSON: %v", got, err)
-	}
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		t.Fatalf("want %q is not JSON: %v", want, err)
-	}
-	if !reflect.DeepEqual(g, w) {
-		t.Errorf("JSON = %s, want %s", got, want)
-	}
 }
 
 var fareTool = llms.Tool{
@@ -164,7 +151,7 @@ func TestGenerateContentToolCalls(t *testing.T) {
 	}
 	params, _ := json.Marshal(fn["parameters"])
 	wantParams, _ := json.Marshal(fareTool.Function.Parameters)
-	jsonEqual(t, string(params), string(wantParams))
+	llmtest.JSONEqual(t, string(params), string(wantParams))
 
 	if len(resp.Choices) != 1 {
 		t.Fatalf("choices = %d", len(resp.Choices))
@@ -182,7 +169,7 @@ func TestGenerateContentToolCalls(t *testing.T) {
 		if tc.ID != w.id || tc.Type != "function" || tc.FunctionCall.Name != "estimate_fare" {
 			t.Errorf("tool call %d = %+v", i, tc)
 		}
-		jsonEqual(t, tc.FunctionCall.Arguments, w.args)
+		llmtest.JSONEqual(t, tc.FunctionCall.Arguments, w.args)
 	}
 	if c.FuncCall != c.ToolCalls[0].FunctionCall {
 		t.Errorf("FuncCall = %+v, want the first tool call", c.FuncCall)
