@@ -252,13 +252,13 @@ func runRow(ctx context.Context, cfg Config, s int, mode Mode) (Row, error) {
 			errs[i] = err
 		}()
 	}
-	hub0, tree0 := cpuTimes()
+	hub0, kids0 := selfCPU(), descendantsCPU()
 	start = time.Now()
 	close(begin)
 	wg.Wait()
 	row.Wall = time.Since(start)
-	hub1, tree1 := cpuTimes()
-	row.HubCPU, row.TreeCPU = hub1-hub0, tree1-tree0
+	row.HubCPU = selfCPU() - hub0
+	row.TreeCPU = row.HubCPU + max(descendantsCPU()-kids0, 0)
 	close(stop)
 	pk := <-peaks
 	row.PeakRSS, row.PeakThr, row.PeakFDs, row.PeakProcs = pk.rss, pk.threads, pk.fds, pk.procs
