@@ -169,17 +169,20 @@ func procTree(pid int) (n int, ticks int64) {
 	return n, ticks
 }
 
-// treeCPU is the CPU time so far of this process and every process
-// descended from it: its own, that of the children it reaped, and that of
-// the live descendants with the children they reaped (a worker that
-// exited is counted by whoever reaped it: the spawner, or this process).
-func treeCPU() time.Duration {
+// cpuTimes is the CPU time so far of this process alone (hub) and of it
+// with every process descended from it (tree): its own, that of the
+// children it reaped, and that of the live descendants with the children
+// they reaped (a worker that exited is counted by whoever reaped it: the
+// spawner, or this process). Both come from one reading of this process's
+// usage, so tree is never below hub.
+func cpuTimes() (hub, tree time.Duration) {
 	var self, kids syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) != nil || syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids) != nil {
-		return 0
+		return 0, 0
 	}
 	_, ticks := procTree(os.Getpid())
-	return time.Duration(self.Utime.Nano()+self.Stime.Nano()+kids.Utime.Nano()+kids.Stime.Nano()) + time.Duration(ticks)*time.Second/clockTicks
+	hub = time.Duration(self.Utime.Nano() + self.Stime.Nano())
+	return hub, hub + time.Duration(kids.Utime.Nano()+kids.Stime.Nano()) + time.Duration(ticks)*time.Second/clockTicks
 }
 
 // procStatus reads VmRSS (bytes) and Threads from /proc/self/status.
@@ -206,15 +209,6 @@ func procStatus() (rss int64, threads int) {
 		}
 	}
 	return rss, threads
-}
-
-// selfCPU is this process's user and system CPU time so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // clockTicks is USER_HZ, the unit of /proc/stat (100 on Linux).

@@ -252,12 +252,13 @@ func runRow(ctx context.Context, cfg Config, s int, mode Mode) (Row, error) {
 			errs[i] = err
 		}()
 	}
-	hub0, tree0 := selfCPU(), treeCPU()
+	hub0, tree0 := cpuTimes()
 	start = time.Now()
 	close(begin)
 	wg.Wait()
 	row.Wall = time.Since(start)
-	row.HubCPU, row.TreeCPU = selfCPU()-hub0, treeCPU()-tree0
+	hub1, tree1 := cpuTimes()
+	row.HubCPU, row.TreeCPU = hub1-hub0, tree1-tree0
 	close(stop)
 	pk := <-peaks
 	row.PeakRSS, row.PeakThr, row.PeakFDs, row.PeakProcs = pk.rss, pk.threads, pk.fds, pk.procs
