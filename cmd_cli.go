@@ -29,6 +29,10 @@ type cmdSpec struct {
 	// folder: the command works on the data folder, so another isolategpt
 	// holding the folder may run it on this command's behalf.
 	folder bool
+	// signals: the command handles SIGINT and SIGTERM itself
+	// (catchInterrupts); every other command run by this process gets
+	// their default back before it runs.
+	signals bool
 	// dashArgs: "--" stays in the arguments run gets, where it separates
 	// the command's own arguments from another command's (apps import);
 	// the command checks them itself.
@@ -59,6 +63,11 @@ type IO struct {
 	Ctx context.Context
 	// Argv is the command line after the program name.
 	Argv []string
+	// relay, when set, is what ends this command's run by another process
+	// holding the data folder (a second signal, its deadline): Ctx's end
+	// then only interrupts it — prompts denied, the work in flight
+	// finished, its answer still relayed.
+	relay context.Context
 	// served is set when this command runs for another process through
 	// the control socket of the process holding the data folder.
 	served *served
@@ -167,6 +176,12 @@ func (c *cmdSpec) main(parent []*cmdSpec, args []string, stdio IO) int {
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "%s: %v\nRun '%s -h' for usage.\n", fullName(path), err, fullName(path))
 		return ExitUsage
+	}
+	if !c.signals && stdio.served == nil {
+		if s := releaseEarly(); s != nil {
+			fmt.Fprintf(stdio.Err, "%s: interrupted by %s before it started; nothing was done (exit %d)\n", fullName(path), s, ExitInterrupted)
+			return ExitInterrupted
+		}
 	}
 	return o.run(pos, stdio)
 }

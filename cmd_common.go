@@ -27,7 +27,7 @@ import (
 )
 
 var askCmd = &cmdSpec{
-	name: "ask", args: "QUERY...", folder: true,
+	name: "ask", args: "QUERY...", folder: true, signals: true,
 	summary: "answer one query, asking permissions on the terminal",
 	help: `The words after the flags are the query (quote it, or put it after --).
 Without --yes each permission prompt is asked on the terminal: type the
@@ -39,7 +39,8 @@ The status of the query (--json: "status"; on stderr unless done) and the
 exit code: done 0 (every step done), partial 3 (some steps done, others
 not), denied 4 (nothing done, a flow refused), failed 1 (nothing done: a
 step failed or timed out, the plan failed, or the offline model planned
-nothing), interrupted 5. Ctrl+C (SIGINT, SIGTERM) denies the prompt open
+nothing), interrupted 5; 6 when a full or damaged store kept it from being
+done. Ctrl+C (SIGINT, SIGTERM) denies the prompt open
 and every later one, lets the query finish, prints its answer and closes
 the session; a second one gives the query up.`,
 	new: func() options { return &askOpts{} },
@@ -83,6 +84,11 @@ func (o *askOpts) run(args []string, stdio IO) int {
 	wait, cancelWait := withDeadline(in.soft, o.timeout, deadline)
 	defer cancelWait()
 	stdio.Ctx = wait
+	// Run by the holder of the data folder: the first signal is relayed
+	// (the prompt denied, the answer still printed), the second hangs up.
+	relay, cancelRelay := withDeadline(in.hard, o.timeout, deadline)
+	defer cancelRelay()
+	stdio.relay = relay
 	return c.withEngine(stdio, "ask", holdOptions{}, func(e *engine.Engine) int {
 		ctx, cancel := withDeadline(in.hard, o.timeout, deadline)
 		defer cancel()
@@ -142,14 +148,20 @@ func (o *askOpts) run(args []string, stdio IO) int {
 		}
 		if err != nil {
 			fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", err)
-			if storeExit(err, ExitFailed) == ExitStore {
-				return ExitStore
+		}
+		code := exitCode(res.Status)
+		if code != ExitOK && res.Store != nil {
+			// Not done because the store could not write (a full disk)
+			// or is damaged: the store's code, whatever the status.
+			code = ExitStore
+			if err == nil {
+				fmt.Fprintf(stdio.Err, "isolategpt ask: %v\n", res.Store)
 			}
 		}
 		if res.Status != msg.Done {
-			fmt.Fprintf(stdio.Err, "isolategpt ask: %s: %s (exit %d)\n", res.Status, res.Status.Meaning(), exitCode(res.Status))
+			fmt.Fprintf(stdio.Err, "isolategpt ask: %s: %s (exit %d)\n", res.Status, res.Status.Meaning(), code)
 		}
-		return exitCode(res.Status)
+		return code
 	})
 }
 
@@ -213,7 +225,7 @@ func isTerminal(r io.Reader) bool {
 }
 
 var batchCmd = &cmdSpec{
-	name: "batch", folder: true,
+	name: "batch", folder: true, signals: true,
 	summary: "answer JSON-lines queries from stdin, prompts answered by a policy file",
 	help: `Reads {"id": "1", "query": "…", "user": "optional"} lines from stdin and
 writes one JSON result per line to stdout: id, status, error, answer, plan,
@@ -259,6 +271,7 @@ func (o *batchOpts) run(_ []string, stdio IO) int {
 	in, release := catchInterrupts(stdio, "batch")
 	defer release()
 	stdio.Ctx = in.soft
+	stdio.relay = in.hard
 	return c.withEngine(stdio, "batch", holdOptions{}, func(e *engine.Engine) int {
 		pol, err := batch.LoadPolicy(stdio.path(o.policy), e.Catalog())
 		if err != nil {
@@ -277,6 +290,7 @@ func (o *batchOpts) run(_ []string, stdio IO) int {
 		}
 		sum, err := r.Run(in.hard, stdio.In, stdio.Out)
 		fmt.Fprintf(stdio.Err, "batch: %s\n", sum)
+		noteInterrupted(stdio, sum.Earlier)
 		if len(sum.Granted) > 0 {
 			fmt.Fprintf(stdio.Err, "batch: the policy's allow_always stored %d permanent grant(s), which later queries use without asking: %s (isolategpt grants list; grants revoke KEY)\n", len(sum.Granted), strings.Join(sum.Granted, ", "))
 		}
@@ -284,6 +298,11 @@ func (o *batchOpts) run(_ []string, stdio IO) int {
 			fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
 		}
 		code := exitCode(sum.Worst)
+		if code != ExitOK && sum.StoreFaults > 0 {
+			// Lines not done because the store could not write (a full
+			// disk) or is damaged.
+			code = ExitStore
+		}
 		if code != ExitOK {
 			// Lines refused because the store cannot write (a full disk).
 			code = storeExit(e.Store().Writable(), code)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,7 +74,9 @@ var evalScaleCmd = &cmdSpec{
 	help: `Each of S sessions asks the two-app fare query once, all at once, on a fresh
 in-memory engine with the offline model, first with the apps in process and
 then sandboxed. Prints throughput, p50/p99, this (hub) process's peak RSS,
-threads and descriptors, live spokes, workers started and steps queued, and
+threads and descriptors, live workers and the hub's descendant processes
+(the spawner and sandboxed workers), workers started, queries and steps
+queued, and
 the cost of one sandboxed worker start (sandbox/launch MeasureStartCost) at N
 live workers beside an unconfined start of the same binary.`,
 	new: func() options { return &scaleOpts{} },
@@ -83,8 +86,10 @@ type scaleOpts struct {
 	sessions, modes, startAt string
 	users                    int
 	maxWorkers, maxPerUser   int
+	maxQueries               int
 	weaker                   bool
 	timeout                  time.Duration
+	cpuProfile               string
 }
 
 func (o *scaleOpts) flags(fs *flag.FlagSet, stdio IO) {
@@ -93,9 +98,11 @@ func (o *scaleOpts) flags(fs *flag.FlagSet, stdio IO) {
 	fs.IntVar(&o.users, "users", 0, "how many users the sessions belong to; 0 means one user per session (no sharing of pooled workers)")
 	fs.IntVar(&o.maxWorkers, "max-workers", 0, "cap on live workers (0: "+engine.EnvMaxWorkers+" or the default)")
 	fs.IntVar(&o.maxPerUser, "max-workers-per-user", 0, "cap on one user's live workers (0: "+engine.EnvMaxWorkersPerUser+" or the default)")
+	fs.IntVar(&o.maxQueries, "max-queries", 0, "cap on queries running at once (0: "+engine.EnvMaxQueries+" or the default)")
 	fs.StringVar(&o.startAt, "start-cost-at", "1,1000,3000", "live worker counts at which to measure one worker start (needs the sandbox's hook)")
 	registerWeaker(fs, &o.weaker, stdio.Getenv)
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on one row after this long; 0 means no limit")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the hub's CPU profile of the whole run to this file (go tool pprof)")
 }
 
 func (o *scaleOpts) run(_ []string, stdio IO) int {
@@ -121,15 +128,26 @@ func (o *scaleOpts) run(_ []string, stdio IO) int {
 			return usage("--modes: unknown mode %q (in-process, sandboxed)", m)
 		}
 	}
-	if o.users < 0 || o.maxWorkers < 0 || o.maxPerUser < 0 {
-		return usage("--users, --max-workers and --max-workers-per-user: want 0 or more")
+	if o.users < 0 || o.maxWorkers < 0 || o.maxPerUser < 0 || o.maxQueries < 0 {
+		return usage("--users, --max-workers, --max-workers-per-user and --max-queries: want 0 or more")
 	}
 	if o.timeout < 0 {
 		return usage("--timeout: want 0 or more")
 	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return usage("--cpuprofile: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return usage("--cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := scale.Run(stdio.ctx(), scale.Config{
 		Sessions: sessions, Modes: modes, Users: o.users,
-		MaxWorkers: o.maxWorkers, MaxWorkersPerUser: o.maxPerUser, AllowWeaker: o.weaker,
+		MaxWorkers: o.maxWorkers, MaxWorkersPerUser: o.maxPerUser, MaxQueries: o.maxQueries, AllowWeaker: o.weaker,
 		Timeout: o.timeout, StartCost: scaleStartCost(o.weaker), StartCostAt: startAt, Progress: stdio.Err,
 	})
 	if res != nil {

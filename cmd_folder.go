@@ -97,6 +97,11 @@ func (c *common) model() string {
 	return "offline"
 }
 
+// relayInterrupts: a relayed ask or batch tells the holder of its first
+// signal and waits for the answer; off only in the test that shows what
+// that prevents (the client hung up, the answer lost).
+var relayInterrupts = true
+
 // served is the data folder's engine, lent to a command that runs for
 // another process.
 type served struct {
@@ -165,6 +170,12 @@ func (c *common) withEngine(stdio IO, name string, o holdOptions, fn func(e *eng
 		return fn(s.engine)
 	}
 	ctx := stdio.ctx()
+	if ctx.Err() != nil {
+		// A signal before the command started: nothing is held, opened
+		// or run.
+		fmt.Fprintf(stdio.Err, "isolategpt %s: interrupted before it started; nothing was done (exit %d)\n", name, stoppedCode(ctx))
+		return stoppedCode(ctx)
+	}
 	var waiting string
 	start := time.Now()
 	for {
@@ -182,7 +193,11 @@ func (c *common) withEngine(stdio IO, name string, o holdOptions, fn func(e *eng
 		}
 		why := err.Error() + ", which is starting"
 		if cl, derr := control.Dial(c.data); derr == nil {
-			code, rerr := cl.Run(ctx, c.request(stdio), stdio.In, stdio.Out, stdio.Err)
+			relay, interrupt := ctx, (<-chan struct{})(nil)
+			if stdio.relay != nil && relayInterrupts {
+				relay, interrupt = stdio.relay, ctx.Done()
+			}
+			code, rerr := cl.RunInterruptible(relay, interrupt, c.request(stdio), stdio.In, stdio.Out, stdio.Err)
 			cl.Close()
 			var un *control.UnservedError
 			switch {
@@ -190,10 +205,10 @@ func (c *common) withEngine(stdio IO, name string, o holdOptions, fn func(e *eng
 				return code
 			case errors.As(rerr, &un):
 				why = fmt.Sprintf("data folder %s is in use by %s, which cannot run this command: %s", c.data, un.Holder, un.Reason)
-			case ctx.Err() != nil:
-				// A signal, this command's caller went away, or its
-				// time ran out: the holder was told by the hang-up.
-				return stoppedCode(ctx)
+			case relay.Err() != nil:
+				// A second signal, this command's caller went away, or
+				// its time ran out: the holder was told by the hang-up.
+				return stoppedCode(relay)
 			default:
 				// The holder went away while running it: the command may
 				// have done part of its work, so it is not run again.

@@ -43,19 +43,45 @@ var errAborted = fmt.Errorf("%w twice: aborted", batch.ErrInterrupted)
 func catchInterrupts(stdio IO, name string) (in *interrupts, release func()) {
 	parent := stdio.ctx()
 	if stdio.served != nil {
+		// Interrupted when the client goes away, or when it was
+		// interrupted once itself (its Ctrl+C, relayed).
+		soft, cancelSoft := context.WithCancelCause(parent)
 		hard, cancel := context.WithCancelCause(context.WithoutCancel(parent))
-		return &interrupts{soft: parent, hard: hard, stop: parent.Done()}, func() { cancel(nil) }
+		if s := stdio.served.session; s != nil && s.Interrupted != nil {
+			go func() {
+				select {
+				case <-s.Interrupted:
+					cancelSoft(batch.ErrInterrupted)
+				case <-soft.Done():
+				}
+			}()
+		}
+		return &interrupts{soft: soft, hard: hard, stop: soft.Done()}, func() { cancelSoft(nil); cancel(nil) }
 	}
 	soft, cancelSoft := context.WithCancelCause(parent)
 	hard, cancelHard := context.WithCancelCause(context.WithoutCancel(parent))
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	// The catch since the process started (cmd_signals_early.go), with
+	// a signal that came before this command started, or a new one.
+	sigs := takeEarly()
+	if sigs == nil {
+		sigs = make(chan os.Signal, 2)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
+	n := 0
+	select {
+	case s := <-sigs:
+		// Caught before the command started: it stops before it holds
+		// the data folder.
+		n++
+		fmt.Fprintf(stdio.Err, "isolategpt %s: %s before it started\n", name, s)
+		cancelSoft(batch.ErrInterrupted)
+	default:
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		n := 0
 		for {
 			select {
 			case s := <-sigs:

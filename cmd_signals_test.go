@@ -28,7 +28,8 @@ func asUsers(t *testing.T, f func(t *testing.T, data string, run func(o procOpti
 			base, exe, data, cred := testUserFolder(t, u == "nobody")
 			f(t, data, func(o procOptions, args ...string) *proc {
 				o.exe, o.cred = exe, cred
-				o.env = []string{"HOME=" + base, "PATH=/usr/bin:/bin"}
+				// o.env adds to the user's own environment.
+				o.env = append([]string{"HOME=" + base, "PATH=/usr/bin:/bin"}, o.env...)
 				if cred != nil {
 					// An ordinary user makes no cgroup on a cgroup v1
 					// host: its apps start only with a weaker sandbox.

@@ -31,6 +31,9 @@ func layer(pkg string) int {
 		return 4
 	case strings.HasPrefix(pkg, "specs"):
 		return 5
+	case strings.HasPrefix(pkg, "internal/"):
+		// Leaves that import nothing of the module (earlysignal).
+		return 6
 	}
 	return -1
 }

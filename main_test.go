@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/isolategpt/isolategpt/sandbox/cgroup"
 	"github.com/isolategpt/isolategpt/sandbox/hubtest"
@@ -85,6 +87,14 @@ func TestRunDispatch(t *testing.T) {
 // that start several isolategpt processes.
 const asMain = "ISOLATEGPT_TEST_AS_MAIN"
 
+// signalSelf (INT or TERM) makes a child sent as main signal itself
+// before it runs the command.
+const signalSelf = "ISOLATEGPT_TEST_SIGNAL_SELF"
+
+// noRelayInterrupts (1) makes a child sent as main hang up on its first
+// signal when another process runs its command, as before.
+const noRelayInterrupts = "ISOLATEGPT_TEST_NO_RELAY_INTERRUPTS"
+
 // TestMain lets this test binary serve as the sandbox worker, and as
 // isolategpt when asMain is set.
 // weakerFlags opts into a weaker sandbox where this host cannot give the
@@ -111,8 +121,18 @@ func TestMain(m *testing.M) {
 				<-done
 			}
 		}
+		relayInterrupts = os.Getenv(noRelayInterrupts) != "1"
+		if sig := os.Getenv(signalSelf); sig != "" {
+			// A signal before flags are parsed or anything opened, as
+			// one sent in the process's first milliseconds lands; the
+			// pause lets it arrive.
+			_ = syscall.Kill(os.Getpid(), map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM}[sig])
+			time.Sleep(50 * time.Millisecond)
+		}
 		os.Exit(run(os.Args[1:]))
 	}
+	// The test runner itself keeps the default: Ctrl+C ends it.
+	releaseEarly()
 	code := m.Run()
 	hubtest.Cleanup()
 	os.Exit(code)

@@ -11,6 +11,8 @@ import (
 const (
 	EnvMaxWorkers        = "ISOLATEGPT_MAX_WORKERS"
 	EnvMaxWorkersPerUser = "ISOLATEGPT_MAX_WORKERS_PER_USER"
+	// EnvMaxQueries caps the queries running at once (Config.MaxQueries).
+	EnvMaxQueries = "ISOLATEGPT_MAX_QUERIES"
 )
 
 // maxCap bounds a configured cap: far past what one hub's descriptors and
@@ -29,9 +31,9 @@ func workerCaps(cfg *Config) error {
 	for _, c := range []struct {
 		name string
 		dst  *int
-	}{{EnvMaxWorkers, &cfg.MaxWorkers}, {EnvMaxWorkersPerUser, &cfg.MaxWorkersPerUser}} {
+	}{{EnvMaxWorkers, &cfg.MaxWorkers}, {EnvMaxWorkersPerUser, &cfg.MaxWorkersPerUser}, {EnvMaxQueries, &cfg.MaxQueries}} {
 		if *c.dst < 0 || *c.dst > maxCap {
-			return fmt.Errorf("worker cap %d: want 1 to %d", *c.dst, maxCap)
+			return fmt.Errorf("%s cap %d: want 1 to %d", c.name, *c.dst, maxCap)
 		}
 		if *c.dst != 0 {
 			continue

@@ -84,6 +84,11 @@ type Config struct {
 	// environment), then the hub's defaults.
 	MaxWorkers        int
 	MaxWorkersPerUser int
+	// MaxQueries caps the queries running at once; the others wait their
+	// turn, first come first served, before planning. Zero reads
+	// ISOLATEGPT_MAX_QUERIES, then the hub's default (half of MaxWorkers,
+	// at least 16).
+	MaxQueries int
 }
 
 // UncappedOutputBytes is the launcher's output cap with defence.OutputCap
@@ -106,7 +111,13 @@ type Engine struct {
 	launcher sandbox.Launcher
 	// tempApps is the apps' folder of an in-memory engine, removed on Close.
 	tempApps string
+	// ownLauncher is the launcher the engine made (closed with it).
+	ownLauncher *launch.Launcher
 }
+
+// PrewarmWorkers is how many workers per app configuration the engine's
+// own launcher keeps started ahead (launch.Launcher.Prewarm).
+const PrewarmWorkers = 1
 
 // New opens the data folder and starts the actor system.
 func New(cfg Config) (*Engine, error) {
@@ -191,11 +202,15 @@ func New(cfg Config) (*Engine, error) {
 	launcher := cfg.Launcher
 	if launcher == nil {
 		// Every app in its own confined worker process, its egress audited.
-		l := &launch.Launcher{Logger: logger.With("component", "sandbox"), Egress: egressAudit(audit), AllowWeaker: cfg.AllowWeakerSandbox}
+		// A worker per app configuration waits, started ahead, once
+		// the app was launched twice (sandbox/launch's pool: unbound
+		// until a Launch gives it one user's folder); Close kills it.
+		l := &launch.Launcher{Logger: logger.With("component", "sandbox"), Egress: egressAudit(audit), AllowWeaker: cfg.AllowWeakerSandbox, Prewarm: PrewarmWorkers}
 		if !cfg.Defences.On(defence.OutputCap) {
 			l.MaxMessageBytes = UncappedOutputBytes
 		}
 		launcher = l
+		e.ownLauncher = l
 	}
 	e.launcher = launcher
 	actorLogger := logger.With("component", "actor")
@@ -206,6 +221,7 @@ func New(cfg Config) (*Engine, error) {
 			Catalog: catalog, Store: st, Launcher: launcher, Model: model, ModelInfo: info,
 			AppsDir: appsDir, Installed: registry, Getenv: cfg.Getenv,
 			SpokeIdle: cfg.SpokeIdle, MaxSpokes: cfg.MaxWorkers, MaxSpokesPerUser: cfg.MaxWorkersPerUser,
+			MaxQueries:    cfg.MaxQueries,
 			InvokeTimeout: cfg.InvokeTimeout,
 			QueryTimeout:  cfg.QueryTimeout, Audit: audit, Logger: logger,
 			Defences: cfg.Defences,
@@ -291,6 +307,9 @@ func (e *Engine) Close() error {
 	}
 	if e.system != nil {
 		e.system.Shutdown()
+	}
+	if e.ownLauncher != nil {
+		_ = e.ownLauncher.Close()
 	}
 	if e.tempApps != "" {
 		_ = os.RemoveAll(e.tempApps)
@@ -401,6 +420,9 @@ func (s *Session) Ask(ctx context.Context, query string) (*msg.Answer, error) {
 		return nil, fmt.Errorf("ask: %w", err)
 	}
 	r := res.(*msg.AskReply)
+	if r.Cause != nil {
+		return r.Answer, r.Cause
+	}
 	if r.Err != "" {
 		return r.Answer, errors.New(r.Err)
 	}

@@ -69,10 +69,14 @@ type Deps struct {
 	// most one worker) in all and per user; zero picks the defaults.
 	MaxSpokes        int
 	MaxSpokesPerUser int
-	InvokeTimeout    time.Duration
-	QueryTimeout     time.Duration
-	PermissionWait   time.Duration
-	MemoryTurns      int
+	// MaxQueries caps the queries running at once; the others wait their
+	// turn before planning (admit.go). Zero picks half of MaxSpokes, at
+	// least MinMaxQueries.
+	MaxQueries     int
+	InvokeTimeout  time.Duration
+	QueryTimeout   time.Duration
+	PermissionWait time.Duration
+	MemoryTurns    int
 	// SpokeRestarts is how many times a crashing spoke is restarted within
 	// a minute before it is stopped.
 	SpokeRestarts int
@@ -115,6 +119,7 @@ func Props(d Deps) *actor.Props {
 type hub struct {
 	d        Deps
 	planner  *planner.Planner
+	memory   *query.Memory
 	sessions map[string]*session
 	spokes   map[string]*spokeEntry // by PID id
 	// pool is the live spokes by poolKey, perUser how many each user has.
@@ -125,8 +130,12 @@ type hub struct {
 	queuedTotal int
 	sweepTimer  *time.Timer
 	queries     map[string]*queryEntry // by PID id
-	byQuery     map[string]*queryEntry // by query id
-	spawned     int
+	// waiting is the queries waiting to be admitted, oldest first.
+	waiting            []*waitingQuery
+	waitingIDs         map[string]bool
+	queriesQueuedTotal int
+	byQuery            map[string]*queryEntry // by query id
+	spawned            int
 	// firstUser is the user of the first session, every session's user
 	// when user separation is switched off (the evaluation's ablation).
 	firstUser string
@@ -196,14 +205,16 @@ func (q *queryEntry) saw(app string, ls label.Set) {
 
 func newHub(d Deps) *hub {
 	return &hub{
-		d:        d,
-		planner:  &planner.Planner{Model: d.Model, Catalog: d.Catalog, Defences: d.Defences},
-		sessions: map[string]*session{},
-		spokes:   map[string]*spokeEntry{},
-		pool:     map[string]*spokeEntry{},
-		perUser:  map[string]int{},
-		queries:  map[string]*queryEntry{},
-		byQuery:  map[string]*queryEntry{},
+		d:          d,
+		planner:    &planner.Planner{Model: d.Model, Catalog: d.Catalog, Defences: d.Defences},
+		memory:     query.NewMemory(d.Store, d.MemoryTurns),
+		sessions:   map[string]*session{},
+		spokes:     map[string]*spokeEntry{},
+		pool:       map[string]*spokeEntry{},
+		perUser:    map[string]int{},
+		queries:    map[string]*queryEntry{},
+		byQuery:    map[string]*queryEntry{},
+		waitingIDs: map[string]bool{},
 		spokeStrategy: actor.NewOneForOneStrategy(d.SpokeRestarts, time.Minute, func(any) actor.Directive {
 			return actor.RestartDirective
 		}),
@@ -252,7 +263,7 @@ func (h *hub) Receive(ctx actor.Context) {
 func (h *hub) status() *msg.StatusReply {
 	r := &msg.StatusReply{
 		Sessions: len(h.sessions), Queries: len(h.queries), Mailboxes: h.d.Mailboxes.Depths(),
-		Queued: len(h.queue), QueuedTotal: h.queuedTotal, MaxSpokes: h.d.MaxSpokes, MaxSpokesPerUser: h.d.MaxSpokesPerUser,
+		Queued: len(h.queue), QueuedTotal: h.queuedTotal, QueriesQueued: len(h.waiting), QueriesQueuedTotal: h.queriesQueuedTotal, MaxQueries: h.maxQueries(), MaxSpokes: h.d.MaxSpokes, MaxSpokesPerUser: h.d.MaxSpokesPerUser,
 	}
 	for _, s := range h.spokes {
 		n := 0
@@ -315,6 +326,7 @@ func (h *hub) closeSession(ctx actor.Context, m *msg.CloseSessionRequest) {
 		return
 	}
 	h.detach(ctx, s)
+	h.dropWaiting(ctx, m.SessionID)
 	delete(h.sessions, m.SessionID)
 	h.drain(ctx)
 	ctx.Send(h.d.Permission, &msg.SessionClosed{SessionID: m.SessionID})
@@ -323,7 +335,7 @@ func (h *hub) closeSession(ctx actor.Context, m *msg.CloseSessionRequest) {
 }
 
 func (h *hub) ask(ctx actor.Context, m *msg.AskRequest) {
-	s, ok := h.sessions[m.SessionID]
+	_, ok := h.sessions[m.SessionID]
 	if !ok {
 		ctx.Respond(&msg.AskReply{QueryID: m.QueryID, Err: "unknown session " + m.SessionID})
 		return
@@ -331,22 +343,32 @@ func (h *hub) ask(ctx actor.Context, m *msg.AskRequest) {
 	if m.QueryID == "" {
 		m.QueryID = newID("q")
 	}
-	if _, dup := h.byQuery[m.QueryID]; dup {
+	if _, dup := h.byQuery[m.QueryID]; dup || h.waitingIDs[m.QueryID] {
 		ctx.Respond(&msg.AskReply{QueryID: m.QueryID, Err: "query id already in use"})
+		return
+	}
+	h.admitOrWait(ctx, m, ctx.Sender())
+}
+
+// startQuery spawns the query actor of an admitted query.
+func (h *hub) startQuery(ctx actor.Context, m *msg.AskRequest, asker *actor.PID) {
+	s, ok := h.sessions[m.SessionID]
+	if !ok {
+		ctx.Send(asker, &msg.AskReply{QueryID: m.QueryID, Err: "unknown session " + m.SessionID})
 		return
 	}
 	h.spawned++
 	pid, err := ctx.SpawnNamed(query.Props(query.Deps{
 		Hub: ctx.Self(), Permission: h.d.Permission, Planner: h.planner, Store: h.d.Store,
 		ModelInfo: h.d.ModelInfo, User: s.user, SessionID: s.id, QueryID: m.QueryID, Query: m.Query,
-		Timeout: h.d.QueryTimeout, MemoryTurns: h.d.MemoryTurns, Audit: h.d.Audit, Logger: h.d.Logger,
+		Timeout: h.d.QueryTimeout, MemoryTurns: h.d.MemoryTurns, Memory: h.memory, Audit: h.d.Audit, Logger: h.d.Logger,
 		Defences: h.d.Defences,
 	}), fmt.Sprintf("query-%d", h.spawned))
 	if err != nil {
-		ctx.Respond(&msg.AskReply{QueryID: m.QueryID, Err: "start query: " + err.Error()})
+		ctx.Send(asker, &msg.AskReply{QueryID: m.QueryID, Err: "start query: " + err.Error()})
 		return
 	}
-	q := &queryEntry{pid: pid, id: m.QueryID, session: s.id, user: s.user, asker: ctx.Sender(), seen: map[string]label.Set{}}
+	q := &queryEntry{pid: pid, id: m.QueryID, session: s.id, user: s.user, asker: asker, seen: map[string]label.Set{}}
 	h.queries[pid.Id] = q
 	h.byQuery[q.id] = q
 }
@@ -374,6 +396,7 @@ func (h *hub) terminated(ctx actor.Context, who *actor.PID) {
 		delete(h.queries, who.Id)
 		delete(h.byQuery, q.id)
 		h.drain(ctx)
+		h.admit(ctx)
 		return
 	}
 	if s, ok := h.spokes[who.Id]; ok {

@@ -57,6 +57,10 @@ type Answer struct {
 	Usage       Usage             `json:"llm"`
 	// Duration is written as duration_ms (see MarshalJSON).
 	Duration time.Duration `json:"-"`
+	// Store is the first store error (a full disk, a damaged store) the
+	// query met, nil when none: a step whose start could not be recorded
+	// did not run, and front ends exit with their store code for it.
+	Store error `json:"-"`
 }
 
 // Every duration isolategpt writes as JSON is duration_ms: milliseconds,

@@ -26,6 +26,15 @@ type StepQueued struct {
 	Queued int
 }
 
+// QueryQueued is published when a query waits to be admitted: the cap on
+// running queries is reached, or others wait before it.
+type QueryQueued struct {
+	QueryID   string
+	SessionID string
+	// Queued is how many queries wait, this one included.
+	Queued int
+}
+
 // SpokeStopped is published when a spoke is gone: stopped when idle, with
 // its session, or by its supervisor after too many crashes.
 type SpokeStopped struct {

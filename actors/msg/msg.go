@@ -60,6 +60,9 @@ type AskReply struct {
 	QueryID string
 	Answer  *Answer
 	Err     string
+	// Cause is Err as an error, when the query actor has one to pass on
+	// whole (errors.Is finds a store's full disk through it).
+	Cause error
 }
 
 // PlanAccepted tells the hub which app functions a query's plan may call, so
@@ -256,6 +259,10 @@ type StatusReply struct {
 	// MaxSpokes and MaxSpokesPerUser are the caps on live spokes (each
 	// holds at most one worker).
 	MaxSpokes, MaxSpokesPerUser int
+	// QueriesQueued is how many queries wait to be admitted (at most
+	// MaxQueries run at once); QueriesQueuedTotal counts every query that
+	// ever waited.
+	QueriesQueued, QueriesQueuedTotal, MaxQueries int
 }
 
 // SpokeStatus is one live spoke. A spoke is pooled: it serves one user's

@@ -115,11 +115,16 @@ func Judge(steps []StepOutcome, offline bool) Outcome {
 }
 
 // OutcomeOf is the outcome of one asked query: failed when it returned an
-// error or no answer, else the answer's status (judged from its steps when
-// the answer does not carry one).
+// error or no answer — interrupted when the answer says so (a write step
+// ran whose outcome the audit log could not take) — else the answer's
+// status (judged from its steps when the answer does not carry one).
 func OutcomeOf(a *Answer, err error) Outcome {
 	switch {
-	case err != nil || a == nil:
+	case a == nil:
+		return Failed
+	case err != nil && a.Status == Interrupted:
+		return Interrupted
+	case err != nil:
 		return Failed
 	case a.Status != "":
 		return a.Status

@@ -68,8 +68,10 @@ func (q *queryActor) announceWrite(inv execute.Invocation) error {
 		App: inv.App, Function: inv.Function, Detail: detail,
 	})
 	if err != nil {
+		q.faults.note(err)
 		return fmt.Errorf("step %s not run: its start could not be recorded in the audit log: %w", inv.StepID, err)
 	}
+	q.faults.started()
 	q.writes.put(inv.StepID, rec.Seq)
 	return nil
 }
@@ -81,9 +83,14 @@ func (q *queryActor) auditOutcome(intent uint64, o msg.StepOutcome) {
 		User: q.d.User, Session: q.d.SessionID, QueryID: q.d.QueryID, Kind: "step",
 		App: o.App, Function: o.Function, Outcome: o.Status, Detail: detail,
 	})
-	if err != nil && q.d.Logger != nil {
-		// The intent stays open: the next open records the step as
-		// interrupted, which is the truth as far as the log can tell.
+	if err == nil {
+		return
+	}
+	// The intent stays open: the next open records the step as
+	// interrupted, which is the truth as far as the log can tell — and
+	// so must the query's status (faults.go).
+	q.faults.outcomeFailed(fmt.Errorf("step %s: its outcome could not be recorded: %w", o.Step, err))
+	if q.d.Logger != nil {
 		q.d.Logger.Error("audit step outcome", "query_id", q.d.QueryID, "step", o.Step, "intent", intent, "err", err)
 	}
 }

@@ -46,8 +46,10 @@ type Deps struct {
 	QueryID, Query  string
 	Timeout         time.Duration
 	MemoryTurns     int
-	Audit           func(store.AuditRecord)
-	Logger          *slog.Logger
+	// Memory caches the store's recent turns per user (nil: the store).
+	Memory *Memory
+	Audit  func(store.AuditRecord)
+	Logger *slog.Logger
 	// Defences is which defences are on (all, outside the evaluation).
 	Defences defence.Set
 }
@@ -67,6 +69,8 @@ type queryActor struct {
 	sub    *eventstream.Subscription
 	perms  *permLog
 	writes *intents
+	// faults are the audit failures met while the query ran (intent.go).
+	faults auditFaults
 }
 
 type crashed struct{ reason any }
@@ -161,25 +165,51 @@ func (q *queryActor) run(ctx context.Context, system *actor.ActorSystem) *msg.As
 		ans.Text = text
 		ans.Permissions = q.perms.list()
 		ans.Duration = time.Since(start)
-		q.remember(ans)
+		// The hub's memory of this turn is written while the audit trail
+		// is flushed (two store commits at once, not one after the
+		// other); both are done before the answer goes out, so the user's
+		// next query sees this turn.
+		remembered := make(chan struct{})
+		go func() {
+			defer close(remembered)
+			q.remember(ans)
+		}()
+		defer func() { <-remembered }()
 		ans.Status = msg.OutcomeOf(ans, err)
 		r := &msg.AskReply{QueryID: q.d.QueryID, Answer: ans}
-		outcome := "answered"
 		if err != nil {
 			r.Err = err.Error()
+		}
+		// Fail closed: an answer whose audit trail is not all on disk —
+		// a write step's outcome that could not close its intent, or a
+		// record the group commit could not write — is not given, and no
+		// status claims the work done (faults.go). The answer record says
+		// what was given.
+		withhold := func(ferr error) {
+			if q.d.Logger != nil {
+				q.d.Logger.Error("audit query", "query_id", q.d.QueryID, "err", ferr)
+			}
+			ans.Text = "The audit log could not record this query, so its answer is withheld: " + ferr.Error()
+			ans.Status = q.faults.status()
+			r.Cause = fmt.Errorf("audit log: %w", ferr)
+			r.Err = r.Cause.Error()
+		}
+		if ferr := q.faults.failure(nil); ferr != nil {
+			withhold(ferr)
+		}
+		outcome := "answered"
+		if r.Err != "" {
 			outcome = "failed"
 		}
-		q.audit("answer", "", "", outcome, map[string]any{"answer": text, "error": r.Err, "status": ans.Status, "llm": ans.Usage, "duration_ms": ans.Duration.Milliseconds()})
-		if err := q.d.Store.FlushAudit(since); err != nil {
-			// Fail closed: an answer whose audit trail is not on disk is
-			// not given.
-			if q.d.Logger != nil {
-				q.d.Logger.Error("audit query", "query_id", q.d.QueryID, "err", err)
+		q.audit("answer", "", "", outcome, map[string]any{"answer": ans.Text, "error": r.Err, "status": ans.Status, "llm": ans.Usage, "duration_ms": ans.Duration.Milliseconds()})
+		if r.Cause == nil {
+			if ferr := q.faults.failure(q.d.Store.FlushAudit(since)); ferr != nil {
+				withhold(ferr)
 			}
-			ans.Text = "The audit log could not record this query, so its answer is withheld: " + err.Error()
-			ans.Status = msg.Failed
-			r.Err = "audit log: " + err.Error()
+		} else {
+			_ = q.d.Store.FlushAudit(since)
 		}
+		ans.Store = q.faults.store()
 		return r
 	}
 	if strings.TrimSpace(q.d.Query) == "" {
@@ -250,7 +280,7 @@ func bounded(events []msg.PermissionEvent) string {
 // memory is what the planner is shown of earlier turns: the user's own
 // queries and the hub's own facts about them, never an app's output.
 func (q *queryActor) memory() ([]string, error) {
-	turns, err := q.d.Store.RecentTurns(q.d.User, q.d.MemoryTurns)
+	turns, err := q.d.Memory.Recent(q.d.Store, q.d.User, q.d.MemoryTurns)
 	if err != nil {
 		return nil, fmt.Errorf("read hub memory: %w", err)
 	}
@@ -281,7 +311,7 @@ func (q *queryActor) remember(a *msg.Answer) {
 		}
 		facts = append(facts, fact)
 	}
-	err := q.d.Store.AppendTurn(q.d.User, store.Turn{At: time.Now().UTC(), QueryID: q.d.QueryID, Query: q.d.Query, Facts: facts})
+	err := q.d.Memory.Append(q.d.Store, q.d.User, store.Turn{At: time.Now().UTC(), QueryID: q.d.QueryID, Query: q.d.Query, Facts: facts})
 	if err != nil && q.d.Logger != nil {
 		q.d.Logger.Error("record hub memory", "query_id", q.d.QueryID, "err", err)
 	}

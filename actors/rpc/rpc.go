@@ -3,7 +3,7 @@
 // the hub tells its spokes and queries apart without trusting any field of a
 // message. Replies are matched by a call id the reply echoes.
 //
-//	goroutine ──Call──▶ (mailbox) actor ──Request(sender=self)──▶ target
+//	goroutine ──Call: Request(sender=actor)──────────────────────▶ target
 //	goroutine ◀─chan── actor ◀──reply{CallID}───────────────────── target
 package rpc
 
@@ -31,25 +31,21 @@ type Reply interface {
 // ErrStopped is returned when the actor stops before the reply arrives.
 var ErrStopped = errors.New("rpc: actor stopped")
 
-type outbound struct {
-	target *actor.PID
-	msg    Request
-	reply  chan any
-	tell   bool
-}
-
-// abandon tells the actor that nobody waits for a call's reply any more.
-type abandon struct{ reply chan any }
-
 // Client is owned by one actor. Call and Tell may be used from any
-// goroutine; Handle must be called from the actor's Receive.
+// goroutine; Handle must be called from the actor's Receive. A request
+// goes straight to its target with the actor's PID as its sender (one
+// mailbox hop, not two through the actor's own); replies come back to the
+// actor, whose Handle hands each to its waiting call.
 type Client struct {
-	system  *actor.ActorSystem
-	self    *actor.PID
+	system *actor.ActorSystem
+	self   *actor.PID
+
+	mu      sync.Mutex
 	next    uint64
 	pending map[uint64]chan any
-	// done is closed by Close: a call whose request the actor never got to
-	// handle fails then instead of waiting for a reply that cannot come.
+	stopped bool
+	// done is closed by Close: a waiting call fails then instead of
+	// waiting for a reply that cannot come.
 	done      chan struct{}
 	closeOnce sync.Once
 }
@@ -59,10 +55,26 @@ func NewClient(system *actor.ActorSystem, self *actor.PID) *Client {
 	return &Client{system: system, self: self, pending: map[uint64]chan any{}, done: make(chan struct{})}
 }
 
+// send posts m to target in the actor's name, unless the actor has
+// stopped. The caller holds c.mu, so that nothing goes out in the actor's
+// name once Close has run.
+func (c *Client) send(target *actor.PID, m any) {
+	c.system.Root.RequestWithCustomSender(target, m, c.self)
+}
+
 // Call sends req to target as the actor and waits for the correlated reply.
 func (c *Client) Call(ctx context.Context, target *actor.PID, req Request) (any, error) {
 	ch := make(chan any, 1)
-	c.system.Root.Send(c.self, &outbound{target: target, msg: req, reply: ch})
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return nil, ErrStopped
+	}
+	c.next++
+	id := c.next
+	c.pending[id] = ch
+	c.send(target, req.WithCallID(id))
+	c.mu.Unlock()
 	select {
 	case r, ok := <-ch:
 		if !ok {
@@ -70,13 +82,10 @@ func (c *Client) Call(ctx context.Context, target *actor.PID, req Request) (any,
 		}
 		return r, nil
 	case <-ctx.Done():
-		// The buffered channel lets a late reply be delivered and dropped;
-		// abandon frees its entry should the reply never come.
-		select {
-		case <-c.done:
-		default:
-			c.system.Root.Send(c.self, &abandon{reply: ch})
-		}
+		// A late reply finds no entry and is dropped.
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
 		return nil, fmt.Errorf("rpc: waiting for reply: %w", ctx.Err())
 	case <-c.done:
 		// The reply may have come just before the actor stopped.
@@ -93,64 +102,47 @@ func (c *Client) Call(ctx context.Context, target *actor.PID, req Request) (any,
 
 // Tell sends a message to target as the actor, without waiting.
 func (c *Client) Tell(target *actor.PID, m Request) {
-	c.system.Root.Send(c.self, &outbound{target: target, msg: m, tell: true})
-}
-
-// Handle processes the client's own messages and replies to its calls. It
-// reports whether the message was one of them.
-func (c *Client) Handle(ctx actor.Context) bool {
-	switch m := ctx.Message().(type) {
-	case *outbound:
-		if c.closed() {
-			// The actor has stopped: send nothing more in its name.
-			if !m.tell {
-				close(m.reply)
-			}
-			return true
-		}
-		if m.tell {
-			ctx.Request(m.target, m.msg)
-			return true
-		}
-		c.next++
-		c.pending[c.next] = m.reply
-		ctx.Request(m.target, m.msg.WithCallID(c.next))
-		return true
-	case *abandon:
-		for id, ch := range c.pending {
-			if ch == m.reply {
-				delete(c.pending, id)
-			}
-		}
-		return true
-	case Reply:
-		id := m.ReplyTo()
-		ch, ok := c.pending[id]
-		if !ok {
-			return true // a reply nobody waits for any more: drop it
-		}
-		delete(c.pending, id)
-		ch <- m
-		return true
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.stopped {
+		c.send(target, m)
 	}
-	return false
 }
 
-// Close fails every call still waiting, and every later one. Call it when
-// the actor stops.
+// Handle hands a reply to the call waiting for it. It reports whether the
+// message was a reply (one nobody waits for any more is dropped).
+func (c *Client) Handle(ctx actor.Context) bool {
+	m, ok := ctx.Message().(Reply)
+	if !ok {
+		return false
+	}
+	id := m.ReplyTo()
+	c.mu.Lock()
+	ch, ok := c.pending[id]
+	delete(c.pending, id)
+	c.mu.Unlock()
+	if ok {
+		ch <- m // buffered: one reply per call
+	}
+	return true
+}
+
+// Close fails every call still waiting, and every later one, and sends
+// nothing more in the actor's name. Call it when the actor stops.
 func (c *Client) Close() {
 	c.closeOnce.Do(func() { close(c.done) })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopped = true
 	for id, ch := range c.pending {
 		close(ch)
 		delete(c.pending, id)
 	}
 }
 
-func (c *Client) closed() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
+// pendingCalls is how many calls wait for a reply.
+func (c *Client) pendingCalls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
 }

@@ -53,7 +53,7 @@ func (o *owner) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		o.client.Close()
 	case *pendingCount:
-		m.n <- len(o.client.pending)
+		m.n <- o.client.pendingCalls()
 	}
 }
 

@@ -17,7 +17,9 @@ import (
 
 	"github.com/isolategpt/isolategpt/actors/frontend"
 	"github.com/isolategpt/isolategpt/actors/msg"
+	"github.com/isolategpt/isolategpt/actors/query"
 	"github.com/isolategpt/isolategpt/engine"
+	"github.com/isolategpt/isolategpt/engine/store"
 	"github.com/isolategpt/isolategpt/engine/untrusted"
 	"github.com/isolategpt/isolategpt/specs/strictjson"
 )
@@ -51,6 +53,9 @@ type Output struct {
 	Permissions []msg.PermissionEvent `json:"permissions,omitempty"`
 	LLM         *msg.Usage            `json:"llm,omitempty"`
 	DurationMS  float64               `json:"duration_ms"`
+	// Store is the store error (a full disk, a damaged store) that kept
+	// the line from being done, nil when none; Error names it.
+	Store error `json:"-"`
 }
 
 // Runner runs batches on an engine.
@@ -105,6 +110,13 @@ type Summary struct {
 	Worst msg.Outcome
 	// Interrupted: the batch stopped before the end of its input.
 	Interrupted bool
+	// StoreFaults counts the lines a store error (a full disk, a damaged
+	// store) kept from being done: the exit code is the store's then.
+	StoreFaults int
+	// Earlier are the write steps of earlier runs found started without
+	// an outcome when the store was opened ("interrupted, outcome
+	// unknown"): nothing retries them; the user must check them.
+	Earlier []store.AuditRecord
 	// Granted are the permanent grants the policy's allow_always stored:
 	// later queries, in batch or not, use them without asking.
 	Granted []string
@@ -117,8 +129,14 @@ func (s Summary) String() string {
 		parts = append(parts, fmt.Sprintf("%d %s", s.Count[o], o))
 	}
 	line := fmt.Sprintf("%d lines: %s", s.Lines, strings.Join(parts, ", "))
+	if s.StoreFaults > 0 {
+		line += fmt.Sprintf("; %d stopped by the store (disk full or damaged: see the lines' errors)", s.StoreFaults)
+	}
 	if s.Interrupted {
 		line += "; interrupted, the rest of the input was not read"
+	}
+	if len(s.Earlier) > 0 {
+		line += fmt.Sprintf("; %d write step(s) of an earlier run found interrupted, outcome unknown, not retried (isolategpt audit)", len(s.Earlier))
 	}
 	return line
 }
@@ -137,6 +155,9 @@ type line struct {
 // output it could not write.
 func (r *Runner) Run(ctx context.Context, in io.Reader, out io.Writer) (Summary, error) {
 	sum := Summary{Count: map[msg.Outcome]int{}, Worst: msg.Done}
+	if r.Engine != nil {
+		sum.Earlier = r.Engine.Interruptions()
+	}
 	sessions := map[string]Session{}
 	defer func() {
 		for _, s := range sessions {
@@ -206,6 +227,9 @@ func (r *Runner) Run(ctx context.Context, in io.Reader, out io.Writer) (Summary,
 			}
 		}
 		sum.Count[o.Status]++
+		if o.Store != nil && o.Status != msg.Done {
+			sum.StoreFaults++
+		}
 		sum.Worst = msg.Worse(sum.Worst, o.Status)
 		if werr := enc.Encode(o); werr != nil {
 			sum.Worst = msg.Worse(sum.Worst, msg.Failed)
@@ -268,6 +292,7 @@ func (r *Runner) one(ctx context.Context, n int, text []byte, tooLong bool, ids 
 	if !ok {
 		if s, err = r.open(ctx, user); err != nil {
 			o.Error = err.Error()
+			o.Store = StoreFault(nil, err)
 			if r.stopped(ctx) {
 				o.Status = msg.Interrupted
 			}
@@ -297,7 +322,20 @@ func Result(ans *msg.Answer, err error) Output {
 	if err != nil {
 		o.Error = err.Error()
 	}
+	o.Store = StoreFault(ans, err)
 	return o
+}
+
+// StoreFault is the store error (a full disk, a damaged store) behind a
+// query's error or met while it ran, nil when none.
+func StoreFault(ans *msg.Answer, err error) error {
+	if query.IsStoreError(err) {
+		return err
+	}
+	if ans != nil && ans.Store != nil {
+		return ans.Store
+	}
+	return nil
 }
 
 // readLine reads one line of at most MaxLineBytes; a longer line is

@@ -84,6 +84,14 @@ func (c *Client) Close() error {
 // stdout and stderr, and returns the command's exit code. An
 // *UnservedError says the holder would not run it. Ending ctx hangs up.
 func (c *Client) Run(ctx context.Context, req Request, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	return c.RunInterruptible(ctx, nil, req, stdin, stdout, stderr)
+}
+
+// RunInterruptible is Run that, when interrupt is closed, tells the
+// holder the caller was interrupted (Session.Interrupted) and goes on
+// relaying until the command ends: its answer and exit code still come.
+// Ending ctx hangs up.
+func (c *Client) RunInterruptible(ctx context.Context, interrupt <-chan struct{}, req Request, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if err := c.c.send(frame{Run: &req}); err != nil {
 		return 0, fmt.Errorf("control socket: %w", err)
 	}
@@ -97,6 +105,17 @@ func (c *Client) Run(ctx context.Context, req Request, stdin io.Reader, stdout, 
 		wmu.Lock()
 		defer wmu.Unlock()
 		_ = c.c.send(f)
+	}
+	if interrupt != nil {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-interrupt:
+				send(frame{Interrupt: true})
+			case <-done:
+			}
+		}()
 	}
 	for {
 		f, err := c.c.recv()

@@ -23,6 +23,10 @@ type Session struct {
 	Stdin io.Reader
 	// Stdout and Stderr write to the caller's.
 	Stdout, Stderr io.Writer
+	// Interrupted is closed when the caller was interrupted once
+	// (Ctrl+C): the command denies its prompts from then on and finishes
+	// the work in flight, its output still relayed. A hang-up ends ctx.
+	Interrupted <-chan struct{}
 	// unserved, when set by Unserved, is sent instead of an exit code.
 	unserved string
 }
@@ -181,8 +185,10 @@ func (s *server) serve(conn *net.UnixConn, id uint64, command string) {
 	defer cancel()
 	out := &relay{c: c}
 	in := &pull{c: out, data: make(chan []byte, 1), eof: make(chan struct{}), gone: ctx.Done()}
+	interrupted := make(chan struct{})
+	var interruptOnce sync.Once
 	sess := &Session{ID: id, PeerPID: int(cred.Pid), Request: *first.Run, Stdin: in,
-		Stdout: &stream{r: out, which: "stdout"}, Stderr: &stream{r: out, which: "stderr"}}
+		Stdout: &stream{r: out, which: "stdout"}, Stderr: &stream{r: out, which: "stderr"}, Interrupted: interrupted}
 	// The caller's frames: stdin chunks, or the end of the connection,
 	// which cancels the command.
 	go func() {
@@ -201,6 +207,8 @@ func (s *server) serve(conn *net.UnixConn, id uint64, command string) {
 				}
 			case f.StdinEOF:
 				in.closeOnce.Do(func() { close(in.eof) })
+			case f.Interrupt:
+				interruptOnce.Do(func() { close(interrupted) })
 			default:
 				return // a frame a client never sends
 			}

@@ -28,7 +28,7 @@ type Request struct {
 // frame is one line on the socket. Exactly one field is set.
 //
 //	server → client: hello, stdout, stderr, read, exit, unserved
-//	client → server: run, stdin, stdin_eof
+//	client → server: run, stdin, stdin_eof, interrupt
 type frame struct {
 	Hello    *Info    `json:"hello,omitempty"`
 	Run      *Request `json:"run,omitempty"`
@@ -37,8 +37,11 @@ type frame struct {
 	Read     int      `json:"read,omitempty"`
 	Stdin    []byte   `json:"stdin,omitempty"`
 	StdinEOF bool     `json:"stdin_eof,omitempty"`
-	Exit     *int     `json:"exit,omitempty"`
-	Unserved string   `json:"unserved,omitempty"`
+	// Interrupt: the caller was interrupted (Ctrl+C) once; the command
+	// denies its prompts and finishes the work in flight.
+	Interrupt bool   `json:"interrupt,omitempty"`
+	Exit      *int   `json:"exit,omitempty"`
+	Unserved  string `json:"unserved,omitempty"`
 }
 
 // Limits of the protocol.
@@ -58,7 +61,7 @@ var errFrame = errors.New("bad control frame")
 // the limits allow.
 func (f *frame) check() error {
 	n := 0
-	for _, set := range []bool{f.Hello != nil, f.Run != nil, f.Stdout != nil, f.Stderr != nil, f.Read != 0, f.Stdin != nil, f.StdinEOF, f.Exit != nil, f.Unserved != ""} {
+	for _, set := range []bool{f.Hello != nil, f.Run != nil, f.Stdout != nil, f.Stderr != nil, f.Read != 0, f.Stdin != nil, f.StdinEOF, f.Interrupt, f.Exit != nil, f.Unserved != ""} {
 		if set {
 			n++
 		}

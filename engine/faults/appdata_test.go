@@ -32,15 +32,15 @@ const (
 )
 
 func mailProbe(tr *trial) string {
-	return `{"id":"R","query":"Find emails about budget"}` + "\n" +
-		fmt.Sprintf(`{"id":"S","query":"send an email to john.doe@example.com with subject \"%sapp%d\" and message \"after corruption\""}`+"\n", prefix, tr.n)
+	return batchLine("R", "Find emails about budget") +
+		batchLine("S", sendQuery(fmt.Sprintf("%sapp%d", prefix, tr.n), "after corruption"))
 }
 
 func bookingProbe(tr *trial) string {
-	return fmt.Sprintf(`{"id":"B","query":"Use metro_hail to book a ride from \"%sapps%d\" to \"%sappe%d\""}`+"\n", prefix, tr.n, prefix, tr.n)
+	return batchLine("B", bookQuery(fmt.Sprintf("%sapps%d", prefix, tr.n), fmt.Sprintf("%sappe%d", prefix, tr.n)))
 }
 
-func driveProbe(*trial) string { return `{"id":"D","query":"list my files in drive"}` + "\n" }
+func driveProbe(*trial) string { return batchLine("D", "list my files in drive") }
 
 func rewrite(path string, f func([]byte) []byte) error {
 	data, err := os.ReadFile(path)
@@ -83,7 +83,7 @@ var appCases = []appCase{
 	}},
 	{name: "mailbox deleted", file: mailboxFile, probe: mailProbe, corrupt: func(_ *trial, p string) error { return os.Remove(p) }},
 	{name: "mailbox deleted after a fold", file: mailboxFile, probe: mailProbe, corrupt: func(_ *trial, p string) error { return os.Remove(p) },
-		prepare: `{"id":"P","query":"Find emails about budget"}` + "\n"},
+		prepare: batchLine("P", "Find emails about budget")},
 	{name: "mail journal torn tail", file: journalFile, probe: mailProbe, repairable: true, corrupt: func(_ *trial, p string) error {
 		return rewrite(p, func(b []byte) []byte { return append(b, `{"seq":99,"op":"add","mess`...) })
 	}},
@@ -123,12 +123,7 @@ func (s *suite) appData(ctx context.Context) {
 	const kind = "appdata"
 	ms := modes()
 	bases := map[string]*history{}
-	order := make([]int, len(appCases))
-	for i := range order {
-		order[i] = i
-	}
-	rng := s.newTrial(kind, 0, ms[0]).rng
-	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	order := s.caseOrder(kind, len(appCases))
 	for n := 0; n < len(order) && (n < 1 || !ctxDone(ctx)); n++ {
 		c := appCases[order[n]]
 		m := ms[n%len(ms)]
@@ -152,18 +147,14 @@ func (s *suite) appBase(m mode) *history {
 	// Two batches: the mail app's second start folds the first one's
 	// journal (if it keeps one) into mailbox.json, so the snapshot too
 	// holds mail reported sent.
-	r := s.run(h.f, h.workload(6), "batch", "--policy", h.policy)
-	tr.crashCheck(r)
-	h.take(tr, r, false)
+	r, _ := s.batch(tr, h, h.workload(6))
 	if r.exit == 0 {
-		r = s.run(h.f, h.workload(2)+driveProbe(tr), "batch", "--policy", h.policy)
-		tr.crashCheck(r)
-		h.take(tr, r, false)
+		r, _ = s.batch(tr, h, h.workload(2)+driveProbe(tr))
 	}
 	if r.exit != 0 {
 		tr.fail("the batch that fills the folder: %v: %s", r, firstLines(r.stderr, 3))
 	}
-	if len(tr.lost)+len(tr.exit)+len(tr.crash)+len(tr.other) > 0 {
+	if tr.findings() > 0 {
 		tr.finish()
 	}
 	return h
@@ -193,9 +184,7 @@ func (s *suite) appCase(tr *trial, b *history, c appCase) {
 	_, statErr := os.Lstat(path)
 	name := filepath.Base(path)
 
-	r := s.run(h.f, c.probe(tr), "batch", "--policy", h.policy)
-	tr.crashCheck(r)
-	lines := h.take(tr, r, false)
+	r, lines := s.batch(tr, h, c.probe(tr))
 	after, _ := os.ReadFile(path)
 	_, afterErr := os.Lstat(path)
 	untouched := string(before) == string(after) && (statErr == nil) == (afterErr == nil)

@@ -41,6 +41,7 @@ func (s *suite) diskFull(ctx context.Context) {
 			s.skip(kind, fmt.Sprintf("mount a %s tmpfs: %v: %s", diskSize, err, strings.TrimSpace(string(out))))
 			return
 		}
+		s.trackMount(mnt, true)
 		tr := s.newTrial(kind, n, m)
 		setupFailed := !func() bool {
 			// Unmounted even when the trial stops the test.
@@ -55,6 +56,7 @@ func (s *suite) diskFull(ctx context.Context) {
 }
 
 func (s *suite) unmount(mnt string) {
+	defer s.trackMount(mnt, false)
 	if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
 		// A worker may still hold it for a moment: detach it.
 		if out2, err2 := exec.Command("umount", "-l", mnt).CombinedOutput(); err2 != nil {
@@ -68,9 +70,7 @@ func (s *suite) unmount(mnt string) {
 func (s *suite) diskTrial(tr *trial, mnt string) bool {
 	const full, total = 10, 16 // lines while full; all lines
 	h := s.newHistory(tr.mode, mnt)
-	setup := s.run(h.f, h.workload(4), "batch", "--policy", h.policy)
-	tr.crashCheck(setup)
-	h.take(tr, setup, false)
+	setup, _ := s.batch(tr, h, h.workload(4))
 	if setup.exit != 0 {
 		tr.what = "setting up the folder on the small filesystem"
 		tr.fail("setup batch on an empty %s filesystem: %v: %s", diskSize, setup, firstLines(setup.stderr, 3))
@@ -101,7 +101,7 @@ func (s *suite) diskTrial(tr *trial, mnt string) bool {
 	}
 	feed(before)
 	if !p.waitLines(3, time.Minute) {
-		tr.fail("the batch did 3 lines in a minute on an empty filesystem")
+		tr.fail("the batch did not do 3 lines in a minute on an empty filesystem")
 	}
 	filler := filepath.Join(mnt, "filler")
 	if concurrent {

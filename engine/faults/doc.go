@@ -15,11 +15,18 @@
 //
 //	go test -tags faults -count=1 -v -timeout 0 -run TestFaults ./engine/faults/
 //
-// Environment: FAULTS_BUDGET (a duration, default 60s; the suite stops
-// itself 10 minutes past it), FAULTS_SEED (the random seed, printed on
-// every run), FAULTS_KINDS (a comma-separated subset of appdata,
+// Environment: FAULTS_BUDGET (a duration, default 60s), FAULTS_SEED (the
+// random seed, printed on every run; scripts/test.sh fixes it for CI; the
+// seed fixes every choice, the interleaving stays random, so the checks
+// accept every timing), FAULTS_KINDS (a comma-separated subset of appdata,
 // storefiles, kill9, diskfull, signal), FAULTS_VERBOSE=1 (log every
 // trial), FAULTS_BIN (test this binary instead of building one).
+//
+// It never hangs: a command is killed after a minute (its trial fails,
+// naming it), a trial running past four minutes or a run five minutes past
+// its budget stops the suite with the trial's reproduction line. A kind
+// that cannot run (diskfull needs root and tmpfs) is named and the run
+// ends as skipped, never as a pass.
 //
 // The checks (check.go, untagged) have unit tests that run with every
 // `go test ./...`, and the suite starts with a self-test that deletes

@@ -101,6 +101,7 @@ type suite struct {
 	mu    sync.Mutex
 	tally map[string]*count
 	order []string
+	w     watch
 }
 
 // count is one kind's row of the table.
@@ -123,11 +124,8 @@ func newSuite(t *testing.T) *suite {
 	openUp(t, root)
 	s := &suite{t: t, cfg: cfg, root: root, tally: map[string]*count{}}
 	// go test runs the suite with -timeout 0, the budget being its own: a
-	// hang still ends, with every goroutine's stack.
-	watchdog := time.AfterFunc(cfg.budget+10*time.Minute, func() {
-		panic(fmt.Sprintf("faults: still running 10 minutes past FAULTS_BUDGET=%v (FAULTS_SEED=%d): a command hung", cfg.budget, cfg.seed))
-	})
-	t.Cleanup(func() { watchdog.Stop() })
+	// hang still ends, naming the trial, with every goroutine's stack.
+	s.startWatchdog()
 	s.bin = filepath.Join(root, "isolategpt")
 	start := time.Now()
 	if prebuilt := os.Getenv("FAULTS_BIN"); prebuilt != "" {
@@ -205,7 +203,20 @@ type trial struct {
 }
 
 func (s *suite) newTrial(kind string, n int, m mode) *trial {
-	return &trial{s: s, kind: kind, n: n, mode: m, rng: rand.New(rand.NewPCG(s.cfg.seed, uint64(n)<<8|kindSeed[kind]))}
+	tr := &trial{s: s, kind: kind, n: n, mode: m, rng: rand.New(rand.NewPCG(s.cfg.seed, uint64(n)<<8|kindSeed[kind]))}
+	s.running(tr)
+	return tr
+}
+
+// caseOrder is 0..n-1 in the order the seed gives a kind's fixed cases.
+func (s *suite) caseOrder(kind string, n int) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	rng := s.newTrial(kind, 0, modes()[0]).rng
+	rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+	return order
 }
 
 func (tr *trial) lose(f string, a ...any)  { tr.lost = append(tr.lost, fmt.Sprintf(f, a...)) }
@@ -214,10 +225,16 @@ func (tr *trial) fail(f string, a ...any)  { tr.other = append(tr.other, fmt.Spr
 
 // crashCheck records a crash a finished command shows.
 func (tr *trial) crashCheck(r result) {
+	if r.hung {
+		tr.fail("%s hung: killed after %v", r.name, cmdLimit)
+	}
 	if why := Crashed(r.stderr, r.signaled); why != "" {
 		tr.crash = append(tr.crash, fmt.Sprintf("%s: %s", r.name, why))
 	}
 }
+
+// findings is how many findings the trial has so far.
+func (tr *trial) findings() int { return len(tr.lost) + len(tr.exit) + len(tr.crash) + len(tr.other) }
 
 // finish adds the trial to the table and reports its findings; it
 // reports whether the trial survived.
@@ -239,7 +256,7 @@ func (tr *trial) finish() bool {
 	if len(tr.other) > 0 {
 		c.other++
 	}
-	ok := len(tr.lost)+len(tr.exit)+len(tr.crash)+len(tr.other) == 0
+	ok := tr.findings() == 0
 	if ok && !tr.missed {
 		c.survived++
 	}
@@ -274,6 +291,19 @@ func (s *suite) skip(kind, why string) {
 	c.skipped = append(c.skipped, why)
 	s.mu.Unlock()
 	s.t.Logf("faults: %s SKIPPED: %s", kind, why)
+}
+
+// skipped names the kinds skipped and why; "" when none was.
+func (s *suite) skipped() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, k := range s.order {
+		if c := s.tally[k]; len(c.skipped) > 0 {
+			out = append(out, k+": "+strings.Join(c.skipped, "; "))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // table prints the per-kind counts.
@@ -348,7 +378,7 @@ type proc struct {
 	name   string
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
 
 	mu    sync.Mutex
 	lines []string
@@ -362,6 +392,7 @@ type result struct {
 	name     string
 	exit     int    // -1 when ended by a signal
 	signaled string // the signal's name when ended by one
+	hung     bool   // killed by the suite after cmdLimit
 	stdout   []string
 	stderr   string
 }
@@ -384,7 +415,7 @@ func (s *suite) start(f folder, stdin io.Reader, args ...string) *proc {
 	if f.mode.uid >= 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(f.mode.uid), Gid: uint32(f.mode.uid)}
 	}
-	p := &proc{name: strings.Join(args[:min(2, len(args))], " "), cmd: cmd, stderr: &bytes.Buffer{}, more: make(chan struct{}), done: make(chan struct{})}
+	p := &proc{name: strings.Join(args[:min(2, len(args))], " "), cmd: cmd, stderr: &lockedBuffer{}, more: make(chan struct{}), done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if stdin != nil {
 		cmd.Stdin = stdin
@@ -402,7 +433,9 @@ func (s *suite) start(f folder, stdin io.Reader, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start isolategpt %v: %v", args, err)
 	}
+	s.track(cmd.Process.Pid, true)
 	go func() {
+		defer s.track(cmd.Process.Pid, false)
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 1<<20), 16<<20)
 		for sc.Scan() {
@@ -423,6 +456,40 @@ func (s *suite) start(f folder, stdin io.Reader, args ...string) *proc {
 		close(p.done)
 	}()
 	return p
+}
+
+// lockedBuffer is a command's stderr, readable while it runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitStderr waits until the command wrote text to stderr or ended; it
+// reports whether the text came.
+func (p *proc) waitStderr(text string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(p.stderr.String(), text) {
+			return true
+		}
+		if p.ended() {
+			return strings.Contains(p.stderr.String(), text)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return false
 }
 
 // waitLines waits until the command printed n lines or ended; it reports
@@ -456,8 +523,17 @@ func (p *proc) wait(timeout time.Duration) (result, bool) {
 		return p.res, true
 	case <-time.After(timeout):
 		p.kill(syscall.SIGKILL)
-		<-p.done
-		return p.res, false
+		select {
+		case <-p.done:
+			return p.res, false
+		case <-time.After(10 * time.Second):
+			// Killed, yet its output stays open: a process outside its
+			// group holds it. The command is given up, not waited for.
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return result{name: p.name, exit: -1, signaled: "SIGKILL", stdout: slices.Clone(p.lines),
+				stderr: "(faults: killed, but a process outside its group still holds its output)"}, false
+		}
 	}
 }
 
@@ -467,12 +543,13 @@ func (p *proc) kill(sig syscall.Signal) { _ = syscall.Kill(-p.cmd.Process.Pid, s
 // signalHub sends sig to the hub alone, as a terminal or systemd would.
 func (p *proc) signalHub(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
 
-// run runs a command to its end (at most two minutes).
+// run runs a command to its end (killed after cmdLimit: r.hung).
 func (s *suite) run(f folder, stdin string, args ...string) result {
 	p := s.start(f, strings.NewReader(stdin), args...)
-	r, ok := p.wait(2 * time.Minute)
+	r, ok := p.wait(cmdLimit)
 	if !ok {
-		r.stderr += "\n(faults: killed after 2 minutes)"
+		r.hung = true
+		r.stderr += fmt.Sprintf("\n(faults: killed after %v)", cmdLimit)
 	}
 	return r
 }

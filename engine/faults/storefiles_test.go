@@ -15,8 +15,13 @@ import (
 	"time"
 )
 
-// storeTargets are the store's files a case damages, by glob.
-var storeTargets = []string{"MANIFEST", "*.sst", "*.vlog", "*.mem", "KEYREGISTRY"}
+// storeTargets are the store's files a case damages, by glob: Badger's,
+// then the anchor isolategpt keeps beside them (a store without one, an
+// older version, counts its cases as missed).
+var storeTargets = []string{"MANIFEST", "*.sst", "*.vlog", "*.mem", "KEYREGISTRY", "ANCHOR"}
+
+// optionalTarget: a store may lack the file altogether.
+func optionalTarget(glob string) bool { return glob == "ANCHOR" }
 
 var damages = []string{"truncate", "garbage", "delete"}
 
@@ -40,13 +45,9 @@ func (s *suite) storeFiles(ctx context.Context) {
 	const kind = "storefiles"
 	type caseKey struct{ target, damage string }
 	var cases []caseKey
-	for _, t := range storeTargets {
-		for _, d := range damages {
-			cases = append(cases, caseKey{t, d})
-		}
+	for _, i := range s.caseOrder(kind, len(storeTargets)*len(damages)) {
+		cases = append(cases, caseKey{storeTargets[i/len(damages)], damages[i%len(damages)]})
 	}
-	rng := s.newTrial(kind, 0, modes()[0]).rng
-	rng.Shuffle(len(cases), func(i, j int) { cases[i], cases[j] = cases[j], cases[i] })
 	ms := modes()
 	bases := map[string]*storeBase{} // mode name + "clean"/"killed"
 	base := func(m mode, killed bool) *storeBase {
@@ -64,7 +65,7 @@ func (s *suite) storeFiles(ctx context.Context) {
 		tr := s.newTrial(kind, n+1, m)
 		killed := c.target == "*.mem" || tr.rng.IntN(2) == 1
 		b := base(m, killed)
-		if b != nil && c.target != "*.mem" && !hasFile(b.h.f.path("store"), c.target) {
+		if b != nil && c.target != "*.mem" && !optionalTarget(c.target) && !hasFile(b.h.f.path("store"), c.target) {
 			// A killed folder may have no table yet, a clean one no log.
 			killed = !killed
 			b = base(m, killed)
@@ -85,9 +86,7 @@ func (s *suite) makeStoreBase(m mode, killed bool) *storeBase {
 	tr := s.newTrial("storefiles", 0, m)
 	tr.what = fmt.Sprintf("making a folder to damage (killed %v)", killed)
 	if !killed {
-		r := s.run(h.f, h.workload(12), "batch", "--policy", h.policy)
-		tr.crashCheck(r)
-		h.take(tr, r, false)
+		s.batch(tr, h, h.workload(12))
 	} else {
 		p := s.start(h.f, strings.NewReader(h.workload(40)), "batch", "--policy", h.policy)
 		p.waitLines(8, time.Minute)
@@ -124,7 +123,7 @@ func (s *suite) makeStoreBase(m mode, killed bool) *storeBase {
 		}
 	}
 	os.RemoveAll(probe.f.work)
-	if len(tr.lost)+len(tr.exit)+len(tr.crash)+len(tr.other) > 0 {
+	if tr.findings() > 0 {
 		tr.finish()
 	}
 	return &storeBase{h: h, audit: recs, backup: backup}
@@ -163,6 +162,11 @@ func (s *suite) storeCase(tr *trial, b *storeBase, target, damage string, killed
 	if killed {
 		base = "killed"
 	}
+	if len(matches) == 0 && optionalTarget(target) {
+		tr.missed = true
+		tr.what = fmt.Sprintf("%s %s in a %s folder: this store has none", damage, target, base)
+		return
+	}
 	if len(matches) == 0 {
 		tr.what = fmt.Sprintf("%s %s in a %s folder", damage, target, base)
 		tr.fail("the %s folder has no %s to damage (files: %s)", base, target, strings.Join(listDir(store), " "))
@@ -193,16 +197,10 @@ func (s *suite) storeCase(tr *trial, b *storeBase, target, damage string, killed
 	r := s.run(h.f, "", "audit", "--json")
 	tr.crashCheck(r)
 	refused := r.exit != 0
+	tr.what += fmt.Sprintf(" → %v", r)
 	switch r.exit {
 	case 0:
-		recs, err := ParseAudit([]byte(strings.Join(r.stdout, "\n")))
-		if err != nil {
-			tr.fail("audit --json exit 0: %v", err)
-		}
-		if miss := MissingRecords(b.audit, recs); len(miss) > 0 {
-			tr.lose("audit exit 0 with %d of %d records: %s", len(recs), len(b.audit), miss[0])
-			tr.wrong("audit exit 0 with %d of the %d records (silent truncation)", len(recs), len(b.audit))
-		}
+		tr.readWhole(b.audit, r)
 	case 6:
 		if !strings.Contains(r.stderr, name) {
 			tr.fail("audit exit 6 without naming %s: %s", name, firstLines(r.stderr, 3))
@@ -254,10 +252,7 @@ func (s *suite) storeCase(tr *trial, b *storeBase, target, damage string, killed
 	// A write command: on a store that refused, nothing may run.
 	before = snapshot(store)
 	subject := fmt.Sprintf("%sstore%d", prefix, tr.n)
-	line := fmt.Sprintf(`{"id":"W","query":"send an email to john.doe@example.com with subject \"%s\" and message \"after damage\""}`+"\n", subject)
-	w := s.run(h.f, line, "batch", "--policy", h.policy)
-	tr.crashCheck(w)
-	lines := h.take(tr, w, false)
+	w, lines := s.mailBatch(tr, h, "W", subject, "after damage")
 	st := h.f.state(nil)
 	sent := strings.Contains(string(st.Mailbox)+string(st.Journal), `"`+subject+`"`)
 	if refused {
@@ -279,19 +274,43 @@ func (s *suite) storeCase(tr *trial, b *storeBase, target, damage string, killed
 		if sent {
 			tr.fail("batch exit 6 but sent the mail %q", subject)
 		}
-	case w.exit != 0 || len(lines) != 1 || !Done(lines[0].Status):
+	case !oneDone(w, lines):
 		tr.fail("batch after a harmless damage: %v: %s %s", w, firstLines(strings.Join(w.stdout, "\n"), 1), firstLines(w.stderr, 3))
 	}
-	recs, ar, ok := s.readAudit(tr, h.f)
+	recs, ok := s.auditKeeps(tr, h, b.audit, "after the batch")
 	if !ok {
-		tr.wrong("audit after the batch: %v: %s", ar, firstLines(ar.stderr, 3))
 		return
-	}
-	if miss := MissingRecords(b.audit, recs); len(miss) > 0 {
-		tr.lose("after the batch, %d record(s) of %d lost: %s", len(miss), len(b.audit), miss[0])
 	}
 	for _, l := range Lost(h.truth, h.f.state(recs)) {
 		tr.lose("%s", l)
+	}
+}
+
+// auditKeeps reads h's audit log, which must open and hold every record of
+// base; ok is false when it did not open.
+func (s *suite) auditKeeps(tr *trial, h *history, base []Record, when string) ([]Record, bool) {
+	recs, ar, ok := s.readAudit(tr, h.f)
+	if !ok {
+		tr.wrong("audit %s: %v: %s", when, ar, firstLines(ar.stderr, 3))
+		return nil, false
+	}
+	if miss := MissingRecords(base, recs); len(miss) > 0 {
+		tr.lose("%s, %d record(s) of %d lost: %s", when, len(miss), len(base), miss[0])
+	}
+	return recs, true
+}
+
+// readWhole checks an `audit --json` that exited 0 on a damaged store: it
+// must show every record the undamaged store held, or the truncation is
+// silent.
+func (tr *trial) readWhole(base []Record, r result) {
+	recs, err := ParseAudit([]byte(strings.Join(r.stdout, "\n")))
+	if err != nil {
+		tr.fail("audit --json exit 0: %v", err)
+	}
+	if miss := MissingRecords(base, recs); len(miss) > 0 {
+		tr.lose("audit exit 0 with %d of %d records: %s", len(recs), len(base), miss[0])
+		tr.wrong("audit exit 0 with %d of the %d records (silent truncation)", len(recs), len(base))
 	}
 }
 
@@ -307,21 +326,23 @@ func (s *suite) restore(tr *trial, h *history, b *storeBase) {
 		tr.fail("store restore of the backup: %v: %s", rs, firstLines(rs.stderr, 3))
 		return
 	}
-	recs, ar, ok := s.readAudit(tr, h.f)
-	if !ok {
-		tr.fail("audit after store restore: %v: %s", ar, firstLines(ar.stderr, 3))
+	if _, ok := s.auditKeeps(tr, h, b.audit, "after store restore"); !ok {
 		return
 	}
-	if miss := MissingRecords(b.audit, recs); len(miss) > 0 {
-		tr.lose("restored from the backup, %d record(s) of %d missing: %s", len(miss), len(b.audit), miss[0])
-	}
-	line := fmt.Sprintf(`{"id":"R","query":"send an email to john.doe@example.com with subject \"%srestored%d\" and message \"after restore\""}`+"\n", prefix, tr.n)
-	w := s.run(h.f, line, "batch", "--policy", h.policy)
-	tr.crashCheck(w)
-	lines := h.take(tr, w, false)
-	if w.exit != 0 || len(lines) != 1 || !Done(lines[0].Status) {
+	w, lines := s.mailBatch(tr, h, "R", fmt.Sprintf("%srestored%d", prefix, tr.n), "after restore")
+	if !oneDone(w, lines) {
 		tr.fail("batch after store restore: %v: %s %s", w, firstLines(strings.Join(w.stdout, "\n"), 1), firstLines(w.stderr, 3))
 	}
+}
+
+// mailBatch runs a batch of one line sending one mail.
+func (s *suite) mailBatch(tr *trial, h *history, id, subject, body string) (result, []Line) {
+	return s.batch(tr, h, batchLine(id, sendQuery(subject, body)))
+}
+
+// oneDone reports whether a one-line batch exited 0 with its line done.
+func oneDone(r result, lines []Line) bool {
+	return r.exit == 0 && len(lines) == 1 && Done(lines[0].Status)
 }
 
 // damageFile truncates, overwrites or deletes file; it says how.

@@ -3,6 +3,7 @@
 package faults
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,16 +43,47 @@ func (h *history) workload(n int) string {
 	for i := 0; i < n; i++ {
 		k := h.next
 		h.next++
+		id, body := fmt.Sprintf("L%d", k), fmt.Sprintf("body %d", k)
 		switch k % 3 {
 		case 0:
-			fmt.Fprintf(&b, `{"id":"L%d","query":"send an email to john.doe@example.com with subject \"%sm%d\" and message \"body %d\""}`+"\n", k, prefix, k, k)
+			b.WriteString(batchLine(id, sendQuery(fmt.Sprintf("%sm%d", prefix, k), body)))
 		case 1:
-			fmt.Fprintf(&b, `{"id":"L%d","query":"Use metro_hail to book a ride from \"%ss%d\" to \"%se%d\""}`+"\n", k, prefix, k, prefix, k)
+			b.WriteString(batchLine(id, bookQuery(fmt.Sprintf("%ss%d", prefix, k), fmt.Sprintf("%se%d", prefix, k))))
 		default:
-			fmt.Fprintf(&b, `{"id":"L%d","query":"Use drive to save a file with name = %sd%d.txt, content = body %d"}`+"\n", k, prefix, k, k)
+			b.WriteString(batchLine(id, saveQuery(fmt.Sprintf("%sd%d.txt", prefix, k), body)))
 		}
 	}
 	return b.String()
+}
+
+// The workload's queries, one builder each, so that every kind and case
+// writes the lines the checks know how to read back (Truth.Add, Unaudited).
+
+// sendQuery sends one mail to john.doe.
+func sendQuery(subject, body string) string {
+	return fmt.Sprintf(`send an email to john.doe@example.com with subject "%s" and message "%s"`, subject, body)
+}
+
+// bookQuery books one ride with metro_hail.
+func bookQuery(from, to string) string {
+	return fmt.Sprintf(`Use metro_hail to book a ride from "%s" to "%s"`, from, to)
+}
+
+// saveQuery saves one file with drive.
+func saveQuery(name, content string) string {
+	return fmt.Sprintf("Use drive to save a file with name = %s, content = %s", name, content)
+}
+
+// batchLine is one line of batch input.
+func batchLine(id, query string) string {
+	b, err := json.Marshal(struct {
+		ID    string `json:"id"`
+		Query string `json:"query"`
+	}{id, query})
+	if err != nil {
+		panic(err) // two strings always encode
+	}
+	return string(b) + "\n"
 }
 
 // take reads a command's output lines: each complete one is checked for a
@@ -75,6 +107,14 @@ func (h *history) take(tr *trial, r result, torn bool) []Line {
 		ls = append(ls, l)
 	}
 	return ls
+}
+
+// batch runs a batch of input with h's policy to its end: each output line
+// is checked (take) and what it reported done added to h's truth.
+func (s *suite) batch(tr *trial, h *history, input string) (result, []Line) {
+	r := s.run(h.f, input, "batch", "--policy", h.policy)
+	tr.crashCheck(r)
+	return r, h.take(tr, r, false)
 }
 
 // readAudit runs `audit --json` and parses it; ok is false when the
@@ -126,9 +166,7 @@ func (s *suite) verify(tr *trial, h *history) {
 	for _, m := range MissingRecords(h.audit, recs) {
 		tr.lose("%s", m)
 	}
-	rec := s.run(h.f, h.workload(2), "batch", "--policy", h.policy)
-	tr.crashCheck(rec)
-	lines := h.take(tr, rec, false)
+	rec, lines := s.batch(tr, h, h.workload(2))
 	if rec.exit != 0 || len(lines) != 2 || !Done(lines[0].Status) || !Done(lines[1].Status) {
 		tr.fail("recovery batch after the fault: %v, %d line(s) of 2: %s %s", rec, len(lines), firstLines(strings.Join(rec.stdout, "\n"), 2), firstLines(rec.stderr, 3))
 	}
@@ -227,25 +265,30 @@ func (s *suite) askSignal(tr *trial, h *history) {
 	k := h.next
 	h.next++
 	subject := fmt.Sprintf("%sm%d", prefix, k)
-	query := fmt.Sprintf(`send an email to john.doe@example.com with subject "%s" and message "body %d"`, subject, k)
-	// Not in the process's first 100 ms, where it opens the folder before
-	// any handler can be in place (the batch trials wait for a line).
+	query := sendQuery(subject, fmt.Sprintf("body %d", k))
+	// Half the trials: 100-500 ms after the start (not in the process's
+	// first 100 ms, where it opens the folder before any handler can be in
+	// place; the batch trials wait for a line). Half: 0-40 ms after ask
+	// says it runs the send (stderr "allowed once"), the moment between
+	// intent and effect, which a fast machine's ask passes in well under
+	// 500 ms.
+	atStep := tr.rng.IntN(2) == 1
 	delay := time.Duration(100+tr.rng.IntN(400)) * time.Millisecond
-	sig := syscall.SIGTERM
-	if tr.rng.IntN(2) == 1 {
-		sig = syscall.SIGINT
+	if atStep {
+		delay = time.Duration(tr.rng.IntN(40)) * time.Millisecond
 	}
-	tr.what = fmt.Sprintf("ask: %v after %v", sig, delay)
+	sig := tr.pickSignal()
 	p := s.start(h.f, strings.NewReader(""), "ask", "--yes", "--json", query)
-	time.Sleep(delay)
-	tr.missed = p.ended()
-	if sig == syscall.SIGINT {
-		p.kill(sig)
+	if atStep {
+		tr.what = fmt.Sprintf("ask: %v %v after it said it runs the send", sig, delay)
+		if !p.waitStderr("allowed once", 30*time.Second) {
+			tr.what += " (it never said so)"
+		}
 	} else {
-		p.signalHub(sig)
+		tr.what = fmt.Sprintf("ask: %v after %v", sig, delay)
 	}
-	r, ended := p.wait(30 * time.Second)
-	tr.crashCheck(r)
+	time.Sleep(delay)
+	r, ended := tr.interrupt(p, sig)
 	p.kill(syscall.SIGKILL)
 	tr.what += fmt.Sprintf(" → %v", r)
 	switch {
@@ -284,22 +327,12 @@ func (s *suite) signal(tr *trial, h *history) {
 	// the first milliseconds of a process lands before any handler can).
 	k := 1 + tr.rng.IntN(n-11)
 	extra := time.Duration(tr.rng.IntN(60)) * time.Millisecond
-	sig := syscall.SIGTERM
-	if tr.rng.IntN(2) == 1 {
-		sig = syscall.SIGINT
-	}
+	sig := tr.pickSignal()
 	tr.what = fmt.Sprintf("%v after %d line(s) + %v", sig, k, extra)
 	p := s.start(h.f, strings.NewReader(in), "batch", "--policy", h.policy)
 	p.waitLines(k, time.Minute)
 	time.Sleep(extra)
-	tr.missed = p.ended()
-	if sig == syscall.SIGINT {
-		p.kill(sig)
-	} else {
-		p.signalHub(sig)
-	}
-	r, ended := p.wait(30 * time.Second)
-	tr.crashCheck(r)
+	r, ended := tr.interrupt(p, sig)
 	lines := h.take(tr, r, false)
 	allDone := len(lines) == n
 	for _, l := range lines {
@@ -325,6 +358,29 @@ func (s *suite) signal(tr *trial, h *history) {
 	}
 	p.kill(syscall.SIGKILL)
 	s.verify(tr, h)
+}
+
+// pickSignal is SIGTERM or SIGINT, at random.
+func (tr *trial) pickSignal() syscall.Signal {
+	if tr.rng.IntN(2) == 1 {
+		return syscall.SIGINT
+	}
+	return syscall.SIGTERM
+}
+
+// interrupt sends sig as a person would — SIGINT to the process group
+// (Ctrl+C at a terminal), SIGTERM to the hub alone (kill, systemd) — and
+// waits at most 30 s for the command to end; missed when it had ended.
+func (tr *trial) interrupt(p *proc, sig syscall.Signal) (result, bool) {
+	tr.missed = p.ended()
+	if sig == syscall.SIGINT {
+		p.kill(sig)
+	} else {
+		p.signalHub(sig)
+	}
+	r, ended := p.wait(30 * time.Second)
+	tr.crashCheck(r)
+	return r, ended
 }
 
 func baseNames(ps []string) []string {

@@ -86,6 +86,9 @@ type Snapshot struct {
 	// MaxWorkersPerUser are the caps. From the hub.
 	StepsQueued, StepsQueuedTotal int
 	MaxWorkers, MaxWorkersPerUser int
+	// QueriesQueued is how many queries wait to be admitted now (at most
+	// MaxQueries run at once), QueriesQueuedTotal how many ever did.
+	QueriesQueued, QueriesQueuedTotal, MaxQueries int
 }
 
 // Latency summarises one function's step durations. A step's duration
@@ -298,6 +301,7 @@ func (c *Collector) Snapshot(ctx context.Context) Snapshot {
 	s.InFlight, s.Mailboxes, s.HubWait = inFlight, boxes, wait
 	if st != nil {
 		s.StepsQueued, s.StepsQueuedTotal, s.MaxWorkers, s.MaxWorkersPerUser = st.Queued, st.QueuedTotal, st.MaxSpokes, st.MaxSpokesPerUser
+		s.QueriesQueued, s.QueriesQueuedTotal, s.MaxQueries = st.QueriesQueued, st.QueriesQueuedTotal, st.MaxQueries
 	}
 	return s
 }
@@ -353,10 +357,11 @@ func clone[K comparable, V any](m map[K]V) map[K]V {
 type inflight struct{ c *Collector }
 
 var (
-	inflightDesc = prometheus.NewDesc("isolategpt_spoke_calls_in_flight", "Calls in progress at the live spokes, by app (asked of the hub at scrape time).", []string{"app"}, nil)
-	hubWaitDesc  = prometheus.NewDesc("isolategpt_hub_status_seconds", "How long the hub took to answer a status request at scrape time: grows with the messages waiting in its mailbox.", nil, nil)
-	queuedDesc   = prometheus.NewDesc("isolategpt_steps_queued", "Steps waiting for a worker at scrape time: the pool of workers is at its global or a user's cap (admission control).", nil, nil)
-	mailboxDesc  = prometheus.NewDesc("isolategpt_mailbox_messages", "Messages waiting in an actor's mailbox at scrape time: the hub, the permission manager, and the spokes of an app (summed over sessions).", []string{"actor", "app"}, nil)
+	inflightDesc      = prometheus.NewDesc("isolategpt_spoke_calls_in_flight", "Calls in progress at the live spokes, by app (asked of the hub at scrape time).", []string{"app"}, nil)
+	hubWaitDesc       = prometheus.NewDesc("isolategpt_hub_status_seconds", "How long the hub took to answer a status request at scrape time: grows with the messages waiting in its mailbox.", nil, nil)
+	queuedDesc        = prometheus.NewDesc("isolategpt_steps_queued", "Steps waiting for a worker at scrape time: the pool of workers is at its global or a user's cap (admission control).", nil, nil)
+	queriesQueuedDesc = prometheus.NewDesc("isolategpt_queries_queued", "Queries waiting to be admitted at scrape time: the cap on running queries is reached (admission control).", nil, nil)
+	mailboxDesc       = prometheus.NewDesc("isolategpt_mailbox_messages", "Messages waiting in an actor's mailbox at scrape time: the hub, the permission manager, and the spokes of an app (summed over sessions).", []string{"actor", "app"}, nil)
 )
 
 func (i *inflight) Describe(ch chan<- *prometheus.Desc) {
@@ -364,6 +369,7 @@ func (i *inflight) Describe(ch chan<- *prometheus.Desc) {
 	ch <- hubWaitDesc
 	ch <- mailboxDesc
 	ch <- queuedDesc
+	ch <- queriesQueuedDesc
 }
 
 func (i *inflight) Collect(ch chan<- prometheus.Metric) {
@@ -372,6 +378,7 @@ func (i *inflight) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(queuedDesc, prometheus.GaugeValue, float64(st.Queued))
+	ch <- prometheus.MustNewConstMetric(queriesQueuedDesc, prometheus.GaugeValue, float64(st.QueriesQueued))
 	for app, n := range counts {
 		ch <- prometheus.MustNewConstMetric(inflightDesc, prometheus.GaugeValue, float64(n), app)
 	}

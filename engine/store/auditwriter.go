@@ -232,7 +232,7 @@ func (s *Store) commitAudit(w *auditWriter, batch []auditReq) {
 	var syncErr error
 	for i, r := range batch {
 		if r.sync && errs[i] == nil {
-			if syncErr = s.db.Sync(); syncErr != nil {
+			if syncErr = s.syncAnchored(); syncErr != nil {
 				syncErr = fmt.Errorf("sync: %w", syncErr)
 			}
 			break
@@ -278,6 +278,7 @@ func (s *Store) commitRecords(reqs []auditReq, outs []AuditRecord) error {
 		}
 	}
 	h := s.chain.head
+	user := ""
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	for i, r := range reqs {
@@ -299,7 +300,7 @@ func (s *Store) commitRecords(reqs []auditReq, outs []AuditRecord) error {
 				return err
 			}
 		}
-		outs[i] = rec
+		outs[i], user = rec, rec.User
 	}
 	hb, err := json.Marshal(h)
 	if err != nil {
@@ -308,7 +309,7 @@ func (s *Store) commitRecords(reqs []auditReq, outs []AuditRecord) error {
 	if err := txn.Set(keyAuditHead, hb); err != nil {
 		return err
 	}
-	if err := txn.Commit(); err != nil {
+	if err := s.commitTxn(txn, &h, user); err != nil {
 		// Whether it committed is unknown: read the head back first.
 		s.chain.ready = false
 		return err

@@ -269,8 +269,21 @@ func Restore(file, dir string, replace bool, logger *slog.Logger) (RestoreResult
 		return res, fmt.Errorf("restore: new store: %w", err)
 	}
 	lerr := s.db.Load(bufio.NewReader(io.NewSectionReader(f, off, n)), 256)
+	var mark anchorMark
+	if lerr == nil {
+		lerr = s.db.View(func(txn *badger.Txn) error {
+			m, _, err := storeMark(txn)
+			// The generation binds; the head's owner is not at hand.
+			mark.Gen = m.Gen
+			return err
+		})
+	}
 	if err := errors.Join(lerr, s.db.Close()); err != nil {
 		return res, fmt.Errorf("restore %s: %w", file, err)
+	}
+	// An anchor matching the restored store (anchor.go).
+	if err := writeAnchorFile(tmp, anchorOf(mark, tmp)); err != nil {
+		return res, fmt.Errorf("restore: %w", err)
 	}
 	if occupied {
 		res.Aside = dir + ".replaced-" + stamp

@@ -15,6 +15,7 @@
 //	audit/<user>/<seq:8 BE>         AuditRecord, JSON (user "-": the store's own chain records)
 //	chain/audit                     ChainHead: seq and hash of the last audit record
 //	intent/<seq:8 BE>               started write step without an outcome yet (the started record)
+//	gen/store                       the store's generation, 8 bytes BE, bumped by every commit (anchor.go)
 //
 // Sequence numbers are fixed-width big-endian, so key order is append order,
 // and they come from Badger sequences whose leases are persisted before use,
@@ -29,6 +30,10 @@
 // at the next open is recorded as interrupted, once. VerifyAudit checks
 // the chain; a store from before the chain gets a chain-start record that
 // counts the older records and lists their gaps, which stay unverified.
+//
+// Outside Badger's files, store/ANCHOR records the generation and audit
+// head committed and synced; every open checks the store still holds
+// them, so a missing or short log is damage, not a smaller store.
 //
 // A spoke never receives the Store: it gets a SpokeMemory bound to one
 // (user, app) pair, with no method that takes an identifier.

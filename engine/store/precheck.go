@@ -97,6 +97,7 @@ func precheck(dir string) (*folderPlan, error) {
 	var (
 		tables               []uint64
 		haveManifest, haveKR bool
+		haveAnchor           bool
 		plan                 = &folderPlan{tables: map[uint64]options.CompressionType{}}
 	)
 	for _, e := range ents {
@@ -106,6 +107,8 @@ func precheck(dir string) (*folderPlan, error) {
 			haveManifest = true
 		case name == keyRegistryName:
 			haveKR = true
+		case name == anchorName:
+			haveAnchor = true
 		case strings.HasSuffix(name, ".sst"):
 			id, err := strconv.ParseUint(strings.TrimSuffix(name, ".sst"), 10, 64)
 			if err != nil {
@@ -122,7 +125,7 @@ func precheck(dir string) (*folderPlan, error) {
 		}
 	}
 	if !haveManifest {
-		if len(tables) > 0 || len(plan.logs) > 0 || haveKR {
+		if len(tables) > 0 || len(plan.logs) > 0 || haveKR || haveAnchor {
 			return nil, damaged(dir, manifestName, "is missing while the store holds data files (Badger would start an empty store beside them)", nil)
 		}
 		plan.fresh = true
@@ -167,10 +170,17 @@ func precheck(dir string) (*folderPlan, error) {
 	}
 	// Only a crash leaves unrecorded tables, and a crash leaves the
 	// write-ahead log it was flushing or writing (a clean close removes
-	// it): without one, the MANIFEST lost the records of these tables.
-	if len(plan.unrecorded) > 0 && !plan.crashed {
-		return nil, damaged(dir, plan.unrecorded[0],
-			fmt.Sprintf("is not in the MANIFEST, and no crash explains it: the MANIFEST lost records (Badger would delete the table)%s", more(len(plan.unrecorded))), nil)
+	// it): without one, the MANIFEST lost the records of these tables —
+	// unless a table is empty or unreadable (no valid footer): then it is
+	// one Badger was still writing when the process died, and holds
+	// nothing the store had (the anchor catches real loss).
+	if !plan.crashed {
+		for _, n := range plan.unrecorded {
+			if !leftoverTable(dir, n) {
+				return nil, damaged(dir, n,
+					fmt.Sprintf("is not in the MANIFEST, and no crash explains it: the MANIFEST lost records (Badger would delete the table)%s", more(len(plan.unrecorded))), nil)
+			}
+		}
 	}
 	if len(foreign) > 0 {
 		return nil, damaged(dir, tableName(foreign[0]),
@@ -178,6 +188,23 @@ func precheck(dir string) (*folderPlan, error) {
 	}
 	return plan, nil
 }
+
+// leftoverTable says whether the unrecorded table n is empty or cannot
+// be read as a table: a crash leftover, never a table the MANIFEST lost.
+func leftoverTable(dir, n string) bool {
+	if !leftoverChecks {
+		return false
+	}
+	id, err := strconv.ParseUint(strings.TrimSuffix(n, ".sst"), 10, 64)
+	if err != nil {
+		return false
+	}
+	return verifyTable(filepath.Join(dir, n), id, options.Snappy) != nil
+}
+
+// leftoverChecks switches the leftover test off, for the test that shows
+// what it is for.
+var leftoverChecks = true
 
 func more(n int) string {
 	if n <= 1 {

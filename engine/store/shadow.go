@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -56,6 +57,23 @@ func makeShadow(dir string, plan *folderPlan, withLogs bool) (string, error) {
 	}
 	return shadow, nil
 }
+
+// shadowOptions are Badger's options for a shadow. Its tables are hard
+// links to the store's own, and Badger truncates a table file to zero
+// before it deletes it (after a compaction): through a link, that empties
+// the store's table. So a shadow never compacts — it only replays the
+// logs, into new tables of its own — and never stalls waiting for a
+// compaction.
+func shadowOptions(shadow string) badger.Options {
+	bo := badger.DefaultOptions(shadow)
+	if !shadowNoCompaction {
+		return bo
+	}
+	return bo.WithNumCompactors(0).WithNumLevelZeroTablesStall(math.MaxInt32).WithCompactL0OnClose(false)
+}
+
+// shadowNoCompaction switches the above off, for the test that shows why.
+var shadowNoCompaction = true
 
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)

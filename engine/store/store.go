@@ -56,6 +56,12 @@ type Store struct {
 	auditMu sync.Mutex
 	chain   auditChain
 	writer  *auditWriter // group commit of audit records (auditwriter.go)
+
+	// genMu makes committing a transaction and counting its generation
+	// one step (anchor.go); it guards gen and anchor.
+	genMu  sync.Mutex
+	gen    uint64
+	anchor *anchorWriter // nil: in memory, read-only or a restore
 }
 
 const (
@@ -102,6 +108,18 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if err := verifyTables(dir, plan); err != nil {
 		return nil, err
+	}
+	if !plan.fresh {
+		// Badger writes as soon as it opens a folder for writing (a new
+		// log, a replay that cuts a log short): check the store against
+		// its anchor read-only first, so a refused open changes nothing.
+		ro, err := openReadOnlyPlanned(dir, plan, opts, logger)
+		if err != nil {
+			return nil, err
+		}
+		if err := ro.Close(); err != nil {
+			return nil, err
+		}
 	}
 	guard := newDiskGuard(dir, opts, logger)
 	if err := guard.check(); err != nil {
@@ -156,11 +174,33 @@ func openBadger(dir string, bo badger.Options, opts Options, noSequences bool, l
 	if opts.ReadOnly || noSequences {
 		return s, nil
 	}
+	err = db.View(func(txn *badger.Txn) error {
+		m, _, err := storeMark(txn)
+		s.gen = m.Gen
+		return err
+	})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), db.Close())
+	}
+	created := false
+	if !opts.InMemory {
+		if s.anchor, created, err = openAnchor(dir); err != nil {
+			return nil, errors.Join(err, db.Close())
+		}
+		if created {
+			logger.Info("store anchor created: from now on a missing or short log is found at open", "file", filepath.Join(dir, anchorName))
+		}
+	}
 	if s.memSeq, err = db.GetSequence(keySeqMemory, seqBandwidth); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: sequence: %w", dir, err), db.Close())
 	}
 	if err := s.openAudit(); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.memSeq.Release(), db.Close())
+	}
+	if created {
+		if err := s.anchorNow(); err != nil {
+			return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
+		}
 	}
 	return s, nil
 }
@@ -178,6 +218,22 @@ func openReadOnly(dir string, opts Options, logger *slog.Logger) (*Store, error)
 	} else if plan, err = precheck(dir); err != nil {
 		return nil, err
 	}
+	if !plan.fresh {
+		if err := checkLogs(dir, plan); err != nil {
+			return nil, err
+		}
+		if err := verifyTables(dir, plan); err != nil {
+			return nil, err
+		}
+	}
+	return openReadOnlyPlanned(dir, plan, opts, logger)
+}
+
+// openReadOnlyPlanned is openReadOnly once the folder's files are checked:
+// it opens Badger, or a private copy, and checks the store against its
+// anchor.
+func openReadOnlyPlanned(dir string, plan *folderPlan, opts Options, logger *slog.Logger) (*Store, error) {
+	opts.ReadOnly = true
 	if plan.fresh {
 		s, err := openBadger(":memory:", badger.DefaultOptions("").WithInMemory(true), Options{InMemory: true}, true, logger)
 		if err != nil {
@@ -186,16 +242,13 @@ func openReadOnly(dir string, opts Options, logger *slog.Logger) (*Store, error)
 		s.readOnly, s.dir = true, dir
 		return s, nil
 	}
-	if err := checkLogs(dir, plan); err != nil {
-		return nil, err
-	}
-	if err := verifyTables(dir, plan); err != nil {
-		return nil, err
-	}
 	if len(plan.compacted) == 0 && len(plan.unrecorded) == 0 {
 		s, err := openBadger(dir, badger.DefaultOptions(dir), opts, true, logger)
+		if err == nil {
+			return anchored(s, dir)
+		}
 		if !errors.Is(err, ErrNeedsReplay) {
-			return s, err
+			return nil, err
 		}
 	}
 	// Replaying the logs in the copy writes: not on a full disk.
@@ -208,12 +261,21 @@ func openReadOnly(dir string, opts Options, logger *slog.Logger) (*Store, error)
 	}
 	o := opts
 	o.ReadOnly = false
-	s, err := openBadger(shadow, badger.DefaultOptions(shadow), o, true, logger)
+	s, err := openBadger(shadow, shadowOptions(shadow), o, true, logger)
 	if err != nil {
 		os.RemoveAll(shadow)
 		return nil, relabel(err, shadow, dir)
 	}
 	s.readOnly, s.snapshot, s.dir = true, shadow, dir
+	return anchored(s, dir)
+}
+
+// anchored returns s if it holds what dir's anchor records; else it
+// closes s and returns the DamageError.
+func anchored(s *Store, dir string) (*Store, error) {
+	if err := verifyAnchor(dir, s.db); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
 	return s, nil
 }
 
@@ -248,11 +310,20 @@ func (s *Store) Close() error {
 			errs = append(errs, fmt.Errorf("release sequence: %w", err))
 		}
 	}
-	if err := s.db.Sync(); err != nil {
-		errs = append(errs, fmt.Errorf("sync: %w", err))
+	if !s.readOnly {
+		if err := s.syncAnchored(); err != nil {
+			errs = append(errs, fmt.Errorf("sync: %w", err))
+		}
 	}
 	if err := s.db.Close(); err != nil {
 		errs = append(errs, err)
+	}
+	if s.anchor != nil {
+		// Once more, listing the logs Badger left at its close.
+		s.anchor.write(true)
+		if err := s.anchor.close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if s.snapshot != "" {
 		if err := os.RemoveAll(s.snapshot); err != nil {
@@ -294,11 +365,21 @@ func (s *Store) updateLocked(fn func(txn *badger.Txn) error) error {
 	}
 	var err error
 	for range conflictRetries {
-		if err = s.db.Update(fn); !errors.Is(err, badger.ErrConflict) {
+		if err = s.updateOnce(fn); !errors.Is(err, badger.ErrConflict) {
 			return err
 		}
 	}
 	return err
+}
+
+// updateOnce is badger.DB.Update committing through commitTxn.
+func (s *Store) updateOnce(fn func(txn *badger.Txn) error) error {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := fn(txn); err != nil {
+		return err
+	}
+	return s.commitTxn(txn, nil, "")
 }
 
 // putJSON stores v under key in its own transaction.

@@ -40,15 +40,15 @@ func TestFaultsAsOrdinaryUser(t *testing.T) {
 	if err := os.Chown(tmp, nobody, nobody); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "-test.run=^(TestDamageIsAnErrorNamingTheFile|TestCrashImageOpens|TestWALGarbageRefused|TestCheckFindsEachDamage|TestBackupRestore|TestDiskGuardRefusesAndRecovers)$", "-test.v")
+	cmd := exec.Command(exe, "-test.run=^(TestDamageIsAnErrorNamingTheFile|TestCrashImageOpens|TestWALGarbageRefused|TestCheckFindsEachDamage|TestBackupRestore|TestDiskGuardRefusesAndRecovers|TestAnchorFindsLostData|TestCrashLeftoverTables)$", "-test.v")
 	cmd.Env = []string{"TMPDIR=" + tmp, "HOME=" + tmp, "PATH=" + os.Getenv("PATH")}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("as uid %d: %v\n%s", nobody, err, out)
 	}
-	if n := strings.Count(string(out), "\n--- PASS: Test"); n != 6 {
-		t.Fatalf("as uid %d: %d tests passed, want 6:\n%s", nobody, n, out)
+	if n := strings.Count(string(out), "\n--- PASS: Test"); n != 8 {
+		t.Fatalf("as uid %d: %d tests passed, want 8:\n%s", nobody, n, out)
 	}
-	t.Logf("as uid %d: 6 tests passed", nobody)
+	t.Logf("as uid %d: 8 tests passed", nobody)
 }

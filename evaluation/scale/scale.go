@@ -11,12 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,7 +68,10 @@ type Config struct {
 	// MaxWorkers and MaxWorkersPerUser are the engine's caps (zero: its
 	// defaults or the environment).
 	MaxWorkers, MaxWorkersPerUser int
-	AllowWeaker                   bool
+	// MaxQueries caps the queries running at once (zero: the engine's
+	// default).
+	MaxQueries  int
+	AllowWeaker bool
 	// Sandbox starts sandboxed workers; nil is the engine's default
 	// launcher (sandbox/launch).
 	Sandbox sandbox.Launcher
@@ -86,21 +87,34 @@ type Config struct {
 
 // Row is one (S, mode) measurement.
 type Row struct {
-	Sessions   int
-	Mode       Mode
-	Users      int
-	Answered   int
-	Failed     int
-	FirstErr   string
-	Wall       time.Duration
-	P50, P99   time.Duration
-	PeakRSS    int64 // bytes
-	PeakThr    int
-	PeakFDs    int
-	PeakLive   int // live spokes, each with at most one worker
-	Started    int // workers started
-	Queued     int // steps that waited for a worker
-	Throughput float64
+	Sessions int
+	Mode     Mode
+	Users    int
+	Answered int
+	Failed   int
+	FirstErr string
+	Wall     time.Duration
+	P50, P99 time.Duration
+	PeakRSS  int64 // bytes
+	PeakThr  int
+	PeakFDs  int
+	PeakLive int // live spokes, each with at most one worker
+	// PeakWorkers is the most workers up at once (started and not yet
+	// stopped, from the spokes' WorkerChanged events); PeakProcs the most
+	// processes descended from this one (sandboxed workers and the
+	// spawner; sampled once a second, zero in process).
+	PeakWorkers int
+	PeakProcs   int
+	Started     int // workers started
+	Queued      int // steps that waited for a worker
+	// QueriesQueued is how many queries waited to be admitted.
+	QueriesQueued int
+	// HubCPU is this process's CPU time during the row (getrusage);
+	// TreeCPU that of this process and every process descended from it
+	// (the spawner and the sandboxed workers, reaped or alive), not of
+	// anything else running on the machine.
+	HubCPU, TreeCPU time.Duration
+	Throughput      float64
 }
 
 // Result is a whole run.
@@ -161,7 +175,7 @@ func runRow(ctx context.Context, cfg Config, s int, mode Mode) (Row, error) {
 	}
 	ecfg := engine.Config{
 		InMemory: true, LLM: "offline", AllowWeakerSandbox: cfg.AllowWeaker,
-		MaxWorkers: cfg.MaxWorkers, MaxWorkersPerUser: cfg.MaxWorkersPerUser,
+		MaxWorkers: cfg.MaxWorkers, MaxWorkersPerUser: cfg.MaxWorkersPerUser, MaxQueries: cfg.MaxQueries,
 	}
 	switch mode {
 	case InProcess:
@@ -178,7 +192,8 @@ func runRow(ctx context.Context, cfg Config, s int, mode Mode) (Row, error) {
 		return row, err
 	}
 	defer e.Close()
-	var live, peakLive, started, queued atomic.Int64
+	var live, peakLive, started, queued, queriesQueued atomic.Int64
+	workers := newWorkerCount()
 	sub := e.System().EventStream.Subscribe(func(ev any) {
 		switch ev := ev.(type) {
 		case *msg.SpokeStarted:
@@ -191,8 +206,11 @@ func runRow(ctx context.Context, cfg Config, s int, mode Mode) (Row, error) {
 			if ev.State == msg.WorkerStarting {
 				started.Add(1)
 			}
+			workers.change(ev)
 		case *msg.StepQueued:
 			queued.Add(1)
+		case *msg.QueryQueued:
+			queriesQueued.Add(1)
 		}
 	})
 	defer e.System().EventStream.Unsubscribe(sub)
@@ -214,7 +232,7 @@ func runRow(ctx context.Context, cfg Config, s int, mode Mode) (Row, error) {
 	}()
 	stop := make(chan struct{})
 	peaks := make(chan procPeaks, 1)
-	go sample(stop, peaks)
+	go sample(stop, peaks, mode == Sandboxed)
 	lat := make([]time.Duration, s)
 	errs := make([]error, s)
 	var wg sync.WaitGroup
@@ -234,14 +252,17 @@ func runRow(ctx context.Context, cfg Config, s int, mode Mode) (Row, error) {
 			errs[i] = err
 		}()
 	}
+	hub0, tree0 := selfCPU(), treeCPU()
 	start = time.Now()
 	close(begin)
 	wg.Wait()
 	row.Wall = time.Since(start)
+	row.HubCPU, row.TreeCPU = selfCPU()-hub0, treeCPU()-tree0
 	close(stop)
 	pk := <-peaks
-	row.PeakRSS, row.PeakThr, row.PeakFDs = pk.rss, pk.threads, pk.fds
+	row.PeakRSS, row.PeakThr, row.PeakFDs, row.PeakProcs = pk.rss, pk.threads, pk.fds, pk.procs
 	row.PeakLive, row.Started, row.Queued = int(peakLive.Load()), int(started.Load()), int(queued.Load())
+	row.PeakWorkers, row.QueriesQueued = workers.peakCount(), int(queriesQueued.Load())
 	for _, err := range errs {
 		if err != nil {
 			row.Failed++
@@ -280,56 +301,4 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 		return 0
 	}
 	return sorted[int(p*float64(len(sorted)-1)+0.5)]
-}
-
-type procPeaks struct {
-	rss          int64
-	threads, fds int
-}
-
-// sample records this process's peak RSS, threads and descriptors until
-// stop is closed. The hub is this process.
-func sample(stop <-chan struct{}, out chan<- procPeaks) {
-	var p procPeaks
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		rss, thr := procStatus()
-		p.rss, p.threads = max(p.rss, rss), max(p.threads, thr)
-		if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
-			p.fds = max(p.fds, len(ents))
-		}
-		select {
-		case <-stop:
-			out <- p
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// procStatus reads VmRSS (bytes) and Threads from /proc/self/status.
-func procStatus() (rss int64, threads int) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, _ := strconv.ParseInt(f[0], 10, 64)
-		switch k {
-		case "VmRSS":
-			rss = n << 10
-		case "Threads":
-			threads = int(n)
-		}
-	}
-	return rss, threads
 }

@@ -3,6 +3,8 @@ package scale
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -28,8 +30,13 @@ func TestInProcessRows(t *testing.T) {
 			t.Fatalf("S=%d: implausible figures %+v", r.Sessions, r)
 		}
 	}
-	if r := res.Rows[1]; r.Users != 2 || r.PeakLive > 4 {
-		t.Fatalf("S=4 over 2 users: users %d, live spokes %d (pooled: at most 2 users × 2 apps)", r.Users, r.PeakLive)
+	if r := res.Rows[1]; r.Users != 2 || r.PeakLive > 4 || r.PeakWorkers != 4 {
+		t.Fatalf("S=4 over 2 users: users %d, live spokes %d, workers %d (pooled: 2 users × 2 apps)", r.Users, r.PeakLive, r.PeakWorkers)
+	}
+	for _, r := range res.Rows {
+		if r.HubCPU <= 0 || r.TreeCPU < r.HubCPU || r.PeakProcs != 0 {
+			t.Fatalf("S=%d: hub CPU %v, with descendants %v, processes %d", r.Sessions, r.HubCPU, r.TreeCPU, r.PeakProcs)
+		}
 	}
 	if !strings.Contains(res.Table(), "no start-cost hook") {
 		t.Error("the table does not say the start cost was not measured")
@@ -61,5 +68,33 @@ func TestStartCostHook(t *testing.T) {
 	tab := res.Table()
 	if !strings.Contains(tab, "2.00×") || !strings.Contains(tab, "stopped after 2 of 4 live-worker counts: pid limit") {
 		t.Fatalf("table:\n%s", tab)
+	}
+}
+
+// TestQueriesQueuedAtCap: with a cap of one running query, S = 3 queues
+// two of them, and the row counts them.
+func TestQueriesQueuedAtCap(t *testing.T) {
+	res, err := Run(t.Context(), Config{Sessions: []int{3}, Modes: []Mode{InProcess}, MaxQueries: 1, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Rows[0]; r.Answered != 3 || r.QueriesQueued != 2 {
+		t.Fatalf("answered %d, queries queued %d; want 3, 2", r.Answered, r.QueriesQueued)
+	}
+}
+
+// TestProcTree: this test's own child process is counted, with its CPU.
+func TestProcTree(t *testing.T) {
+	n0, _ := procTree(os.Getpid())
+	cmd := exec.Command("sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep command:", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if n, _ := procTree(os.Getpid()); n != n0+1 {
+		t.Fatalf("descendants %d with a child, %d without", n, n0)
+	}
+	if countFDs() <= 0 {
+		t.Fatal("no descriptors counted")
 	}
 }

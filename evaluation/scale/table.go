@@ -11,8 +11,8 @@ import (
 // worker-start column.
 func (r *Result) Table() string {
 	var b strings.Builder
-	b.WriteString("| S | apps | users | answered | failed | q/s | × in-process | p50 | p99 | hub RSS peak | live spokes peak | workers started | steps queued | hub threads peak | hub fds peak |\n")
-	b.WriteString("|--:|------|------:|---------:|-------:|----:|-------------:|----:|----:|-------------:|-----------------:|----------------:|-------------:|-----------------:|-------------:|\n")
+	b.WriteString("| S | apps | users | answered | failed | q/s | × in-process | p50 | p99 | hub RSS peak | live workers peak | hub's processes peak | workers started | queries queued | steps queued | hub threads peak | hub fds peak | hub CPU per query | hub + workers CPU per query |\n")
+	b.WriteString("|--:|------|------:|---------:|-------:|----:|-------------:|----:|----:|-------------:|-----------------:|---------------------:|----------------:|---------------:|-------------:|-----------------:|-------------:|--:|--:|\n")
 	inproc := map[int]float64{}
 	for _, row := range r.Rows {
 		if row.Mode == InProcess {
@@ -24,9 +24,19 @@ func (r *Result) Table() string {
 		if base := inproc[row.Sessions]; base > 0 && row.Mode != InProcess {
 			ratio = fmt.Sprintf("%.2f×", row.Throughput/base)
 		}
-		fmt.Fprintf(&b, "| %d | %s | %d | %d | %d | %.1f | %s | %s | %s | %d MiB | %d | %d | %d | %d | %d |\n",
+		procs := "—"
+		if row.Mode == Sandboxed {
+			procs = fmt.Sprint(row.PeakProcs)
+		}
+		perQuery := func(d time.Duration) string {
+			if row.Answered == 0 {
+				return "—"
+			}
+			return ms(d / time.Duration(row.Answered))
+		}
+		fmt.Fprintf(&b, "| %d | %s | %d | %d | %d | %.1f | %s | %s | %s | %d MiB | %d | %s | %d | %d | %d | %d | %d | %s | %s |\n",
 			row.Sessions, row.Mode, row.Users, row.Answered, row.Failed, row.Throughput, ratio,
-			ms(row.P50), ms(row.P99), row.PeakRSS>>20, row.PeakLive, row.Started, row.Queued, row.PeakThr, row.PeakFDs)
+			ms(row.P50), ms(row.P99), row.PeakRSS>>20, row.PeakWorkers, procs, row.Started, row.QueriesQueued, row.Queued, row.PeakThr, row.PeakFDs, perQuery(row.HubCPU), perQuery(row.TreeCPU))
 	}
 	for _, row := range r.Rows {
 		if row.FirstErr != "" {

@@ -345,13 +345,25 @@ func setMemory(d string, version int, limit uint64) error {
 func setCPU(d string, version int, percent uint64) error {
 	const period = 100000 // µs
 	quota := strconv.FormatUint(percent*period/100, 10)
+	// Each write of a bandwidth file makes the kernel check every task
+	// group of the host (walk_tg_tree): its cost grows with the groups
+	// alive, one per live worker. So a value already in place (the
+	// default period, or a reused group's quota) is not written again.
 	if version == 2 {
-		return write(d, "cpu.max", quota+" "+strconv.Itoa(period))
+		return writeChanged(d, "cpu.max", quota+" "+strconv.Itoa(period))
 	}
-	if err := write(d, "cpu.cfs_period_us", strconv.Itoa(period)); err != nil {
+	if err := writeChanged(d, "cpu.cfs_period_us", strconv.Itoa(period)); err != nil {
 		return err
 	}
-	return write(d, "cpu.cfs_quota_us", quota)
+	return writeChanged(d, "cpu.cfs_quota_us", quota)
+}
+
+// writeChanged writes v unless the file already reads v.
+func writeChanged(dir, file, v string) error {
+	if b, err := os.ReadFile(filepath.Join(dir, file)); err == nil && strings.TrimSpace(string(b)) == v {
+		return nil
+	}
+	return write(dir, file, v)
 }
 
 // Add puts a process (and every process it starts later) in the group.

@@ -131,3 +131,26 @@ func TestGroupOnThisHost(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCPULimitWrittenOnlyWhenChanged: a bandwidth value already in place
+// is not written again (each write walks every task group of the host),
+// and one that differs is.
+func TestCPULimitWrittenOnlyWhenChanged(t *testing.T) {
+	d := t.TempDir()
+	for f, v := range map[string]string{"cpu.cfs_period_us": "100000\n", "cpu.cfs_quota_us": "-1\n"} {
+		if err := os.WriteFile(filepath.Join(d, f), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := setCPU(d, 1, 50); err != nil {
+		t.Fatal(err)
+	}
+	period, _ := os.ReadFile(filepath.Join(d, "cpu.cfs_period_us"))
+	quota, _ := os.ReadFile(filepath.Join(d, "cpu.cfs_quota_us"))
+	if string(period) != "100000\n" {
+		t.Errorf("the period already in place was written again: %q", period)
+	}
+	if string(quota) != "50000" {
+		t.Errorf("quota %q, want 50000", quota)
+	}
+}

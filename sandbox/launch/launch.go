@@ -6,15 +6,18 @@
 // enforces per-call limits by killing the worker; and copies its app folder
 // back to the host after each call.
 //
-//	hub (locked OS thread)                  worker
+//	hub                                     spawner, then worker
 //	  cgroup, status socketpair (SEQPACKET)
-//	  clone(NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS|NEWNET), Pdeathsig
+//	  ──spawn (descriptors)──────────────▶ clone(NEWUSER|NEWNS|NEWPID|NEWIPC|
+//	                                        NEWUTS[|NEWNET]), Pdeathsig, exec
 //	  add the worker to its cgroup
 //	  ──config (fd 3)────────────────────▶ stage 1: rlimits, minimal root
 //	  ◀──built + app folder tmpfs (fd)──── (pivot_root, /proc, /dev, tmpfs)
-//	  fill the tmpfs from the host folder
 //	  ──go───────────────────────────────▶ Landlock, capabilities, re-exec
 //	                                        stage 2: seccomp
+//	  ◀──confined──────────────────────── (a prestarted worker waits here)
+//	  fill the tmpfs from the host folder
+//	  ──start────────────────────────────▶ the app starts
 //	  ◀──ready (its layers) or the error──
 //	  ──initialize / tools/call (fd 0)───▶
 //	  ◀──results (fd 1)───────────────────
@@ -88,12 +91,20 @@ type Launcher struct {
 	AllowWeaker bool
 	// LandlockFloor overrides confine.LandlockFloor (tests).
 	LandlockFloor int
+	// NoSharedNet gives every worker a network namespace of its own,
+	// even one that cannot open a socket (see mayShareNet; tests and
+	// measurements).
+	NoSharedNet bool
+	// forceSharedNet shares the network namespace even with a worker that
+	// may open sockets (tests: the attack mayShareNet stops).
+	forceSharedNet bool
 	// Cgroups is the host's cgroups; nil means cgroup.Detect().
 	Cgroups *cgroup.Host
 	// Prewarm is how many workers of each app configuration to keep
-	// started ahead, up to their built root (nothing of the app runs in
-	// them before a Launch gives them a folder); 0 starts every worker
-	// at its Launch. Close kills the idle ones.
+	// started ahead, up to their confinement (nothing of the app runs in
+	// them before a Launch gives them a folder), once the configuration
+	// is wanted (Warm, or its second Launch); 0 starts every worker at
+	// its Launch. Close kills the idle ones.
 	Prewarm int
 
 	mu     sync.Mutex
@@ -139,6 +150,7 @@ func (l *Launcher) setLayers(ls []sandbox.Layer) {
 // the only state it keeps (made if missing).
 func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (sandbox.Conn, error) {
 	app := a.ID
+	mark := phaseMarker()
 	_, callTimeout, startTimeout, maxMsg := l.defaults()
 	if a.CallTimeout > 0 {
 		callTimeout = a.CallTimeout
@@ -166,6 +178,7 @@ func (l *Launcher) Launch(ctx context.Context, a sandbox.App, dataDir string) (s
 			l.Logger.Info("a prestarted worker failed; starting another", "app", app, "err", err)
 		}
 	}
+	mark("configuration, checks")
 	w, err := l.prepare(a, cfg)
 	if err != nil {
 		return nil, err
@@ -214,9 +227,9 @@ func (l *Launcher) appConfig(a sandbox.App) (worker.Config, error) {
 	return cfg, cfg.Policy.Check()
 }
 
-// warm is a worker built up to its root, with its egress proxy and the
-// hub's ends of its stdin and stdout: all that is left is its app folder,
-// its go and the MCP hand-shake.
+// warm is a worker confined up to its app's start, with its egress proxy
+// and the hub's ends of its stdin and stdout: all that is left is its app
+// folder, its start and the MCP hand-shake.
 type warm struct {
 	b       *built
 	px      *workerProxy
@@ -230,9 +243,10 @@ func (w *warm) abandon() {
 	w.px.stop()
 }
 
-// prepare starts a worker for app up to its built root.
+// prepare starts a worker for app up to its confinement.
 func (l *Launcher) prepare(a sandbox.App, cfg worker.Config) (*warm, error) {
 	app := a.ID
+	mark := phaseMarker()
 	var audit func(egress.Event)
 	if l.Egress != nil {
 		audit = func(e egress.Event) { l.Egress(a, e) }
@@ -260,6 +274,7 @@ func (l *Launcher) prepare(a sandbox.App, cfg worker.Config) (*warm, error) {
 		return nil, fmt.Errorf("launch %s: %w", app, err)
 	}
 	cfg.Persist = true
+	mark("egress proxy, stdio pipes")
 	b, err := l.build(spawnSpec{
 		app: app, cfg: cfg, stdin: inR, stdout: outW, egress: px.workerEnd(),
 		cpuSeconds: cfg.Policy.Limits.CPUSeconds, memoryCap: cfg.Policy.Limits.Memory,
@@ -297,7 +312,9 @@ func (l *Launcher) launch(ctx context.Context, w *warm, dataDir string, callTime
 	client := wire.NewClient(outR, inW, opts)
 	ictx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
+	mark := phaseMarker()
 	init, err := wire.Initialize(ictx, client, "isolategpt", "0")
+	mark("initialize hand-shake")
 	if err != nil {
 		client.Close()
 		p.kill()

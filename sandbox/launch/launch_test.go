@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 		// second in every probe.
 		unix.Exit(probeMain(os.Args[2:]))
 	}
+	if code, ok := benchStage(os.Args[1:]); ok {
+		unix.Exit(code)
+	}
 	if code, ok := worker.Dispatch(os.Args[1:]); ok {
 		os.Exit(code)
 	}

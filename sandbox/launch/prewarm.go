@@ -10,14 +10,22 @@ import (
 )
 
 // pool holds, per app configuration, workers started ahead up to their
-// built root (Launcher.Prewarm of them): nothing of the app has run in
+// confinement (Launcher.Prewarm of them: fully confined, their app not
+// started): nothing of the app has run in
 // them and no user's folder is in them yet, so any later Launch of the
-// same configuration may take one, whoever it is for.
+// same configuration may take one, whoever it is for; the Launch that
+// takes one binds it to its folder (one user's app) for good. Workers are
+// started ahead for a configuration once it is wanted: after Warm, or at
+// its second Launch, so that a process that starts an app once (a
+// one-shot command) starts no worker it will not use.
 type pool struct {
-	mu      sync.Mutex
-	idle    map[string][]*warm
-	filling map[string]int
-	closed  bool
+	mu       sync.Mutex
+	idle     map[string][]*warm
+	filling  map[string]int
+	launches map[string]int
+	closed   bool
+	// starting counts the starts under way, for Close to wait for.
+	starting sync.WaitGroup
 	// handed counts the warm workers Launch took.
 	handed int
 }
@@ -42,9 +50,7 @@ func (l *Launcher) takeWarm(a sandbox.App, cfg worker.Config) *warm {
 	if p.closed {
 		return nil
 	}
-	if p.idle == nil {
-		p.idle, p.filling = map[string][]*warm{}, map[string]int{}
-	}
+	p.init()
 	var w *warm
 	for len(p.idle[key]) > 0 && w == nil {
 		ws := p.idle[key]
@@ -54,11 +60,22 @@ func (l *Launcher) takeWarm(a sandbox.App, cfg worker.Config) *warm {
 			w = nil
 		}
 	}
-	l.fill(key, a, cfg)
+	if p.launches[key] < 2 {
+		p.launches[key]++
+	}
+	if p.launches[key] >= 2 {
+		l.fill(key, a, cfg)
+	}
 	if w != nil {
 		p.handed++
 	}
 	return w
+}
+
+func (p *pool) init() {
+	if p.idle == nil {
+		p.idle, p.filling, p.launches = map[string][]*warm{}, map[string]int{}, map[string]int{}
+	}
 }
 
 // waiting is how many warm workers wait for a's configuration, and how
@@ -103,10 +120,10 @@ func (l *Launcher) Warm(a sandbox.App) error {
 	p := &l.pool
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.idle == nil {
-		p.idle, p.filling = map[string][]*warm{}, map[string]int{}
-	}
-	l.fill(warmKey(a, cfg), a, cfg)
+	p.init()
+	key := warmKey(a, cfg)
+	p.launches[key] = 2
+	l.fill(key, a, cfg)
 	return nil
 }
 
@@ -118,12 +135,17 @@ func (l *Launcher) fill(key string, a sandbox.App, cfg worker.Config) {
 	}
 	for n := len(p.idle[key]) + p.filling[key]; n < l.Prewarm; n++ {
 		p.filling[key]++
-		go l.refill(key, a, cfg)
+		p.starting.Add(1)
+		go func() {
+			defer p.starting.Done()
+			l.refill(key, a, cfg)
+		}()
 	}
 }
 
-// Close kills the workers started ahead and stops starting more. Workers
-// handed out stay theirs to close.
+// Close kills the workers started ahead, and those still starting once
+// they are up, and stops starting more. Workers handed out stay theirs to
+// close.
 func (l *Launcher) Close() error {
 	p := &l.pool
 	p.mu.Lock()
@@ -136,5 +158,6 @@ func (l *Launcher) Close() error {
 			w.abandon()
 		}
 	}
+	p.starting.Wait()
 	return nil
 }

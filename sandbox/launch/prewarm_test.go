@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/isolategpt/isolategpt/sandbox"
 )
 
@@ -71,6 +73,57 @@ func TestPrewarmedWorkers(t *testing.T) {
 		c := start(t, l, t.TempDir())
 		mustTry(t, c, "whoami", "", 0)
 		c.Close()
+	})
+}
+
+// TestPrewarmOnDemand: a configuration launched once gets no worker
+// started ahead (a one-shot command wastes none); at its second Launch one
+// is started, a third Launch takes it, and Close kills the one waiting
+// then.
+func TestPrewarmOnDemand(t *testing.T) {
+	hubModes(t, func(t *testing.T) {
+		l := newLauncher(t)
+		l.Prewarm = 1
+		t.Cleanup(func() { l.Close() })
+		start(t, l, t.TempDir()).Close()
+		time.Sleep(100 * time.Millisecond)
+		l.pool.mu.Lock()
+		started := 0
+		for _, n := range l.pool.filling {
+			started += n
+		}
+		for _, ws := range l.pool.idle {
+			started += len(ws)
+		}
+		l.pool.mu.Unlock()
+		if started != 0 {
+			t.Fatalf("%d workers started ahead after one Launch", started)
+		}
+		start(t, l, t.TempDir()).Close()
+		waitWarm(t, l, probeApp)
+		start(t, l, t.TempDir()).Close()
+		if _, handed := l.waiting(probeApp); handed != 1 {
+			t.Fatalf("the third Launch was not given the warm worker (%d handed out)", handed)
+		}
+		waitWarm(t, l, probeApp)
+		l.pool.mu.Lock()
+		var pids []int
+		for _, ws := range l.pool.idle {
+			for _, w := range ws {
+				pids = append(pids, w.b.p.w.PID())
+			}
+		}
+		l.pool.mu.Unlock()
+		l.Close()
+		for _, pid := range pids {
+			deadline := time.Now().Add(5 * time.Second)
+			for unix.Kill(pid, 0) == nil {
+				if time.Now().After(deadline) {
+					t.Fatalf("warm worker %d outlived Close", pid)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
 	})
 }
 

@@ -169,6 +169,20 @@ func init() {
 			return "", err
 		},
 		"chmod": func(a probeArgs) (string, error) { return "", os.Chmod(a.Arg, 0o666) },
+		// netns is the worker's network namespace; abstract-bind binds an
+		// abstract unix socket of that name and keeps it.
+		"netns": func(probeArgs) (string, error) { return os.Readlink("/proc/self/ns/net") },
+		"abstract-bind": func(a probeArgs) (string, error) {
+			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+			if err != nil {
+				return "", err
+			}
+			if err := unix.Bind(fd, &unix.SockaddrUnix{Name: "@" + a.Arg}); err != nil {
+				unix.Close(fd)
+				return "", err
+			}
+			return "", nil // kept open for as long as the worker lives
+		},
 		"udp": func(probeArgs) (string, error) {
 			_, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
 			return "", err

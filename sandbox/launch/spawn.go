@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,8 +40,8 @@ type spawnSpec struct {
 }
 
 // spawn starts a worker: new namespaces, its own cgroup, the set-up
-// hand-shake (config, built root, app folder filled, go) and its ready
-// report. A layer the host cannot give stops it here unless the launcher
+// hand-shake (config, built root, go, confined, app folder filled, start)
+// and its ready report. A layer the host cannot give stops it here unless the launcher
 // allows a weaker sandbox.
 func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
 	s.cfg.Persist = s.data != ""
@@ -56,8 +57,9 @@ func (l *Launcher) spawn(s spawnSpec) (*proc, *statusConn, error) {
 	return l.complete(b, s.data)
 }
 
-// built is a worker stopped at its built root: nothing of the app has run,
-// and it waits for its app folder and the hub's go.
+// built is a worker confined and stopped before its app starts: nothing
+// of the app has run, and it waits for its app folder and the hub's
+// start.
 type built struct {
 	p      *proc
 	status *statusConn
@@ -71,7 +73,7 @@ func (b *built) abandon() {
 	b.p.cleanup()
 }
 
-// build starts a worker up to its built root (see spawn).
+// build starts a worker up to its confinement (see spawn).
 func (l *Launcher) build(s spawnSpec) (*built, error) {
 	_, _, startTimeout, _ := l.defaults()
 	uid, _ := hostIDs()
@@ -79,11 +81,13 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 	s.cfg.AllowWeaker = l.AllowWeaker
 	s.cfg.LandlockFloor = l.LandlockFloor
 	lim := s.cfg.Policy.Limits
+	mark := phaseMarker()
 	group, glayers, err := l.cgroupFor(cgroup.Limits{Memory: lim.Memory, Pids: lim.Processes, CPUPercent: lim.CPUPercent})
 	layers = append(layers, glayers...)
 	if err != nil {
 		return nil, fmt.Errorf("launch %s: %w", s.app, err)
 	}
+	mark("cgroup mkdir+limits")
 	grants, err := detachGrants(s.cfg.Grants)
 	if err != nil {
 		group.Remove()
@@ -122,7 +126,9 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 	}
 	files := append(stdio, childStatus, s.egress, nil) // fd 3, 4, 5
 	files = append(files, grants...)                   // 6…
-	p.w, err = sp.Spawn(files, s.stderr == nil)
+	mark("sockets, pipes")
+	p.w, err = sp.SpawnWith(files, spawner.SpawnOptions{CaptureStderr: s.stderr == nil, SharedNet: l.mayShareNet(s.cfg)})
+	mark("spawner: clone(namespaces)+maps+exec")
 	p.closeChildEnds()
 	if err != nil {
 		status.Close()
@@ -130,21 +136,27 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 		return nil, fmt.Errorf("launch %s: start worker: %w", s.app, err)
 	}
 	p.exited = p.w.Done()
+	if p.w.SharedNet() {
+		layers[0].Detail = namespacesShared(uid)
+	}
 	b := &built{p: p, status: status, layers: layers}
 	fail := func(err error) (*built, error) {
 		b.abandon()
 		return nil, fmt.Errorf("launch %s: worker set-up: %w%s", s.app, err, p.why())
 	}
-	// The worker waits for its configuration: nothing of it runs before
-	// it is in its cgroup.
-	if err := group.Add(p.w.PID()); err != nil {
-		return fail(err)
-	}
+	// Stage 1 (this binary's own code: rlimits, the minimal root) runs
+	// while the hub moves the worker into its cgroup, a migration that
+	// waits for an RCU grace period on cgroup v1; the hub says go, and
+	// so lets anything confined or of the app run, only once it is in.
 	deadline := time.Now().Add(startTimeout)
 	cb, _ := json.Marshal(s.cfg)
 	if err := status.send(cb, deadline); err != nil {
 		return fail(fmt.Errorf("send configuration: %w", err))
 	}
+	if err := group.Add(p.w.PID()); err != nil {
+		return fail(err)
+	}
+	mark("cgroup attach")
 	st, data, err := status.read(deadline, true)
 	if err == nil && st.Phase != worker.PhaseBuilt {
 		err = phaseError(st, worker.PhaseBuilt)
@@ -155,6 +167,7 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 		}
 		return fail(err)
 	}
+	mark("stage 1: Go init, rlimits, minimal root")
 	if s.cfg.Persist {
 		if data == nil {
 			return fail(errors.New("no app folder from the worker"))
@@ -163,11 +176,23 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 	} else if data != nil {
 		data.Close()
 	}
+	// Confined before anything of a user is in it.
+	if err := status.send([]byte(worker.Go), deadline); err != nil {
+		return fail(err)
+	}
+	st, _, err = status.read(deadline, false)
+	if err == nil && st.Phase != worker.PhaseConfined {
+		err = phaseError(st, worker.PhaseConfined)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	mark("Landlock, caps, re-exec; stage 2: Go init, seccomp")
 	return b, nil
 }
 
-// complete fills a built worker's app folder from dataDir (when it keeps
-// one), lets it confine itself and waits for its ready report.
+// complete fills a confined worker's app folder from dataDir (when it
+// keeps one), lets its app start and waits for its ready report.
 func (l *Launcher) complete(b *built, dataDir string) (*proc, *statusConn, error) {
 	_, _, startTimeout, _ := l.defaults()
 	p, status := b.p, b.status
@@ -175,6 +200,7 @@ func (l *Launcher) complete(b *built, dataDir string) (*proc, *statusConn, error
 		b.abandon()
 		return nil, nil, fmt.Errorf("launch %s: worker set-up: %w%s", p.app, err, p.why())
 	}
+	mark := phaseMarker()
 	deadline := time.Now().Add(startTimeout)
 	if p.data != nil {
 		uid, gid := hostIDs()
@@ -184,7 +210,8 @@ func (l *Launcher) complete(b *built, dataDir string) (*proc, *statusConn, error
 			return fail(err)
 		}
 	}
-	if err := status.send([]byte(worker.Go), deadline); err != nil {
+	mark("fill app folder")
+	if err := status.send([]byte(worker.Start), deadline); err != nil {
 		return fail(err)
 	}
 	st, _, err := status.read(deadline, false)
@@ -194,6 +221,7 @@ func (l *Launcher) complete(b *built, dataDir string) (*proc, *statusConn, error
 	if err != nil {
 		return fail(err)
 	}
+	mark("app start, ready")
 	l.setLayers(append(b.layers, st.Layers...))
 	p.watch()
 	return p, status, nil
@@ -204,6 +232,25 @@ func phaseError(st worker.Status, want string) error {
 		return errors.New(st.Error)
 	}
 	return fmt.Errorf("the worker said %q, not %q", st.Phase, want)
+}
+
+// mayShareNet: a worker whose profile refuses socket() and that has no
+// egress forwarder may run in the spawner's shared, empty network
+// namespace (spawner.SpawnOptions.SharedNet): with no socket it can reach
+// nothing a network namespace holds, another worker's least of all. Every
+// other worker gets a namespace of its own.
+func (l *Launcher) mayShareNet(cfg worker.Config) bool {
+	if l.NoSharedNet || cfg.ProxyPort != 0 {
+		return false
+	}
+	if l.forceSharedNet {
+		return true
+	}
+	return !slices.Contains(cfg.Policy.Syscalls, "socket") && !slices.Contains(cfg.Policy.Syscalls, "io_uring_setup")
+}
+
+func namespacesShared(uid int) string {
+	return fmt.Sprintf("user (root inside is uid %d on the host), mount, pid, ipc, uts; network: one empty namespace of the spawner, no interface up, shared by workers that cannot open a socket", uid)
 }
 
 // hostLayers are the layers the hub gives from outside the worker.
@@ -314,12 +361,18 @@ func (s *statusConn) send(b []byte, deadline time.Time) error {
 	return err
 }
 
+// statusBufs are the status messages' read buffers: three reads a start,
+// not three 64 KiB allocations.
+var statusBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
 // read reads one status message; with takeFD, a descriptor sent with it.
 // A zero deadline waits for as long as it takes.
 func (s *statusConn) read(deadline time.Time, takeFD bool) (worker.Status, *os.File, error) {
 	var st worker.Status
 	_ = s.c.SetReadDeadline(deadline)
-	buf := make([]byte, 64<<10)
+	bp := statusBufs.Get().(*[]byte)
+	defer statusBufs.Put(bp)
+	buf := *bp
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, _, _, err := s.c.ReadMsgUnix(buf, oob)
 	var file *os.File

@@ -188,3 +188,17 @@ func TestEveryPolicyNameIsASystemCall(t *testing.T) {
 		}
 	}
 }
+
+// TestDenylistRefusesWhatAWorkerMayNeed: a denylist names forbidden calls
+// only; one that names another, or nothing, does not compile.
+func TestDenylistRefusesWhatAWorkerMayNeed(t *testing.T) {
+	if _, err := CompileDenylist([]string{"ptrace", "read"}); err == nil {
+		t.Error("a denylist refusing read compiled")
+	}
+	if _, err := CompileDenylist(nil); err == nil {
+		t.Error("an empty denylist compiled")
+	}
+	if _, err := CompileDenylist([]string{"ptrace", "vm86"}); err != nil && err != ErrUnsupportedArch {
+		t.Errorf("a denylist of forbidden calls: %v", err)
+	}
+}

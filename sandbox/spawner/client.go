@@ -32,6 +32,9 @@ type Options struct {
 	// NoConfine starts the spawner without its own confinement (tests
 	// only).
 	NoConfine bool
+	// NoSharedNet gives every worker a network namespace of its own, even
+	// one that asks to share (tests and measurements).
+	NoSharedNet bool
 }
 
 // Spawner is the hub's end of a spawner process.
@@ -74,6 +77,9 @@ func Start(opts Options) (*Spawner, error) {
 	}
 	if opts.NoConfine {
 		args = append(args, noConfine)
+	}
+	if opts.NoSharedNet {
+		args = append(args, noSharedNet)
 	}
 	cmd := &exec.Cmd{
 		Path:        exe,
@@ -129,9 +135,10 @@ func (s *Spawner) Close() error {
 
 // Worker is one process the spawner started.
 type Worker struct {
-	s    *Spawner
-	pid  int
-	done chan struct{}
+	s         *Spawner
+	pid       int
+	sharedNet bool
+	done      chan struct{}
 	// After done:
 	status syscall.WaitStatus
 	known  bool // the status was reported (not when the spawner died)
@@ -140,6 +147,10 @@ type Worker struct {
 
 // PID is the worker's process id on the host.
 func (w *Worker) PID() int { return w.pid }
+
+// SharedNet reports whether the worker got the spawner's shared network
+// namespace rather than one of its own.
+func (w *Worker) SharedNet() bool { return w.sharedNet }
 
 // Done is closed once the worker has exited.
 func (w *Worker) Done() <-chan struct{} { return w.done }
@@ -167,7 +178,26 @@ func (w *Worker) Kill() {
 // spawner keeps and returns with the exit). The caller may close its
 // files once Spawn returns.
 func (s *Spawner) Spawn(files []*os.File, captureStderr bool) (*Worker, error) {
-	req := request{Op: opSpawn, CaptureStderr: captureStderr}
+	return s.SpawnWith(files, SpawnOptions{CaptureStderr: captureStderr})
+}
+
+// SpawnOptions are a worker's, beyond its descriptors.
+type SpawnOptions struct {
+	// CaptureStderr: see Spawn.
+	CaptureStderr bool
+	// SharedNet asks for the spawner's shared network namespace: empty,
+	// no interface up, owned by the host's user namespace (no worker can
+	// configure it). Only for a worker whose seccomp profile refuses
+	// socket(): sharing is then invisible to it, since everything a
+	// network namespace scopes (abstract unix sockets, ports, netlink) is
+	// reached through a socket. An ordinary user's spawner has none, and
+	// gives a worker its own (Worker.SharedNet says which).
+	SharedNet bool
+}
+
+// SpawnWith is Spawn with options.
+func (s *Spawner) SpawnWith(files []*os.File, o SpawnOptions) (*Worker, error) {
+	req := request{Op: opSpawn, CaptureStderr: o.CaptureStderr, SharedNet: o.SharedNet}
 	var fds []int
 	for _, f := range files {
 		if f == nil {
@@ -253,7 +283,7 @@ func (s *Spawner) handle(r reply) {
 		}
 		delete(s.pending, r.ID)
 		if r.Error == "" {
-			w := &Worker{s: s, pid: r.PID, done: make(chan struct{})}
+			w := &Worker{s: s, pid: r.PID, sharedNet: r.SharedNet, done: make(chan struct{})}
 			if e, ok := s.early[r.PID]; ok {
 				delete(s.early, r.PID)
 				w.finish(e, true)

@@ -30,9 +30,14 @@ var spawnerCaps = []int{unix.CAP_SETUID, unix.CAP_SETGID, unix.CAP_KILL}
 //	             full set of its own regardless)
 //	core dumps   none
 //
-// Landlock and seccomp cannot confine it much: it must clone every kind of
-// namespace, and a worker's own set-up (mounts, pivot_root) runs under
-// whatever it inherits from the spawner.
+//	seccomp      the calls of denied refused (and so in every worker from
+//	             its first instruction)
+//	Landlock     scoped (ABI 6 or later): signals to its workers only, no
+//	             abstract unix socket outside them; see loadProfile
+//
+// Neither can confine it further: it must clone every kind of namespace,
+// and a worker's own set-up (mounts, pivot_root) runs under whatever it
+// inherits from the spawner.
 func confineSelf() error {
 	if err := closeInherited(); err != nil {
 		return err
@@ -46,9 +51,17 @@ func confineSelf() error {
 	if err := allThreads(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
-	if os.Geteuid() != 0 {
-		return nil
+	if os.Geteuid() == 0 {
+		if err := keepCaps(); err != nil {
+			return err
+		}
 	}
+	_, err := loadProfile()
+	return err
+}
+
+// keepCaps leaves a root spawner spawnerCaps only.
+func keepCaps() error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	for _, c := range spawnerCaps {

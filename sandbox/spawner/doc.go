@@ -23,6 +23,13 @@
 //	         ◀──────────────────────────────── exit {pid, status, stderr}
 //	  (the hub dies: its socket closes)         kill every worker, exit
 //
+// The spawner confines itself before its first request (confine.go,
+// profile.go): no descriptors but its socket, no_new_privs, only the
+// capabilities a root spawner needs, a seccomp denylist of calls no worker
+// profile may make (inherited by every worker from its first
+// instruction), and, with Landlock ABI 6 or later, scopes that keep its
+// signals to its own workers.
+//
 // The spawner runs only its own binary, in the worker stage, with every
 // namespace: a request chooses descriptors, never the program, its
 // arguments, its environment or its namespaces. The set-up hand-shake

@@ -27,6 +27,8 @@ const (
 	noParentDeath = "-no-parent-death"
 	// noConfine: the spawner keeps what it inherited and its privileges.
 	noConfine = "-no-confine"
+	// noSharedNet: every worker gets a network namespace of its own.
+	noSharedNet = "-no-shared-net"
 )
 
 // SocketFD is the spawner's end of the socket to the hub.
@@ -68,6 +70,11 @@ type request struct {
 	// CaptureStderr keeps the worker's fd 2 in the spawner (capped) and
 	// sends it with the exit.
 	CaptureStderr bool `json:"capture_stderr,omitempty"`
+	// SharedNet asks for the spawner's empty network namespace instead of
+	// a new one: only for a worker whose seccomp profile refuses socket(),
+	// so that nothing it can do reaches anything of the namespace (see
+	// SharedNetwork).
+	SharedNet bool `json:"shared_net,omitempty"`
 }
 
 // reply is one message of the spawner.
@@ -79,6 +86,9 @@ type reply struct {
 	// Status is the wait status of an exit.
 	Status uint32 `json:"status,omitempty"`
 	Stderr string `json:"stderr,omitempty"`
+	// SharedNet (spawned) says the worker got the shared network
+	// namespace.
+	SharedNet bool `json:"shared_net,omitempty"`
 
 	worker *Worker // the hub's, for a spawned reply
 }
@@ -93,6 +103,9 @@ type server struct {
 	defence bool
 	uid     int
 	gid     int
+	// sharedNet: the forking thread is in an empty network namespace of
+	// its own, which workers that asked for it share.
+	sharedNet bool
 
 	sendM sync.Mutex
 	mu    sync.Mutex
@@ -126,6 +139,13 @@ func Main(args, argv []string) int {
 		if os.Getppid() != hub {
 			return 1
 		}
+	}
+	if os.Geteuid() == 0 && !slices.Contains(args[1:], noSharedNet) {
+		// This thread forks every worker: its network namespace is
+		// what a worker without CLONE_NEWNET gets. Made before the
+		// capabilities go; an ordinary user's spawner cannot (every
+		// worker then gets its own).
+		s.sharedNet = unix.Unshare(unix.CLONE_NEWNET) == nil
 	}
 	if !slices.Contains(args[1:], noConfine) {
 		if err := confineSelf(); err != nil {
@@ -229,11 +249,16 @@ func (s *server) spawn(req request, fds []int) {
 			files[i] = ^uintptr(0) // closed in the child
 		}
 	}
+	flags := uintptr(Namespaces)
+	shared := req.SharedNet && s.sharedNet
+	if shared {
+		flags &^= unix.CLONE_NEWNET
+	}
 	attr := &syscall.ProcAttr{
 		Env:   []string{}, // no API keys, no hub secrets
 		Files: files,
 		Sys: &syscall.SysProcAttr{
-			Cloneflags:  Namespaces,
+			Cloneflags:  flags,
 			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: s.uid, Size: 1}},
 			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: s.gid, Size: 1}},
 			// A root hub may let the child drop the supplementary groups
@@ -262,7 +287,7 @@ func (s *server) spawn(req request, fds []int) {
 	}
 	s.kids[pid] = &child{stderr: cap}
 	s.mu.Unlock()
-	s.send(reply{Op: opSpawned, ID: req.ID, PID: pid})
+	s.send(reply{Op: opSpawned, ID: req.ID, PID: pid, SharedNet: shared})
 }
 
 // kill sends SIGKILL to a child not yet reaped: its pid is still its own.

@@ -30,6 +30,8 @@ func TestMain(m *testing.M) {
 			os.Exit(Main(os.Args[2:], []string{"isolategpt", testWorker}))
 		case testWorker:
 			os.Exit(workerMain())
+		case testProbe:
+			os.Exit(probeMain(len(os.Args) > 2 && os.Args[2] == "off"))
 		case testHub:
 			os.Exit(hubMain(len(os.Args) > 2 && os.Args[2] == "off"))
 		}
@@ -45,6 +47,9 @@ func workerMain() int {
 	case "exit7":
 		fmt.Fprint(os.Stderr, "worker diagnostics")
 		return 7
+	case "forbidden":
+		fmt.Println(workerAttempts())
+		return 0
 	case "whoami":
 		fmt.Printf("%d %d\n", os.Getuid(), os.Getpid())
 		return 0

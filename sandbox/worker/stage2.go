@@ -34,6 +34,13 @@ func stage2(status *os.File) int {
 		return fail(status, err)
 	}
 	cfg.Layers = append(cfg.Layers, sandbox.Layer{Name: sandbox.LayerSeccomp, Enforced: true, Detail: "allowlist of profile " + cfg.Policy.Name + " on every thread; no namespaces, no execveat, no executable memfd, listed socket families, types and protocols only"})
+	// Confined: the hub fills the app folder now, and says start.
+	if err := send(status, Status{Phase: PhaseConfined}); err != nil {
+		return 1
+	}
+	if b, err := readPacket(status); err != nil || string(b) != Start {
+		return fail(status, fmt.Errorf("worker: waited for start, got %q (%v)", b, err))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if cfg.ProxyPort != 0 {

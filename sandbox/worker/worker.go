@@ -20,11 +20,17 @@
 //	hub                                 worker
 //	  config ─────────────────────────▶ stage 1: rlimits, minimal root
 //	         ◀────────────── built (+ the app folder's tmpfs, SCM_RIGHTS)
-//	  fill the tmpfs from the host
 //	  go ─────────────────────────────▶ loopback, Landlock, capabilities,
 //	                                    re-exec; stage 2: seccomp
+//	         ◀───────────────────────── confined
+//	  fill the tmpfs from the host
+//	  start ──────────────────────────▶ the app or the command starts
 //	         ◀───────────────────────── ready (layers) or failed (why)
 //	         ◀───────────────────────── exit (run mode: how the command ended)
+//
+// Nothing of the app runs before start, and nothing of a user is in the
+// worker before it is confined: a worker waiting at confined is bound to
+// no one (the hub's prestarted pool, sandbox/launch).
 package worker
 
 import (
@@ -91,14 +97,18 @@ type Config struct {
 
 // Phases of the status messages.
 const (
-	PhaseBuilt  = "built"
-	PhaseReady  = "ready"
-	PhaseFailed = "failed"
-	PhaseExit   = "exit"
+	PhaseBuilt    = "built"
+	PhaseConfined = "confined"
+	PhaseReady    = "ready"
+	PhaseFailed   = "failed"
+	PhaseExit     = "exit"
 )
 
-// Go is the hub's answer to PhaseBuilt.
-const Go = "go"
+// Go is the hub's answer to PhaseBuilt, Start its answer to PhaseConfined.
+const (
+	Go    = "go"
+	Start = "start"
+)
 
 // Status is one message of the worker on the status socket.
 type Status struct {

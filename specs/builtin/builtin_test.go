@@ -256,7 +256,8 @@ func readLedger(t *testing.T, path string) []map[string]any {
 }
 
 // TestBookingsStayInTheAppsFolder runs each app in its own folder under a
-// shared parent and checks that every file written is the app's ledger, in
+// shared parent and checks that every file written is the app's ledger (and
+// its marker), in
 // its own folder, readable by its owner only.
 func TestBookingsStayInTheAppsFolder(t *testing.T) {
 	parent := t.TempDir()
@@ -294,7 +295,9 @@ func TestBookingsStayInTheAppsFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"health_companion/appointments.jsonl", "metro_hail/bookings.jsonl", "quick_ride/bookings.jsonl", "travel_mate/bookings.jsonl"}
+	// Each ledger with its marker (kept.go).
+	want := []string{"health_companion/appointments.jsonl", "health_companion/appointments.jsonl.made", "metro_hail/bookings.jsonl", "metro_hail/bookings.jsonl.made",
+		"quick_ride/bookings.jsonl", "quick_ride/bookings.jsonl.made", "travel_mate/bookings.jsonl", "travel_mate/bookings.jsonl.made"}
 	slices.Sort(files)
 	if !slices.Equal(files, want) {
 		t.Errorf("files written %v, want %v", files, want)

@@ -58,8 +58,12 @@ func newDrive(dataDir string) (App, error) {
 // exist yet; a folder that exists is the user's, even when empty.
 func (a *driveApp) seedOnce() error {
 	if _, err := os.Lstat(a.dir); err == nil {
+		markExisting(a.dir)
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("files folder: %w", err)
+	}
+	if err := lostFile(a.dir); err != nil {
 		return fmt.Errorf("files folder: %w", err)
 	}
 	entries, err := seed.ReadDir("seed/drive")
@@ -90,7 +94,7 @@ func (a *driveApp) seedOnce() error {
 	if err := atomicfile.SyncDir(filepath.Dir(a.dir)); err != nil {
 		return fmt.Errorf("seed drive: %w", err)
 	}
-	return nil
+	return markMade(a.dir)
 }
 
 type fileInfo struct {

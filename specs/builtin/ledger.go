@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -20,15 +22,26 @@ import (
 // aside when the app starts (jsonlog), and a damaged line stops the app
 // from starting rather than renumbering the bookings after it.
 type ledger struct {
-	mu  sync.Mutex
-	log *jsonlog.Log
+	mu   sync.Mutex
+	log  *jsonlog.Log
+	path string
 }
 
 // maxLedgerBytes bounds a ledger file (the app's folder is bounded too).
 const maxLedgerBytes = 32 << 20
 
 func openLedger(dataDir, name string) (*ledger, error) {
-	l, err := jsonlog.Open(filepath.Join(dataDir, name), jsonlog.Options{MaxBytes: maxLedgerBytes}, func(line []byte) error {
+	p := filepath.Join(dataDir, name)
+	// A ledger lost is refused, not started over: its bookings would be
+	// gone and the next ones numbered like them (kept.go).
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		if err := lostFile(p); err != nil {
+			return nil, fmt.Errorf("open ledger %s: %w", name, err)
+		}
+	} else if err == nil {
+		markExisting(p)
+	}
+	l, err := jsonlog.Open(p, jsonlog.Options{MaxBytes: maxLedgerBytes}, func(line []byte) error {
 		v, err := strictjson.Value(line, maxLedgerBytes)
 		if err != nil {
 			return err
@@ -41,7 +54,7 @@ func openLedger(dataDir, name string) (*ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
-	return &ledger{log: l}, nil
+	return &ledger{log: l, path: p}, nil
 }
 
 // record appends the record build makes for the next sequence number. The
@@ -57,6 +70,8 @@ func (l *ledger) record(build func(seq int) any) error {
 	if err := l.log.Append(line); err != nil {
 		return fmt.Errorf("record booking: %w", err)
 	}
+	// The booking is made; its ledger's marker comes with the first.
+	markExisting(l.path)
 	return nil
 }
 

@@ -134,6 +134,9 @@ func (a *mailApp) load() error {
 	data, err := os.ReadFile(a.path)
 	seeding := errors.Is(err, fs.ErrNotExist)
 	if seeding {
+		if err := lostFile(a.path); err != nil {
+			return fmt.Errorf("mailbox: %w", err)
+		}
 		// The journal is made with the first mailbox: one without the other
 		// is a mailbox lost, not a first start, and seeding would silently
 		// replace what it held.
@@ -159,6 +162,11 @@ func (a *mailApp) load() error {
 		if err := log.Create(); err != nil {
 			return fmt.Errorf("seed mailbox: %w", err)
 		}
+		if err := markMade(a.path); err != nil {
+			return fmt.Errorf("seed mailbox: %w", err)
+		}
+	} else {
+		markExisting(a.path)
 	}
 	if log.Len() > 0 {
 		a.fold()

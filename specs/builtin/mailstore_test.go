@@ -303,8 +303,16 @@ func TestMailRefusesALostMailbox(t *testing.T) {
 	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "restore") {
 		t.Fatalf("start without mailbox.json = %v; want it refused", err)
 	}
-	// The marker off (no journal): the mailbox is silently re-seeded.
+	// The journal alone is a marker too (kept_test.go takes the journal
+	// and the marker one at a time).
 	if err := os.Remove(filepath.Join(dir, journalFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newMail(dir); err == nil || !strings.Contains(err.Error(), mailboxFile+madeSuffix) {
+		t.Fatalf("start without mailbox.json and its journal = %v; want it refused by the marker", err)
+	}
+	// Both markers off: the mailbox is silently re-seeded.
+	if err := os.Remove(filepath.Join(dir, mailboxFile+madeSuffix)); err != nil {
 		t.Fatal(err)
 	}
 	if got := call(t, startMail(t, dir), "search", map[string]any{"query": "mine"}); got["count"] != float64(0) {

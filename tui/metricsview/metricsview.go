@@ -30,6 +30,9 @@ func View(s metrics.Snapshot, addr string, width, height int) string {
 		// Admission control: the pool of workers is at its cap.
 		add("  steps queued for a worker %d now · %d in all (cap %d workers, %d per user)", s.StepsQueued, s.StepsQueuedTotal, s.MaxWorkers, s.MaxWorkersPerUser)
 	}
+	if s.QueriesQueued > 0 || s.QueriesQueuedTotal > 0 {
+		add("  queries waiting to start %d now · %d in all (cap %d running)", s.QueriesQueued, s.QueriesQueuedTotal, s.MaxQueries)
+	}
 	lines = append(lines, head.Render("sandbox"))
 	add("  workers started %d · killed: %s", s.WorkersStarted, counts(s.Kills, "none"))
 	add("    (by limit: timeout %d, output %d, memory %d · by seccomp %d · crashed %d)",
