@@ -177,8 +177,9 @@ func TestTablesAreDeterministic(t *testing.T) {
 }
 
 // TestAttackInTheRealSandbox runs scenarios with every app — the built-in
-// ones and the attacker's — in its confined worker process; and one
-// ablation there, whose defence is the launcher's output cap.
+// ones and the attacker's — in its confined worker process; and two
+// ablations there, whose defences the launcher holds too: the output cap
+// and the call limit.
 func TestAttackInTheRealSandbox(t *testing.T) {
 	scs := shipped(t)
 	want := []string{"ace_execution_manager_hijack", "app_hangs_and_crashes", "mcp_server_misbehaves", "oversized_output", "rug_pull", "tool_poisoning"}
@@ -207,7 +208,7 @@ func TestAttackInTheRealSandbox(t *testing.T) {
 			if !r.BenignDone {
 				t.Errorf("benign task not done in the sandbox: %q %v", r.Answers, r.Errors)
 			}
-			if sc.ID != "oversized_output" {
+			if sc.ID != "oversized_output" && sc.ID != "app_hangs_and_crashes" {
 				return
 			}
 			off, _ := defence.Off(sc.ReliesOn...)
@@ -216,7 +217,7 @@ func TestAttackInTheRealSandbox(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !r.AttackSucceeded {
-				t.Errorf("with %v off the 10 MiB answer should reach the execution manager in the sandbox too: %q", sc.ReliesOn, r.Answers)
+				t.Errorf("with %v off the attack should succeed in the sandbox too: %q", sc.ReliesOn, r.Answers)
 			}
 		})
 	}
