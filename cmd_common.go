@@ -268,13 +268,20 @@ func (o *batchOpts) run(_ []string, stdio IO) int {
 	if !checkArch(o.arch, stdio, "batch") {
 		return ExitUsage
 	}
+	// A policy that cannot be read or decoded is refused before the store
+	// is opened, so a refused batch leaves the folder as it was; the apps
+	// it names are checked against the catalog once the engine is up.
+	pol, err := batch.ReadPolicy(stdio.path(o.policy))
+	if err != nil {
+		fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
+		return ExitUsage
+	}
 	in, release := catchInterrupts(stdio, "batch")
 	defer release()
 	stdio.Ctx = in.soft
 	stdio.relay = in.hard
 	return c.withEngine(stdio, "batch", holdOptions{}, func(e *engine.Engine) int {
-		pol, err := batch.LoadPolicy(stdio.path(o.policy), e.Catalog())
-		if err != nil {
+		if err := pol.Check(e.Catalog()); err != nil {
 			fmt.Fprintf(stdio.Err, "isolategpt batch: %v\n", err)
 			return ExitUsage
 		}

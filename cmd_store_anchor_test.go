@@ -121,3 +121,49 @@ func TestStoreBehindItsAnchor(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedBatchLeavesTheStore: a batch whose policy file is missing or
+// malformed is refused (exit 2) before the store is opened, so no byte of
+// the store changes. A policy refused only after the open (one naming an
+// app that is not installed) shows that the open itself changes the files:
+// without the early check, the refused batches would too.
+func TestRefusedBatchLeavesTheStore(t *testing.T) {
+	for _, asUser := range []bool{false, true} {
+		t.Run(map[bool]string{false: "as invoking user", true: "as nobody"}[asUser], func(t *testing.T) {
+			data, run := storeRunner(t, asUser)
+			code := func(p *proc) int { return p.cmd.ProcessState.ExitCode() }
+			if p := run("ask", "--yes", rideQuery); code(p) != ExitOK {
+				t.Fatalf("ask: %v", p)
+			}
+			write := func(name, text string) string {
+				path := filepath.Join(data, name)
+				if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return path
+			}
+			before := storeSums(t, data)
+			for _, policy := range []string{
+				filepath.Join(data, "no-such-policy.json"),
+				write("dup.json", `{"default": "deny", "default": "allow_once"}`),
+				write("trailing.json", `{"default": "deny"} {}`),
+				write("kind.json", `{"rules": [{"kind": "everything", "decision": "allow_once"}]}`),
+			} {
+				p := run("batch", "--policy", policy)
+				if code(p) != ExitUsage || !strings.Contains(p.err.String(), "policy") {
+					t.Errorf("batch --policy %s: %v", filepath.Base(policy), p)
+				}
+				if after := storeSums(t, data); after != before {
+					t.Fatalf("a batch refused for %s changed the store:\n%s\n%s", filepath.Base(policy), before, after)
+				}
+			}
+			p := run("batch", "--policy", write("app.json", `{"rules": [{"app": "no_such_app", "decision": "allow_once"}]}`))
+			if code(p) != ExitUsage || !strings.Contains(p.err.String(), "no_such_app") {
+				t.Fatalf("batch with an unknown app in its policy: %v", p)
+			}
+			if after := storeSums(t, data); after == before {
+				t.Fatal("a read-write open left every store file as it was: this test cannot tell an early refusal from a late one")
+			}
+		})
+	}
+}

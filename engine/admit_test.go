@@ -121,3 +121,59 @@ func TestQueryWaitBoundedByTimeLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryAdmissionPerUser: one user's queries at that user's cap on
+// running queries wait while another user's query runs; with the cap
+// lifted (ten per user) alice's second query runs at once instead.
+func TestQueryAdmissionPerUser(t *testing.T) {
+	for _, perUser := range []int{1, 10} {
+		t.Run(map[int]string{1: "per-user cap 1", 10: "per-user cap 10"}[perUser], func(t *testing.T) {
+			l := &countingLauncher{gate: make(chan struct{}), started: make(chan struct{}, 8)}
+			e := newEngine(t, Config{Launcher: l, MaxQueries: 4, MaxQueriesPerUser: perUser})
+			a1, a2, bob := session(t, e, "alice", &recorder{}), session(t, e, "alice", &recorder{}), session(t, e, "bob", &recorder{})
+			done := make(chan error, 3)
+			ask := func(s *Session) { _, err := s.Ask(t.Context(), fareQuery); done <- err }
+			go ask(a1)
+			waitFor(t, l.started, "alice's first call to start")
+			go ask(a2)
+			if perUser > 1 {
+				waitFor(t, l.started, "alice's second call to start")
+			} else {
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					st, err := e.Status(t.Context())
+					if err != nil {
+						t.Fatal(err)
+					}
+					if st.QueriesQueued == 1 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("alice's second query is not waiting: %+v", st)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			go ask(bob)
+			waitFor(t, l.started, "bob's call to start past alice's waiting query")
+			close(l.gate)
+			for range 3 {
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatal(err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("a query did not finish")
+				}
+			}
+			l.mu.Lock()
+			served := strings.Join(l.served, ",")
+			l.mu.Unlock()
+			want := map[int]string{1: "alice,bob,alice", 10: "alice,alice,bob"}[perUser]
+			if served != want {
+				t.Errorf("calls served for %s, want %s", served, want)
+			}
+		})
+	}
+}

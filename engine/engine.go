@@ -89,6 +89,9 @@ type Config struct {
 	// ISOLATEGPT_MAX_QUERIES, then the hub's default (half of MaxWorkers,
 	// at least 16).
 	MaxQueries int
+	// MaxQueriesPerUser caps one user's running queries; zero is the
+	// per-user worker cap, at least 16.
+	MaxQueriesPerUser int
 }
 
 // UncappedOutputBytes is the launcher's output cap with defence.OutputCap
@@ -221,7 +224,7 @@ func New(cfg Config) (*Engine, error) {
 			Catalog: catalog, Store: st, Launcher: launcher, Model: model, ModelInfo: info,
 			AppsDir: appsDir, Installed: registry, Getenv: cfg.Getenv,
 			SpokeIdle: cfg.SpokeIdle, MaxSpokes: cfg.MaxWorkers, MaxSpokesPerUser: cfg.MaxWorkersPerUser,
-			MaxQueries:    cfg.MaxQueries,
+			MaxQueries: cfg.MaxQueries, MaxQueriesPerUser: cfg.MaxQueriesPerUser,
 			InvokeTimeout: cfg.InvokeTimeout,
 			QueryTimeout:  cfg.QueryTimeout, Audit: audit, Logger: logger,
 			Defences: cfg.Defences,

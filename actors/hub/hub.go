@@ -69,14 +69,16 @@ type Deps struct {
 	// most one worker) in all and per user; zero picks the defaults.
 	MaxSpokes        int
 	MaxSpokesPerUser int
-	// MaxQueries caps the queries running at once; the others wait their
-	// turn before planning (admit.go). Zero picks half of MaxSpokes, at
-	// least MinMaxQueries.
-	MaxQueries     int
-	InvokeTimeout  time.Duration
-	QueryTimeout   time.Duration
-	PermissionWait time.Duration
-	MemoryTurns    int
+	// MaxQueries caps the queries running at once, MaxQueriesPerUser one
+	// user's; the others wait their turn before planning (admit.go). Zero
+	// picks half of MaxSpokes and MaxSpokesPerUser, each at least
+	// MinMaxQueries.
+	MaxQueries        int
+	MaxQueriesPerUser int
+	InvokeTimeout     time.Duration
+	QueryTimeout      time.Duration
+	PermissionWait    time.Duration
+	MemoryTurns       int
 	// SpokeRestarts is how many times a crashing spoke is restarted within
 	// a minute before it is stopped.
 	SpokeRestarts int
@@ -133,6 +135,7 @@ type hub struct {
 	// waiting is the queries waiting to be admitted, oldest first.
 	waiting            []*waitingQuery
 	waitingIDs         map[string]bool
+	runningByUser      map[string]int
 	queriesQueuedTotal int
 	byQuery            map[string]*queryEntry // by query id
 	spawned            int
@@ -205,16 +208,17 @@ func (q *queryEntry) saw(app string, ls label.Set) {
 
 func newHub(d Deps) *hub {
 	return &hub{
-		d:          d,
-		planner:    &planner.Planner{Model: d.Model, Catalog: d.Catalog, Defences: d.Defences},
-		memory:     query.NewMemory(d.Store, d.MemoryTurns),
-		sessions:   map[string]*session{},
-		spokes:     map[string]*spokeEntry{},
-		pool:       map[string]*spokeEntry{},
-		perUser:    map[string]int{},
-		queries:    map[string]*queryEntry{},
-		byQuery:    map[string]*queryEntry{},
-		waitingIDs: map[string]bool{},
+		d:             d,
+		planner:       &planner.Planner{Model: d.Model, Catalog: d.Catalog, Defences: d.Defences},
+		memory:        query.NewMemory(d.Store, d.MemoryTurns),
+		sessions:      map[string]*session{},
+		spokes:        map[string]*spokeEntry{},
+		pool:          map[string]*spokeEntry{},
+		perUser:       map[string]int{},
+		queries:       map[string]*queryEntry{},
+		byQuery:       map[string]*queryEntry{},
+		waitingIDs:    map[string]bool{},
+		runningByUser: map[string]int{},
 		spokeStrategy: actor.NewOneForOneStrategy(d.SpokeRestarts, time.Minute, func(any) actor.Directive {
 			return actor.RestartDirective
 		}),
@@ -335,7 +339,7 @@ func (h *hub) closeSession(ctx actor.Context, m *msg.CloseSessionRequest) {
 }
 
 func (h *hub) ask(ctx actor.Context, m *msg.AskRequest) {
-	_, ok := h.sessions[m.SessionID]
+	s, ok := h.sessions[m.SessionID]
 	if !ok {
 		ctx.Respond(&msg.AskReply{QueryID: m.QueryID, Err: "unknown session " + m.SessionID})
 		return
@@ -347,7 +351,7 @@ func (h *hub) ask(ctx actor.Context, m *msg.AskRequest) {
 		ctx.Respond(&msg.AskReply{QueryID: m.QueryID, Err: "query id already in use"})
 		return
 	}
-	h.admitOrWait(ctx, m, ctx.Sender())
+	h.admitOrWait(ctx, m, s.user, ctx.Sender())
 }
 
 // startQuery spawns the query actor of an admitted query.
@@ -371,6 +375,7 @@ func (h *hub) startQuery(ctx actor.Context, m *msg.AskRequest, asker *actor.PID)
 	q := &queryEntry{pid: pid, id: m.QueryID, session: s.id, user: s.user, asker: asker, seen: map[string]label.Set{}}
 	h.queries[pid.Id] = q
 	h.byQuery[q.id] = q
+	h.runningByUser[q.user]++
 }
 
 func (h *hub) finish(ctx actor.Context, m *msg.QueryFinished) {
@@ -395,6 +400,9 @@ func (h *hub) terminated(ctx actor.Context, who *actor.PID) {
 		}
 		delete(h.queries, who.Id)
 		delete(h.byQuery, q.id)
+		if h.runningByUser[q.user]--; h.runningByUser[q.user] <= 0 {
+			delete(h.runningByUser, q.user)
+		}
 		h.drain(ctx)
 		h.admit(ctx)
 		return

@@ -36,19 +36,43 @@ type Rule struct {
 // maxPolicyBytes caps a policy file.
 const maxPolicyBytes = 1 << 20
 
-// LoadPolicy reads and checks a policy file against the installed apps.
-func LoadPolicy(path string, c *plan.Catalog) (*Policy, error) {
+// ReadPolicy reads and decodes a policy file strictly and checks what
+// needs no catalog (kinds, decisions), so that a missing or malformed file
+// is refused before anything is opened; Check then checks its names.
+func ReadPolicy(path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	return ParsePolicy(data, c)
+	return DecodePolicy(data)
+}
+
+// LoadPolicy reads and checks a policy file against the installed apps.
+func LoadPolicy(path string, c *plan.Catalog) (*Policy, error) {
+	p, err := ReadPolicy(path)
+	if err != nil {
+		return nil, err
+	}
+	return p, p.Check(c)
 }
 
 // ParsePolicy decodes a policy strictly and checks every rule: a kind,
 // decision, app or function it does not know is an error, so that a typo
 // cannot silently turn a rule off.
 func ParsePolicy(data []byte, c *plan.Catalog) (*Policy, error) {
+	p, err := DecodePolicy(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Check(c); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// DecodePolicy decodes a policy strictly and checks each rule's kind and
+// decision; the default decision, when absent, is deny.
+func DecodePolicy(data []byte) (*Policy, error) {
 	if len(data) > maxPolicyBytes {
 		return nil, fmt.Errorf("policy: larger than %d bytes", maxPolicyBytes)
 	}
@@ -72,23 +96,31 @@ func ParsePolicy(data []byte, c *plan.Catalog) (*Policy, error) {
 		if _, err := msg.ParseDecision(string(r.Decision)); err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
+	}
+	return &p, nil
+}
+
+// Check checks that every app and function a rule names is installed.
+func (p *Policy) Check(c *plan.Catalog) error {
+	for i, r := range p.Rules {
+		where := fmt.Sprintf("policy: rule %d", i+1)
 		for _, a := range []string{r.App, r.Requester} {
 			if !wild(a) {
 				if _, ok := c.App(a); !ok {
-					return nil, fmt.Errorf("%s: unknown app %q (installed: %v)", where, a, c.IDs())
+					return fmt.Errorf("%s: unknown app %q (installed: %v)", where, a, c.IDs())
 				}
 			}
 		}
 		if !wild(r.Function) {
 			if wild(r.App) {
-				return nil, fmt.Errorf("%s: function %q needs an app", where, r.Function)
+				return fmt.Errorf("%s: function %q needs an app", where, r.Function)
 			}
 			if _, ok := c.Function(r.App, r.Function); !ok {
-				return nil, fmt.Errorf("%s: app %q has no function %q", where, r.App, r.Function)
+				return fmt.Errorf("%s: app %q has no function %q", where, r.App, r.Function)
 			}
 		}
 	}
-	return &p, nil
+	return nil
 }
 
 func wild(s string) bool { return s == "" || s == "*" }

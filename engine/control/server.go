@@ -219,12 +219,16 @@ func (s *server) serve(conn *net.UnixConn, id uint64, command string) {
 	code := s.handle(ctx, sess)
 	ev.Done, ev.Code = true, code
 	if sess.unserved != "" {
-		_ = out.send(frame{Unserved: sess.unserved})
 		ev.Code = -1
+	}
+	// The command is over before its caller hears so: whoever watches the
+	// holder (the TUI, a test) never sees a finished command as running.
+	s.track(ev)
+	if sess.unserved != "" {
+		_ = out.send(frame{Unserved: sess.unserved})
 	} else {
 		_ = out.send(frame{Exit: &code})
 	}
-	s.track(ev)
 }
 
 func (s *server) track(ev Event) {

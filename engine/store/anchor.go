@@ -256,8 +256,29 @@ func verifyAnchor(dir string, db *badger.DB) error {
 				return lostData(dir, a, problem)
 			}
 		}
-		return nil
+		return missingValueLog(dir, a)
 	})
+}
+
+// missingValueLog checks the newest value log the anchor lists. Badger
+// deletes a value log only when it is empty and a newer one exists (the
+// store runs no value log GC), so that one, or a newer one, must be there.
+func missingValueLog(dir string, a *anchorState) error {
+	newest := ""
+	for _, f := range a.Files {
+		if strings.HasSuffix(f, ".vlog") && f > newest {
+			newest = f
+		}
+	}
+	if newest == "" {
+		return nil
+	}
+	for _, f := range listLogs(dir) {
+		if strings.HasSuffix(f, ".vlog") && f >= newest {
+			return nil
+		}
+	}
+	return damaged(dir, newest, "is missing: the anchor ("+anchorName+") lists it as the newest value log, and none newer is there", nil)
 }
 
 // missingFrom says what of mark m the store (at have) does not hold.

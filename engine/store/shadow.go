@@ -85,11 +85,48 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	if err := copySparse(out, in); err != nil {
 		out.Close()
 		return err
 	}
 	return out.Close()
+}
+
+// copySparse copies in to out, leaving holes where in has blocks of
+// zeros: Badger creates its logs at full size, mostly zeros, and a copy
+// need not write them (a read of a crashed store copies its logs).
+func copySparse(out, in *os.File) error {
+	buf := make([]byte, 1<<16)
+	var size int64
+	for {
+		n, err := io.ReadFull(in, buf)
+		if n > 0 {
+			if allZero(buf[:n]) {
+				if _, err := out.Seek(int64(n), io.SeekCurrent); err != nil {
+					return err
+				}
+			} else if _, err := out.Write(buf[:n]); err != nil {
+				return err
+			}
+			size += int64(n)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return out.Truncate(size)
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // relabel makes an error about a shadow name the store's own folder.

@@ -169,17 +169,17 @@ func procTree(pid int) (n int, ticks int64) {
 	return n, ticks
 }
 
-// treeCPU is the CPU time so far of this process and every process
-// descended from it: its own, that of the children it reaped, and that of
-// the live descendants with the children they reaped (a worker that
-// exited is counted by whoever reaped it: the spawner, or this process).
-func treeCPU() time.Duration {
-	var self, kids syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) != nil || syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids) != nil {
+// descendantsCPU is the CPU time so far of every process descended from
+// this one: the children it reaped, and the live descendants with the
+// children they reaped (a worker that exited is counted by whoever reaped
+// it: the spawner, or this process). This process's own is selfCPU.
+func descendantsCPU() time.Duration {
+	var kids syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids) != nil {
 		return 0
 	}
 	_, ticks := procTree(os.Getpid())
-	return time.Duration(self.Utime.Nano()+self.Stime.Nano()+kids.Utime.Nano()+kids.Stime.Nano()) + time.Duration(ticks)*time.Second/clockTicks
+	return time.Duration(kids.Utime.Nano()+kids.Stime.Nano()) + time.Duration(ticks)*time.Second/clockTicks
 }
 
 // procStatus reads VmRSS (bytes) and Threads from /proc/self/status.

@@ -252,12 +252,13 @@ func runRow(ctx context.Context, cfg Config, s int, mode Mode) (Row, error) {
 			errs[i] = err
 		}()
 	}
-	hub0, tree0 := selfCPU(), treeCPU()
+	hub0, kids0 := selfCPU(), descendantsCPU()
 	start = time.Now()
 	close(begin)
 	wg.Wait()
 	row.Wall = time.Since(start)
-	row.HubCPU, row.TreeCPU = selfCPU()-hub0, treeCPU()-tree0
+	row.HubCPU = selfCPU() - hub0
+	row.TreeCPU = row.HubCPU + max(descendantsCPU()-kids0, 0)
 	close(stop)
 	pk := <-peaks
 	row.PeakRSS, row.PeakThr, row.PeakFDs, row.PeakProcs = pk.rss, pk.threads, pk.fds, pk.procs
