@@ -20,7 +20,8 @@
 // seed fixes every choice, the interleaving stays random, so the checks
 // accept every timing), FAULTS_KINDS (a comma-separated subset of appdata,
 // storefiles, kill9, diskfull, signal), FAULTS_VERBOSE=1 (log every
-// trial), FAULTS_BIN (test this binary instead of building one).
+// trial), FAULTS_BIN (test this binary instead of building one),
+// FAULTS_KEEP=1 (keep the data folders of a failed run to look into).
 //
 // It never hangs: a command is killed after a minute (its trial fails,
 // naming it), a trial running past four minutes or a run five minutes past

@@ -117,7 +117,13 @@ func newSuite(t *testing.T) *suite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(root) })
+	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("FAULTS_KEEP") == "1" {
+			t.Logf("faults: FAULTS_KEEP=1: the folders are kept in %s", root)
+			return
+		}
+		os.RemoveAll(root)
+	})
 	if err := os.Chmod(root, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -69,25 +70,18 @@ func (s *suite) running(tr *trial) {
 	s.mu.Unlock()
 }
 
-// track and untrack keep the set of running commands (by process group)
-// and mounted filesystems.
-func (s *suite) track(pgid int, on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if on {
-		s.w.procs[pgid] = true
-	} else {
-		delete(s.w.procs, pgid)
-	}
-}
+// track and trackMount keep the sets of running commands (by process
+// group) and mounted filesystems.
+func (s *suite) track(pgid int, on bool)        { setMember(&s.mu, s.w.procs, pgid, on) }
+func (s *suite) trackMount(dir string, on bool) { setMember(&s.mu, s.w.mounts, dir, on) }
 
-func (s *suite) trackMount(dir string, on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func setMember[K comparable](mu *sync.Mutex, set map[K]bool, k K, on bool) {
+	mu.Lock()
+	defer mu.Unlock()
 	if on {
-		s.w.mounts[dir] = true
+		set[k] = true
 	} else {
-		delete(s.w.mounts, dir)
+		delete(set, k)
 	}
 }
 
