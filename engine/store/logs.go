@@ -20,7 +20,9 @@ import (
 // Badger replays a log up to its first entry that does not check out and
 // cuts the file there: right for the entry a crash tore, silent loss for
 // damage in the middle. checkLog tells them apart: after the last good
-// entry there may be one torn entry and zeros, nothing else.
+// entry there may be one torn entry and zeros, nothing else (a torn entry
+// is a header with at most its own length of body, or, a large copy cut
+// short, a zero header with body bytes within the longest entry).
 const (
 	logHeaderSize = 20
 	maxLogKey     = 1 << 16 // Badger's bound on a key
@@ -86,10 +88,54 @@ func checkLog(path string, maxValue int64, mayBeTorn bool) error {
 	if err != nil {
 		return err
 	}
+	if last >= 0 && mayBeTorn && last < off+maxEntry(maxValue) {
+		// Go's memmove stores a large copy's first bytes last, so a kill
+		// in the middle of one entry's copy leaves a zero header with some
+		// of the entry's body after it (seen after kill -9: zeros at the
+		// entry, body bytes up to a page end). That is one torn entry too,
+		// if its header is still zero and nothing lies beyond the longest
+		// entry Badger writes. A record lost behind real damage of this
+		// shape is the anchor's to find (verifyAnchor): every committed
+		// record is anchored.
+		if zero, err := zeroAt(path, off, tornHeadZero, size); err != nil {
+			return err
+		} else if zero {
+			last = -1
+		}
+	}
 	if last >= 0 {
 		return fmt.Errorf("unreadable entry at byte %d, and %d more bytes of data up to byte %d after it", off, last-off+1, last)
 	}
 	return nil
+}
+
+// tornHeadZero is how many bytes at a torn entry's start must be zero for
+// the rest of it to count as a copy cut short; Go's memmove keeps at least
+// the first 32 bytes of a large copy for its last store.
+const tornHeadZero = 16
+
+// maxEntry is the longest entry a log with values up to maxValue holds.
+func maxEntry(maxValue int64) int64 {
+	return maxTornHeader + maxLogKey + maxValue + 4
+}
+
+// zeroAt says whether the n bytes at off (or up to size) are all zero.
+func zeroAt(path string, off, n, size int64) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	buf := make([]byte, min(n, size-off))
+	if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	for _, b := range buf {
+		if b != 0 {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // readEntry reads one entry and says how long it was, or false at the
