@@ -6,8 +6,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/isolategpt/isolategpt/actors/msg"
 )
 
 // Ctrl+C at the prompt of an ask another process runs (it holds the data
@@ -64,17 +62,7 @@ func TestSignalAtRelayedAskPrompt(t *testing.T) {
 				if !relayed {
 					return
 				}
-				var denied, closed int
-				for _, r := range auditOf(t, run, data) {
-					switch {
-					case r.Kind == "permission" && r.Outcome == string(msg.Deny):
-						denied++
-					case r.Kind == "permission":
-						t.Errorf("a permission not denied: %+v", r)
-					case r.Kind == "session" && r.Outcome == "closed":
-						closed++
-					}
-				}
+				denied, closed := deniedAndClosed(t, auditOf(t, run, data))
 				if denied != 2 || closed != 1 {
 					t.Errorf("audit: %d permissions denied, %d sessions closed; want 2 and 1 (the ask's; the batch ran no line)", denied, closed)
 				}

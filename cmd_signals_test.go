@@ -93,17 +93,7 @@ func TestSignalAtAskPrompt(t *testing.T) {
 		if !strings.Contains(out, "metro_hail.estimate_fare: denied") || !strings.Contains(out, "quick_ride.estimate_fare: denied") || strings.Contains(out, "booking_id") {
 			t.Errorf("answer:\n%s", out)
 		}
-		var denied, closed int
-		for _, r := range auditOf(t, run, data) {
-			switch {
-			case r.Kind == "permission" && r.Outcome == string(msg.Deny):
-				denied++
-			case r.Kind == "permission":
-				t.Errorf("a permission not denied: %+v", r)
-			case r.Kind == "session" && r.Outcome == "closed":
-				closed++
-			}
-		}
+		denied, closed := deniedAndClosed(t, auditOf(t, run, data))
 		if denied != 2 || closed != 1 {
 			t.Errorf("audit: %d permissions denied, %d sessions closed; want 2 and 1", denied, closed)
 		}
@@ -188,4 +178,21 @@ func TestAskJSONMatchesBatchLine(t *testing.T) {
 			t.Errorf("%s: ask %v exit %d, batch %v exit %d; want %s, exit %d", tt.query, am["status"], a.code, bm["status"], b.code, tt.status, tt.code)
 		}
 	}
+}
+
+// deniedAndClosed counts the permissions denied and the sessions closed
+// in an audit log, and fails the test on a permission not denied.
+func deniedAndClosed(t *testing.T, recs []store.AuditRecord) (denied, closed int) {
+	t.Helper()
+	for _, r := range recs {
+		switch {
+		case r.Kind == "permission" && r.Outcome == string(msg.Deny):
+			denied++
+		case r.Kind == "permission":
+			t.Errorf("a permission not denied: %+v", r)
+		case r.Kind == "session" && r.Outcome == "closed":
+			closed++
+		}
+	}
+	return denied, closed
 }

@@ -24,6 +24,24 @@ func newAsm() *asm { return &asm{labels: map[string]int{}} }
 
 func (a *asm) add(ins ...bpf.Instruction) { a.ins = append(a.ins, ins...) }
 
+// prologue starts every program: a call from another architecture or
+// through the x32 ABI kills the process, clone3 fails with ENOSYS (its
+// flags sit in memory a filter cannot read, so libraries fall back to
+// clone, whose flags it can), and everything else goes on at next with
+// the call's number loaded.
+func (a *asm) prologue(next string) {
+	a.add(bpf.LoadAbsolute{Off: offArch, Size: 4})
+	a.jeq(auditArch, "arch.ok", "")
+	a.add(retKill)
+	a.label("arch.ok")
+	a.add(bpf.LoadAbsolute{Off: offNr, Size: 4})
+	a.jset(x32Bit, "", "x32.ok")
+	a.add(retKill)
+	a.label("x32.ok")
+	a.jeq(syscallNumbers["clone3"], "", next)
+	a.add(retNoSys)
+}
+
 func (a *asm) label(name string) { a.labels[name] = len(a.ins) }
 
 // jeq jumps to t when A == val, else to f.

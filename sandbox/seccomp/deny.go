@@ -32,16 +32,7 @@ func CompileDenylist(deny []string) ([]bpf.RawInstruction, error) {
 		return nil, errors.New("seccomp: an empty denylist")
 	}
 	a := newAsm()
-	a.add(bpf.LoadAbsolute{Off: offArch, Size: 4})
-	a.jeq(auditArch, "arch.ok", "")
-	a.add(retKill)
-	a.label("arch.ok")
-	a.add(bpf.LoadAbsolute{Off: offNr, Size: 4})
-	a.jset(x32Bit, "", "x32.ok")
-	a.add(retKill)
-	a.label("x32.ok")
-	a.jeq(syscallNumbers["clone3"], "", "list")
-	a.add(retNoSys)
+	a.prologue("list")
 	a.label("list")
 	for _, name := range deny {
 		if !slices.Contains(policy.Forbidden, name) {

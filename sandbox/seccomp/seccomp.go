@@ -94,16 +94,7 @@ func Compile(p policy.Policy) ([]bpf.RawInstruction, error) {
 	}
 	nr := func(name string) uint32 { return syscallNumbers[name] }
 	a := newAsm()
-	a.add(bpf.LoadAbsolute{Off: offArch, Size: 4})
-	a.jeq(auditArch, "arch.ok", "")
-	a.add(retKill)
-	a.label("arch.ok")
-	a.add(bpf.LoadAbsolute{Off: offNr, Size: 4})
-	a.jset(x32Bit, "", "x32.ok")
-	a.add(retKill)
-	a.label("x32.ok")
-	a.jeq(nr("clone3"), "", "clone")
-	a.add(retNoSys)
+	a.prologue("clone")
 
 	a.label("clone")
 	a.jeq(nr("clone"), "", "socket")
