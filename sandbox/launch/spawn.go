@@ -88,6 +88,10 @@ func (l *Launcher) build(s spawnSpec) (*built, error) {
 		return nil, fmt.Errorf("launch %s: %w", s.app, err)
 	}
 	mark("cgroup mkdir+limits")
+	// The grants get this worker's descriptor numbers: a copy, since the
+	// configuration's slice is shared with the other starts of it (a
+	// prewarmed worker is built beside a launch).
+	s.cfg.Grants = slices.Clone(s.cfg.Grants)
 	grants, err := detachGrants(s.cfg.Grants)
 	if err != nil {
 		group.Remove()
