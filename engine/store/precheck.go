@@ -82,6 +82,9 @@ type folderPlan struct {
 	// crashed: a write-ahead log with data is left, as after a crash (a
 	// clean close removes it).
 	crashed bool
+	// emptyLogs are logs a crash left created but empty (zero bytes):
+	// not read, removed before Badger opens the store for writing.
+	emptyLogs []string
 }
 
 // precheck inspects a store folder before Badger opens it, because Badger
@@ -115,13 +118,19 @@ func precheck(dir string) (*folderPlan, error) {
 				return nil, damaged(dir, name, "is not a table file name Badger writes", err)
 			}
 			tables = append(tables, id)
-		case strings.HasSuffix(name, ".mem"):
+		case strings.HasSuffix(name, ".mem"), strings.HasSuffix(name, ".vlog"):
+			info, err := e.Info()
+			if err == nil && info.Size() == 0 {
+				// Created, not yet sized: a kill between the two. It holds
+				// nothing, and Badger refuses to open it.
+				plan.emptyLogs = append(plan.emptyLogs, name)
+				plan.crashed = true
+				continue
+			}
 			plan.logs = append(plan.logs, name)
-			if info, err := e.Info(); err == nil && info.Size() > logHeaderSize {
+			if err == nil && info.Size() > logHeaderSize && strings.HasSuffix(name, ".mem") {
 				plan.crashed = true
 			}
-		case strings.HasSuffix(name, ".vlog"):
-			plan.logs = append(plan.logs, name)
 		}
 	}
 	if !haveManifest {

@@ -146,11 +146,21 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-// setAside moves the tables a crash left unrecorded out of the store
+// setAside removes the empty logs a crash left, and moves the tables a
+// crash left unrecorded out of the store
 // folder before Badger, which would delete them, opens it: their data is
 // in the logs or in the tables they were compacted from, but nothing the
 // store wrote is ever deleted on a guess.
 func setAside(dir string, plan *folderPlan) error {
+	for _, n := range plan.emptyLogs {
+		// Empty: there is nothing in it to keep.
+		p := filepath.Join(dir, n)
+		if st, err := os.Stat(p); err == nil && st.Size() == 0 {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("store %s: remove the empty log a crash left: %w", dir, err)
+			}
+		}
+	}
 	if len(plan.unrecorded) == 0 {
 		return nil
 	}

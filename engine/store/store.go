@@ -242,7 +242,9 @@ func openReadOnlyPlanned(dir string, plan *folderPlan, opts Options, logger *slo
 		s.readOnly, s.dir = true, dir
 		return s, nil
 	}
-	if len(plan.compacted) == 0 && len(plan.unrecorded) == 0 {
+	// A folder a crash left goes to a private copy at once: Badger cannot
+	// replay a log read-only, nor size a log the crash left empty.
+	if len(plan.compacted) == 0 && len(plan.unrecorded) == 0 && !plan.crashed {
 		s, err := openBadger(dir, badger.DefaultOptions(dir), opts, true, logger)
 		if err == nil {
 			return anchored(s, dir)
