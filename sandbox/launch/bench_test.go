@@ -54,10 +54,20 @@ func report(b *testing.B, ds []time.Duration, unit string) {
 // handshake, against an unconfined fork/exec of the same binary with the
 // same handshake, interleaved in one run.
 func BenchmarkColdStart(b *testing.B) {
-	l := &Launcher{}
+	benchStarts(b, &Launcher{}, "sandboxed", nil)
+}
+
+// benchStarts times b.N launches of probeApp with l, each beside an
+// unconfined start doing the same handshake, and reports both under
+// name and "unconfined"; before, if set, runs ahead of each launch,
+// untimed.
+func benchStarts(b *testing.B, l *Launcher, name string, before func()) {
 	dir := b.TempDir()
 	var conf, base []time.Duration
 	for i := 0; i < b.N; i++ {
+		if before != nil {
+			before()
+		}
 		start := time.Now()
 		c, err := l.Launch(b.Context(), probeApp, dir)
 		if err != nil {
@@ -76,7 +86,7 @@ func BenchmarkColdStart(b *testing.B) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	}
-	report(b, conf, "sandboxed")
+	report(b, conf, name)
 	report(b, base, "unconfined")
 }
 

@@ -1,7 +1,6 @@
 package launch
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,28 +135,5 @@ func BenchmarkColdStartPrewarmed(b *testing.B) {
 	if err := l.Warm(probeApp); err != nil {
 		b.Fatal(err)
 	}
-	dir := b.TempDir()
-	var conf, base []time.Duration
-	for i := 0; i < b.N; i++ {
-		waitWarm(b, l, probeApp)
-		start := time.Now()
-		c, err := l.Launch(b.Context(), probeApp, dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		conf = append(conf, time.Since(start))
-		c.Close()
-
-		start = time.Now()
-		bc, cmd, err := unconfined(context.Background())
-		if err != nil {
-			b.Fatal(err)
-		}
-		base = append(base, time.Since(start))
-		bc.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	}
-	report(b, conf, "prewarmed")
-	report(b, base, "unconfined")
+	benchStarts(b, l, "prewarmed", func() { waitWarm(b, l, probeApp) })
 }
