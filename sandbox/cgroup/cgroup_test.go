@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,23 +105,7 @@ func TestGroupOnThisHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The loop waits for a line: it runs only once it is in the group.
-	cmd := exec.Command("/bin/sh", "-c", "read go; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done")
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Add(cmd.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
-	in.Write([]byte("go\n"))
-	in.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	busyInGroup(t, g, 20000)
 	if d, ok := g.CPUTime(); !ok || d <= 0 {
 		t.Errorf("CPU time %v (%v) after a busy loop", d, ok)
 	}
@@ -152,5 +137,27 @@ func TestCPULimitWrittenOnlyWhenChanged(t *testing.T) {
 	}
 	if string(quota) != "50000" {
 		t.Errorf("quota %q, want 50000", quota)
+	}
+}
+
+// busyInGroup runs a shell loop of n rounds in g; the loop waits for a
+// line, so it runs only once it is in the group.
+func busyInGroup(t *testing.T, g *Group, n int) {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", fmt.Sprintf("read go; i=0; while [ $i -lt %d ]; do i=$((i+1)); done", n))
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Add(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	in.Write([]byte("go\n"))
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }

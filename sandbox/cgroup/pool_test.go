@@ -58,19 +58,7 @@ func TestReusedGroupOnThisHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("/bin/sh", "-c", "read go; i=0; while [ $i -lt 50000 ]; do i=$((i+1)); done")
-	in, _ := cmd.StdinPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Add(cmd.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
-	in.Write([]byte("go\n"))
-	in.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	busyInGroup(t, g, 50000)
 	used, _ := g.CPUTime()
 	if used <= 0 {
 		t.Fatalf("CPU time %v after a busy loop", used)
